@@ -1,0 +1,160 @@
+"""Configuration classes, chosen by the KAPCLINIC_CONFIG environment variable.
+
+Development is the default so that `make run` needs no setup: SQLite in the
+instance folder, emails written as .eml files. Production refuses to start
+without a real SECRET_KEY and DATABASE_URL.
+"""
+
+import os
+
+_MAIL_SETTINGS = (
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+)
+_BOOLEAN_MAIL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL"}
+
+
+def mail_settings_from_environment(environ=os.environ):
+    """Read Flask-Mail's settings from environment variables of the same name."""
+    settings = {}
+    for name in _MAIL_SETTINGS:
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        if name in _BOOLEAN_MAIL_SETTINGS:
+            settings[name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif name == "MAIL_PORT":
+            settings[name] = int(raw)
+        else:
+            settings[name] = raw
+    return settings
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a configuration the app can run with."""
+
+
+class BaseConfig:
+    CLINIC_NAME = "Riverside KAP Clinic"
+    CLINIC_EMAIL = "appointments@clinic.example.org"
+    CLINIC_PHONE = "+1 555 0100"
+    CLINIC_TIMEZONE = "America/New_York"
+    # Where a patient in crisis is pointed on every page (US defaults).
+    CRISIS_LINE = "988"
+    EMERGENCY_NUMBER = "911"
+    # Public origin used in links inside emails and API answers.
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    MAIL_DEFAULT_SENDER = CLINIC_EMAIL
+    MAIL_TIMEOUT_SECONDS = 10.0
+    OUTBOX_MAX_ATTEMPTS = 8
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    BOOKING_RATE_LIMIT = "20 per hour"
+
+    # Manage links (cancel / reschedule) stop working after this many days.
+    MANAGE_LINK_MAX_AGE_DAYS = 180
+    # Patients may cancel or reschedule online up to this many hours before.
+    CANCELLATION_WINDOW_HOURS = 24
+
+
+class DevelopmentConfig(BaseConfig):
+    NAME = "development"
+    SECRET_KEY = "development-only-not-secret"
+    SQLALCHEMY_DATABASE_URI = None  # SQLite in the instance folder
+    MAIL_FILE_FALLBACK = True
+
+
+class TestingConfig(BaseConfig):
+    NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-not-secret"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    WTF_CSRF_ENABLED = False
+    MAIL_FILE_FALLBACK = True
+    MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server on loopback
+    RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(BaseConfig):
+    NAME = "production"
+    SECRET_KEY = None
+    SQLALCHEMY_DATABASE_URI = None
+    SESSION_COOKIE_SECURE = True
+    MAIL_FILE_FALLBACK = False
+
+    @staticmethod
+    def check(settings):
+        """Refuse to run with a missing or weak secret, or without a database."""
+        secret = settings.get("SECRET_KEY") or ""
+        if len(secret) < 32:
+            raise ConfigurationError(
+                "SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        if not settings.get("SQLALCHEMY_DATABASE_URI"):
+            raise ConfigurationError("DATABASE_URL must be set in production")
+
+
+# Plain settings an operator may set by environment variable of the same name.
+OVERRIDABLE_FROM_ENVIRONMENT = (
+    "CLINIC_NAME",
+    "CLINIC_EMAIL",
+    "CLINIC_PHONE",
+    "CLINIC_TIMEZONE",
+    "CRISIS_LINE",
+    "EMERGENCY_NUMBER",
+    "PUBLIC_BASE_URL",
+    "MAIL_TIMEOUT_SECONDS",
+    "OUTBOX_MAX_ATTEMPTS",
+    "RATELIMIT_STORAGE_URI",
+    "BOOKING_RATE_LIMIT",
+    "MANAGE_LINK_MAX_AGE_DAYS",
+    "CANCELLATION_WINDOW_HOURS",
+)
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_settings(environ=os.environ):
+    """Build the settings dict: the class named by KAPCLINIC_CONFIG plus the environment.
+
+    Read at app creation, not at import, so one process can build differently
+    configured apps (tests do).
+    """
+    name = environ.get("KAPCLINIC_CONFIG", "development")
+    try:
+        config_class = CONFIGS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"KAPCLINIC_CONFIG={name!r} is not one of {', '.join(CONFIGS)}"
+        ) from None
+    settings = {key: getattr(config_class, key) for key in dir(config_class) if key.isupper()}
+    for key in OVERRIDABLE_FROM_ENVIRONMENT:
+        if environ.get(key):
+            settings[key] = type(settings[key])(environ[key])
+    if environ.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = environ["SECRET_KEY"]
+    if environ.get("DATABASE_URL") and name != "testing":
+        settings["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
+    if name != "testing":
+        settings.update(mail_settings_from_environment(environ))
+    check = getattr(config_class, "check", None)
+    if check is not None:
+        check(settings)
+    return settings

@@ -1,0 +1,81 @@
+"""kapclinic: consultation scheduling and intake for a ketamine-assisted psychotherapy clinic."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from kapclinic.extensions import csrf, db, limiter, mail, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings=None):
+    """Build the app. `settings` (a dict) overrides the configuration chosen by the environment."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_relative_config=True,
+    )
+    register_config(app, settings)
+    register_extensions(app)
+    register_blueprints(app)
+    register_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_config(app, settings):
+    from config import load_settings
+
+    app.config.update(load_settings())
+    if settings:
+        app.config.update(settings)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kapclinic.sqlite3'}"
+
+
+def register_extensions(app):
+    # Imported for their side effects: engine events, and every model on the metadata.
+    from kapclinic.core import db as _sqlite_setup  # noqa: F401
+    from kapclinic.notifications import models as _notification_models  # noqa: F401
+    from kapclinic.scheduling import models as _scheduling_models  # noqa: F401
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+
+
+def register_blueprints(app):
+    from kapclinic.api.views import blueprint as api_blueprint
+    from kapclinic.core.views import blueprint as core_blueprint
+    from kapclinic.scheduling.views import blueprint as scheduling_blueprint
+
+    app.register_blueprint(core_blueprint)
+    app.register_blueprint(scheduling_blueprint)
+    app.register_blueprint(api_blueprint, url_prefix="/api/v1")
+    csrf.exempt(api_blueprint)
+
+
+def register_hooks(app):
+    from kapclinic.core.views import register_error_pages, register_template_context, security_headers
+    from kapclinic.notifications.services import deliver_committed
+
+    register_error_pages(app)
+    register_template_context(app)
+    app.after_request(security_headers)
+
+    @app.after_request
+    def deliver_emails_after_commit(response):
+        deliver_committed()
+        return response
+
+
+def register_commands(app):
+    from kapclinic.core.commands import demo_data_command
+    from kapclinic.notifications.commands import outbox_cli
+
+    app.cli.add_command(demo_data_command)
+    app.cli.add_command(outbox_cli)

@@ -1,0 +1,182 @@
+"""The OpenAPI 3.1 description of API v1; request schemas come from the pydantic models."""
+
+from functools import cache
+
+from kapclinic.api.schemas import BookingRequest, MAX_SLOT_RANGE_DAYS
+
+_STRING = {"type": "string"}
+_ERROR = {
+    "type": "object",
+    "properties": {"error": _STRING, "message": _STRING},
+    "required": ["error"],
+}
+_INVALID = {
+    "type": "object",
+    "properties": {
+        "error": {"const": "invalid"},
+        "errors": {"type": "object", "additionalProperties": _STRING},
+    },
+    "required": ["error", "errors"],
+}
+_SLOT = {
+    "type": "object",
+    "properties": {
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "clinician_id": {"type": "integer"},
+    },
+    "required": ["start", "end", "clinician_id"],
+}
+_BOOKING = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "status": {"enum": ["confirmed", "cancelled", "completed", "no_show"]},
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "clinician_id": {"type": "integer"},
+        "type": _STRING,
+        "manage_url": {"type": "string", "format": "uri", "description": "Absent when an idempotent replay returns an earlier booking."},
+    },
+    "required": ["id", "status", "start", "end", "clinician_id", "type"],
+}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(name, description, schema, required=True):
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+@cache
+def openapi_document():
+    booking_request = BookingRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kapclinic API",
+            "version": "1.0.0",
+            "description": "Consultation types, free slots and bookings. Times are ISO 8601 with offsets.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": {
+            "/consultation-types": {
+                "get": {
+                    "operationId": "listConsultationTypes",
+                    "summary": "Consultation types the clinic offers",
+                    "responses": {"200": _json({"type": "array", "items": _ref("ConsultationType")}, "The types")},
+                }
+            },
+            "/clinicians": {
+                "get": {
+                    "operationId": "listClinicians",
+                    "summary": "Clinicians (public fields only)",
+                    "responses": {"200": _json({"type": "array", "items": _ref("Clinician")}, "The clinicians")},
+                }
+            },
+            "/slots": {
+                "get": {
+                    "operationId": "listSlots",
+                    "summary": "Free consultation slots between two local dates",
+                    "parameters": [
+                        _query("type", "Consultation type slug", {"type": "string", "maxLength": 64}),
+                        _query("start", "First local date (YYYY-MM-DD)", {"type": "string", "format": "date"}),
+                        _query(
+                            "end",
+                            f"Last local date, inclusive; at most {MAX_SLOT_RANGE_DAYS} days after start",
+                            {"type": "string", "format": "date"},
+                        ),
+                        _query("tz", "IANA time zone for the dates and the answer", {"type": "string", "maxLength": 64}),
+                        _query("clinician", "Only this clinician", {"type": "integer", "minimum": 1}, required=False),
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"tz": _STRING, "slots": {"type": "array", "items": _ref("Slot")}},
+                                "required": ["tz", "slots"],
+                            },
+                            "Free slots, in time order",
+                        ),
+                        "422": _json(_ref("Invalid"), "Invalid query, with a message per field"),
+                    },
+                }
+            },
+            "/bookings": {
+                "post": {
+                    "operationId": "createBooking",
+                    "summary": "Book a slot",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+                        }
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BookingRequest")}}},
+                    "responses": {
+                        "201": _json(_ref("Booking"), "Booked"),
+                        "200": _json(_ref("Booking"), "The booking an earlier request with this idempotency key made"),
+                        "400": _json(_ref("Error"), "The body is not a JSON object"),
+                        "409": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "error": {"const": "slot_taken"},
+                                    "message": _STRING,
+                                    "alternatives": {"type": "array", "items": _ref("Slot")},
+                                },
+                                "required": ["error", "message", "alternatives"],
+                            },
+                            "The slot was just taken; nearby free slots are suggested",
+                        ),
+                        "415": _json(_ref("Error"), "Not a JSON body"),
+                        "422": _json(_ref("Invalid"), "Invalid fields, with a message per field"),
+                        "429": _json(_ref("Error"), "Too many booking attempts; try later"),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "BookingRequest": booking_request,
+                "Booking": _BOOKING,
+                "Slot": _SLOT,
+                "Error": _ERROR,
+                "Invalid": _INVALID,
+                "ConsultationType": {
+                    "type": "object",
+                    "properties": {
+                        "slug": _STRING,
+                        "name": _STRING,
+                        "description": _STRING,
+                        "duration_minutes": {"type": "integer"},
+                        "modality": {"enum": ["video", "phone", "in_person"]},
+                        "min_notice_minutes": {"type": "integer"},
+                        "horizon_days": {"type": "integer"},
+                        "clinician_ids": {"type": "array", "items": {"type": "integer"}},
+                    },
+                    "required": ["slug", "name", "duration_minutes", "modality"],
+                },
+                "Clinician": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": _STRING,
+                        "credentials": _STRING,
+                        "bio": _STRING,
+                        "timezone": _STRING,
+                        "consultation_types": {"type": "array", "items": _STRING},
+                    },
+                    "required": ["id", "name", "timezone"],
+                },
+            }
+        },
+    }

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: database helpers, time, the landing page, error pages."""

@@ -1,0 +1,120 @@
+"""`flask demo-data`: clinicians, consultation types, hours and a few bookings to try the app with."""
+
+from datetime import time, timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.notifications.services import deliver_committed
+from kapclinic.scheduling import services
+from kapclinic.scheduling.models import (
+    AvailabilityRule,
+    Booking,
+    Clinician,
+    ConsultationType,
+    Modality,
+)
+from kapclinic.scheduling.slots import Interval
+
+DEMO_CLINICIANS = (
+    # name, credentials, email, zone, weekday hours
+    ("Dr. Maya Alvarez", "MD, Psychiatrist", "maya.alvarez@clinic.example.org", "America/New_York",
+     ((time(9), time(12)), (time(13), time(17)))),
+    ("Jordan Lee", "PMHNP-BC", "jordan.lee@clinic.example.org", "America/Los_Angeles",
+     ((time(8), time(12)), (time(14), time(18)))),
+    ("Dr. Priya Raman", "PsyD, Psychotherapist", "priya.raman@clinic.example.org", "Europe/London",
+     ((time(10), time(16)),)),
+)
+
+DEMO_TYPES = (
+    # slug, name, description, minutes, buffer after, modality, where
+    ("initial-video", "Initial consultation (video)",
+     "A first conversation about your history and whether ketamine-assisted psychotherapy could fit.",
+     60, 15, Modality.VIDEO, "https://video.clinic.example.org/room"),
+    ("initial-in-person", "Initial consultation (in person)",
+     "The same first conversation, at the clinic.", 60, 15, Modality.IN_PERSON,
+     "Suite 4, 120 River Street, Springfield"),
+    ("follow-up-phone", "Follow-up call", "A shorter call for people already in touch with the clinic.",
+     30, 5, Modality.PHONE, ""),
+)
+
+DEMO_PATIENTS = (
+    ("Alex Demo", "alex.demo@example.com"),
+    ("Sam Example", "sam.example@example.com"),
+    ("Robin Sample", "robin.sample@example.com"),
+)
+
+
+def _ensure_clinicians():
+    clinicians = []
+    for name, credentials, email, zone, hours in DEMO_CLINICIANS:
+        clinician = db.session.scalar(select(Clinician).where(Clinician.email == email))
+        if clinician is None:
+            clinician = Clinician(name=name, credentials=credentials, email=email, timezone=zone,
+                                  bio=f"{name.split()[-1]} sees adults and adolescents.")
+            for weekday in range(5):
+                for start, end in hours:
+                    clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=start, end_time=end))
+            db.session.add(clinician)
+        clinicians.append(clinician)
+    return clinicians
+
+
+def _ensure_types(clinicians):
+    for slug, name, description, minutes, buffer_after, modality, where in DEMO_TYPES:
+        if db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug)):
+            continue
+        offered_by = clinicians if modality is not Modality.IN_PERSON else clinicians[:1]
+        db.session.add(
+            ConsultationType(
+                slug=slug, name=name, description=description, duration_minutes=minutes,
+                buffer_after_minutes=buffer_after, min_notice_minutes=12 * 60, horizon_days=60,
+                slot_step_minutes=30, modality=modality,
+                location=where if modality is Modality.IN_PERSON else "",
+                video_link=where if modality is Modality.VIDEO else "",
+                clinicians=offered_by,
+            )
+        )
+
+
+def _ensure_bookings():
+    if db.session.scalar(select(Booking.id).limit(1)) is not None:
+        return 0
+    consultation_type = services.consultation_type_by_slug("initial-video")
+    now = now_utc()
+    window_start = now + timedelta(days=3)
+    slots = services.find_slots(
+        consultation_type,
+        Interval(window_start, window_start + timedelta(days=7)),
+        now,
+    )
+    made = 0
+    for (name, email), slot in zip(DEMO_PATIENTS, slots[::7]):
+        patient = services.PatientDetails(
+            name=name, email=email, phone="+12125550100",
+            date_of_birth=now.date().replace(year=now.year - 35), timezone="America/Chicago", contact_consent=True,
+        )
+        clinician = db.session.get(Clinician, slot.clinician_id)
+        services.book(consultation_type, clinician, slot.start_dt, patient, now)
+        made += 1
+    return made
+
+
+@click.command("demo-data")
+@with_appcontext
+def demo_data_command():
+    """Load demo clinicians, consultation types, weekly hours and bookings (idempotent)."""
+    if current_app.config["NAME"] == "production":
+        raise click.ClickException("demo-data is for development only; refused under the production config")
+    clinicians = _ensure_clinicians()
+    db.session.flush()
+    _ensure_types(clinicians)
+    db.session.flush()
+    made = _ensure_bookings()
+    db.session.commit()
+    deliver_committed()
+    click.echo(f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types, {made} new bookings")

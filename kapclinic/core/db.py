@@ -1,0 +1,66 @@
+"""Database helpers: UTC datetime column type and SQLite's write lock.
+
+SQLite is the embedded default. It allows one writer at a time; taking the
+write lock when a writing request begins its transaction (BEGIN IMMEDIATE)
+turns "check for an overlapping booking, then insert" into one serial step, so
+two concurrent requests cannot both pass the check. PostgreSQL does not need
+this: an exclusion constraint there rejects overlapping bookings.
+"""
+
+from datetime import UTC
+
+from flask import has_request_context, request
+from sqlalchemy import DateTime, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+
+WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp column that accepts only aware datetimes and returns aware UTC ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite has no zone-aware type: store naive UTC text.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _request_writes():
+    return has_request_context() and request.method in WRITING_METHODS
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite_connection(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite's own
+    # transaction handling would defer it and ignore IMMEDIATE).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite_transaction(connection):
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _request_writes() else "BEGIN")

@@ -1,0 +1,118 @@
+"""Time zone handling at the edges: UTC inside, the viewer's zone on screen.
+
+Pure module (no Flask). Every datetime that crosses a function boundary in
+kapclinic is aware and in UTC; zones are applied only when reading wall-clock
+input or formatting for a person.
+"""
+
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+class UnknownTimeZone(ValueError):
+    """The name is not an IANA time zone."""
+
+
+def now_utc():
+    """Return the current time as an aware UTC datetime (the one clock of the app)."""
+    return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1)
+def zone_names():
+    """Return the sorted IANA zone names the selector offers."""
+    return tuple(sorted(name for name in available_timezones() if "/" in name or name == "UTC"))
+
+
+def get_zone(name):
+    """Return the ZoneInfo for an IANA name, or raise UnknownTimeZone."""
+    if not isinstance(name, str) or name not in _known_zone_names():
+        raise UnknownTimeZone(f"{name!r} is not a known time zone")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - tzdata mismatch
+        raise UnknownTimeZone(f"{name!r} is not a known time zone") from exc
+
+
+@lru_cache(maxsize=1)
+def _known_zone_names():
+    # Checked against the list first so that names like "../../etc" never reach the
+    # file system lookup inside ZoneInfo.
+    return frozenset(available_timezones())
+
+
+def local_to_utc(day, wall_time, zone):
+    """Convert a wall-clock time on a local date to UTC, deliberately across DST.
+
+    - A wall time that does not exist (spring forward, e.g. 02:30 in New York on the
+      second Sunday of March) moves forward by the length of the gap: 02:30 becomes
+      03:30 daylight time. A clinician whose hours start inside the gap starts when
+      the clock next shows that much time after the gap opened.
+    - A wall time that occurs twice (fall back, e.g. 01:30 on the first Sunday of
+      November) means its first occurrence (fold=0, still daylight time).
+    """
+    naive = datetime.combine(day, wall_time)
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first.astimezone(UTC)
+    # In a gap zoneinfo gives fold=0 the offset from before the transition and
+    # fold=1 the offset after it; a real time round-trips, a gap time does not.
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive:
+        return first.astimezone(UTC)  # ambiguous: keep the first occurrence
+    gap = abs(second.utcoffset() - first.utcoffset())
+    shifted = naive + gap
+    return shifted.replace(tzinfo=zone).astimezone(UTC)
+
+
+def local_day_bounds(day, zone):
+    """Return the UTC instants of local midnight starting `day` and the next day."""
+    start = local_to_utc(day, time(0), zone)
+    end = local_to_utc(day + timedelta(days=1), time(0), zone)
+    return start, end
+
+
+def to_zone(moment, zone):
+    """Return an aware UTC datetime as wall-clock time in `zone`."""
+    return moment.astimezone(zone)
+
+
+def format_moment(moment, zone):
+    """Format a UTC instant for a person, naming the zone (e.g. 'Tue 10 Mar 2026, 9:00 AM EDT')."""
+    local = moment.astimezone(zone)
+    hour = local.strftime("%I").lstrip("0") or "12"
+    return f"{local:%a %d %b %Y}, {hour}:{local:%M %p} {local.tzname()}"
+
+
+def format_time(moment, zone):
+    """Format only the clock time of an instant in `zone`, with the zone abbreviation."""
+    local = moment.astimezone(zone)
+    hour = local.strftime("%I").lstrip("0") or "12"
+    return f"{hour}:{local:%M %p} {local.tzname()}"
+
+
+def parse_local_date(value):
+    """Parse YYYY-MM-DD into a date, or raise ValueError with a readable message."""
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError("Use a date in the form YYYY-MM-DD.") from None
+
+
+def parse_instant(value):
+    """Parse an ISO 8601 instant that names its offset (or Z) into aware UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("Use an ISO 8601 date and time with an offset, like 2026-03-09T14:00:00Z.")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("Use an ISO 8601 date and time with an offset, like 2026-03-09T14:00:00Z.") from None
+    if moment.tzinfo is None:
+        raise ValueError("Include the UTC offset in the time, like 2026-03-09T09:00:00-05:00.")
+    return moment.astimezone(UTC)
+
+
+def instant_param(moment):
+    """Format an instant for a URL or API field: UTC, minute precision, Z suffix."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

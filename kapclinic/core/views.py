@@ -1,0 +1,63 @@
+"""The landing page, error pages, headers and template context shared by every page."""
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from kapclinic.scheduling.services import active_consultation_types
+
+blueprint = Blueprint("core", __name__)
+
+
+@blueprint.get("/")
+def index():
+    return render_template("core/index.html", consultation_types=active_consultation_types())
+
+
+def _wants_json():
+    return request.path.startswith("/api/")
+
+
+def register_error_pages(app):
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        if _wants_json():
+            response = jsonify({"error": error.name, "message": error.description})
+        else:
+            response = render_template("core/error.html", error=error)
+        return response, error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error):
+        # The message is not logged with request data: it may hold patient details.
+        current_app.logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url_rule)
+        if _wants_json():
+            return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
+        return render_template("core/error.html", error=None), 500
+
+
+def register_template_context(app):
+    @app.context_processor
+    def clinic_details():
+        config = current_app.config
+        return {
+            "clinic_name": config["CLINIC_NAME"],
+            "clinic_phone": config["CLINIC_PHONE"],
+            "clinic_email": config["CLINIC_EMAIL"],
+            "crisis_line": config["CRISIS_LINE"],
+            "emergency_number": config["EMERGENCY_NUMBER"],
+        }
+
+
+def security_headers(response):
+    """Headers for every response; pages with patient data are never cached."""
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.endpoint and request.endpoint.startswith("scheduling.") and request.endpoint != "scheduling.choose_type":
+        response.headers["Cache-Control"] = "no-store"
+    return response

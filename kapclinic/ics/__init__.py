@@ -1,0 +1,1 @@
+"""Calendar invites (iCalendar, RFC 5545) for patients and clinicians."""

@@ -1,0 +1,102 @@
+"""Build iCalendar invites. Pure module: plain values in, bytes out.
+
+Invites travel into third-party calendars, so callers pass generic, non-clinical
+titles and descriptions, and every event is CLASS:PRIVATE. Times are written in
+UTC (DTSTART:...Z), which every calendar client reads without a VTIMEZONE.
+Text values are escaped by icalendar (commas, semicolons, newlines); parameter
+values such as a display name are cleaned here because RFC 5545 gives them no
+escape for quotes or line breaks.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+PRODID = "-//kapclinic//Consultation scheduling//EN"
+_UNSAFE_IN_PARAMETER = re.compile(r'[\x00-\x1f\x7f";:,]')
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class InviteEvent:
+    uid: str
+    sequence: int
+    start_dt: datetime
+    end_dt: datetime
+    summary: str
+    description: str
+    location: str
+    organizer: Person
+    attendee: Person | None
+    cancelled: bool = False
+    # A web address to join or manage the consultation, if any.
+    url: str = ""
+
+
+def _parameter_safe(value):
+    return _UNSAFE_IN_PARAMETER.sub(" ", value).strip()
+
+
+def _address(person, **params):
+    address = vCalAddress(f"mailto:{person.email}")
+    if person.name:
+        address.params["cn"] = vText(_parameter_safe(person.name))
+    for key, value in params.items():
+        address.params[key] = vText(value)
+    return address
+
+
+def _event_component(invite, dtstamp):
+    event = Event()
+    event.add("uid", invite.uid)
+    event.add("sequence", invite.sequence)
+    event.add("dtstamp", dtstamp)
+    event.add("dtstart", invite.start_dt)
+    event.add("dtend", invite.end_dt)
+    event.add("summary", invite.summary)
+    event.add("description", invite.description)
+    if invite.location:
+        event.add("location", invite.location)
+    if invite.url:
+        event.add("url", invite.url)
+    event.add("class", "PRIVATE")
+    event.add("transp", "OPAQUE")
+    event.add("status", "CANCELLED" if invite.cancelled else "CONFIRMED")
+    event.add("organizer", _address(invite.organizer))
+    if invite.attendee is not None:
+        event.add(
+            "attendee",
+            _address(invite.attendee, role="REQ-PARTICIPANT", partstat="ACCEPTED", rsvp="FALSE"),
+        )
+    return event
+
+
+def build_calendar(events, dtstamp, method=None, name=None):
+    """Return an iCalendar document (bytes) holding `events`.
+
+    `method` is REQUEST or CANCEL for emailed invites (iTIP, RFC 5546) and None
+    for downloads and feeds.
+    """
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    if method:
+        calendar.add("method", method)
+    if name:
+        calendar.add("x-wr-calname", name)
+    for invite in events:
+        calendar.add_component(_event_component(invite, dtstamp))
+    return calendar.to_ical()
+
+
+def build_invite(invite, dtstamp, method):
+    """Return one event as an emailed invite: METHOD:REQUEST, or METHOD:CANCEL when cancelled."""
+    return build_calendar([invite], dtstamp, method=method)

@@ -1,0 +1,41 @@
+"""Invites for bookings: generic, non-clinical texts, since they land in third-party calendars."""
+
+from flask import current_app
+
+from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
+
+
+def invite_event(booking, manage_url=""):
+    """Describe a booking as a calendar event a patient can keep in any calendar."""
+    config = current_app.config
+    clinic = config["CLINIC_NAME"]
+    consultation_type = booking.consultation_type
+    lines = [
+        f"Your consultation with {clinic}.",
+        f"How: {consultation_type.modality.label}. {consultation_type.where}",
+        f"To change or cancel: {manage_url}" if manage_url else "",
+        f"Questions: {config['CLINIC_PHONE']} or {config['CLINIC_EMAIL']}.",
+    ]
+    return InviteEvent(
+        uid=booking.ical_uid,
+        sequence=booking.ical_sequence,
+        start_dt=booking.start_dt,
+        end_dt=booking.end_dt,
+        summary=f"Consultation with {clinic}",
+        description="\n".join(line for line in lines if line),
+        location=consultation_type.where,
+        organizer=Person(config["CLINIC_EMAIL"], clinic),
+        attendee=Person(booking.patient_email, booking.patient_name),
+        cancelled=not booking.is_active,
+    )
+
+
+def emailed_invite(booking, now, manage_url=""):
+    """Return (ics bytes, method): REQUEST for a live booking, CANCEL for a cancelled one."""
+    method = "REQUEST" if booking.is_active else "CANCEL"
+    return build_invite(invite_event(booking, manage_url), now, method), method
+
+
+def downloadable_invite(booking, now, manage_url=""):
+    """Return an .ics file for the "Add to calendar" button (no iTIP method)."""
+    return build_calendar([invite_event(booking, manage_url)], now)

@@ -1,0 +1,1 @@
+"""Email: an outbox written in the booking's transaction, delivered after commit."""

@@ -1,0 +1,39 @@
+"""The outbox: every email is a row first, so a failing mail server never costs a booking."""
+
+import enum
+
+from sqlalchemy import Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kapclinic.core.db import UTCDateTime
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_dt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(db.String(254))
+    subject: Mapped[str] = mapped_column(db.String(255))
+    body_text: Mapped[str] = mapped_column(db.Text)
+    body_html: Mapped[str] = mapped_column(db.Text)
+    # An iCalendar invite travels as a text/calendar alternative and as invite.ics.
+    ics: Mapped[str | None] = mapped_column(db.Text, nullable=True)
+    ics_method: Mapped[str | None] = mapped_column(db.String(16), nullable=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        db.Enum(OutboxStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=OutboxStatus.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(db.String(500), default="")
+    created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
+    next_attempt_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
+    sent_dt = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,1 @@
+"""Clinicians, consultation types, availability, slots and bookings."""

@@ -1,0 +1,46 @@
+"""Patient-facing forms. Field rules come from scheduling.validation, shared with the API."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, StringField, TextAreaField
+from wtforms.validators import Length, ValidationError
+from wtforms.widgets import DateInput, EmailInput, TelInput
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.scheduling import validation
+
+
+def cleaned_by(clean):
+    """Wrap a validation.clean_* function as a WTForms validator that stores the clean value."""
+
+    def validator(form, field):
+        try:
+            field.data = clean(field.data)
+        except validation.InvalidField as error:
+            raise ValidationError(str(error)) from None
+
+    return validator
+
+
+def _clean_date_of_birth(value):
+    return validation.clean_date_of_birth(value, now_utc().date())
+
+
+class PatientDetailsForm(FlaskForm):
+    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
+    email = StringField("Email", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
+    phone = StringField("Phone", widget=TelInput(), validators=[cleaned_by(validation.clean_phone)])
+    date_of_birth = StringField("Date of birth", widget=DateInput(), validators=[cleaned_by(_clean_date_of_birth)])
+    # Emails about this booking are always sent; this asks about calls and follow-up.
+    contact_consent = BooleanField("The clinic may phone me and follow up by email about my care")
+    idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])
+
+
+class CancelForm(FlaskForm):
+    reason = TextAreaField(
+        "Would you like to tell us why? (optional)",
+        validators=[Length(max=500, message="Please keep this under 500 characters.")],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A bare POST form: it carries only the CSRF token."""

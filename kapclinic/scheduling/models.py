@@ -1,0 +1,252 @@
+"""Scheduling state: clinicians, consultation types, availability, bookings."""
+
+import enum
+from datetime import date, time, timedelta
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kapclinic.core.db import UTCDateTime
+from kapclinic.core.timezones import get_zone, now_utc
+from kapclinic.extensions import db
+from kapclinic.scheduling.slots import SlotRules
+
+
+class Modality(enum.StrEnum):
+    VIDEO = "video"
+    PHONE = "phone"
+    IN_PERSON = "in_person"
+
+    @property
+    def label(self):
+        return {"video": "Video call", "phone": "Phone call", "in_person": "In person"}[self.value]
+
+
+class BookingStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
+consultation_type_clinicians = Table(
+    "consultation_type_clinicians",
+    db.metadata,
+    Column("consultation_type_id", ForeignKey("consultation_types.id", ondelete="CASCADE"), primary_key=True),
+    Column("clinician_id", ForeignKey("clinicians.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Clinician(db.Model):
+    __tablename__ = "clinicians"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(db.String(120))
+    credentials: Mapped[str] = mapped_column(db.String(120), default="")
+    bio: Mapped[str] = mapped_column(db.Text, default="")
+    email: Mapped[str] = mapped_column(db.String(254), unique=True)
+    timezone: Mapped[str] = mapped_column(db.String(64))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    availability_rules: Mapped[list["AvailabilityRule"]] = relationship(
+        back_populates="clinician", cascade="all, delete-orphan", order_by="AvailabilityRule.weekday"
+    )
+    date_overrides: Mapped[list["DateOverride"]] = relationship(
+        back_populates="clinician", cascade="all, delete-orphan"
+    )
+    time_off: Mapped[list["TimeOff"]] = relationship(back_populates="clinician", cascade="all, delete-orphan")
+    consultation_types: Mapped[list["ConsultationType"]] = relationship(
+        secondary=consultation_type_clinicians, back_populates="clinicians"
+    )
+
+    @property
+    def zone(self):
+        return get_zone(self.timezone)
+
+    @property
+    def display_name(self):
+        return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+
+class ConsultationType(db.Model):
+    __tablename__ = "consultation_types"
+    __table_args__ = (
+        CheckConstraint("duration_minutes > 0", name="positive_duration"),
+        CheckConstraint("buffer_before_minutes >= 0 AND buffer_after_minutes >= 0", name="buffers_not_negative"),
+        CheckConstraint("min_notice_minutes >= 0", name="notice_not_negative"),
+        CheckConstraint("horizon_days > 0", name="positive_horizon"),
+        CheckConstraint("slot_step_minutes > 0", name="positive_step"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(db.String(64), unique=True)
+    name: Mapped[str] = mapped_column(db.String(120))
+    description: Mapped[str] = mapped_column(db.Text, default="")
+    duration_minutes: Mapped[int]
+    buffer_before_minutes: Mapped[int] = mapped_column(default=0)
+    buffer_after_minutes: Mapped[int] = mapped_column(default=0)
+    min_notice_minutes: Mapped[int] = mapped_column(default=24 * 60)
+    horizon_days: Mapped[int] = mapped_column(default=60)
+    # Starts are offered on this grid of the clinician's local clock.
+    slot_step_minutes: Mapped[int] = mapped_column(default=15)
+    modality: Mapped[Modality] = mapped_column(db.Enum(Modality, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]))
+    location: Mapped[str] = mapped_column(db.String(255), default="")
+    video_link: Mapped[str] = mapped_column(db.String(255), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    clinicians: Mapped[list[Clinician]] = relationship(
+        secondary=consultation_type_clinicians, back_populates="consultation_types", order_by="Clinician.id"
+    )
+
+    @property
+    def slot_rules(self):
+        return SlotRules(
+            duration=timedelta(minutes=self.duration_minutes),
+            buffer_before=timedelta(minutes=self.buffer_before_minutes),
+            buffer_after=timedelta(minutes=self.buffer_after_minutes),
+            min_notice=timedelta(minutes=self.min_notice_minutes),
+            horizon=timedelta(days=self.horizon_days),
+            grid_minutes=self.slot_step_minutes,
+        )
+
+    @property
+    def active_clinicians(self):
+        return [clinician for clinician in self.clinicians if clinician.is_active]
+
+    @property
+    def where(self):
+        """Where the patient goes: an address, a video link, or a phone call."""
+        if self.modality is Modality.IN_PERSON:
+            return self.location
+        if self.modality is Modality.VIDEO:
+            return self.video_link or "A video link will be sent before the consultation"
+        return "The clinician will call the phone number you gave"
+
+
+class AvailabilityRule(db.Model):
+    """Weekly working hours: one range on one weekday, in the clinician's local time."""
+
+    __tablename__ = "availability_rules"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
+        CheckConstraint("end_time > start_time", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinicians.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int]  # 0 = Monday
+    start_time: Mapped[time] = mapped_column(db.Time)
+    end_time: Mapped[time] = mapped_column(db.Time)
+
+    clinician: Mapped[Clinician] = relationship(back_populates="availability_rules")
+
+
+class DateOverride(db.Model):
+    """Different hours on one local date; a row without times marks a day off."""
+
+    __tablename__ = "date_overrides"
+    __table_args__ = (
+        CheckConstraint(
+            "(start_time IS NULL AND end_time IS NULL) OR (end_time > start_time)", name="hours_or_day_off"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinicians.id", ondelete="CASCADE"), index=True)
+    on_date: Mapped[date] = mapped_column(db.Date)
+    start_time: Mapped[time | None] = mapped_column(db.Time, nullable=True)
+    end_time: Mapped[time | None] = mapped_column(db.Time, nullable=True)
+
+    clinician: Mapped[Clinician] = relationship(back_populates="date_overrides")
+
+    @property
+    def is_day_off(self):
+        return self.start_time is None
+
+
+class TimeOff(db.Model):
+    """A span of days (or hours) away, stored in UTC."""
+
+    __tablename__ = "time_off"
+    __table_args__ = (CheckConstraint("end_dt > start_dt", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinicians.id", ondelete="CASCADE"), index=True)
+    start_dt = mapped_column(UTCDateTime, nullable=False)
+    end_dt = mapped_column(UTCDateTime, nullable=False)
+    reason: Mapped[str] = mapped_column(db.String(255), default="")
+
+    clinician: Mapped[Clinician] = relationship(back_populates="time_off")
+
+
+class Booking(db.Model):
+    """A patient's consultation. Times in UTC; the blocked span includes the buffers.
+
+    On PostgreSQL the exclusion constraint `ex_bookings_no_overlap` guarantees that
+    no two active bookings of one clinician have overlapping blocked spans, whatever
+    the application does. On SQLite writing requests hold the database write lock
+    from the start of their transaction (see core.db).
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("end_dt > start_dt", name="ends_after_start"),
+        CheckConstraint("blocked_start_dt <= start_dt AND blocked_end_dt >= end_dt", name="blocked_covers"),
+        Index("ix_bookings_clinician_blocked", "clinician_id", "blocked_start_dt"),
+        postgresql.ExcludeConstraint(
+            ("clinician_id", "="),
+            (text("tstzrange(blocked_start_dt, blocked_end_dt, '[)')"), "&&"),
+            where=text("status <> 'cancelled'"),
+            using="gist",
+            name="ex_bookings_no_overlap",
+        ).ddl_if(dialect="postgresql"),
+        UniqueConstraint("idempotency_key", name="uq_bookings_idempotency_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(db.String(36), unique=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinicians.id"), index=True)
+    consultation_type_id: Mapped[int] = mapped_column(ForeignKey("consultation_types.id"))
+    start_dt = mapped_column(UTCDateTime, nullable=False, index=True)
+    end_dt = mapped_column(UTCDateTime, nullable=False)
+    blocked_start_dt = mapped_column(UTCDateTime, nullable=False)
+    blocked_end_dt = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[BookingStatus] = mapped_column(
+        db.Enum(BookingStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=BookingStatus.CONFIRMED,
+    )
+
+    patient_name: Mapped[str] = mapped_column(db.String(120))
+    patient_email: Mapped[str] = mapped_column(db.String(254))
+    patient_phone: Mapped[str] = mapped_column(db.String(32))
+    patient_date_of_birth: Mapped[date] = mapped_column(db.Date)
+    patient_timezone: Mapped[str] = mapped_column(db.String(64))
+    contact_consent: Mapped[bool] = mapped_column(default=False)
+
+    # Calendar invites: one UID for the booking's life, SEQUENCE bumped on each change.
+    ical_uid: Mapped[str] = mapped_column(db.String(255), unique=True)
+    ical_sequence: Mapped[int] = mapped_column(default=0)
+    manage_token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
+
+    created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
+    updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc, onupdate=now_utc)
+    cancelled_dt = mapped_column(UTCDateTime, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
+    cancellation_reason: Mapped[str] = mapped_column(db.String(500), default="")
+
+    clinician: Mapped[Clinician] = relationship()
+    consultation_type: Mapped[ConsultationType] = relationship()
+
+    @property
+    def is_active(self):
+        return self.status is not BookingStatus.CANCELLED
+
+    @property
+    def patient_zone(self):
+        return get_zone(self.patient_timezone)
+
+    def can_patient_change(self, now, window):
+        """The patient may cancel or reschedule online until `window` before the start."""
+        return self.status is BookingStatus.CONFIRMED and now <= self.start_dt - window

@@ -1,0 +1,91 @@
+"""Checks on what a patient types, shared by the web form and the JSON API.
+
+Pure module (no Flask). Each `clean_*` returns the normalised value or raises
+InvalidField with a message written for the patient.
+"""
+
+import re
+import unicodedata
+from datetime import date
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+NAME_MAX = 120
+EMAIL_MAX = 254
+PHONE_MAX = 32
+OLDEST_AGE_YEARS = 120
+
+
+class InvalidField(ValueError):
+    """A value a person typed that we cannot accept; str() is shown to them."""
+
+
+def _has_control_characters(value):
+    return any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in value)
+
+
+def clean_name(value):
+    """Return a trimmed name; refuse control characters, which could reach email headers or ICS lines."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField("Please enter your name.")
+    value = re.sub(r" {2,}", " ", value.strip())
+    if len(value) > NAME_MAX:
+        raise InvalidField(f"Please keep your name under {NAME_MAX} characters.")
+    if _has_control_characters(value):
+        raise InvalidField("Your name contains characters we cannot accept, such as line breaks.")
+    if not any(char.isalpha() for char in value):
+        raise InvalidField("Please enter your name using letters.")
+    return value
+
+
+def clean_email(value):
+    """Return the normalised address (email-validator, without a DNS look-up)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField("Please enter your email address.")
+    if len(value) > EMAIL_MAX:
+        raise InvalidField("That email address is too long.")
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidField("Please enter a valid email address, like name@example.com.") from None
+
+
+def clean_phone(value, default_region="US"):
+    """Return the number in E.164 form; national numbers are read in the clinic's region."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField("Please enter a phone number we can reach you on.")
+    if len(value) > PHONE_MAX or _has_control_characters(value):
+        raise InvalidField("Please enter a valid phone number.")
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidField("Please enter a valid phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidField("Please enter a valid phone number, including the area code.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def clean_date_of_birth(value, today):
+    """Return the date of birth; it must be a real past date within a human lifetime."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            raise InvalidField("Please enter your date of birth as YYYY-MM-DD.") from None
+    if not isinstance(value, date):
+        raise InvalidField("Please enter your date of birth.")
+    if value >= today:
+        raise InvalidField("Your date of birth must be in the past.")
+    if value.year < today.year - OLDEST_AGE_YEARS:
+        raise InvalidField("Please check the year of your date of birth.")
+    return value
+
+
+def clean_idempotency_key(value):
+    """Accept an opaque client key of 16-64 URL-safe characters, or None."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{16,64}", value):
+        raise InvalidField("The request key is malformed; reload the page and try again.")
+    return value

@@ -1,0 +1,311 @@
+"""The patient's booking path: type -> week of slots -> details -> confirmation, and the manage link."""
+
+import secrets
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
+
+from kapclinic.core.timezones import (
+    UnknownTimeZone,
+    format_moment,
+    format_time,
+    get_zone,
+    instant_param,
+    now_utc,
+    parse_instant,
+    parse_local_date,
+    zone_names,
+)
+from kapclinic.extensions import db, limiter
+from kapclinic.ics.services import downloadable_invite
+from kapclinic.scheduling import services
+from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
+from kapclinic.scheduling.slots import utc_window_for_local_dates
+
+blueprint = Blueprint("scheduling", __name__)
+
+DAYS_SHOWN = 7
+_RECENT_TOKENS = "recent_manage_tokens"
+
+
+def _booking_rate_limit():
+    return current_app.config["BOOKING_RATE_LIMIT"]
+
+
+class SlotQuery:
+    """The query string of a slot page, checked: zone, first day, clinician, start."""
+
+    def __init__(self, consultation_type, args, now):
+        self.errors = {}
+        self.consultation_type = consultation_type
+        self.tz_name = args.get("tz") or current_app.config["CLINIC_TIMEZONE"]
+        self.tz_detected = "tz" in args
+        try:
+            self.zone = get_zone(self.tz_name)
+        except UnknownTimeZone:
+            self.errors["tz"] = "We do not recognise that time zone. Please choose yours from the list."
+            self.tz_name = current_app.config["CLINIC_TIMEZONE"]
+            self.zone = get_zone(self.tz_name)
+        today = now.astimezone(self.zone).date()
+        self.first_day = today
+        if args.get("from"):
+            try:
+                self.first_day = max(parse_local_date(args["from"]), today)
+            except ValueError as error:
+                self.errors["from"] = str(error)
+        self.clinician = None
+        clinician_arg = args.get("clinician", "any")
+        if clinician_arg != "any":
+            clinician_id = int(clinician_arg) if clinician_arg.isdigit() else None
+            self.clinician = services.clinician_for_type(consultation_type, clinician_id)
+            if self.clinician is None:
+                self.errors["clinician"] = "That clinician does not offer this consultation. Choose another."
+        self.start_dt = None
+        if "start" in args:
+            try:
+                self.start_dt = parse_instant(args["start"])
+            except ValueError as error:
+                self.errors["start"] = str(error)
+
+    def url_args(self, **changes):
+        values = {"tz": self.tz_name, "clinician": self.clinician.id if self.clinician else "any"}
+        values.update(changes)
+        return values
+
+
+def _slot_week(consultation_type, query, now, choose_endpoint, page_endpoint, exclude_booking_id=None, **route):
+    """Return the week's slots per local day, with links to choose one and to move by a week."""
+    last_day = query.first_day + timedelta(days=DAYS_SHOWN - 1)
+    window = utc_window_for_local_dates(query.first_day, last_day, query.zone)
+    slots = services.find_slots(consultation_type, window, now, query.clinician, exclude_booking_id)
+    days = {query.first_day + timedelta(days=offset): [] for offset in range(DAYS_SHOWN)}
+    seen = set()
+    for slot in slots:
+        if slot.start_dt in seen:  # "first available": one button per start time
+            continue
+        seen.add(slot.start_dt)
+        local_day = slot.start_dt.astimezone(query.zone).date()
+        if local_day in days:
+            href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(slot.start_dt)))
+            days[local_day].append({"href": href, "label": format_time(slot.start_dt, query.zone)})
+    today = now.astimezone(query.zone).date()
+    horizon_day = (now + consultation_type.slot_rules.horizon).astimezone(query.zone).date()
+
+    def page(first_day):
+        return url_for(page_endpoint, **route, **query.url_args(**{"from": first_day.isoformat()}))
+
+    return {
+        "days": days,
+        "previous_url": page(max(query.first_day - timedelta(days=DAYS_SHOWN), today))
+        if query.first_day > today
+        else None,
+        "next_url": page(last_day + timedelta(days=1)) if last_day < horizon_day else None,
+        "zone_names": zone_names(),
+    }
+
+
+def _active_type_or_404(slug):
+    consultation_type = services.consultation_type_by_slug(slug)
+    if consultation_type is None:
+        abort(404, "We do not offer that kind of consultation.")
+    return consultation_type
+
+
+@blueprint.get("/book")
+def choose_type():
+    return render_template("scheduling/choose_type.html", consultation_types=services.active_consultation_types())
+
+
+@blueprint.get("/book/<slug>")
+def choose_slot(slug):
+    consultation_type = _active_type_or_404(slug)
+    now = now_utc()
+    query = SlotQuery(consultation_type, request.args, now)
+    status = 400 if query.errors else 200
+    week = _slot_week(
+        consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug
+    )
+    return (
+        render_template("scheduling/choose_slot.html", consultation_type=consultation_type, query=query, **week),
+        status,
+    )
+
+
+def _details_context(consultation_type, query, form, alternatives=()):
+    return {
+        "consultation_type": consultation_type,
+        "query": query,
+        "form": form,
+        "when": format_moment(query.start_dt, query.zone) if query.start_dt else "",
+        "alternatives": [
+            {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
+            for slot in alternatives
+        ],
+    }
+
+
+@blueprint.route("/book/<slug>/details", methods=["GET", "POST"])
+@limiter.limit(_booking_rate_limit, methods=["POST"])
+def patient_details(slug):
+    consultation_type = _active_type_or_404(slug)
+    now = now_utc()
+    query = SlotQuery(consultation_type, request.args, now)
+    if query.start_dt is None and "start" not in query.errors:
+        query.errors["start"] = "Please choose a time first."
+    if query.errors:
+        return render_template("scheduling/details.html", **_details_context(consultation_type, query, None)), 400
+    form = PatientDetailsForm()
+    if request.method == "GET":
+        form.idempotency_key.data = secrets.token_urlsafe(24)
+        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form))
+    if not form.validate():
+        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
+    patient = services.PatientDetails(
+        name=form.name.data,
+        email=form.email.data,
+        phone=form.phone.data,
+        date_of_birth=form.date_of_birth.data,
+        timezone=query.tz_name,
+        contact_consent=form.contact_consent.data,
+    )
+    try:
+        outcome = services.book(
+            consultation_type, query.clinician, query.start_dt, patient, now, form.idempotency_key.data
+        )
+    except services.SlotTaken as taken:
+        db.session.rollback()
+        context = _details_context(consultation_type, query, form, taken.alternatives)
+        return render_template("scheduling/details.html", taken=True, **context), 409
+    except services.NotBookable as refused:
+        db.session.rollback()
+        query.errors["start"] = str(refused)
+        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
+    db.session.commit()
+    return _to_confirmation(outcome, form.idempotency_key.data)
+
+
+def _to_confirmation(outcome, idempotency_key):
+    """Show the booking's page; a repeated submit finds its token in this browser's session."""
+    tokens = session.setdefault(_RECENT_TOKENS, {})
+    if outcome.manage_token is not None:
+        if idempotency_key:
+            tokens[idempotency_key] = outcome.manage_token
+            session.modified = True
+        flash("Your consultation is booked. We have emailed you the details and a calendar invite.")
+        return redirect(url_for("scheduling.manage", token=outcome.manage_token))
+    token = tokens.get(idempotency_key or "")
+    if token:
+        return redirect(url_for("scheduling.manage", token=token))
+    return render_template("scheduling/already_booked.html")
+
+
+def _booking_or_404(token):
+    booking = services.booking_for_token(token)
+    if booking is None:
+        abort(404, "This link is not valid any more. Please use the link in the most recent email from us.")
+    return booking
+
+
+def _manage_context(booking, token):
+    window_hours = current_app.config["CANCELLATION_WINDOW_HOURS"]
+    return {
+        "booking": booking,
+        "token": token,
+        "can_change": booking.can_patient_change(now_utc(), timedelta(hours=window_hours)),
+        "window_hours": window_hours,
+        **services.when_for_people(booking),
+    }
+
+
+@blueprint.get("/manage/<token>")
+def manage(token):
+    booking = _booking_or_404(token)
+    return render_template("scheduling/manage.html", **_manage_context(booking, token))
+
+
+@blueprint.get("/manage/<token>/invite.ics")
+def download_invite(token):
+    booking = _booking_or_404(token)
+    response = make_response(downloadable_invite(booking, now_utc()))
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="consultation.ics"'
+    return response
+
+
+@blueprint.route("/manage/<token>/cancel", methods=["GET", "POST"])
+def cancel(token):
+    booking = _booking_or_404(token)
+    form = CancelForm()
+    context = _manage_context(booking, token)
+    if request.method == "GET":
+        return render_template("scheduling/cancel.html", form=form, **context)
+    if not context["can_change"]:
+        return render_template("scheduling/cancel.html", form=form, **context), 409
+    if not form.validate():
+        return render_template("scheduling/cancel.html", form=form, **context), 422
+    services.cancel(booking, now_utc(), by="patient", reason=form.reason.data or "")
+    db.session.commit()
+    flash("Your consultation is cancelled. We have emailed you a confirmation.")
+    return redirect(url_for("scheduling.manage", token=token))
+
+
+@blueprint.get("/manage/<token>/reschedule")
+def reschedule(token):
+    booking = _booking_or_404(token)
+    now = now_utc()
+    query = SlotQuery(booking.consultation_type, request.args, now)
+    query.clinician = booking.clinician
+    if "tz" not in request.args:
+        query.tz_name, query.zone = booking.patient_timezone, booking.patient_zone
+    week = _slot_week(
+        booking.consultation_type,
+        query,
+        now,
+        "scheduling.confirm_reschedule",
+        "scheduling.reschedule",
+        exclude_booking_id=booking.id,
+        token=token,
+    )
+    context = _manage_context(booking, token)
+    return (
+        render_template("scheduling/reschedule.html", query=query, **week, **context),
+        400 if query.errors else 200,
+    )
+
+
+@blueprint.route("/manage/<token>/reschedule/confirm", methods=["GET", "POST"])
+@limiter.limit(_booking_rate_limit, methods=["POST"])
+def confirm_reschedule(token):
+    booking = _booking_or_404(token)
+    now = now_utc()
+    query = SlotQuery(booking.consultation_type, request.args, now)
+    query.clinician = booking.clinician
+    if query.start_dt is None and "start" not in query.errors:
+        query.errors["start"] = "Please choose a new time first."
+    form = ConfirmForm()
+    context = {**_manage_context(booking, token), "query": query, "form": form, "alternatives": []}
+    if query.start_dt:
+        context["new_when"] = format_moment(query.start_dt, query.zone)
+    if query.errors:
+        return render_template("scheduling/confirm_reschedule.html", **context), 400
+    if request.method == "GET":
+        return render_template("scheduling/confirm_reschedule.html", **context)
+    if not context["can_change"] or not form.validate():
+        return render_template("scheduling/confirm_reschedule.html", **context), 409
+    try:
+        new_token = services.reschedule(booking, query.start_dt, now)
+    except services.SlotTaken as taken:
+        db.session.rollback()
+        context["taken"] = True
+        context["alternatives"] = [
+            {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
+            for slot in taken.alternatives
+        ]
+        return render_template("scheduling/confirm_reschedule.html", **context), 409
+    except services.NotBookable as refused:
+        db.session.rollback()
+        query.errors["start"] = str(refused)
+        return render_template("scheduling/confirm_reschedule.html", **context), 422
+    db.session.commit()
+    flash("Your consultation has moved. We have emailed you the new time and an updated invite.")
+    return redirect(url_for("scheduling.manage", token=new_token))

@@ -1,0 +1,285 @@
+"""Shared fixtures: an app on a migrated SQLite file (or PostgreSQL), a real SMTP server, factories."""
+
+import os
+import shutil
+import socket
+import threading
+import uuid
+from datetime import time, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+
+os.environ["KAPCLINIC_CONFIG"] = "testing"
+
+from aiosmtpd.controller import Controller
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from kapclinic import create_app
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import AvailabilityRule, Clinician, ConsultationType, Modality
+
+POSTGRES_URL = os.environ.get("KAPCLINIC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RUNNING_IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# --- mail ---------------------------------------------------------------------------
+
+
+class Mailbox:
+    """Messages received by the loopback SMTP server, parsed as email.message objects."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._messages = []
+        self.refuse = False
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse:
+            return "451 Requested action aborted: local error in processing"
+        with self._lock:
+            self._messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    @property
+    def messages(self):
+        with self._lock:
+            return list(self._messages)
+
+    def clear(self):
+        with self._lock:
+            self._messages.clear()
+        self.refuse = False
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    _, box = smtp_server
+    box.clear()
+    yield box
+    box.clear()
+
+
+# --- databases ------------------------------------------------------------------------
+
+
+def _settings(database_url, smtp_server, **overrides):
+    controller, _ = smtp_server
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": controller.port,
+        "MAIL_TIMEOUT_SECONDS": 5.0,
+        "PUBLIC_BASE_URL": "https://clinic.example.org",
+        "CLINIC_TIMEZONE": "America/New_York",
+        **overrides,
+    }
+
+
+def _migrate(database_url):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory):
+    """One SQLite file migrated to head per test process; each test copies it."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite_template, tmp_path):
+    path = tmp_path / "kapclinic.sqlite3"
+    shutil.copy(migrated_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def _postgres_admin_engine():
+    return create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Skip (or fail, in CI) when the PostgreSQL named by KAPCLINIC_TEST_POSTGRES_URL is not there."""
+    engine = _postgres_admin_engine()
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
+        engine.dispose()
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}"
+        if RUNNING_IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, migrated PostgreSQL database for one test; dropped afterwards."""
+    name = f"kapclinic_test_{uuid.uuid4().hex[:12]}"
+    with postgres_server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    _migrate(url)
+    yield url
+    with postgres_server.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request):
+    """Run a test on SQLite and on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+# --- app --------------------------------------------------------------------------------
+
+
+def _app(database_url, smtp_server, **overrides):
+    app = create_app(_settings(database_url, smtp_server, **overrides))
+    app.config["KAPCLINIC_TEST_DATABASE"] = database_url
+    return app
+
+
+@pytest.fixture
+def make_app(smtp_server):
+    """Return a factory for apps on a given database with config overrides."""
+    apps = []
+
+    def factory(database_url, **overrides):
+        app = _app(database_url, smtp_server, **overrides)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, sqlite_url):
+    app = make_app(sqlite_url)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- factories ---------------------------------------------------------------------------
+
+EVERY_DAY = range(7)
+
+
+@pytest.fixture
+def create_clinician(app):
+    """Return a factory: a clinician working 09:00-17:00 every day in their zone unless told otherwise."""
+    counter = iter(range(1, 10_000))
+
+    def factory(hours=((time(9), time(17)),), weekdays=EVERY_DAY, **overrides):
+        number = next(counter)
+        values = {
+            "name": f"Clinician {number}",
+            "credentials": "MD",
+            "email": f"clinician{number}-{uuid.uuid4().hex[:6]}@clinic.example.org",
+            "timezone": "America/New_York",
+        }
+        values.update(overrides)
+        clinician = Clinician(**values)
+        for weekday in weekdays:
+            for start, end in hours:
+                clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=start, end_time=end))
+        db.session.add(clinician)
+        db.session.commit()
+        return clinician
+
+    return factory
+
+
+@pytest.fixture
+def create_consultation_type(app):
+    """Return a factory: a 60-minute video consultation, bookable from now, for the given clinicians."""
+    counter = iter(range(1, 10_000))
+
+    def factory(clinicians=(), **overrides):
+        number = next(counter)
+        values = {
+            "slug": f"consultation-{number}",
+            "name": f"Consultation {number}",
+            "duration_minutes": 60,
+            "min_notice_minutes": 0,
+            "horizon_days": 60,
+            "slot_step_minutes": 30,
+            "modality": Modality.VIDEO,
+            "video_link": "https://video.clinic.example.org/room",
+        }
+        values.update(overrides)
+        consultation_type = ConsultationType(**values)
+        consultation_type.clinicians = list(clinicians)
+        db.session.add(consultation_type)
+        db.session.commit()
+        return consultation_type
+
+    return factory
+
+
+def patient_form(**overrides):
+    """Valid details a patient types into the booking form."""
+    values = {
+        "name": "Ana Patient",
+        "email": "ana.patient@example.com",
+        "phone": "+1 212 555 0100",
+        "date_of_birth": "1990-04-12",
+        "contact_consent": "y",
+        "idempotency_key": uuid.uuid4().hex,
+    }
+    values.update(overrides)
+    return values
+
+
+def patient_json(consultation_type, start, **overrides):
+    """A valid API booking body."""
+    values = {
+        "type": consultation_type.slug,
+        "start": start,
+        "name": "Ana Patient",
+        "email": "ana.patient@example.com",
+        "phone": "+12125550100",
+        "date_of_birth": "1990-04-12",
+        "tz": "America/New_York",
+    }
+    values.update(overrides)
+    return values
+
+
+def one_day_ahead_window():
+    from kapclinic.core.timezones import now_utc
+    from kapclinic.scheduling.slots import Interval
+
+    start = now_utc() + timedelta(days=1)
+    return Interval(start, start + timedelta(days=1))
