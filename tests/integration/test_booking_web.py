@@ -1,0 +1,205 @@
+"""The patient's booking path in the browser: week of slots, details, confirmation, manage link."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import Booking, BookingStatus
+from tests.conftest import patient_form
+
+
+@pytest.fixture
+def offered(create_clinician, create_consultation_type):
+    clinician = create_clinician(timezone="America/New_York")
+    return create_consultation_type(clinicians=[clinician]), clinician
+
+
+def _slot_links(html):
+    return re.findall(r'class="slot" href="([^"]+)"', html)
+
+
+def _book_first_slot(client, consultation_type, tz="America/New_York", **form):
+    three_days_out = (now_utc() + timedelta(days=3)).date().isoformat()
+    week = client.get(f"/book/{consultation_type.slug}", query_string={"tz": tz, "from": three_days_out})
+    assert week.status_code == 200
+    details_url = _slot_links(week.text)[0].replace("&amp;", "&")
+    return details_url, client.post(details_url, data=patient_form(**form))
+
+
+def test_landing_page_explains_and_points_to_crisis_help(client, offered):
+    page = client.get("/").text
+    assert "Not for emergencies" in page
+    assert "988" in page and "911" in page
+    assert offered[0].name in page
+
+
+def test_week_page_names_the_zone_it_shows(client, offered):
+    consultation_type, _ = offered
+    page = client.get(f"/book/{consultation_type.slug}", query_string={"tz": "Europe/Berlin"}).text
+    assert "Times in Europe/Berlin" in page
+    labels = re.findall(r'class="slot" href="[^"]+">([^<]+)<', page)
+    assert labels and all(label.endswith(("CET", "CEST")) for label in labels)
+
+
+def test_unknown_zone_is_a_400_with_a_message_and_the_selector(client, offered):
+    consultation_type, _ = offered
+    response = client.get(f"/book/{consultation_type.slug}", query_string={"tz": "Atlantis/Capital"})
+    assert response.status_code == 400
+    assert "We do not recognise that time zone" in response.text
+    assert 'name="tz"' in response.text
+
+
+def test_patient_books_and_sees_time_in_both_zones(client, offered, mailbox):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type, tz="America/Los_Angeles")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).text
+    assert "Your consultation is booked" in page
+    assert re.search(r"\d{1,2}:\d{2} [AP]M P[SD]T", page)  # the patient's zone
+    assert re.search(r"\d{1,2}:\d{2} [AP]M E[SD]T", page)  # the clinician's zone
+    assert "Add to calendar" in page
+    assert len(mailbox.messages) == 1
+
+
+def test_add_to_calendar_download_is_a_private_generic_event(client, offered):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type)
+    manage_url = response.headers["Location"]
+    download = client.get(manage_url + "/invite.ics")
+    assert download.headers["Content-Type"].startswith("text/calendar")
+    event = Calendar.from_ical(download.data).walk("VEVENT")[0]
+    assert str(event["CLASS"]) == "PRIVATE"
+    assert "ketamine" not in download.text.lower()
+    booking = db.session.scalar(select(Booking))
+    assert event.decoded("DTSTART") == booking.start_dt
+
+
+def test_invalid_details_show_messages_per_field_and_book_nothing(client, offered):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(
+        client, consultation_type, name="", email="nope", phone="1", date_of_birth="3000-01-01"
+    )
+    assert response.status_code == 422
+    for message in ("Please enter your name", "valid email", "valid phone", "must be in the past"):
+        assert message in response.text
+    assert db.session.scalar(select(func.count(Booking.id))) == 0
+
+
+def test_patient_sees_slot_taken_message_with_alternatives(client, offered):
+    consultation_type, _ = offered
+    details_url, first = _book_first_slot(client, consultation_type)
+    assert first.status_code == 302
+    second = client.post(details_url, data=patient_form(email="other@example.com"))
+    assert second.status_code == 409
+    assert "This time was just taken" in second.text
+    assert len(_slot_links(second.text)) >= 1
+    assert db.session.scalar(select(func.count(Booking.id))) == 1
+
+
+def test_double_submit_of_the_form_books_once(client, offered):
+    consultation_type, _ = offered
+    week = client.get(f"/book/{consultation_type.slug}").text
+    details_url = _slot_links(week)[0].replace("&amp;", "&")
+    form = patient_form()
+    first = client.post(details_url, data=form)
+    second = client.post(details_url, data=form)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert db.session.scalar(select(func.count(Booking.id))) == 1
+
+
+def test_opening_the_cancel_link_changes_nothing(client, offered):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type)
+    manage_url = response.headers["Location"]
+    assert client.get(manage_url + "/cancel").status_code == 200
+    assert db.session.scalar(select(Booking.status)) is BookingStatus.CONFIRMED
+
+
+def test_patient_cancels_and_the_slot_opens_again(client, offered, mailbox):
+    consultation_type, _ = offered
+    details_url, response = _book_first_slot(client, consultation_type)
+    manage_url = response.headers["Location"]
+    cancelled = client.post(manage_url + "/cancel", data={"reason": "Feeling better"})
+    assert cancelled.status_code == 302
+    assert "is cancelled" in client.get(manage_url).text
+    booking = db.session.scalar(select(Booking))
+    db.session.refresh(booking)
+    assert booking.status is BookingStatus.CANCELLED
+    assert booking.ical_sequence == 1
+    rebook = client.post(details_url, data=patient_form(email="next@example.com"))
+    assert rebook.status_code == 302
+    assert [message["Subject"] for message in mailbox.messages][:2] == [
+        "Your consultation with Riverside KAP Clinic is booked",
+        "Your consultation with Riverside KAP Clinic is cancelled",
+    ]
+
+
+def test_patient_reschedules_and_the_old_link_is_replaced(client, offered, mailbox):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type)
+    manage_url = response.headers["Location"]
+    booking = db.session.scalar(select(Booking))
+    old_start = booking.start_dt
+    choices = client.get(manage_url + "/reschedule").text
+    confirm_url = _slot_links(choices)[3].replace("&amp;", "&")
+    assert client.get(confirm_url).status_code == 200
+    moved = client.post(confirm_url)
+    assert moved.status_code == 302
+    new_manage_url = moved.headers["Location"]
+    assert "has moved" in client.get(new_manage_url).text
+    db.session.refresh(booking)
+    assert booking.start_dt != old_start
+    assert booking.ical_sequence == 1
+    assert client.get(manage_url).status_code == 404
+    assert mailbox.messages[-1]["Subject"].endswith("has a new time")
+
+
+def test_changes_close_inside_the_cancellation_window(client, create_clinician, create_consultation_type):
+    from datetime import time
+
+    around_the_clock = create_clinician(timezone="UTC", hours=((time(0), time(12)), (time(12), time(23, 30))))
+    consultation_type = create_consultation_type(clinicians=[around_the_clock])
+    # Today's and tomorrow's first free times are less than 24 hours away.
+    week = client.get(f"/book/{consultation_type.slug}", query_string={"tz": "UTC"}).text
+    details_url = _slot_links(week)[0].replace("&amp;", "&")
+    manage_url = client.post(details_url, data=patient_form()).headers["Location"]
+    page = client.get(manage_url).text
+    assert "Online changes close 24 hours before" in page
+    refused = client.post(manage_url + "/cancel", data={})
+    assert refused.status_code == 409
+    assert db.session.scalar(select(Booking.status)) is BookingStatus.CONFIRMED
+
+
+def test_forged_or_unknown_manage_links_are_404(client, offered):
+    assert client.get("/manage/not-a-token").status_code == 404
+    assert client.post("/manage/not-a-token/cancel").status_code == 404
+
+
+def test_manage_pages_are_not_cached_and_send_no_referrer(client, offered):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type)
+    page = client.get(response.headers["Location"])
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_first_available_goes_to_the_least_booked_clinician_that_week(client, create_clinician, create_consultation_type):
+    busy, free = create_clinician(), create_clinician()
+    consultation_type = create_consultation_type(clinicians=[busy, free])
+    links = [link.replace("&amp;", "&") for link in _slot_links(client.get(f"/book/{consultation_type.slug}?clinician={busy.id}").text)]
+    assert client.post(links[0], data=patient_form()).status_code == 302
+    any_links = [
+        link.replace("&amp;", "&")
+        for link in _slot_links(client.get(f"/book/{consultation_type.slug}?clinician=any").text)
+    ]
+    # Book a time both are free at (not the one just taken) through "first available".
+    later = next(link for link in any_links if link.split("start=")[1][:20] != links[0].split("start=")[1][:20])
+    assert client.post(later, data=patient_form(email="second@example.com")).status_code == 302
+    owners = db.session.scalars(select(Booking.clinician_id).order_by(Booking.id)).all()
+    assert owners == [busy.id, free.id]

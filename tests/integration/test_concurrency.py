@@ -1,0 +1,136 @@
+"""Two patients, one time: exactly one gets it, on SQLite (write lock) and PostgreSQL (exclusion constraint)."""
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from kapclinic.core.timezones import instant_param, now_utc
+from kapclinic.extensions import db
+from kapclinic.scheduling import services
+from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, Modality
+from kapclinic.scheduling.slots import Interval
+from tests.conftest import patient_json
+
+ATTEMPTS = 8
+
+
+def _seed(app, buffer_after=0):
+    with app.app_context():
+        clinician = Clinician(name="Dr. Race", email=f"race-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone="UTC")
+        from datetime import time
+
+        for weekday in range(7):
+            clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=time(8), end_time=time(18)))
+        consultation_type = ConsultationType(
+            slug="race", name="Race", duration_minutes=60, buffer_after_minutes=buffer_after, min_notice_minutes=0,
+            horizon_days=30, slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
+        )
+        db.session.add(consultation_type)
+        db.session.commit()
+        now = now_utc()
+        start = now + timedelta(days=2)
+        slots = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)
+        return clinician.id, [slot.start_dt for slot in slots]
+
+
+def _race(app, bodies):
+    """POST every body at the same moment from its own thread; return the status codes."""
+    barrier = threading.Barrier(len(bodies))
+    statuses = []
+    lock = threading.Lock()
+
+    def attempt(body):
+        client = app.test_client()
+        barrier.wait()
+        response = client.post("/api/v1/bookings", json=body)
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(statuses)
+
+
+def _body(clinician_id, start, number):
+    body = patient_json(
+        type("T", (), {"slug": "race"}), instant_param(start), clinician_id=clinician_id,
+        email=f"patient{number}@example.com", tz="UTC",
+    )
+    return body
+
+
+def _active_bookings(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(Booking.id)))
+
+
+def test_same_slot_at_the_same_moment_books_exactly_once(make_app, database_url):
+    app = make_app(database_url)
+    clinician_id, starts = _seed(app)
+    statuses = _race(app, [_body(clinician_id, starts[0], number) for number in range(ATTEMPTS)])
+    assert statuses == [201] + [409] * (ATTEMPTS - 1)
+    assert _active_bookings(app) == 1
+
+
+def test_overlapping_slots_at_the_same_moment_book_exactly_once(make_app, database_url):
+    """10:00 and 10:30 for a 60-minute consultation overlap: only one may stand."""
+    app = make_app(database_url)
+    clinician_id, starts = _seed(app, buffer_after=15)
+    first, half_hour_later = starts[0], starts[1]
+    assert half_hour_later - first == timedelta(minutes=30)
+    bodies = [_body(clinician_id, first if number % 2 else half_hour_later, number) for number in range(ATTEMPTS)]
+    statuses = _race(app, bodies)
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == ATTEMPTS - 1
+    assert _active_bookings(app) == 1
+
+
+def test_double_submit_with_one_key_at_the_same_moment_books_once(make_app, database_url):
+    app = make_app(database_url)
+    clinician_id, starts = _seed(app)
+    body = {**_body(clinician_id, starts[0], 0), "idempotency_key": uuid.uuid4().hex}
+    statuses = _race(app, [body] * 4)
+    assert statuses.count(201) == 1
+    assert statuses.count(200) == 3
+    assert _active_bookings(app) == 1
+
+
+@pytest.mark.postgres
+def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_url):
+    """The guarantee lives in the database: a raw insert that skips the app's checks is refused."""
+    app = make_app(postgres_url)
+    clinician_id, starts = _seed(app)
+    with app.app_context():
+        type_id = db.session.scalar(select(ConsultationType.id))
+        columns = (
+            "public_id, clinician_id, consultation_type_id, start_dt, end_dt, blocked_start_dt, blocked_end_dt, "
+            "status, patient_name, patient_email, patient_phone, patient_date_of_birth, patient_timezone, "
+            "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason"
+        )
+        insert = text(
+            f"INSERT INTO bookings ({columns}) VALUES (:public_id, :clinician_id, :type_id, :start, :end, :start, :end, "
+            ":status, 'A', 'a@example.com', '+12125550100', '1990-01-01', 'UTC', true, :uid, 0, :token, now(), now(), '')"
+        )
+
+        def values(start, status="confirmed"):
+            return {
+                "public_id": str(uuid.uuid4()), "clinician_id": clinician_id, "type_id": type_id,
+                "start": start, "end": start + timedelta(hours=1), "status": status,
+                "uid": uuid.uuid4().hex, "token": uuid.uuid4().hex,
+            }
+
+        db.session.execute(insert, values(starts[0]))
+        db.session.commit()
+        with pytest.raises(IntegrityError, match="ex_bookings_no_overlap"):
+            db.session.execute(insert, values(starts[0] + timedelta(minutes=30)))
+        db.session.rollback()
+        # A cancelled booking does not hold the time.
+        db.session.execute(insert, values(starts[0] + timedelta(minutes=30), status="cancelled"))
+        db.session.commit()

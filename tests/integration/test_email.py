@@ -1,0 +1,167 @@
+"""Emails leave through a real SMTP server on loopback, with invites Outlook and Google understand."""
+
+from datetime import timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import select
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+from kapclinic.scheduling import services
+from kapclinic.scheduling.slots import Interval
+
+
+@pytest.fixture
+def booked(app, create_clinician, create_consultation_type, mailbox):
+    """Book the first free slot three days out through the service, as a request would."""
+    clinician = create_clinician()
+    consultation_type = create_consultation_type(clinicians=[clinician])
+    now = now_utc()
+    start = now + timedelta(days=3)
+    slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+    patient = services.PatientDetails(
+        name="Zoë O'Brien, Jr.", email="zoe@example.com", phone="+12125550100",
+        date_of_birth=now.date().replace(year=1990), timezone="Europe/London", contact_consent=True,
+    )
+    with app.test_request_context(method="POST"):
+        outcome = services.book(consultation_type, clinician, slot.start_dt, patient, now)
+        db.session.commit()
+        from kapclinic.notifications.services import deliver_committed
+
+        deliver_committed()
+    return outcome
+
+
+def _calendar_parts(message):
+    return [part for part in message.walk() if part.get_content_type() == "text/calendar"]
+
+
+def test_confirmation_has_text_html_and_an_outlook_ready_invite(booked, mailbox):
+    (message,) = mailbox.messages
+    assert message["To"] == "zoe@example.com"
+    types = [part.get_content_type() for part in message.walk()]
+    assert "text/plain" in types and "text/html" in types
+    inline, attached = _calendar_parts(message)
+    assert inline.get_param("method") == "REQUEST"
+    assert inline.get_content_charset() == "utf-8"
+    assert attached.get_filename() == "invite.ics"
+    calendar = Calendar.from_ical(inline.get_payload(decode=True))
+    assert str(calendar["METHOD"]) == "REQUEST"
+    event = calendar.walk("VEVENT")[0]
+    booking = booked.booking
+    assert str(event["UID"]) == booking.ical_uid
+    assert int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART") == booking.start_dt
+    assert event.decoded("DTEND") == booking.end_dt
+    assert str(event["ORGANIZER"]) == "mailto:appointments@clinic.example.org"
+    assert str(event["ATTENDEE"]) == "mailto:zoe@example.com"
+    assert str(event["CLASS"]) == "PRIVATE"
+    assert "DTSTAMP" in event
+
+
+def test_invite_and_email_carry_no_clinical_words(booked, mailbox):
+    (message,) = mailbox.messages
+    raw = message.as_string().lower()
+    for word in ("ketamine", "depression", "psychiatr", "intake answers"):
+        assert word not in raw
+    event = Calendar.from_ical(_calendar_parts(message)[0].get_payload(decode=True)).walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == "Consultation with Riverside KAP Clinic"
+
+
+def test_patient_time_in_email_is_in_their_zone_naming_it(booked, mailbox):
+    body = mailbox.messages[0].get_body(("plain",)).get_content()
+    assert "GMT" in body or "BST" in body
+    assert "EST" in body or "EDT" in body
+
+
+def test_cancellation_sends_method_cancel_with_same_uid_and_next_sequence(app, booked, mailbox):
+    booking = booked.booking
+    with app.test_request_context(method="POST"):
+        services.cancel(booking, now_utc(), by="patient")
+        db.session.commit()
+        from kapclinic.notifications.services import deliver_committed
+
+        deliver_committed()
+    cancel_message = mailbox.messages[-1]
+    inline = _calendar_parts(cancel_message)[0]
+    assert inline.get_param("method") == "CANCEL"
+    calendar = Calendar.from_ical(inline.get_payload(decode=True))
+    event = calendar.walk("VEVENT")[0]
+    assert str(calendar["METHOD"]) == "CANCEL"
+    assert str(event["UID"]) == booking.ical_uid
+    assert int(event["SEQUENCE"]) == 1
+    assert str(event["STATUS"]) == "CANCELLED"
+
+
+def test_smtp_down_keeps_the_booking_and_the_outbox_delivers_later(app, create_clinician, create_consultation_type, mailbox, smtp_server):
+    client = app.test_client()
+    clinician = create_clinician()
+    consultation_type = create_consultation_type(clinicians=[clinician])
+    now = now_utc()
+    start = now + timedelta(days=3)
+    slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+    body = {
+        "type": consultation_type.slug, "clinician_id": clinician.id,
+        "start": slot.start_dt.isoformat(), "name": "Ana Patient", "email": "ana@example.com",
+        "phone": "+12125550100", "date_of_birth": "1990-01-01", "tz": "America/New_York",
+    }
+    mailbox.refuse = True
+    response = client.post("/api/v1/bookings", json=body)
+    assert response.status_code == 201
+    assert mailbox.messages == []
+    row = db.session.scalar(select(OutboxMessage))
+    assert row.status is OutboxStatus.PENDING and row.attempts == 1
+    mailbox.refuse = False
+    db.session.expire_all()
+    # Not due yet: the retry waits for its backoff.
+    assert app.test_cli_runner().invoke(args=["outbox", "send"]).output.strip() == "sent 0 message(s)"
+    row.next_attempt_dt = now_utc() - timedelta(seconds=1)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.output.strip() == "sent 1 message(s)"
+    assert [message["To"] for message in mailbox.messages] == ["ana@example.com"]
+    db.session.expire_all()
+    assert db.session.scalar(select(OutboxMessage.status)) is OutboxStatus.SENT
+
+
+def test_a_hanging_mail_server_does_not_hang_the_booking(make_app, sqlite_url, create_clinician):
+    """An SMTP server that accepts the connection and never answers: the request returns after the timeout."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    app = make_app(sqlite_url, MAIL_PORT=listener.getsockname()[1], MAIL_TIMEOUT_SECONDS=0.5)
+    with app.app_context():
+        row = OutboxMessage(recipient="a@example.com", subject="s", body_text="t", body_html="<p>t</p>")
+        db.session.add(row)
+        db.session.commit()
+        started = time.monotonic()
+        from kapclinic.notifications.services import deliver_due
+
+        assert deliver_due() == 0
+        assert time.monotonic() - started < 5
+        assert db.session.get(OutboxMessage, row.id).status is OutboxStatus.PENDING
+    for connection, _ in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_development_without_mail_server_writes_eml_files(tmp_path, make_app, sqlite_url):
+    app = make_app(sqlite_url, MAIL_SERVER=None)
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        db.session.add(OutboxMessage(recipient="a@example.com", subject="Hello", body_text="t", body_html="<p>t</p>"))
+        db.session.commit()
+        from kapclinic.notifications.services import deliver_due
+
+        assert deliver_due() == 1
+    files = list((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 1
+    assert b"Subject: Hello" in files[0].read_bytes()

@@ -1,0 +1,100 @@
+"""The schema comes from migrations only, and matches the models; configuration refuses unsafe production."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from config import ConfigurationError, load_settings
+from kapclinic.extensions import db
+
+
+def _differences(app):
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def test_migrations_build_exactly_the_models_schema(make_app, database_url):
+    app = make_app(database_url)
+    assert _differences(app) == []
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+    assert {"clinicians", "consultation_types", "bookings", "outbox_messages", "alembic_version"} <= tables
+
+
+def test_demo_data_is_idempotent_and_yields_slots(make_app, sqlite_url):
+    app = make_app(sqlite_url)
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo-data"])
+    second = runner.invoke(args=["demo-data"])
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert "3 clinicians" in first.output and "0 new bookings" in second.output
+    client = app.test_client()
+    types = client.get("/api/v1/consultation-types").json
+    assert len(types) == 3
+    clinician_zones = {clinician["timezone"] for clinician in client.get("/api/v1/clinicians").json}
+    assert len(clinician_zones) == 3
+    from datetime import date, timedelta
+
+    start = date.today() + timedelta(days=1)
+    slots = client.get(
+        "/api/v1/slots",
+        query_string={"type": "initial-video", "start": start.isoformat(), "end": (start + timedelta(days=13)).isoformat(), "tz": "UTC"},
+    ).json["slots"]
+    assert len(slots) > 20
+
+
+def test_demo_data_is_refused_in_production(make_app, sqlite_url):
+    app = make_app(sqlite_url, NAME="production")
+    result = app.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code != 0
+    assert "development only" in result.output
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"KAPCLINIC_CONFIG": "production", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
+        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
+        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40}, "DATABASE_URL"),
+        ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
+    ],
+)
+def test_production_refuses_to_start_without_real_secrets(environ, message):
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(environ)
+
+
+def test_settings_come_from_the_environment():
+    settings = load_settings(
+        {
+            "KAPCLINIC_CONFIG": "production",
+            "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": "postgresql+psycopg://db/kap",
+            "MAIL_SERVER": "smtp.example.org",
+            "MAIL_PORT": "587",
+            "MAIL_USE_TLS": "true",
+            "MAIL_USERNAME": "clinic",
+            "MAIL_PASSWORD": "pw",
+            "MAIL_DEFAULT_SENDER": "front@clinic.example.org",
+            "CANCELLATION_WINDOW_HOURS": "48",
+        }
+    )
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/kap"
+    assert (settings["MAIL_SERVER"], settings["MAIL_PORT"], settings["MAIL_USE_TLS"]) == ("smtp.example.org", 587, True)
+    assert settings["MAIL_DEFAULT_SENDER"] == "front@clinic.example.org"
+    assert settings["CANCELLATION_WINDOW_HOURS"] == 48
+    assert settings["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_defaults_to_sqlite_in_the_instance_folder():
+    settings = load_settings({})
+    assert settings["NAME"] == "development"
+    assert settings["SQLALCHEMY_DATABASE_URI"] is None  # create_app puts it in instance/
+
+
+def test_outbox_send_command_reports_what_it_sent(make_app, sqlite_url):
+    app = make_app(sqlite_url)
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.output.strip() == "sent 0 message(s)"
