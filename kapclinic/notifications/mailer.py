@@ -48,14 +48,12 @@ class TimeoutConnection(Connection):
 
 def build_message(outbox_message):
     """Return the Flask-Mail message for an outbox row."""
-    alts = {"html": outbox_message.body_html}
-    if outbox_message.ics:
-        alts["calendar"] = outbox_message.ics
     message = InviteMessage(
         subject=outbox_message.subject,
         recipients=[outbox_message.recipient],
         body=outbox_message.body_text,
-        alts=alts,
+        html=outbox_message.body_html,
+        alts={"calendar": outbox_message.ics} if outbox_message.ics else None,
         ics_method=outbox_message.ics_method,
         sender=current_app.config["MAIL_DEFAULT_SENDER"],
     )

@@ -102,13 +102,20 @@ class _DisjointIntervals:
         self._starts = [start for start, _ in merged]
         self._ends = [end for _, end in merged]
 
+    def intervals(self):
+        return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends)]
+
     def overlaps(self, start_dt, end_dt):
         index = bisect_right(self._ends, start_dt)  # first interval ending after start_dt
         return index < len(self._starts) and self._starts[index] < end_dt
 
 
 def working_intervals(calendar, window):
-    """Return the clinician's working hours that touch `window`, as UTC intervals."""
+    """Return the clinician's working hours that touch `window`, as merged UTC intervals.
+
+    Ranges that touch or overlap (09:00-12:00 and 12:00-15:00) are one stretch of work,
+    so a consultation may run across the join.
+    """
     first_day = window.start_dt.astimezone(calendar.zone).date() - ONE_DAY
     last_day = window.end_dt.astimezone(calendar.zone).date() + ONE_DAY
     intervals = []
@@ -120,7 +127,7 @@ def working_intervals(calendar, window):
             if end_dt > start_dt and start_dt < window.end_dt and end_dt > window.start_dt:
                 intervals.append(Interval(start_dt, end_dt))
         day += ONE_DAY
-    return intervals
+    return _DisjointIntervals(intervals).intervals()
 
 
 def _next_on_grid(moment, zone, grid_minutes):
@@ -161,18 +168,16 @@ def bookable_slots(calendar, rules, window, now):
         return []
     time_off = _DisjointIntervals(calendar.time_off)
     busy = _DisjointIntervals(calendar.busy)
+    duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
     slots = []
-    for hours in sorted(working_intervals(calendar, window)):
+    # Merged, sorted working intervals: starts come out in order and never twice.
+    for hours in working_intervals(calendar, window):
         for start_dt in _grid_starts(hours, calendar.zone, rules, earliest, latest):
-            end_dt = start_dt + rules.duration
-            if time_off.overlaps(start_dt, end_dt):
-                continue
-            blocked = rules.blocked_interval(start_dt)
-            if busy.overlaps(blocked.start_dt, blocked.end_dt):
+            end_dt = start_dt + duration
+            if time_off.overlaps(start_dt, end_dt) or busy.overlaps(start_dt - before, end_dt + after):
                 continue
             slots.append(Slot(start_dt, end_dt, calendar.clinician_id))
-    # Overlapping working ranges on one day would offer a start twice; keep one.
-    return sorted(set(slots))
+    return slots
 
 
 def bookable_slots_for_all(calendars, rules, window, now):
@@ -180,7 +185,8 @@ def bookable_slots_for_all(calendars, rules, window, now):
     slots = []
     for calendar in calendars:
         slots.extend(bookable_slots(calendar, rules, window, now))
-    return sorted(slots)
+    slots.sort(key=lambda slot: (slot.start_dt, slot.clinician_id))
+    return slots
 
 
 def local_week(moment, zone):
