@@ -124,22 +124,38 @@ def working_intervals(calendar, window):
         for hours in calendar.ranges_on(day):
             start_dt = local_to_utc(day, hours.start, calendar.zone)
             end_dt = local_to_utc(day, hours.end, calendar.zone)
-            if end_dt > start_dt and start_dt < window.end_dt and end_dt > window.start_dt:
+            if end_dt > start_dt:
                 intervals.append(Interval(start_dt, end_dt))
         day += ONE_DAY
-    return _DisjointIntervals(intervals).intervals()
+    # Join first, then keep what touches the window: a stretch that starts inside the
+    # window may run on through a range that begins exactly at the window's end.
+    return [
+        interval
+        for interval in _DisjointIntervals(intervals).intervals()
+        if interval.start_dt < window.end_dt and interval.end_dt > window.start_dt
+    ]
 
 
-def _next_on_grid(moment, zone, grid_minutes):
-    """Return the first instant at or after `moment` whose local clock sits on the grid."""
+def _grid_remainder(moment, zone, grid):
     local = moment.astimezone(zone)
     past_midnight = timedelta(
         hours=local.hour, minutes=local.minute, seconds=local.second, microseconds=local.microsecond
     )
-    remainder = past_midnight % timedelta(minutes=grid_minutes)
-    if not remainder:
-        return moment
-    return moment + (timedelta(minutes=grid_minutes) - remainder)
+    return past_midnight % grid
+
+
+def _next_on_grid(moment, zone, grid_minutes):
+    """Return the first instant at or after `moment` whose local clock sits on the grid.
+
+    Jump to where the grid point would be and check again: a clock change on the
+    way (Lord Howe moves by 30 minutes) can land the jump off the grid.
+    """
+    grid = timedelta(minutes=grid_minutes)
+    remainder = _grid_remainder(moment, zone, grid)
+    while remainder:
+        moment += grid - remainder
+        remainder = _grid_remainder(moment, zone, grid)
+    return moment
 
 
 def _grid_starts(interval, zone, rules, earliest, latest):
