@@ -69,6 +69,20 @@ class BaseConfig:
     # Patients may cancel or reschedule online up to this many hours before.
     CANCELLATION_WINDOW_HOURS = 24
 
+    # Fernet keys for intake answers at rest, newest first (KAPCLINIC_DATA_KEY,
+    # comma-separated). Empty outside production: create_app keeps one in the
+    # instance folder (development) or makes one per app (testing).
+    DATA_KEYS = ()
+    # Where urgent-intake alerts go (they carry a link, never patient details).
+    FRONT_DESK_EMAIL = "frontdesk@clinic.example.org"
+    # Ages in years at the consultation date.
+    MINIMUM_ONLINE_AGE = 12
+    ADULT_AGE = 18
+    # PCL-5 total at or above which "probable PTSD" is flagged (NCPTSD: 31-33).
+    PCL5_CUTOFF = 33
+    # Whether a guardian's link shows the adolescent's answers (default: consent only).
+    GUARDIAN_SEES_ANSWERS = False
+
 
 class DevelopmentConfig(BaseConfig):
     NAME = "development"
@@ -97,7 +111,7 @@ class ProductionConfig(BaseConfig):
 
     @staticmethod
     def check(settings):
-        """Refuse to run with a missing or weak secret, or without a database."""
+        """Refuse to run with a missing or weak secret, without a database, or without a data key."""
         secret = settings.get("SECRET_KEY") or ""
         if len(secret) < 32:
             raise ConfigurationError(
@@ -105,6 +119,10 @@ class ProductionConfig(BaseConfig):
             )
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigurationError("DATABASE_URL must be set in production")
+        if not settings.get("DATA_KEYS"):
+            raise ConfigurationError(
+                "KAPCLINIC_DATA_KEY must be set in production (a Fernet key; comma-separate old keys after it)"
+            )
 
 
 # Plain settings an operator may set by environment variable of the same name.
@@ -122,6 +140,10 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "BOOKING_RATE_LIMIT",
     "MANAGE_LINK_MAX_AGE_DAYS",
     "CANCELLATION_WINDOW_HOURS",
+    "FRONT_DESK_EMAIL",
+    "MINIMUM_ONLINE_AGE",
+    "ADULT_AGE",
+    "PCL5_CUTOFF",
 )
 
 CONFIGS = {
@@ -150,6 +172,8 @@ def load_settings(environ=os.environ):
             settings[key] = type(settings[key])(environ[key])
     if environ.get("SECRET_KEY"):
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
+    if environ.get("KAPCLINIC_DATA_KEY") and name != "testing":
+        settings["DATA_KEYS"] = [key.strip() for key in environ["KAPCLINIC_DATA_KEY"].split(",") if key.strip()]
     if environ.get("DATABASE_URL") and name != "testing":
         settings["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
     if name != "testing":

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.extensions import csrf, db, limiter, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def register_config(app, settings):
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kapclinic.sqlite3'}"
+    ensure_data_keys(app)
 
 
 def register_extensions(app):

@@ -4,17 +4,14 @@ Services flush; the request commits once. Emails are queued in the same
 transaction (notifications.services) and delivered after the commit.
 """
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from kapclinic.core import tokens
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -39,7 +36,6 @@ from kapclinic.scheduling.slots import (
     pick_fair_clinician,
 )
 
-MANAGE_TOKEN_SALT = "kapclinic.manage-booking"
 ALTERNATIVES_SHOWN = 6
 
 
@@ -188,31 +184,20 @@ def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclud
 
 # --- manage tokens -------------------------------------------------------------
 
-
-def _serializer():
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=MANAGE_TOKEN_SALT)
-
-
-def _hash_secret(secret):
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+MANAGE_PURPOSE = "manage-booking"
 
 
 def issue_manage_token():
-    """Return (token for the link, hash to store). 256 random bits, signed with a timestamp."""
-    secret = secrets.token_urlsafe(32)
-    return _serializer().dumps(secret), _hash_secret(secret)
+    """Return (token for the link, hash to store)."""
+    return tokens.issue(MANAGE_PURPOSE)
 
 
 def booking_for_token(token):
     """Return the booking a manage link points to, or None if the link is invalid or expired."""
-    max_age = timedelta(days=current_app.config["MANAGE_LINK_MAX_AGE_DAYS"])
-    try:
-        secret = _serializer().loads(token, max_age=int(max_age.total_seconds()))
-    except (BadSignature, SignatureExpired):
+    token_hash = tokens.stored_hash(token, MANAGE_PURPOSE)
+    if token_hash is None:
         return None
-    if not isinstance(secret, str):
-        return None
-    return db.session.scalar(select(Booking).where(Booking.manage_token_hash == _hash_secret(secret)))
+    return db.session.scalar(select(Booking).where(Booking.manage_token_hash == token_hash))
 
 
 # --- booking --------------------------------------------------------------------

@@ -58,6 +58,7 @@ def test_demo_data_is_refused_in_production(make_app, sqlite_url):
         ({"KAPCLINIC_CONFIG": "production", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40}, "DATABASE_URL"),
+        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/kap"}, "KAPCLINIC_DATA_KEY"),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
 )
@@ -79,8 +80,10 @@ def test_settings_come_from_the_environment():
             "MAIL_PASSWORD": "pw",
             "MAIL_DEFAULT_SENDER": "front@clinic.example.org",
             "CANCELLATION_WINDOW_HOURS": "48",
+            "KAPCLINIC_DATA_KEY": "new-key, old-key",
         }
     )
+    assert settings["DATA_KEYS"] == ["new-key", "old-key"]
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/kap"
     assert (settings["MAIL_SERVER"], settings["MAIL_PORT"], settings["MAIL_USE_TLS"]) == ("smtp.example.org", 587, True)
     assert settings["MAIL_DEFAULT_SENDER"] == "front@clinic.example.org"

@@ -1,0 +1,41 @@
+"""Opaque link tokens: 256 random bits, signed with a timestamp; only a SHA-256 hash is stored.
+
+The signature lets a link expire and stops guessing before any database look-up;
+the stored hash lets a link be revoked (replace the hash) and means a copy of the
+database holds no working link.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+
+def _serializer(purpose):
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"kapclinic.{purpose}")
+
+
+def hash_secret(secret):
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def issue(purpose):
+    """Return (token for the link, hash to store)."""
+    secret = secrets.token_urlsafe(32)
+    return _serializer(purpose).dumps(secret), hash_secret(secret)
+
+
+def stored_hash(token, purpose):
+    """Return the hash to look up for a link token, or None if forged, malformed or expired."""
+    max_age = timedelta(days=current_app.config["MANAGE_LINK_MAX_AGE_DAYS"])
+    if not isinstance(token, str) or len(token) > 200:
+        return None
+    try:
+        secret = _serializer(purpose).loads(token, max_age=int(max_age.total_seconds()))
+    except BadSignature:  # includes SignatureExpired
+        return None
+    if not isinstance(secret, str) or not secret.isascii():
+        return None
+    return hash_secret(secret)
