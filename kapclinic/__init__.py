@@ -40,6 +40,7 @@ def register_config(app, settings):
 def register_extensions(app):
     # Imported for their side effects: engine events, and every model on the metadata.
     from kapclinic.core import db as _sqlite_setup  # noqa: F401
+    from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
     from kapclinic.scheduling import models as _scheduling_models  # noqa: F401
 
@@ -53,12 +54,15 @@ def register_extensions(app):
 def register_blueprints(app):
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.core.views import blueprint as core_blueprint
+    from kapclinic.intake.views import blueprint as intake_blueprint
     from kapclinic.scheduling.views import blueprint as scheduling_blueprint
 
     app.register_blueprint(core_blueprint)
     app.register_blueprint(scheduling_blueprint)
+    app.register_blueprint(intake_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
+    csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed
 
 
 def register_hooks(app):

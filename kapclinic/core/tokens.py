@@ -12,6 +12,11 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+# What a link is for; a token made for one purpose is never accepted for another.
+MANAGE_BOOKING = "manage-booking"
+INTAKE = "intake"
+GUARDIAN_CONSENT = "guardian-consent"
+
 
 def _serializer(purpose):
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"kapclinic.{purpose}")

@@ -16,6 +16,7 @@ from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.ics.services import emailed_invite
+from kapclinic.intake.services import create_for_booking as create_intake
 from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling.models import (
     AvailabilityRule,
@@ -73,6 +74,7 @@ class PatientDetails:
 class BookingOutcome:
     booking: Booking
     manage_token: str | None  # None when an idempotent replay returned an earlier booking
+    intake_token: str | None = None
     replayed: bool = False
 
 
@@ -184,17 +186,14 @@ def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclud
 
 # --- manage tokens -------------------------------------------------------------
 
-MANAGE_PURPOSE = "manage-booking"
-
-
 def issue_manage_token():
     """Return (token for the link, hash to store)."""
-    return tokens.issue(MANAGE_PURPOSE)
+    return tokens.issue(tokens.MANAGE_BOOKING)
 
 
 def booking_for_token(token):
     """Return the booking a manage link points to, or None if the link is invalid or expired."""
-    token_hash = tokens.stored_hash(token, MANAGE_PURPOSE)
+    token_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
     if token_hash is None:
         return None
     return db.session.scalar(select(Booking).where(Booking.manage_token_hash == token_hash))
@@ -307,8 +306,9 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             updated_dt=now,
         )
         if _insert_booking(booking):
-            _notify_patient(booking, "booking_confirmed", now, token)
-            return BookingOutcome(booking, token)
+            intake_token = create_intake(booking, now)
+            _notify_patient(booking, "booking_confirmed", now, token, intake_token)
+            return BookingOutcome(booking, token, intake_token)
         # Refused by the database: either the same form was submitted twice at
         # once (the other request holds the key) or the clinician was just booked.
         earlier = _booking_with_key(idempotency_key)
@@ -368,9 +368,10 @@ def when_for_people(booking):
     }
 
 
-def _notify_patient(booking, template, now, manage_token=None):
+def _notify_patient(booking, template, now, manage_token=None, intake_token=None):
     """Queue the patient's email with its calendar invite (REQUEST, or CANCEL once cancelled)."""
     manage_url = public_url("scheduling.manage", token=manage_token) if manage_token else ""
+    intake_url = public_url("intake.start", token=intake_token or manage_token) if manage_token else ""
     ics, method = emailed_invite(booking, now, manage_url)
     queue_email(
         booking.patient_email,
@@ -378,6 +379,7 @@ def _notify_patient(booking, template, now, manage_token=None):
         {
             "booking": booking,
             "manage_url": manage_url,
+            "intake_url": intake_url,
             "book_url": public_url("scheduling.choose_type"),
             **when_for_people(booking),
         },

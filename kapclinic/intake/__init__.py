@@ -1,0 +1,1 @@
+"""The intake questionnaire: instruments, screening rules, steps, encrypted answers."""

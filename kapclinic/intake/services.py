@@ -1,0 +1,216 @@
+"""Intake rules that need the database: create, save a step, score and flag, submit, guardian consent."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from sqlalchemy import select
+
+from kapclinic.core import tokens
+from kapclinic.core.urls import public_url
+from kapclinic.extensions import db
+from kapclinic.intake import questionnaire, screening
+from kapclinic.intake.instruments import INSTRUMENTS, make_pcl5
+from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
+from kapclinic.notifications.services import queue_email
+from kapclinic.scheduling.models import Booking
+
+
+
+class IntakeClosed(Exception):
+    """The intake was submitted; the patient can read it but not change it."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    errors: dict
+    answers: dict
+    # This step's answers show a risk: the patient is shown crisis resources (every time).
+    shows_support: bool = False
+
+
+def create_for_booking(booking, now):
+    """Start the booking's intake; return the token for the patient's questionnaire link."""
+    token, token_hash = tokens.issue(tokens.INTAKE)
+    intake = Intake(
+        public_id=str(uuid.uuid4()),
+        booking=booking,
+        token_hash=token_hash,
+        questionnaire_version=questionnaire.QUESTIONNAIRE_VERSION,
+        answers={},
+        results={},
+        created_dt=now,
+        updated_dt=now,
+    )
+    db.session.add(intake)
+    return token
+
+
+def intake_for_token(token):
+    """Find an intake from its own link, or from the booking's manage link."""
+    intake_hash = tokens.stored_hash(token, tokens.INTAKE)
+    if intake_hash is not None:
+        return db.session.scalar(select(Intake).where(Intake.token_hash == intake_hash))
+    manage_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
+    if manage_hash is None:
+        return None
+    return db.session.scalar(select(Intake).join(Booking).where(Booking.manage_token_hash == manage_hash))
+
+
+def intake_for_guardian_token(token):
+    token_hash = tokens.stored_hash(token, tokens.GUARDIAN_CONSENT)
+    if token_hash is None:
+        return None
+    return db.session.scalar(select(Intake).where(Intake.guardian_token_hash == token_hash))
+
+
+def age_on(date_of_birth, day):
+    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+
+
+def age_at_consultation(intake):
+    """Age in whole years on the consultation date, from the date of birth the patient gave."""
+    raw = intake.answers.get("about", {}).get("date_of_birth")
+    born = date.fromisoformat(raw) if raw else intake.booking.patient_date_of_birth
+    return age_on(born, intake.booking.start_dt.astimezone(intake.booking.patient_zone).date())
+
+
+def is_minor(intake):
+    return age_at_consultation(intake) < current_app.config["ADULT_AGE"]
+
+
+def is_below_online_age(intake):
+    return age_at_consultation(intake) < current_app.config["MINIMUM_ONLINE_AGE"]
+
+
+def steps(intake):
+    return questionnaire.steps_for(intake.answers, is_minor(intake))
+
+
+def completed_step_keys(intake):
+    """Steps whose saved answers pass validation as they stand."""
+    return {step.key for step in steps(intake) if step.key in intake.answers}
+
+
+def next_step(intake):
+    done = completed_step_keys(intake)
+    return next((step for step in steps(intake) if step.key not in done), None)
+
+
+def _instrument(key):
+    if key == "pcl5":
+        return make_pcl5(current_app.config["PCL5_CUTOFF"])
+    return INSTRUMENTS[key]
+
+
+def compute_results(intake):
+    """Score every finished instrument and run the screening rules."""
+    scores = {}
+    for step in steps(intake):
+        if step.instrument and step.key in intake.answers:
+            values = questionnaire.instrument_answers(step, intake.answers[step.key])
+            scores[step.instrument] = _instrument(step.instrument).score(values)
+    flags = screening.screen(intake.answers, scores, age_at_consultation(intake), current_app.config["ADULT_AGE"])
+    return scores, flags
+
+
+def _store_results(intake, scores, flags):
+    intake.results = {
+        "scores": {
+            key: {"total": score.total, "severity": score.severity, "flags": sorted(score.flags), "subscores": score.subscores}
+            for key, score in scores.items()
+        },
+        "flags": [flag.as_dict() for flag in flags],
+    }
+
+
+def prefilled(intake, step):
+    """What the booking already told us, offered as defaults on the first step."""
+    if step.key != "about" or "about" in intake.answers:
+        return {}
+    booking = intake.booking
+    return {
+        "legal_name": booking.patient_name,
+        "date_of_birth": booking.patient_date_of_birth.isoformat(),
+        "phone": booking.patient_phone,
+    }
+
+
+def save_step(intake, step, form, now):
+    """Validate and save one step; nothing is written when any answer is invalid."""
+    if not intake.is_editable:
+        raise IntakeClosed()
+    answers, errors = questionnaire.validate_step(step, form, now.date())
+    if errors:
+        return StepOutcome(errors, answers)
+    intake.answers = {**intake.answers, step.key: answers}
+    # Steps that no longer apply (trauma unticked) keep no answers.
+    shown = {shown_step.key for shown_step in steps(intake)}
+    intake.answers = {key: value for key, value in intake.answers.items() if key in shown}
+    scores, flags = compute_results(intake)
+    _store_results(intake, scores, flags)
+    was_urgent = intake.is_urgent
+    # Urgency only rises: a later "not at all" never clears a flag already raised.
+    intake.is_urgent = was_urgent or screening.is_urgent(flags)
+    intake.updated_dt = now
+    if intake.is_urgent and not was_urgent:
+        intake.urgent_alert_dt = now
+        queue_email(
+            current_app.config["FRONT_DESK_EMAIL"],
+            "intake_urgent",
+            {"reference": intake.public_id},
+        )
+    db.session.flush()
+    shows_support = any(flag.level == screening.URGENT and flag.step == step.key for flag in flags)
+    return StepOutcome({}, answers, shows_support=shows_support)
+
+
+def submit(intake, now):
+    """Submit a finished intake. Minors wait for their guardian's signature; return the guardian token if issued."""
+    if not intake.is_editable:
+        raise IntakeClosed()
+    if next_step(intake) is not None:
+        raise ValueError("not every step is complete")
+    consent = intake.answers["consent"]
+    intake.signed_dt = now
+    intake.consent_version = questionnaire.CONSENT_VERSION
+    intake.answers = {**intake.answers, "consent": {**consent, "signed_at": now.isoformat()}}
+    intake.updated_dt = now
+    guardian_token = None
+    if is_minor(intake):
+        guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
+        intake.status = IntakeStatus.AWAITING_GUARDIAN
+        guardian = intake.answers["guardian"]
+        queue_email(
+            guardian["guardian_email"],
+            "guardian_consent_request",
+            {
+                "guardian_name": guardian["guardian_name"],
+                "consent_url": public_url("intake.guardian_consent", token=guardian_token),
+            },
+        )
+    else:
+        _complete(intake, now)
+    db.session.flush()
+    return guardian_token
+
+
+def _complete(intake, now):
+    intake.status = IntakeStatus.SUBMITTED
+    intake.response_status = ResponseStatus.COMPLETED
+    intake.submitted_dt = now
+
+
+def guardian_sign(intake, signature, relationship_confirmed, now):
+    """Record the guardian's consent; the intake is then complete."""
+    intake.guardian_consent = {
+        "signature": signature,
+        "confirmed": relationship_confirmed,
+        "consent_version": questionnaire.CONSENT_VERSION,
+        "signed_at": now.isoformat(),
+    }
+    intake.guardian_signed_dt = now
+    intake.updated_dt = now
+    _complete(intake, now)
+    db.session.flush()

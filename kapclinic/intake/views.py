@@ -1,0 +1,216 @@
+"""The patient's intake: one page per step, saved on "Save and continue", then review and submit.
+
+The link's token is the credential, so these pages skip the global CSRF check
+and validate the CSRF token themselves: when it fails (a session that expired
+while the patient typed), the step is shown again with everything they typed.
+"""
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.intake import questionnaire, services
+from kapclinic.intake.instruments import severity_label
+from kapclinic.intake.models import IntakeStatus
+from kapclinic.scheduling.services import when_for_people
+
+blueprint = Blueprint("intake", __name__, url_prefix="/intake")
+
+SESSION_EXPIRED = "Your session timed out, so nothing was saved yet. Check your answers and press the button again."
+
+
+def _intake_or_404(token):
+    intake = services.intake_for_token(token)
+    if intake is None:
+        abort(404, "This questionnaire link is not valid. Please use the link in your confirmation email.")
+    return intake
+
+
+def _csrf_ok():
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except (ValidationError, CSRFError):
+        return False
+    return True
+
+
+def _progress(intake, step):
+    steps = services.steps(intake)
+    keys = [each.key for each in steps]
+    return {"number": keys.index(step.key) + 1, "count": len(steps), "steps": steps}
+
+
+@blueprint.get("/<token>")
+def start(token):
+    intake = _intake_or_404(token)
+    if services.is_below_online_age(intake):
+        return render_template("intake/call_us.html", intake=intake)
+    if not intake.is_editable:
+        return redirect(url_for("intake.done", token=token))
+    step = services.next_step(intake)
+    if step is None:
+        return redirect(url_for("intake.review", token=token))
+    return render_template(
+        "intake/start.html", intake=intake, token=token, step=step, started=bool(intake.answers),
+        **when_for_people(intake.booking),
+    )
+
+
+def _render_step(intake, token, step, values, errors, status=200, notice=""):
+    return (
+        render_template(
+            "intake/step.html",
+            intake=intake,
+            token=token,
+            step=step,
+            values=values,
+            errors=errors,
+            notice=notice,
+            progress=_progress(intake, step),
+        ),
+        status,
+    )
+
+
+@blueprint.route("/<token>/step/<key>", methods=["GET", "POST"])
+def step(token, key):
+    intake = _intake_or_404(token)
+    step = next((each for each in services.steps(intake) if each.key == key), None)
+    if step is None:
+        abort(404, "That part of the questionnaire does not apply.")
+    if not intake.is_editable:
+        return redirect(url_for("intake.done", token=token))
+    if services.is_below_online_age(intake):
+        return render_template("intake/call_us.html", intake=intake)
+    if request.method == "GET":
+        values = intake.answers.get(step.key) or services.prefilled(intake, step)
+        return _render_step(intake, token, step, values, {})
+    typed = {name: request.form.getlist(name) for name in request.form}
+    if not _csrf_ok():
+        return _render_step(intake, token, step, _typed_values(step, typed), {}, 400, SESSION_EXPIRED)
+    outcome = services.save_step(intake, step, typed, now_utc())
+    if outcome.errors:
+        db.session.rollback()
+        return _render_step(intake, token, step, _typed_values(step, typed), outcome.errors, 422)
+    db.session.commit()
+    if outcome.shows_support:
+        return redirect(url_for("intake.support", token=token, next=step.key))
+    return redirect(_after(intake, token))
+
+
+def _typed_values(step, typed):
+    """What the patient typed, to put back in the form after a refused submit."""
+    values = {}
+    for question in step.questions:
+        raw = typed.get(question.link_id, [])
+        values[question.link_id] = raw if question.repeats else (raw[-1] if raw else "")
+    return values
+
+
+def _after(intake, token):
+    following = services.next_step(intake)
+    if following is None:
+        return url_for("intake.review", token=token)
+    return url_for("intake.step", token=token, key=following.key)
+
+
+@blueprint.get("/<token>/support")
+def support(token):
+    intake = _intake_or_404(token)
+    return render_template("intake/support.html", intake=intake, token=token, continue_url=_after(intake, token))
+
+
+@blueprint.route("/<token>/review", methods=["GET", "POST"])
+def review(token):
+    intake = _intake_or_404(token)
+    if not intake.is_editable:
+        return redirect(url_for("intake.done", token=token))
+    missing = services.next_step(intake)
+    if missing is not None:
+        return redirect(url_for("intake.step", token=token, key=missing.key))
+    if request.method == "POST":
+        if not _csrf_ok():
+            return render_template("intake/review.html", **_review_context(intake, token), notice=SESSION_EXPIRED), 400
+        services.submit(intake, now_utc())
+        db.session.commit()
+        return redirect(url_for("intake.done", token=token))
+    return render_template("intake/review.html", **_review_context(intake, token))
+
+
+def _review_context(intake, token):
+    return {"intake": intake, "token": token, "sections": answered_sections(intake)}
+
+
+def answered_sections(intake):
+    """The answers grouped as the patient saw them, with option labels, for reading back."""
+    sections = []
+    for step in services.steps(intake):
+        saved = intake.answers.get(step.key, {})
+        rows = []
+        for question in step.questions:
+            if question.link_id not in saved:
+                continue
+            value = saved[question.link_id]
+            labels = dict(question.options)
+            if isinstance(value, list):
+                shown = ", ".join(labels.get(item, item) for item in value)
+            elif isinstance(value, bool):
+                shown = "Yes" if value else "No"
+            else:
+                shown = labels.get(value, value)
+            rows.append((question.text, shown))
+        sections.append({"step": step, "rows": rows})
+    return sections
+
+
+@blueprint.get("/<token>/done")
+def done(token):
+    intake = _intake_or_404(token)
+    if intake.is_editable:
+        return redirect(url_for("intake.start", token=token))
+    scores = {
+        key: {**score, "label": severity_label(score["severity"])} for key, score in intake.results.get("scores", {}).items()
+    }
+    return render_template(
+        "intake/done.html", intake=intake, token=token, sections=answered_sections(intake), scores=scores,
+        awaiting_guardian=intake.status is IntakeStatus.AWAITING_GUARDIAN,
+    )
+
+
+@blueprint.route("/guardian/<token>", methods=["GET", "POST"])
+def guardian_consent(token):
+    intake = services.intake_for_guardian_token(token)
+    if intake is None:
+        abort(404, "This consent link is not valid. Please use the link in your email.")
+    context = {
+        "intake": intake,
+        "consent_text": questionnaire.CONSENT_TEXT,
+        "show_answers": current_app.config["GUARDIAN_SEES_ANSWERS"],
+        "sections": answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
+        "errors": {},
+        "values": {},
+        **when_for_people(intake.booking),
+    }
+    if request.method == "GET" or intake.status is not IntakeStatus.AWAITING_GUARDIAN:
+        return render_template("intake/guardian.html", **context)
+    signature = (request.form.get("signature") or "").strip()
+    agreed = request.form.get("agree") in ("y", "yes", "on")
+    if not _csrf_ok():
+        context["notice"] = SESSION_EXPIRED
+        context["values"] = {"signature": signature}
+        return render_template("intake/guardian.html", **context), 400
+    errors = {}
+    if not agreed:
+        errors["agree"] = "Please tick the box to give your consent."
+    if not signature or len(signature) > 120 or any(ord(char) < 32 for char in signature):
+        errors["signature"] = "Please type your full name as your signature."
+    if errors:
+        context.update(errors=errors, values={"signature": signature})
+        return render_template("intake/guardian.html", **context), 422
+    services.guardian_sign(intake, signature, agreed, now_utc())
+    db.session.commit()
+    return render_template("intake/guardian.html", **context)

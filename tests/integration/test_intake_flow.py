@@ -1,0 +1,260 @@
+"""A patient's intake from the confirmation email to submission: save and resume, safety, adolescents, encryption."""
+
+import re
+import sqlite3
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
+from kapclinic.scheduling import services
+from kapclinic.scheduling.slots import Interval
+from tests.conftest import patient_json
+from tests.intake_answers import VALID, form_for
+
+
+@pytest.fixture
+def consultation(app, create_clinician, create_consultation_type):
+    clinician = create_clinician()
+    return create_consultation_type(clinicians=[clinician]), clinician
+
+
+def _book(client, consultation, mailbox, date_of_birth="1990-04-12"):
+    consultation_type, clinician = consultation
+    now = now_utc()
+    start = now + timedelta(days=3)
+    slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+    response = client.post(
+        "/api/v1/bookings",
+        json=patient_json(consultation_type, slot.start_dt.isoformat(), clinician_id=clinician.id, date_of_birth=date_of_birth),
+    )
+    assert response.status_code == 201, response.json
+    body = mailbox.messages[-1].get_body(("plain",)).get_content()
+    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
+    return intake_url
+
+
+def _post_step(client, intake_url, key, **changes):
+    return client.post(f"{intake_url}/step/{key}", data=MultiDict([(k, v) for k, values in form_for(key, **changes).items() for v in values]))
+
+
+def _intake():
+    db.session.expire_all()
+    return db.session.scalar(select(Intake))
+
+
+def _complete(client, intake_url, keys, **changes_by_step):
+    last = None
+    for key in keys:
+        last = _post_step(client, intake_url, key, **changes_by_step.get(key, {}))
+        assert last.status_code == 302, (key, last.text[:2000])
+    return last
+
+
+ADULT_STEPS = ["about", "reasons", "history", "medications", "medical", "psychiatric", "phq9", "asq", "gad7", "audit", "consent"]
+
+
+def test_patient_fills_the_intake_over_two_sessions_and_submits(app, consultation, mailbox):
+    first_device = app.test_client()
+    intake_url = _book(first_device, consultation, mailbox)
+    start = first_device.get(intake_url)
+    assert start.status_code == 200 and "Start" in start.text
+    step_page = first_device.get(f"{intake_url}/step/about").text
+    assert "Step 1 of 11" in step_page
+    assert 'value="Ana Patient"' in step_page  # known from the booking
+    _complete(first_device, intake_url, ADULT_STEPS[:4])
+
+    # The browser closes; the emailed link on another device resumes at step 5.
+    other_device = app.test_client()
+    resume = other_device.get(intake_url)
+    assert "Continue where you left off" in resume.text
+    assert f"{intake_url}/step/medical" in resume.text
+    assert "Sertraline" in other_device.get(f"{intake_url}/step/history").text
+
+    last = _complete(other_device, intake_url, ADULT_STEPS[4:])
+    assert last.headers["Location"].endswith("/review")
+    review = other_device.get(f"{intake_url}/review").text
+    assert "More than half the days" in review  # GAD-7 answers read back with their labels
+    submitted = other_device.post(f"{intake_url}/review")
+    assert submitted.status_code == 302
+    intake = _intake()
+    assert intake.status is IntakeStatus.SUBMITTED
+    assert intake.response_status is ResponseStatus.COMPLETED
+    assert intake.results["scores"]["phq9"] == {"total": 8, "severity": "mild", "flags": [], "subscores": {}}
+    assert intake.results["scores"]["gad7"]["severity"] == "moderate"
+    assert intake.answers["consent"]["signature"] == "Ana Patient"
+    assert intake.consent_version
+
+    # Read-only once submitted.
+    done = other_device.get(f"{intake_url}/done").text
+    assert "Sertraline" in done
+    again = _post_step(other_device, intake_url, "history", ad1_name="Changed")
+    assert again.status_code == 302
+    assert _intake().answers["history"]["ad1_name"] == "Sertraline"
+
+
+def test_manage_link_opens_the_same_intake(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _post_step(client, intake_url, "about")
+    manage_url = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    manage_token = manage_url.rsplit("/", 1)[1]
+    resumed = client.get(f"/intake/{manage_token}")
+    assert f"/intake/{manage_token}/step/reasons" in resumed.text
+
+
+def test_thoughts_of_death_show_crisis_help_and_alert_the_front_desk(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _complete(client, intake_url, ADULT_STEPS[:6])
+    saved = _post_step(client, intake_url, "phq9", phq9_9="1")  # "Several days"
+    assert saved.status_code == 302
+    assert "/support" in saved.headers["Location"]
+    support = client.get(saved.headers["Location"]).text
+    assert "988" in support and "911" in support
+    assert "not watched in real time" in support
+    assert "Continue the questionnaire" in support and "/step/asq" in support
+    intake = _intake()
+    assert intake.is_urgent
+    flag = next(flag for flag in intake.results["flags"] if flag["code"] == "suicide_risk_phq9")
+    assert flag["level"] == "urgent" and "Several days" in flag["answer"]
+    alert = next(message for message in mailbox.messages if message["To"] == "frontdesk@clinic.example.org")
+    text = alert.as_string()
+    for private in ("Ana", "Patient", "ana.patient@example.com", "Sertraline", "Several days"):
+        assert private not in text
+    assert intake.public_id in text
+    # Saving the step again with 0 does not clear the urgent flag, and sends no second alert.
+    _post_step(client, intake_url, "phq9")
+    assert _intake().is_urgent
+    assert sum(message["To"] == "frontdesk@clinic.example.org" for message in mailbox.messages) == 1
+
+
+def test_asq_yes_asks_the_acuity_question_and_flags_acute_risk(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _complete(client, intake_url, ADULT_STEPS[:7])
+    missing_acuity = _post_step(client, intake_url, "asq", asq_2="true")
+    assert missing_acuity.status_code == 422
+    assert "Please answer this question." in missing_acuity.text
+    saved = _post_step(client, intake_url, "asq", asq_2="true", asq_5="true")
+    assert "/support" in saved.headers["Location"]
+    codes = {flag["code"] for flag in _intake().results["flags"]}
+    assert "suicide_risk_asq_acute" in codes
+
+
+def test_trauma_step_appears_only_when_trauma_is_a_reason(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _post_step(client, intake_url, "about")
+    _post_step(client, intake_url, "reasons", reasons=["depression", "trauma"])
+    assert "Step 1 of 12" in client.get(f"{intake_url}/step/about").text
+    _complete(client, intake_url, ADULT_STEPS[2:10])
+    assert client.get(f"{intake_url}/step/pcl5").status_code == 200
+    _post_step(client, intake_url, "pcl5")
+    assert _intake().results["scores"]["pcl5"]["total"] == 40
+    assert "probable_ptsd" in {flag["code"] for flag in _intake().results["flags"]}
+    _post_step(client, intake_url, "reasons", reasons=["depression"])
+    assert client.get(f"{intake_url}/step/pcl5").status_code == 404
+    assert "pcl5" not in _intake().answers
+
+
+def test_invalid_answers_are_explained_per_field_keep_what_was_typed_and_save_nothing(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _complete(client, intake_url, ADULT_STEPS[:4])
+    response = _post_step(client, intake_url, "medical", bp_systolic="400", bp_diastolic="eighty", thyroid=None, medical_other="Knee pain" )
+    assert response.status_code == 422
+    assert "between 60 and 260" in response.text
+    assert "whole number" in response.text
+    assert "Please answer this question." in response.text
+    assert "Knee pain" in response.text and 'value="400"' in response.text
+    assert "medical" not in _intake().answers
+    future = _post_step(client, intake_url, "about", date_of_birth=(date.today() + timedelta(days=3)).isoformat())
+    assert future.status_code == 422 and "must be in the past" in future.text
+    oversized = _post_step(client, intake_url, "reasons", hopes="x" * 5000)
+    assert oversized.status_code == 422 and "under 2000 characters" in oversized.text
+    hostile = _post_step(client, intake_url, "reasons", reasons=["depression", "<script>"], hopes="fine\x00")
+    assert hostile.status_code == 422
+    assert "<script>" not in hostile.text
+
+
+def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox, create_clinician):
+    app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        from kapclinic.scheduling.models import ConsultationType, Modality
+
+        clinician = create_clinician()
+        consultation_type = ConsultationType(
+            slug="csrf", name="C", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
+            slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
+        )
+        db.session.add(consultation_type)
+        db.session.commit()
+        client = app.test_client()
+        intake_url = _book(client, (consultation_type, clinician), mailbox)
+        response = client.post(f"{intake_url}/step/reasons", data={"reasons": "anxiety", "hopes": "Sleep better", "csrf_token": "stale"})
+        assert response.status_code == 400
+        assert "timed out" in response.text
+        assert "Sleep better" in response.text
+        assert "reasons" not in db.session.scalar(select(Intake)).answers
+
+
+def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, mailbox):
+    client = app.test_client()
+    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
+    steps = ADULT_STEPS[:-1] + ["guardian", "consent"]
+    _complete(client, intake_url, steps, about={"date_of_birth": fifteen})
+    assert "under_18" in {flag["code"] for flag in _intake().results["flags"]}
+    client.post(f"{intake_url}/review")
+    intake = _intake()
+    assert intake.status is IntakeStatus.AWAITING_GUARDIAN
+    request = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
+    consent_path = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content()).group(1)
+    guardian_client = app.test_client()
+    page = guardian_client.get(consent_path).text
+    assert "consent" in page.lower()
+    assert "Sertraline" not in page  # the guardian sees the consent, not the answers, by default
+    refused = guardian_client.post(consent_path, data={"signature": ""})
+    assert refused.status_code == 422
+    assert _intake().status is IntakeStatus.AWAITING_GUARDIAN
+    signed = guardian_client.post(consent_path, data={"signature": "Grace Guardian", "agree": "yes"})
+    assert signed.status_code == 200 and "consent is recorded" in signed.text
+    intake = _intake()
+    assert intake.status is IntakeStatus.SUBMITTED
+    assert intake.guardian_consent["signature"] == "Grace Guardian"
+
+
+def test_children_under_the_online_age_are_asked_to_call(app, consultation, mailbox):
+    client = app.test_client()
+    ten = date.today().replace(year=date.today().year - 10).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=ten)
+    page = client.get(intake_url).text
+    assert "Please call the clinic" in page
+    assert client.get(f"{intake_url}/step/about").text.count("Please call the clinic") == 1
+
+
+def test_database_file_holds_no_answer_in_clear_text(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _complete(client, intake_url, ADULT_STEPS[:5], medications={"medication_list": "zz-secret-medicine 5 mg"})
+    db.session.remove()
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(FULL)")
+    from pathlib import Path
+
+    raw = b"".join(file.read_bytes() for file in Path(path).parent.glob("kapclinic.sqlite3*"))
+    for secret in (b"zz-secret-medicine", b"Sertraline", b"Feel like myself again", b"62701"):
+        assert secret not in raw
+    assert _intake().answers["medications"]["medication_list"] == "zz-secret-medicine 5 mg"
+
+
+def test_unknown_intake_links_are_404(client):
+    assert client.get("/intake/forged-token").status_code == 404
+    assert client.post("/intake/forged-token/step/about").status_code == 404
+    assert client.get("/intake/guardian/forged").status_code == 404
