@@ -56,10 +56,11 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
 
-    MAIL_DEFAULT_SENDER = CLINIC_EMAIL
     MAIL_TIMEOUT_SECONDS = 10.0
     OUTBOX_MAX_ATTEMPTS = 8
 
+    # Reverse proxies in front of the app (ProxyFix): client addresses for rate limits.
+    PROXY_FIX_X_FOR = 0
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     BOOKING_RATE_LIMIT = "20 per hour"
@@ -137,6 +138,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "MAIL_TIMEOUT_SECONDS",
     "OUTBOX_MAX_ATTEMPTS",
     "RATELIMIT_STORAGE_URI",
+    "PROXY_FIX_X_FOR",
     "BOOKING_RATE_LIMIT",
     "MANAGE_LINK_MAX_AGE_DAYS",
     "CANCELLATION_WINDOW_HOURS",
@@ -178,6 +180,8 @@ def load_settings(environ=os.environ):
         settings["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
     if name != "testing":
         settings.update(mail_settings_from_environment(environ))
+    if not environ.get("MAIL_DEFAULT_SENDER"):
+        settings["MAIL_DEFAULT_SENDER"] = settings["CLINIC_EMAIL"]
     check = getattr(config_class, "check", None)
     if check is not None:
         check(settings)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.extensions import csrf, db, limiter, mail, migrate
@@ -35,6 +36,8 @@ def register_config(app, settings):
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kapclinic.sqlite3'}"
     ensure_data_keys(app)
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
 
 
 def register_extensions(app):

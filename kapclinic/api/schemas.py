@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from kapclinic.core.timezones import UnknownTimeZone, get_zone, now_utc, parse_instant
+from kapclinic.core.timezones import EARLIEST_YEAR, LATEST_YEAR, UnknownTimeZone, get_zone, now_utc, parse_instant
 from kapclinic.scheduling import validation
 
 MAX_SLOT_RANGE_DAYS = 62
@@ -77,6 +77,9 @@ class SlotQuery(BaseModel):
 
     def range_errors(self):
         """Per-field errors the field types cannot express."""
+        for name in ("start", "end"):
+            if not EARLIEST_YEAR <= getattr(self, name).year <= LATEST_YEAR:
+                return {name: "That date is too far from today."}
         if self.end < self.start:
             return {"end": "end must be on or after start."}
         if (self.end - self.start).days >= MAX_SLOT_RANGE_DAYS:

@@ -1,10 +1,13 @@
 """Database helpers: UTC datetime column type and SQLite's write lock.
 
 SQLite is the embedded default. It allows one writer at a time; taking the
-write lock when a writing request begins its transaction (BEGIN IMMEDIATE)
-turns "check for an overlapping booking, then insert" into one serial step, so
-two concurrent requests cannot both pass the check. PostgreSQL does not need
-this: an exclusion constraint there rejects overlapping bookings.
+write lock when a writing transaction begins (BEGIN IMMEDIATE) turns "check for
+an overlapping booking, then insert" into one serial step, so two concurrent
+requests cannot both pass the check, and a writer never fails half-way when
+another commits first. Writing transactions are those of POST/PUT/PATCH/DELETE
+requests and every transaction outside a request (commands, workers); GET
+requests read without the lock. PostgreSQL does not need this: an exclusion
+constraint there rejects overlapping bookings.
 """
 
 from datetime import UTC
@@ -41,8 +44,8 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def _request_writes():
-    return has_request_context() and request.method in WRITING_METHODS
+def _may_write():
+    return not has_request_context() or request.method in WRITING_METHODS
 
 
 @event.listens_for(Engine, "connect")
@@ -63,4 +66,4 @@ def _configure_sqlite_connection(dbapi_connection, connection_record):
 def _begin_sqlite_transaction(connection):
     if connection.dialect.name != "sqlite":
         return
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if _request_writes() else "BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")

@@ -92,12 +92,20 @@ def format_time(moment, zone):
     return f"{hour}:{local:%M %p} {local.tzname()}"
 
 
+# Dates and instants outside these years are refused before any arithmetic, so that
+# adding a day or a zone offset to a hostile value can never overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
 def parse_local_date(value):
     """Parse YYYY-MM-DD into a date, or raise ValueError with a readable message."""
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError("Use a date in the form YYYY-MM-DD.") from None
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError("That date is too far from today.")
+    return day
 
 
 def parse_instant(value):
@@ -110,6 +118,8 @@ def parse_instant(value):
         raise ValueError("Use an ISO 8601 date and time with an offset, like 2026-03-09T14:00:00Z.") from None
     if moment.tzinfo is None:
         raise ValueError("Include the UTC offset in the time, like 2026-03-09T09:00:00-05:00.")
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValueError("That time is too far from today.")
     return moment.astimezone(UTC)
 
 

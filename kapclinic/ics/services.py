@@ -5,15 +5,19 @@ from flask import current_app
 from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
 
 
-def invite_event(booking, manage_url=""):
-    """Describe a booking as a calendar event a patient can keep in any calendar."""
+def invite_event(booking):
+    """Describe a booking as a calendar event a patient can keep in any calendar.
+
+    The manage link stays out of the event: calendars are shared and synced, and
+    anyone holding that link could cancel. It travels only in the email.
+    """
     config = current_app.config
     clinic = config["CLINIC_NAME"]
     consultation_type = booking.consultation_type
     lines = [
         f"Your consultation with {clinic}.",
         f"How: {consultation_type.modality.label}. {consultation_type.where}",
-        f"To change or cancel: {manage_url}" if manage_url else "",
+        "To change or cancel, use the link in your confirmation email.",
         f"Questions: {config['CLINIC_PHONE']} or {config['CLINIC_EMAIL']}.",
     ]
     return InviteEvent(
@@ -30,12 +34,12 @@ def invite_event(booking, manage_url=""):
     )
 
 
-def emailed_invite(booking, now, manage_url=""):
+def emailed_invite(booking, now):
     """Return (ics bytes, method): REQUEST for a live booking, CANCEL for a cancelled one."""
     method = "REQUEST" if booking.is_active else "CANCEL"
-    return build_invite(invite_event(booking, manage_url), now, method), method
+    return build_invite(invite_event(booking), now, method), method
 
 
-def downloadable_invite(booking, now, manage_url=""):
+def downloadable_invite(booking, now):
     """Return an .ics file for the "Add to calendar" button (no iTIP method)."""
-    return build_calendar([invite_event(booking, manage_url)], now)
+    return build_calendar([invite_event(booking)], now)

@@ -78,34 +78,32 @@ def mail_folder(app):
 
 
 def transmit(messages):
-    """Send (outbox row, Flask-Mail message) pairs; yield (row, error or None) for each."""
+    """Send (message id, Flask-Mail message) pairs; yield (message id, error or None) for each."""
     app = current_app._get_current_object()
     if uses_file_fallback(app):
         folder = mail_folder(app)
         folder.mkdir(parents=True, exist_ok=True)
-        for row, message in messages:
-            (folder / f"{row.id:06d}.eml").write_bytes(message.as_bytes())
-            yield row, None
+        for message_id, message in messages:
+            (folder / f"{message_id:06d}.eml").write_bytes(message.as_bytes())
+            yield message_id, None
         return
     try:
         connection = TimeoutConnection(app.extensions["mail"]).__enter__()
     except (OSError, smtplib.SMTPException) as exc:
-        for row, _ in messages:
-            yield row, exc
+        for message_id, _ in messages:
+            yield message_id, exc
         return
     try:
-        for row, message in messages:
+        for message_id, message in messages:
             try:
                 connection.send(message)
-            except (OSError, smtplib.SMTPException) as exc:
-                yield row, exc
+            except Exception as exc:  # noqa: BLE001 - a refused or malformed message must not stop the rest
+                yield message_id, exc
             else:
-                yield row, None
+                yield message_id, None
     finally:
         if connection.host is not None:
             try:
                 connection.host.quit()
             except (OSError, smtplib.SMTPException):
                 pass
-
-

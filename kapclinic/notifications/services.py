@@ -20,6 +20,7 @@ from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 _QUEUED = "kapclinic.outbox_queued"
 _COMMITTED = "kapclinic.outbox_committed"
 MAX_BACKOFF = timedelta(hours=6)
+CLAIM_LEASE = timedelta(minutes=10)
 ERROR_TEXT_MAX = 500
 
 
@@ -60,51 +61,65 @@ def deliver_committed():
     message_ids = db.session.info.pop(_COMMITTED, [])
     if not message_ids:
         return 0
-    rows = db.session.scalars(
-        select(OutboxMessage).where(
-            OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.PENDING
-        )
-    ).all()
-    return _deliver(rows)
+    return _deliver(OutboxMessage.id.in_(message_ids), limit=len(message_ids))
 
 
-def deliver_due(now=None, limit=100):
-    """Send pending messages whose next attempt is due; return how many were sent.
+def deliver_due(limit=100):
+    """Send pending messages whose next attempt is due; return how many were sent."""
+    return _deliver(None, limit)
 
-    On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED, so two senders
-    running at once never take the same row.
+
+def _claim(condition, limit, now):
+    """Take due pending rows for this sender and commit, so no lock is held while talking to SMTP.
+
+    The claim pushes next_attempt_dt one lease ahead: another sender skips the rows
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite serialises writers), and a sender
+    that dies mid-send leaves them to be retried once the lease runs out.
     """
-    now = now or now_utc()
-    rows = db.session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_dt <= now)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    return _deliver(rows)
+    query = select(OutboxMessage).where(
+        OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_dt <= now
+    )
+    if condition is not None:
+        query = query.where(condition)
+    rows = db.session.scalars(query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)).all()
+    for row in rows:
+        row.attempts += 1
+        row.next_attempt_dt = now + CLAIM_LEASE
+    claimed = []
+    for row in rows:
+        try:
+            claimed.append((row.id, build_message(row)))
+        except Exception as error:  # noqa: BLE001 - one malformed message must not block the others
+            _record_failure(row, error, now, final=True)
+    db.session.commit()
+    return claimed
 
 
-def _deliver(rows):
+def _record_failure(row, error, now, final=False):
+    row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
+    if final or row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+        row.status = OutboxStatus.FAILED
+    else:
+        row.next_attempt_dt = now + min(timedelta(minutes=2**row.attempts), MAX_BACKOFF)
+    # Only the id and the error's type: the message text may name the recipient.
+    current_app.logger.warning("outbox message %s not delivered (attempt %s): %s", row.id, row.attempts, type(error).__name__)
+
+
+def _deliver(condition, limit):
+    now = now_utc()
+    claimed = _claim(condition, limit, now)
+    if not claimed:
+        return 0
+    outcomes = list(transmit(claimed))
     sent = 0
-    if rows:
-        now = now_utc()
-        max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
-        for row, error in transmit([(row, build_message(row)) for row in rows]):
-            row.attempts += 1
-            if error is None:
-                row.status = OutboxStatus.SENT
-                row.sent_dt = now
-                row.last_error = ""
-                sent += 1
-                continue
-            row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
-            if row.attempts >= max_attempts:
-                row.status = OutboxStatus.FAILED
-            else:
-                row.next_attempt_dt = now + min(timedelta(minutes=2**row.attempts), MAX_BACKOFF)
-            current_app.logger.warning(
-                "outbox message %s not delivered (attempt %s): %s", row.id, row.attempts, type(error).__name__
-            )
+    for message_id, error in outcomes:
+        row = db.session.get(OutboxMessage, message_id)
+        if error is None:
+            row.status = OutboxStatus.SENT
+            row.sent_dt = now_utc()
+            row.last_error = ""
+            sent += 1
+        else:
+            _record_failure(row, error, now_utc())
     db.session.commit()
     return sent

@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
-from wtforms.validators import Length, ValidationError
+from wtforms.validators import ValidationError
 from wtforms.widgets import DateInput, EmailInput, TelInput
 
 from kapclinic.core.timezones import now_utc
@@ -38,7 +38,7 @@ class PatientDetailsForm(FlaskForm):
 class CancelForm(FlaskForm):
     reason = TextAreaField(
         "Would you like to tell us why? (optional)",
-        validators=[Length(max=500, message="Please keep this under 500 characters.")],
+        validators=[cleaned_by(lambda value: validation.clean_note(value, 500))],
     )
 
 

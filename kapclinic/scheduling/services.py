@@ -27,6 +27,7 @@ from kapclinic.scheduling.models import (
     DateOverride,
     TimeOff,
 )
+from kapclinic.scheduling.validation import is_slug
 from kapclinic.scheduling.slots import (
     ClinicianCalendar,
     Interval,
@@ -88,7 +89,7 @@ def active_consultation_types():
 
 
 def consultation_type_by_slug(slug):
-    if not isinstance(slug, str):
+    if not is_slug(slug):
         return None
     return db.session.scalar(
         select(ConsultationType).where(ConsultationType.slug == slug, ConsultationType.is_active)
@@ -191,12 +192,13 @@ def issue_manage_token():
     return tokens.issue(tokens.MANAGE_BOOKING)
 
 
-def booking_for_token(token):
+def booking_for_token(token, for_update=False):
     """Return the booking a manage link points to, or None if the link is invalid or expired."""
     token_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
     if token_hash is None:
         return None
-    return db.session.scalar(select(Booking).where(Booking.manage_token_hash == token_hash))
+    query = select(Booking).where(Booking.manage_token_hash == token_hash)
+    return db.session.scalar(query.with_for_update() if for_update else query)
 
 
 # --- booking --------------------------------------------------------------------
@@ -266,6 +268,22 @@ def _booking_with_key(idempotency_key):
     return db.session.scalar(select(Booking).where(Booking.idempotency_key == idempotency_key))
 
 
+def _replay(earlier, consultation_type, clinician, start_dt, patient):
+    """Return the earlier booking for a repeated key, unless the key now asks for something else."""
+    same = (
+        earlier.consultation_type_id == consultation_type.id
+        and earlier.start_dt == start_dt
+        and earlier.patient_email == patient.email
+        and (clinician is None or earlier.clinician_id == clinician.id)
+    )
+    if not same:
+        raise NotBookable(
+            "This request key was already used for a different booking. Reload the page and try again.",
+            field="idempotency_key",
+        )
+    return BookingOutcome(earlier, None, replayed=True)
+
+
 def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=None):
     """Book start_dt with `clinician`, or with a fair pick of free clinicians when None.
 
@@ -274,7 +292,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     """
     earlier = _booking_with_key(idempotency_key)
     if earlier is not None:
-        return BookingOutcome(earlier, None, replayed=True)
+        return _replay(earlier, consultation_type, clinician, start_dt, patient)
     candidates = [clinician] if clinician is not None else consultation_type.active_clinicians
     free = _check_offered(consultation_type, candidates, start_dt, now)
     rules = consultation_type.slot_rules
@@ -313,7 +331,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         # once (the other request holds the key) or the clinician was just booked.
         earlier = _booking_with_key(idempotency_key)
         if earlier is not None:
-            return BookingOutcome(earlier, None, replayed=True)
+            return _replay(earlier, consultation_type, clinician, start_dt, patient)
         del counts[chosen_id]
     raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician))
 
@@ -372,7 +390,7 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
     """Queue the patient's email with its calendar invite (REQUEST, or CANCEL once cancelled)."""
     manage_url = public_url("scheduling.manage", token=manage_token) if manage_token else ""
     intake_url = public_url("intake.start", token=intake_token or manage_token) if manage_token else ""
-    ics, method = emailed_invite(booking, now, manage_url)
+    ics, method = emailed_invite(booking, now)
     queue_email(
         booking.patient_email,
         template,

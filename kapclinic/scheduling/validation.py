@@ -46,7 +46,8 @@ def clean_email(value):
     if len(value) > EMAIL_MAX:
         raise InvalidField("That email address is too long.")
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        # ASCII local parts only: an SMTPUTF8 address would need a mail server that supports it.
+        return validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError:
         raise InvalidField("Please enter a valid email address, like name@example.com.") from None
 
@@ -80,6 +81,25 @@ def clean_date_of_birth(value, today):
     if value.year < today.year - OLDEST_AGE_YEARS:
         raise InvalidField("Please check the year of your date of birth.")
     return value
+
+
+def clean_note(value, max_length):
+    """Return optional free text (line breaks allowed); refuse other control characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidField("Please write this as plain text.")
+    value = value.strip()
+    if len(value) > max_length:
+        raise InvalidField(f"Please keep this under {max_length} characters.")
+    if any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in value):
+        raise InvalidField("This contains characters we cannot accept.")
+    return value
+
+
+def is_slug(value):
+    """A consultation type slug as it appears in links: lower-case letters, digits and hyphens."""
+    return isinstance(value, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", value) is not None
 
 
 def clean_idempotency_key(value):

@@ -25,7 +25,7 @@ from kapclinic.scheduling.slots import utc_window_for_local_dates
 blueprint = Blueprint("scheduling", __name__)
 
 DAYS_SHOWN = 7
-_RECENT_TOKENS = "recent_manage_tokens"
+_LAST_BOOKING = "last_booking"
 
 
 def _booking_rate_limit():
@@ -35,10 +35,10 @@ def _booking_rate_limit():
 class SlotQuery:
     """The query string of a slot page, checked: zone, first day, clinician, start."""
 
-    def __init__(self, consultation_type, args, now):
+    def __init__(self, consultation_type, args, now, default_tz=None):
         self.errors = {}
         self.consultation_type = consultation_type
-        self.tz_name = args.get("tz") or current_app.config["CLINIC_TIMEZONE"]
+        self.tz_name = args.get("tz") or default_tz or current_app.config["CLINIC_TIMEZONE"]
         self.tz_detected = "tz" in args
         try:
             self.zone = get_zone(self.tz_name)
@@ -49,14 +49,16 @@ class SlotQuery:
         today = now.astimezone(self.zone).date()
         self.first_day = today
         if args.get("from"):
+            last_offered = (now + consultation_type.slot_rules.horizon).astimezone(self.zone).date()
             try:
-                self.first_day = max(parse_local_date(args["from"]), today)
+                self.first_day = min(max(parse_local_date(args["from"]), today), last_offered)
             except ValueError as error:
                 self.errors["from"] = str(error)
         self.clinician = None
         clinician_arg = args.get("clinician", "any")
         if clinician_arg != "any":
-            clinician_id = int(clinician_arg) if clinician_arg.isdigit() else None
+            is_number = clinician_arg.isascii() and clinician_arg.isdigit() and len(clinician_arg) < 10
+            clinician_id = int(clinician_arg) if is_number else None
             self.clinician = services.clinician_for_type(consultation_type, clinician_id)
             if self.clinician is None:
                 self.errors["clinician"] = "That clinician does not offer this consultation. Choose another."
@@ -178,7 +180,10 @@ def patient_details(slug):
         return render_template("scheduling/details.html", taken=True, **context), 409
     except services.NotBookable as refused:
         db.session.rollback()
-        query.errors["start"] = str(refused)
+        if refused.field == "idempotency_key":
+            form.idempotency_key.errors = [str(refused)]
+        else:
+            query.errors["start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     db.session.commit()
     return _to_confirmation(outcome, form.idempotency_key.data)
@@ -186,21 +191,20 @@ def patient_details(slug):
 
 def _to_confirmation(outcome, idempotency_key):
     """Show the booking's page; a repeated submit finds its token in this browser's session."""
-    tokens = session.setdefault(_RECENT_TOKENS, {})
     if outcome.manage_token is not None:
-        if idempotency_key:
-            tokens[idempotency_key] = outcome.manage_token
-            session.modified = True
+        # Only the latest booking is remembered, for a double click or the back button.
+        session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token}
         flash("Your consultation is booked. We have emailed you the details and a calendar invite.")
         return redirect(url_for("scheduling.manage", token=outcome.manage_token))
-    token = tokens.get(idempotency_key or "")
-    if token:
-        return redirect(url_for("scheduling.manage", token=token))
+    last = session.get(_LAST_BOOKING) or {}
+    if idempotency_key and last.get("key") == idempotency_key:
+        return redirect(url_for("scheduling.manage", token=last["token"]))
     return render_template("scheduling/already_booked.html")
 
 
 def _booking_or_404(token):
-    booking = services.booking_for_token(token)
+    # A POST changes the booking: lock its row so a cancel and a reschedule cannot interleave.
+    booking = services.booking_for_token(token, for_update=request.method == "POST")
     if booking is None:
         abort(404, "This link is not valid any more. Please use the link in the most recent email from us.")
     return booking
@@ -253,10 +257,8 @@ def cancel(token):
 def reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()
-    query = SlotQuery(booking.consultation_type, request.args, now)
+    query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
     query.clinician = booking.clinician
-    if "tz" not in request.args:
-        query.tz_name, query.zone = booking.patient_timezone, booking.patient_zone
     week = _slot_week(
         booking.consultation_type,
         query,
@@ -278,7 +280,7 @@ def reschedule(token):
 def confirm_reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()
-    query = SlotQuery(booking.consultation_type, request.args, now)
+    query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
     query.clinician = booking.clinician
     if query.start_dt is None and "start" not in query.errors:
         query.errors["start"] = "Please choose a new time first."

@@ -1,7 +1,7 @@
 """The patient's booking path in the browser: week of slots, details, confirmation, manage link."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from icalendar import Calendar
@@ -190,16 +190,21 @@ def test_manage_pages_are_not_cached_and_send_no_referrer(client, offered):
 
 
 def test_first_available_goes_to_the_least_booked_clinician_that_week(client, create_clinician, create_consultation_type):
-    busy, free = create_clinician(), create_clinician()
+    from datetime import datetime, time
+
+    busy, free = create_clinician(), create_clinician()  # busy has the lower id: ties go to busy
     consultation_type = create_consultation_type(clinicians=[busy, free])
-    links = [link.replace("&amp;", "&") for link in _slot_links(client.get(f"/book/{consultation_type.slug}?clinician={busy.id}").text)]
-    assert client.post(links[0], data=patient_form()).status_code == 302
-    any_links = [
-        link.replace("&amp;", "&")
-        for link in _slot_links(client.get(f"/book/{consultation_type.slug}?clinician=any").text)
-    ]
-    # Book a time both are free at (not the one just taken) through "first available".
-    later = next(link for link in any_links if link.split("start=")[1][:20] != links[0].split("start=")[1][:20])
-    assert client.post(later, data=patient_form(email="second@example.com")).status_code == 302
+    day = (now_utc() + timedelta(days=3)).astimezone(busy.zone).date()
+
+    def at(hour):
+        return datetime.combine(day, time(hour), busy.zone).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def book(start, clinician, email):
+        url = f"/book/{consultation_type.slug}/details?start={start}&clinician={clinician}&tz=America/New_York"
+        assert client.post(url, data=patient_form(email=email)).status_code == 302
+
+    book(at(9), busy.id, "first@example.com")
+    book(at(13), "any", "second@example.com")  # both free at 13:00; busy already has one this week
+    book(at(15), "any", "third@example.com")  # one each now: the tie goes to the lower id
     owners = db.session.scalars(select(Booking.clinician_id).order_by(Booking.id)).all()
-    assert owners == [busy.id, free.id]
+    assert owners == [busy.id, free.id, busy.id]

@@ -134,3 +134,47 @@ def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_
         # A cancelled booking does not hold the time.
         db.session.execute(insert, values(starts[0] + timedelta(minutes=30), status="cancelled"))
         db.session.commit()
+
+
+def test_cancel_and_reschedule_at_once_leave_one_consistent_story(make_app, database_url, mailbox):
+    """Whatever wins, invites never share a SEQUENCE and the newest one matches the booking."""
+    from icalendar import Calendar
+
+    app = make_app(database_url)
+    clinician_id, starts = _seed(app)
+    created = app.test_client().post("/api/v1/bookings", json=_body(clinician_id, starts[0], 0))
+    manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
+    barrier = threading.Barrier(2)
+    statuses = {}
+
+    def cancel():
+        client = app.test_client()
+        barrier.wait()
+        statuses["cancel"] = client.post(manage_path + "/cancel", data={}).status_code
+
+    def move():
+        client = app.test_client()
+        barrier.wait()
+        statuses["move"] = client.post(
+            f"{manage_path}/reschedule/confirm", query_string={"start": instant_param(starts[4]), "tz": "UTC"}
+        ).status_code
+
+    threads = [threading.Thread(target=cancel), threading.Thread(target=move)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    invites = []
+    for message in mailbox.messages:
+        for part in message.walk():
+            if part.get_content_type() == "text/calendar" and part.get_filename() is None:
+                calendar = Calendar.from_ical(part.get_payload(decode=True))
+                invites.append((int(calendar.walk("VEVENT")[0]["SEQUENCE"]), str(calendar["METHOD"])))
+    sequences = [sequence for sequence, _ in invites]
+    assert len(sequences) == len(set(sequences)), invites
+    with app.app_context():
+        booking = db.session.scalar(select(Booking))
+        newest_method = max(invites)[1]
+        assert newest_method == ("CANCEL" if booking.status.value == "cancelled" else "REQUEST")
+        assert max(sequences) == booking.ical_sequence
+    assert statuses["cancel"] in (302, 404, 409) and statuses["move"] in (302, 404, 409)

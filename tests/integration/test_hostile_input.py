@@ -1,0 +1,149 @@
+"""Hostile and odd input gets a clean 4xx and writes nothing, on SQLite and PostgreSQL."""
+
+import uuid
+from types import SimpleNamespace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from kapclinic.core.timezones import instant_param, now_utc
+from kapclinic.extensions import db
+from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+from kapclinic.scheduling import services
+from kapclinic.scheduling.models import AvailabilityRule, Booking, BookingStatus, Clinician, ConsultationType, Modality
+from kapclinic.scheduling.slots import Interval
+from tests.conftest import patient_form, patient_json
+
+
+@pytest.fixture
+def seeded(make_app, database_url):
+    app = make_app(database_url)
+    with app.app_context():
+        from datetime import time
+
+        clinician = Clinician(name="Dr. Test", email=f"t-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone="America/New_York")
+        for weekday in range(7):
+            clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=time(9), end_time=time(17)))
+        consultation_type = ConsultationType(
+            slug="hostile", name="H", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
+            slot_step_minutes=30, modality=Modality.VIDEO, clinicians=[clinician],
+        )
+        db.session.add(consultation_type)
+        db.session.commit()
+        now = now_utc()
+        start = now + timedelta(days=3)
+        slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+        offered = (app, SimpleNamespace(slug=consultation_type.slug), SimpleNamespace(id=clinician.id), slot)
+        db.session.rollback()  # outside a request every SQLite transaction holds the write lock
+    return offered
+
+
+def _rows(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(Booking.id))), db.session.scalar(select(func.count(OutboxMessage.id)))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/book/%00",
+        "/book/hostile?from=9999-12-25",
+        "/book/hostile?from=0001-01-01",
+        "/book/hostile?clinician=%C2%B2",
+        "/book/hostile?clinician=99999999999999999999",
+        "/book/hostile?tz=%00",
+        "/book/hostile/details?start=0001-01-01T00:00:00%2B01:00",
+        "/book/hostile/details?start=9999-12-31T23:59:59-01:00",
+        "/book/hostile/details?start=2030-01-01T09:00:00Z&tz=..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/slots?type=%00&start=2030-01-01&end=2030-01-02&tz=UTC",
+        "/api/v1/slots?type=hostile&start=0001-01-01&end=0001-01-02&tz=Asia/Tokyo",
+        "/api/v1/slots?type=hostile&start=9999-12-30&end=9999-12-31&tz=UTC",
+        "/manage/%00",
+        "/manage/" + "a" * 5000,
+        "/intake/%00/step/about",
+    ],
+)
+def test_hostile_query_strings_get_a_clean_answer(seeded, path):
+    app, *_ = seeded
+    response = app.test_client().get(path)
+    assert 200 <= response.status_code < 500, (path, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"type": "hostile\u0000"}, "type"),
+        ({"email": "jörg@example.com"}, "email"),
+        ({"name": "Ana\u0000Patient"}, "name"),
+        ({"phone": "+1 212 555 0100\u0000"}, "phone"),
+        ({"start": "9999-12-31T23:00:00Z"}, "start"),
+        ({"start": "0001-01-01T00:00:00+01:00"}, "start"),
+    ],
+)
+def test_hostile_booking_fields_are_refused_and_nothing_is_written(seeded, changes, field):
+    app, consultation_type, clinician, slot = seeded
+    body = {**patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id), **changes}
+    response = app.test_client().post("/api/v1/bookings", json=body)
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"]
+    assert _rows(app) == (0, 0)
+
+
+def test_cancel_reason_with_control_characters_is_refused(seeded):
+    app, consultation_type, clinician, slot = seeded
+    client = app.test_client()
+    created = client.post("/api/v1/bookings", json=patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id))
+    manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
+    refused = client.post(manage_path + "/cancel", data={"reason": "bye\u0000"})
+    assert refused.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(select(Booking.status)) is BookingStatus.CONFIRMED
+
+
+def test_a_reused_request_key_for_another_booking_is_refused(seeded):
+    app, consultation_type, clinician, slot = seeded
+    client = app.test_client()
+    key = uuid.uuid4().hex
+    first = patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id, idempotency_key=key)
+    assert client.post("/api/v1/bookings", json=first).status_code == 201
+    other_time = instant_param(slot.start_dt + timedelta(hours=2))
+    second = {**first, "start": other_time, "email": "someone.else@example.com"}
+    response = client.post("/api/v1/bookings", json=second)
+    assert response.status_code == 422
+    assert "idempotency_key" in response.json["errors"]
+    assert _rows(app)[0] == 1
+
+
+def test_a_poison_message_does_not_block_the_outbox(app, mailbox):
+    """A row SMTP cannot take is marked and skipped; the others go out; the command succeeds."""
+    db.session.add_all(
+        [
+            OutboxMessage(recipient="bad\r\nBcc: x@example.com", subject="s", body_text="t", body_html="<p>t</p>"),
+            OutboxMessage(recipient="ok@example.com", subject="Fine", body_text="t", body_html="<p>t</p>"),
+        ]
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "sent 1 message(s)"
+    assert [message["To"] for message in mailbox.messages] == ["ok@example.com"]
+    db.session.expire_all()
+    statuses = db.session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)).all()
+    assert statuses[1] is OutboxStatus.SENT
+    assert statuses[0] is not OutboxStatus.SENT
+
+
+def test_booking_form_refuses_control_characters_in_the_name(client, create_clinician, create_consultation_type):
+    clinician = create_clinician()
+    consultation_type = create_consultation_type(clinicians=[clinician])
+    now = now_utc()
+    start = now + timedelta(days=3)
+    slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+    response = client.post(
+        f"/book/{consultation_type.slug}/details?start={instant_param(slot.start_dt)}&clinician={clinician.id}",
+        data=patient_form(name="Eve\r\nBcc: victim@example.com"),
+    )
+    assert response.status_code == 422
+    assert "line breaks" in response.text
+    assert db.session.scalar(select(func.count(Booking.id))) == 0
