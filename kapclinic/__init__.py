@@ -84,7 +84,9 @@ def register_hooks(app):
 
 def register_commands(app):
     from kapclinic.core.commands import demo_data_command
+    from kapclinic.intake.commands import intake_cli
     from kapclinic.notifications.commands import outbox_cli
 
     app.cli.add_command(demo_data_command)
+    app.cli.add_command(intake_cli)
     app.cli.add_command(outbox_cli)

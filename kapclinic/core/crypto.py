@@ -34,11 +34,6 @@ def _cipher():
     return MultiFernet([Fernet(key) for key in keys])
 
 
-def reencrypt(token):
-    """Return the ciphertext re-encrypted under the newest key (for key rotation)."""
-    return _cipher().rotate(token.encode("ascii")).decode("ascii")
-
-
 class EncryptedJSON(TypeDecorator):
     """A JSON value stored as a Fernet token: nothing of it is readable in the database file."""
 

@@ -25,6 +25,9 @@ class ResponseStatus(enum.StrEnum):
     AMENDED = "amended"
 
 
+ENCRYPTED_FIELDS = ("answers", "results", "guardian_consent")
+
+
 def _enum(enum_class):
     return db.Enum(enum_class, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from kapclinic.intake.instruments import INSTRUMENTS
+from kapclinic.scheduling import validation
 
 QUESTIONNAIRE_VERSION = "2026-11.1"
 CONSENT_VERSION = "2026-11.1"
@@ -29,7 +30,7 @@ YES_NO_UNSURE = (("yes", "Yes"), ("no", "No"), ("unsure", "Not sure"))
 class Question:
     link_id: str
     text: str
-    type: str  # string | text | date | boolean | choice | integer | display
+    type: str  # string | text | email | phone | date | boolean | choice | integer
     required: bool = False
     options: tuple = ()  # (code, label) pairs for choice questions
     repeats: bool = False  # a choice question that takes several answers
@@ -147,10 +148,10 @@ ABOUT = Step(
         Question("city", "City or town", "string", required=True),
         Question("region", "State, province or county", "string"),
         Question("postal_code", "Postal code", "string", required=True, max_length=20),
-        Question("phone", "Phone", "string", required=True, max_length=32),
+        Question("phone", "Phone", "phone", required=True, max_length=32),
         Question("emergency_name", "Emergency contact: name", "string", required=True),
         Question("emergency_relationship", "Emergency contact: relationship to you", "string", required=True),
-        Question("emergency_phone", "Emergency contact: phone", "string", required=True, max_length=32),
+        Question("emergency_phone", "Emergency contact: phone", "phone", required=True, max_length=32),
         Question(
             "driver",
             "Who can drive you home after a treatment session?",
@@ -323,8 +324,8 @@ GUARDIAN = Step(
     (
         Question("guardian_name", "Parent or guardian: full name", "string", required=True),
         Question("guardian_relationship", "Their relationship to you", "string", required=True),
-        Question("guardian_email", "Their email", "string", required=True, max_length=254),
-        Question("guardian_phone", "Their phone", "string", required=True, max_length=32),
+        Question("guardian_email", "Their email", "email", required=True, max_length=254),
+        Question("guardian_phone", "Their phone", "phone", required=True, max_length=32),
         Question("assent", "I want to take part in this consultation, and a parent or guardian will be involved", "boolean", required=True),
     ),
 )
@@ -376,6 +377,12 @@ def _parse(question, raw_values, today):
         return None, None
     if question.type in ("string", "text"):
         return text, None
+    if question.type in ("email", "phone"):
+        clean = validation.clean_email if question.type == "email" else validation.clean_phone
+        try:
+            return clean(text), None
+        except validation.InvalidField as error:
+            return None, str(error)
     if question.type == "choice":
         if text not in {code for code, _ in question.options}:
             return None, "Please choose one of the options given."

@@ -258,3 +258,43 @@ def test_unknown_intake_links_are_404(client):
     assert client.get("/intake/forged-token").status_code == 404
     assert client.post("/intake/forged-token/step/about").status_code == 404
     assert client.get("/intake/guardian/forged").status_code == 404
+
+
+def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, sqlite_url, mailbox, create_clinician):
+    from cryptography.fernet import Fernet
+
+    from kapclinic.scheduling.models import ConsultationType, Modality
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app = make_app(sqlite_url, DATA_KEYS=[old_key])
+    with app.app_context():
+        clinician = create_clinician()
+        consultation_type = ConsultationType(
+            slug="keys", name="K", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
+            slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
+        )
+        db.session.add(consultation_type)
+        db.session.commit()
+        client = app.test_client()
+        intake_url = _book(client, (consultation_type, clinician), mailbox)
+        _post_step(client, intake_url, "about")
+    rotated = make_app(sqlite_url, DATA_KEYS=[new_key, old_key])
+    with rotated.app_context():
+        assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
+        result = rotated.test_cli_runner().invoke(args=["intake", "reencrypt"])
+        assert result.output.strip() == "re-encrypted 1 intake(s)"
+    new_only = make_app(sqlite_url, DATA_KEYS=[new_key])
+    with new_only.app_context():
+        assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
+    old_only = make_app(sqlite_url, DATA_KEYS=[old_key])
+    with old_only.app_context(), pytest.raises(RuntimeError, match="cannot be decrypted"):
+        db.session.scalar(select(Intake)).answers  # noqa: B018
+
+
+def test_guardian_contact_details_are_checked(app, consultation, mailbox):
+    client = app.test_client()
+    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
+    response = _post_step(client, intake_url, "guardian", guardian_email="not-an-email", guardian_phone="12")
+    assert response.status_code == 422
+    assert "valid email" in response.text and "valid phone" in response.text
