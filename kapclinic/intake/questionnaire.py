@@ -70,6 +70,8 @@ class Step:
     credit_line: str = ""
     # Offered only when an earlier step's answer matches: (step key, link_id, code).
     shown_when: tuple | None = None
+    # Rules across answers of this step: functions of the answers returning {link_id: message}.
+    checks: tuple = ()
 
     def is_shown(self, answers_by_step):
         if self.shown_when is None:
@@ -232,6 +234,16 @@ MEDICATIONS = Step(
     ),
 )
 
+def _blood_pressure_pair(answers):
+    systolic, diastolic = answers.get("bp_systolic"), answers.get("bp_diastolic")
+    if (systolic is None) != (diastolic is None):
+        missing = "bp_diastolic" if diastolic is None else "bp_systolic"
+        return {missing: "Please give both numbers, or leave both blank."}
+    if systolic is not None and systolic <= diastolic:
+        return {"bp_systolic": "The top number is normally higher than the bottom one. Please check them."}
+    return {}
+
+
 MEDICAL = Step(
     "medical",
     "Physical health",
@@ -263,6 +275,7 @@ MEDICAL = Step(
         ),
         Question("medical_other", "Anything else about your physical health", "text", max_length=TEXT_MAX),
     ),
+    checks=(_blood_pressure_pair,),
 )
 
 PSYCHIATRIC = Step(
@@ -433,6 +446,9 @@ def validate_step(step, form, today):
             errors.pop(question.link_id, None)
         elif question.required and question.link_id not in answers and question.link_id not in errors:
             errors[question.link_id] = "Please answer this question."
+    if not errors:
+        for check in step.checks:
+            errors.update(check(answers))
     return answers, errors
 
 

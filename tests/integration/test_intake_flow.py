@@ -298,3 +298,16 @@ def test_guardian_contact_details_are_checked(app, consultation, mailbox):
     response = _post_step(client, intake_url, "guardian", guardian_email="not-an-email", guardian_phone="12")
     assert response.status_code == 422
     assert "valid email" in response.text and "valid phone" in response.text
+
+
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "message"),
+    [("80", "120", "normally higher"), ("130", "", "both numbers"), ("", "85", "both numbers")],
+)
+def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailbox, systolic, diastolic, message):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    response = _post_step(client, intake_url, "medical", bp_systolic=systolic, bp_diastolic=diastolic)
+    assert response.status_code == 422
+    assert message in response.text
+    assert "medical" not in _intake().answers
