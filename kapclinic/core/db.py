@@ -13,12 +13,17 @@ constraint there rejects overlapping bookings.
 from datetime import UTC
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def string_enum(enum_class, length=16):
+    """A Python enum stored as its values in a VARCHAR: readable, and portable to any database."""
+    return Enum(enum_class, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
 
 
 class UTCDateTime(TypeDecorator):

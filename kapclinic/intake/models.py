@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kapclinic.core.crypto import EncryptedJSON
-from kapclinic.core.db import UTCDateTime
+from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 
@@ -28,10 +28,6 @@ class ResponseStatus(enum.StrEnum):
 ENCRYPTED_FIELDS = ("answers", "results", "guardian_consent")
 
 
-def _enum(enum_class):
-    return db.Enum(enum_class, native_enum=False, length=24, values_callable=lambda e: [m.value for m in e])
-
-
 class Intake(db.Model):
     __tablename__ = "intakes"
 
@@ -41,8 +37,8 @@ class Intake(db.Model):
     token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
     guardian_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
 
-    status: Mapped[IntakeStatus] = mapped_column(_enum(IntakeStatus), default=IntakeStatus.DRAFT)
-    response_status: Mapped[ResponseStatus] = mapped_column(_enum(ResponseStatus), default=ResponseStatus.IN_PROGRESS)
+    status: Mapped[IntakeStatus] = mapped_column(string_enum(IntakeStatus, length=24), default=IntakeStatus.DRAFT)
+    response_status: Mapped[ResponseStatus] = mapped_column(string_enum(ResponseStatus, length=24), default=ResponseStatus.IN_PROGRESS)
     questionnaire_version: Mapped[str] = mapped_column(db.String(32))
     consent_version: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
 

@@ -52,6 +52,16 @@ class Question:
         return any(results) if self.enable_behavior == "any" else all(results)
 
 
+def answer_text(question, value):
+    """The answer as the patient saw it: option labels, Yes/No for a tick, or what they typed."""
+    labels = dict(question.options)
+    if isinstance(value, list):
+        return ", ".join(labels.get(item, item) for item in value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return labels.get(value, str(value))
+
+
 def _matches(value, expected):
     if expected is True:
         return bool(value) and value not in ("no", "false", False)

@@ -13,7 +13,7 @@ doi 10.1176/appi.ps.201200587); an answer of 0 never clears another flag
 
 from dataclasses import dataclass
 
-from kapclinic.intake.questionnaire import STEPS_BY_KEY
+from kapclinic.intake.questionnaire import STEPS_BY_KEY, answer_text
 
 URGENT = "urgent"
 CLINICIAN_REVIEW = "clinician-review"
@@ -45,14 +45,7 @@ def _question(step_key, link_id):
 def describe_answer(step_key, link_id, value):
     """Render 'Question? Answer' using the option labels the patient saw."""
     question = _question(step_key, link_id)
-    labels = dict(question.options)
-    if isinstance(value, list):
-        shown = ", ".join(labels.get(item, item) for item in value)
-    elif isinstance(value, bool):
-        shown = "Yes" if value else "No"
-    else:
-        shown = labels.get(value, str(value))
-    return f"{question.text} {shown}"
+    return f"{question.text} {answer_text(question, value)}"
 
 
 class _Collector:

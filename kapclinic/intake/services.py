@@ -93,6 +93,20 @@ def completed_step_keys(intake):
     return {step.key for step in steps(intake) if step.key in intake.answers}
 
 
+def answered_sections(intake):
+    """The saved answers grouped by step as the patient saw them, for reading back."""
+    sections = []
+    for step in steps(intake):
+        saved = intake.answers.get(step.key, {})
+        rows = [
+            (question.text, questionnaire.answer_text(question, saved[question.link_id]))
+            for question in step.questions
+            if question.link_id in saved
+        ]
+        sections.append({"step": step, "rows": rows})
+    return sections
+
+
 def next_step(intake):
     done = completed_step_keys(intake)
     return next((step for step in steps(intake) if step.key not in done), None)

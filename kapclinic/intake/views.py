@@ -142,29 +142,7 @@ def review(token):
 
 
 def _review_context(intake, token):
-    return {"intake": intake, "token": token, "sections": answered_sections(intake)}
-
-
-def answered_sections(intake):
-    """The answers grouped as the patient saw them, with option labels, for reading back."""
-    sections = []
-    for step in services.steps(intake):
-        saved = intake.answers.get(step.key, {})
-        rows = []
-        for question in step.questions:
-            if question.link_id not in saved:
-                continue
-            value = saved[question.link_id]
-            labels = dict(question.options)
-            if isinstance(value, list):
-                shown = ", ".join(labels.get(item, item) for item in value)
-            elif isinstance(value, bool):
-                shown = "Yes" if value else "No"
-            else:
-                shown = labels.get(value, value)
-            rows.append((question.text, shown))
-        sections.append({"step": step, "rows": rows})
-    return sections
+    return {"intake": intake, "token": token, "sections": services.answered_sections(intake)}
 
 
 @blueprint.get("/<token>/done")
@@ -176,7 +154,7 @@ def done(token):
         key: {**score, "label": severity_label(score["severity"])} for key, score in intake.results.get("scores", {}).items()
     }
     return render_template(
-        "intake/done.html", intake=intake, token=token, sections=answered_sections(intake), scores=scores,
+        "intake/done.html", intake=intake, token=token, sections=services.answered_sections(intake), scores=scores,
         awaiting_guardian=intake.status is IntakeStatus.AWAITING_GUARDIAN,
     )
 
@@ -190,7 +168,7 @@ def guardian_consent(token):
         "intake": intake,
         "consent_text": questionnaire.CONSENT_TEXT,
         "show_answers": current_app.config["GUARDIAN_SEES_ANSWERS"],
-        "sections": answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
+        "sections": services.answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
         "errors": {},
         "values": {},
         **when_for_people(intake.booking),

@@ -5,7 +5,7 @@ import enum
 from sqlalchemy import Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kapclinic.core.db import UTCDateTime
+from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 
@@ -29,7 +29,7 @@ class OutboxMessage(db.Model):
     ics: Mapped[str | None] = mapped_column(db.Text, nullable=True)
     ics_method: Mapped[str | None] = mapped_column(db.String(16), nullable=True)
     status: Mapped[OutboxStatus] = mapped_column(
-        db.Enum(OutboxStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        string_enum(OutboxStatus),
         default=OutboxStatus.PENDING,
     )
     attempts: Mapped[int] = mapped_column(default=0)

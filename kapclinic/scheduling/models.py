@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, Unique
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kapclinic.core.db import UTCDateTime
+from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.slots import SlotRules
@@ -90,7 +90,7 @@ class ConsultationType(db.Model):
     horizon_days: Mapped[int] = mapped_column(default=60)
     # Starts are offered on this grid of the clinician's local clock.
     slot_step_minutes: Mapped[int] = mapped_column(default=15)
-    modality: Mapped[Modality] = mapped_column(db.Enum(Modality, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]))
+    modality: Mapped[Modality] = mapped_column(string_enum(Modality))
     location: Mapped[str] = mapped_column(db.String(255), default="")
     video_link: Mapped[str] = mapped_column(db.String(255), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -213,7 +213,7 @@ class Booking(db.Model):
     blocked_start_dt = mapped_column(UTCDateTime, nullable=False)
     blocked_end_dt = mapped_column(UTCDateTime, nullable=False)
     status: Mapped[BookingStatus] = mapped_column(
-        db.Enum(BookingStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        string_enum(BookingStatus),
         default=BookingStatus.CONFIRMED,
     )
 
