@@ -32,7 +32,8 @@ run: demo
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install-test
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/ruff check kapclinic tests bench config.py wsgi.py
+	$(BIN)/python -m pytest -n 2
 
 bench: install-test
 	$(BIN)/python bench/bench_api.py

@@ -5,6 +5,7 @@ import shutil
 import socket
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import time, timedelta
 from email import message_from_bytes, policy
 
@@ -246,6 +247,43 @@ def create_consultation_type(app):
         return consultation_type
 
     return factory
+
+
+@dataclass(frozen=True)
+class Offering:
+    """A consultation type with one clinician, as plain values (no ORM objects outliving a session)."""
+
+    slug: str
+    clinician_id: int
+    starts: list  # free slot starts (aware UTC), two days ahead
+
+
+def seed_offering(app, slug, zone="UTC", **type_overrides):
+    """Commit a clinician working 08:00-18:00 every day and a 60-minute type; leave no transaction open.
+
+    Outside a request every SQLite transaction holds the write lock (kapclinic.core.db),
+    so the session is rolled back before returning.
+    """
+    from kapclinic.core.timezones import now_utc
+    from kapclinic.scheduling import services
+    from kapclinic.scheduling.slots import Interval
+
+    with app.app_context():
+        clinician = Clinician(name=f"Dr. {slug.title()}", email=f"{slug}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=zone)
+        clinician.availability_rules = [AvailabilityRule(weekday=day, start_time=time(8), end_time=time(18)) for day in EVERY_DAY]
+        values = {
+            "slug": slug, "name": slug.title(), "duration_minutes": 60, "min_notice_minutes": 0, "horizon_days": 30,
+            "slot_step_minutes": 30, "modality": Modality.PHONE, **type_overrides,
+        }
+        consultation_type = ConsultationType(**values, clinicians=[clinician])
+        db.session.add(consultation_type)
+        db.session.commit()
+        now = now_utc()
+        start = now + timedelta(days=2)
+        slots = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)
+        offering = Offering(slug, clinician.id, [slot.start_dt for slot in slots])
+        db.session.rollback()
+    return offering
 
 
 def patient_form(**overrides):

@@ -93,7 +93,7 @@ def _ensure_bookings():
         now,
     )
     made = 0
-    for (name, email), slot in zip(DEMO_PATIENTS, slots[::7]):
+    for (name, email), slot in zip(DEMO_PATIENTS, slots[::7], strict=False):
         patient = services.PatientDetails(
             name=name, email=email, phone="+12125550100",
             date_of_birth=now.date().replace(year=now.year - 35), timezone="America/Chicago", contact_consent=True,

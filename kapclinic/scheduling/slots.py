@@ -103,7 +103,7 @@ class _DisjointIntervals:
         self._ends = [end for _, end in merged]
 
     def intervals(self):
-        return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends)]
+        return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends, strict=True)]
 
     def overlaps(self, start_dt, end_dt):
         index = bisect_right(self._ends, start_dt)  # first interval ending after start_dt

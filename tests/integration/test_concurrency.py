@@ -8,33 +8,17 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from kapclinic.core.timezones import instant_param, now_utc
+from kapclinic.core.timezones import instant_param
 from kapclinic.extensions import db
-from kapclinic.scheduling import services
-from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, Modality
-from kapclinic.scheduling.slots import Interval
-from tests.conftest import patient_json
+from kapclinic.scheduling.models import Booking, ConsultationType
+from tests.conftest import patient_json, seed_offering
 
 ATTEMPTS = 8
 
 
 def _seed(app, buffer_after=0):
-    with app.app_context():
-        clinician = Clinician(name="Dr. Race", email=f"race-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone="UTC")
-        from datetime import time
-
-        for weekday in range(7):
-            clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=time(8), end_time=time(18)))
-        consultation_type = ConsultationType(
-            slug="race", name="Race", duration_minutes=60, buffer_after_minutes=buffer_after, min_notice_minutes=0,
-            horizon_days=30, slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
-        )
-        db.session.add(consultation_type)
-        db.session.commit()
-        now = now_utc()
-        start = now + timedelta(days=2)
-        slots = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)
-        return clinician.id, [slot.start_dt for slot in slots]
+    offering = seed_offering(app, "race", buffer_after_minutes=buffer_after)
+    return offering.clinician_id, offering.starts
 
 
 def _race(app, bodies):

@@ -11,6 +11,7 @@ from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling import services
 from kapclinic.scheduling.slots import Interval
+from tests.conftest import seed_offering
 
 
 @pytest.fixture
@@ -131,9 +132,6 @@ def test_a_hanging_mail_server_does_not_hang_the_booking(make_app, sqlite_url):
     import socket
     import threading
     import time as clock
-    from datetime import time
-
-    from kapclinic.scheduling.models import AvailabilityRule, Clinician, ConsultationType, Modality
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -141,23 +139,12 @@ def test_a_hanging_mail_server_does_not_hang_the_booking(make_app, sqlite_url):
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     app = make_app(sqlite_url, MAIL_PORT=listener.getsockname()[1], MAIL_TIMEOUT_SECONDS=0.5)
-    with app.app_context():
-        clinician = Clinician(name="Dr. Slow", email="slow@clinic.example.org", timezone="UTC")
-        clinician.availability_rules = [AvailabilityRule(weekday=day, start_time=time(8), end_time=time(18)) for day in range(7)]
-        consultation_type = ConsultationType(
-            slug="slow", name="S", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=60, modality=Modality.PHONE, clinicians=[clinician],
-        )
-        db.session.add(consultation_type)
-        db.session.commit()
-        now = now_utc()
-        start = now + timedelta(days=2)
-        slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
-        body = {
-            "type": "slow", "clinician_id": clinician.id, "start": slot.start_dt.isoformat(), "name": "Ana Patient",
-            "email": "ana@example.com", "phone": "+12125550100", "date_of_birth": "1990-01-01", "tz": "UTC",
-        }
-        db.session.rollback()
+    offering = seed_offering(app, "slow")
+    body = {
+        "type": "slow", "clinician_id": offering.clinician_id, "start": offering.starts[0].isoformat(),
+        "name": "Ana Patient", "email": "ana@example.com", "phone": "+12125550100", "date_of_birth": "1990-01-01",
+        "tz": "UTC",
+    }
     started = clock.monotonic()
     response = app.test_client().post("/api/v1/bookings", json=body)
     elapsed = clock.monotonic() - started

@@ -11,32 +11,17 @@ from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling import services
-from kapclinic.scheduling.models import AvailabilityRule, Booking, BookingStatus, Clinician, ConsultationType, Modality
+from kapclinic.scheduling.models import Booking, BookingStatus, Modality
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import patient_form, patient_json
+from tests.conftest import patient_form, patient_json, seed_offering
 
 
 @pytest.fixture
 def seeded(make_app, database_url):
     app = make_app(database_url)
-    with app.app_context():
-        from datetime import time
-
-        clinician = Clinician(name="Dr. Test", email=f"t-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone="America/New_York")
-        for weekday in range(7):
-            clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=time(9), end_time=time(17)))
-        consultation_type = ConsultationType(
-            slug="hostile", name="H", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=30, modality=Modality.VIDEO, clinicians=[clinician],
-        )
-        db.session.add(consultation_type)
-        db.session.commit()
-        now = now_utc()
-        start = now + timedelta(days=3)
-        slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
-        offered = (app, SimpleNamespace(slug=consultation_type.slug), SimpleNamespace(id=clinician.id), slot)
-        db.session.rollback()  # outside a request every SQLite transaction holds the write lock
-    return offered
+    offering = seed_offering(app, "hostile", zone="America/New_York", modality=Modality.VIDEO)
+    slot = SimpleNamespace(start_dt=offering.starts[0])
+    return app, SimpleNamespace(slug=offering.slug), SimpleNamespace(id=offering.clinician_id), slot
 
 
 def _rows(app):

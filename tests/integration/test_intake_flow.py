@@ -8,29 +8,23 @@ import pytest
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
-from kapclinic.scheduling import services
-from kapclinic.scheduling.slots import Interval
-from tests.conftest import patient_json
-from tests.intake_answers import VALID, form_for
+from tests.conftest import patient_json, seed_offering
+from tests.intake_answers import form_for
 
 
 @pytest.fixture
-def consultation(app, create_clinician, create_consultation_type):
-    clinician = create_clinician()
-    return create_consultation_type(clinicians=[clinician]), clinician
+def consultation(app):
+    return seed_offering(app, "intake")
 
 
-def _book(client, consultation, mailbox, date_of_birth="1990-04-12"):
-    consultation_type, clinician = consultation
-    now = now_utc()
-    start = now + timedelta(days=3)
-    slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
+def _book(client, offering, mailbox, date_of_birth="1990-04-12"):
     response = client.post(
         "/api/v1/bookings",
-        json=patient_json(consultation_type, slot.start_dt.isoformat(), clinician_id=clinician.id, date_of_birth=date_of_birth),
+        json=patient_json(
+            offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id, date_of_birth=date_of_birth
+        ),
     )
     assert response.status_code == 201, response.json
     body = mailbox.messages[-1].get_body(("plain",)).get_content()
@@ -182,20 +176,12 @@ def test_invalid_answers_are_explained_per_field_keep_what_was_typed_and_save_no
     assert "<script>" not in hostile.text
 
 
-def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox, create_clinician):
+def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
     app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
+    offering = seed_offering(app, "csrf")
     with app.app_context():
-        from kapclinic.scheduling.models import ConsultationType, Modality
-
-        clinician = create_clinician()
-        consultation_type = ConsultationType(
-            slug="csrf", name="C", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
-        )
-        db.session.add(consultation_type)
-        db.session.commit()
         client = app.test_client()
-        intake_url = _book(client, (consultation_type, clinician), mailbox)
+        intake_url = _book(client, offering, mailbox)
         response = client.post(f"{intake_url}/step/reasons", data={"reasons": "anxiety", "hopes": "Sleep better", "csrf_token": "stale"})
         assert response.status_code == 400
         assert "timed out" in response.text
@@ -260,23 +246,15 @@ def test_unknown_intake_links_are_404(client):
     assert client.get("/intake/guardian/forged").status_code == 404
 
 
-def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, sqlite_url, mailbox, create_clinician):
+def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, sqlite_url, mailbox):
     from cryptography.fernet import Fernet
-
-    from kapclinic.scheduling.models import ConsultationType, Modality
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     app = make_app(sqlite_url, DATA_KEYS=[old_key])
+    offering = seed_offering(app, "keys")
     with app.app_context():
-        clinician = create_clinician()
-        consultation_type = ConsultationType(
-            slug="keys", name="K", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=30, modality=Modality.PHONE, clinicians=[clinician],
-        )
-        db.session.add(consultation_type)
-        db.session.commit()
         client = app.test_client()
-        intake_url = _book(client, (consultation_type, clinician), mailbox)
+        intake_url = _book(client, offering, mailbox)
         _post_step(client, intake_url, "about")
     rotated = make_app(sqlite_url, DATA_KEYS=[new_key, old_key])
     with rotated.app_context():
