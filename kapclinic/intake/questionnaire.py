@@ -11,7 +11,7 @@ bad input.
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from kapclinic.intake.instruments import INSTRUMENTS
