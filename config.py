@@ -51,6 +51,8 @@ class BaseConfig:
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No form here needs more; larger bodies get 413 before they are parsed.
+    MAX_CONTENT_LENGTH = 256 * 1024
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
     SESSION_COOKIE_HTTPONLY = True
@@ -124,6 +126,15 @@ class ProductionConfig(BaseConfig):
             raise ConfigurationError(
                 "KAPCLINIC_DATA_KEY must be set in production (a Fernet key; comma-separate old keys after it)"
             )
+        from cryptography.fernet import Fernet
+
+        for key in settings["DATA_KEYS"]:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ConfigurationError(
+                    "KAPCLINIC_DATA_KEY holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)"
+                ) from None
 
 
 # Plain settings an operator may set by environment variable of the same name.

@@ -48,6 +48,13 @@ def register_template_context(app):
         }
 
 
+# Pages that hold nothing about a patient; every other response is sent with no-store.
+CACHEABLE_ENDPOINTS = frozenset(
+    {"static", "core.index", "scheduling.choose_type", "scheduling.choose_slot", "api.consultation_types",
+     "api.clinicians", "api.slots", "api.openapi"}
+)
+
+
 def security_headers(response):
     """Headers for every response; pages with patient data are never cached."""
     response.headers.setdefault(
@@ -58,6 +65,6 @@ def security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.endpoint and request.endpoint.startswith("scheduling.") and request.endpoint != "scheduling.choose_type":
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response

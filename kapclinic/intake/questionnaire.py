@@ -370,10 +370,7 @@ def steps_for(answers_by_step, is_minor):
 
 def _clean_text(raw, question):
     value = unicodedata.normalize("NFC", raw).strip()
-    if "\x00" in value:
-        return None, "Please remove the invisible characters from this answer."
-    allowed_controls = {"\n", "\r", "\t"} if question.type == "text" else set()
-    if any(unicodedata.category(char) == "Cc" and char not in allowed_controls for char in value):
+    if validation.has_unsafe_characters(value, allow_line_breaks=question.type == "text"):
         return None, "Please remove the invisible characters from this answer."
     if len(value) > question.max_length:
         return None, f"Please keep this under {question.max_length} characters."

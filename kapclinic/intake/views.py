@@ -15,6 +15,7 @@ from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
 from kapclinic.intake.models import IntakeStatus
 from kapclinic.scheduling.services import when_for_people
+from kapclinic.scheduling.validation import InvalidField, clean_name
 
 blueprint = Blueprint("intake", __name__, url_prefix="/intake")
 
@@ -184,7 +185,9 @@ def guardian_consent(token):
     errors = {}
     if not agreed:
         errors["agree"] = "Please tick the box to give your consent."
-    if not signature or len(signature) > 120 or any(ord(char) < 32 for char in signature):
+    try:
+        signature = clean_name(signature)
+    except InvalidField:
         errors["signature"] = "Please type your full name as your signature."
     if errors:
         context.update(errors=errors, values={"signature": signature})

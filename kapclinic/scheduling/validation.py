@@ -21,8 +21,24 @@ class InvalidField(ValueError):
     """A value a person typed that we cannot accept; str() is shown to them."""
 
 
+# Bidirectional overrides and isolates can make text read differently from what was
+# typed (a name shown reversed to staff); other format characters (such as the
+# zero-width non-joiner Persian spelling needs) are fine.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Co", "Zl", "Zp"})
+
+
+def has_unsafe_characters(value, allow_line_breaks=False):
+    """True if the text holds control, unassigned, private or bidi-override characters."""
+    allowed = {"\n", "\r", "\t"} if allow_line_breaks else set()
+    return any(
+        char not in allowed and (unicodedata.category(char) in _UNSAFE_CATEGORIES or char in _BIDI_CONTROLS)
+        for char in value
+    )
+
+
 def _has_control_characters(value):
-    return any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in value)
+    return has_unsafe_characters(value)
 
 
 def clean_name(value):
@@ -92,7 +108,7 @@ def clean_note(value, max_length):
     value = value.strip()
     if len(value) > max_length:
         raise InvalidField(f"Please keep this under {max_length} characters.")
-    if any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in value):
+    if has_unsafe_characters(value, allow_line_breaks=True):
         raise InvalidField("This contains characters we cannot accept.")
     return value
 

@@ -132,3 +132,29 @@ def test_booking_form_refuses_control_characters_in_the_name(client, create_clin
     assert response.status_code == 422
     assert "line breaks" in response.text
     assert db.session.scalar(select(func.count(Booking.id))) == 0
+
+
+@pytest.mark.parametrize("text", ["\u202eevil", "Ana\u2028Patient", "Ana\ufffeX", "Ana\U000f0000"])
+def test_bidi_overrides_and_unassigned_characters_are_refused_in_names(client, text):
+    from kapclinic.scheduling.validation import InvalidField, clean_name
+
+    with pytest.raises(InvalidField):
+        clean_name(text)
+
+
+def test_oversized_bodies_are_refused_before_parsing(client):
+    response = client.post("/api/v1/bookings", data="x" * (300 * 1024), content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_pages_with_patient_data_are_never_cached(app, mailbox):
+    offering = seed_offering(app, "cache")
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/bookings", json=patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id)
+    )
+    manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
+    token = manage_path.rsplit("/", 1)[1]
+    for path in (manage_path, f"/intake/{token}", f"/intake/{token}/step/about", f"/intake/{token}/support"):
+        assert client.get(path).headers.get("Cache-Control") == "no-store", path
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")

@@ -5,6 +5,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, inspect, text
 
+from cryptography.fernet import Fernet
+
 from config import ConfigurationError, load_settings
 from kapclinic.extensions import db
 
@@ -74,12 +76,20 @@ def test_demo_data_is_refused_in_production(make_app, sqlite_url):
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40}, "DATABASE_URL"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/kap"}, "KAPCLINIC_DATA_KEY"),
+        (
+            {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/kap",
+             "KAPCLINIC_DATA_KEY": "not-a-fernet-key"},
+            "not a Fernet key",
+        ),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
 )
 def test_production_refuses_to_start_without_real_secrets(environ, message):
     with pytest.raises(ConfigurationError, match=message):
         load_settings(environ)
+
+
+NEW_KEY, OLD_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
 def test_settings_come_from_the_environment():
@@ -95,10 +105,10 @@ def test_settings_come_from_the_environment():
             "MAIL_PASSWORD": "pw",
             "MAIL_DEFAULT_SENDER": "front@clinic.example.org",
             "CANCELLATION_WINDOW_HOURS": "48",
-            "KAPCLINIC_DATA_KEY": "new-key, old-key",
+            "KAPCLINIC_DATA_KEY": f"{NEW_KEY}, {OLD_KEY}",
         }
     )
-    assert settings["DATA_KEYS"] == ["new-key", "old-key"]
+    assert settings["DATA_KEYS"] == [NEW_KEY, OLD_KEY]
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/kap"
     assert (settings["MAIL_SERVER"], settings["MAIL_PORT"], settings["MAIL_USE_TLS"]) == ("smtp.example.org", 587, True)
     assert settings["MAIL_DEFAULT_SENDER"] == "front@clinic.example.org"
