@@ -34,6 +34,26 @@ def _cipher():
     return MultiFernet([Fernet(key) for key in keys])
 
 
+class EncryptedText(TypeDecorator):
+    """A string stored as a Fernet token (email bodies that name patients and carry their links)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return _cipher().encrypt(value.encode("utf-8")).decode("ascii")
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            return _cipher().decrypt(value.encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise RuntimeError("stored text cannot be decrypted with the configured KAPCLINIC_DATA_KEY") from None
+
+
 class EncryptedJSON(TypeDecorator):
     """A JSON value stored as a Fernet token: nothing of it is readable in the database file."""
 

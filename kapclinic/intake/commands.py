@@ -18,7 +18,9 @@ def reencrypt_command():
     done = 0
     last_id = 0
     while True:
-        batch = db.session.scalars(select(Intake).where(Intake.id > last_id).order_by(Intake.id).limit(BATCH)).all()
+        batch = db.session.scalars(
+            select(Intake).where(Intake.id > last_id).order_by(Intake.id).limit(BATCH).with_for_update()
+        ).all()
         if not batch:
             break
         for intake in batch:

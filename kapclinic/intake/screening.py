@@ -67,33 +67,42 @@ class _Collector:
             self.add(code, level, reason, step_key, link_id)
 
 
-def screen(answers_by_step, scores, age_at_consultation, adult_age=18):
+ASQ_SCREENING = ("asq_1", "asq_2", "asq_3", "asq_4")
+ASQ_ACUITY = "asq_5"
+
+
+def _suicide_risk(rules):
+    """PHQ-9 item 9 and the ASQ, read from the answers themselves (so partial steps count too).
+
+    ASQ (NIMH): any "yes" to questions 1-4 is a positive screen; "yes" to the acuity
+    question makes it acute.
+    """
+    if rules.value("phq9", "phq9_9") not in (None, "0"):
+        rules.add("suicide_risk_phq9", URGENT, "Thoughts of death or self-harm on PHQ-9 item 9", "phq9", "phq9_9")
+    first_yes = next((link_id for link_id in ASQ_SCREENING if rules.value("asq", link_id) == "true"), None)
+    if rules.value("asq", ASQ_ACUITY) == "true":
+        rules.add("suicide_risk_asq_acute", URGENT, "ASQ acute positive: thoughts of suicide right now", "asq", ASQ_ACUITY)
+    elif first_yes:
+        rules.add("suicide_risk_asq", URGENT, "ASQ positive suicide risk screen", "asq", first_yes)
+
+
+def urgent_signals(step_key, answers):
+    """Urgent flags from the valid answers of one step, even when the step as a whole is not valid yet."""
+    rules = _Collector({step_key: answers})
+    _suicide_risk(rules)
+    return rules.flags
+
+
+def screen(answers_by_step, scores, age_at_consultation, adult_age=18, booked_date_of_birth=None):
     """Return the flags for an intake, most urgent first.
 
     `scores` maps instrument key to its Score (from INSTRUMENTS[key].score);
-    `age_at_consultation` is the patient's age in whole years on the consultation date.
+    `age_at_consultation` is the patient's age in whole years on the consultation date;
+    `booked_date_of_birth` (ISO date) is the one given when booking, compared with the intake's.
     """
     rules = _Collector(answers_by_step)
     yes = ("yes",)
-
-    # Suicide risk: PHQ-9 item 9 and the ASQ.
-    item9 = rules.value("phq9", "phq9_9")
-    if item9 not in (None, "0"):
-        rules.add("suicide_risk_phq9", URGENT, "Thoughts of death or self-harm on PHQ-9 item 9", "phq9", "phq9_9")
-    asq = scores.get("asq")
-    if asq is not None and "asq_positive" in asq.flags:
-        acute = "asq_acute" in asq.flags
-        first_yes = next(
-            (link_id for link_id in ("asq_1", "asq_2", "asq_3", "asq_4") if rules.value("asq", link_id) == "true"),
-            "asq_1",
-        )
-        rules.add(
-            "suicide_risk_asq_acute" if acute else "suicide_risk_asq",
-            URGENT,
-            "ASQ acute positive: thoughts of suicide right now" if acute else "ASQ positive suicide risk screen",
-            "asq",
-            "asq_5" if acute else first_yes,
-        )
+    _suicide_risk(rules)
 
     # Cardiovascular and neurological.
     systolic, diastolic = rules.value("medical", "bp_systolic"), rules.value("medical", "bp_diastolic")
@@ -141,6 +150,12 @@ def screen(answers_by_step, scores, age_at_consultation, adult_age=18):
     if phq9 is not None and phq9.severity == "severe":
         rules.flags.append(Flag("severe_depression", CLINICIAN_REVIEW, "PHQ-9 in the severe range", f"PHQ-9 total {phq9.total} of 27", "phq9"))
 
+    given = rules.value("about", "date_of_birth")
+    if booked_date_of_birth and given and given != booked_date_of_birth:
+        rules.add(
+            "date_of_birth_mismatch", CLINICIAN_REVIEW,
+            f"Date of birth differs from the one given at booking ({booked_date_of_birth})", "about", "date_of_birth",
+        )
     if age_at_consultation is not None and age_at_consultation < adult_age:
         rules.flags.append(Flag("under_18", CLINICIAN_REVIEW, f"Under {adult_age}: guardian consent and adolescent assent needed", f"Age {age_at_consultation} at the consultation", "about"))
 

@@ -47,33 +47,51 @@ def create_for_booking(booking, now):
     return token
 
 
-def intake_for_token(token):
+def _one(query, for_update):
+    # Writers lock the row: two devices saving at once must not overwrite each other's steps.
+    return db.session.scalar(query.with_for_update(of=Intake) if for_update else query)
+
+
+def intake_for_token(token, for_update=False):
     """Find an intake from its own link, or from the booking's manage link."""
     intake_hash = tokens.stored_hash(token, tokens.INTAKE)
     if intake_hash is not None:
-        return db.session.scalar(select(Intake).where(Intake.token_hash == intake_hash))
+        return _one(select(Intake).where(Intake.token_hash == intake_hash), for_update)
     manage_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
     if manage_hash is None:
         return None
-    return db.session.scalar(select(Intake).join(Booking).where(Booking.manage_token_hash == manage_hash))
+    return _one(select(Intake).join(Booking).where(Booking.manage_token_hash == manage_hash), for_update)
 
 
-def intake_for_guardian_token(token):
+def intake_for_guardian_token(token, for_update=False):
     token_hash = tokens.stored_hash(token, tokens.GUARDIAN_CONSENT)
     if token_hash is None:
         return None
-    return db.session.scalar(select(Intake).where(Intake.guardian_token_hash == token_hash))
+    return _one(select(Intake).where(Intake.guardian_token_hash == token_hash), for_update)
 
 
 def age_on(date_of_birth, day):
     return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
 
 
-def age_at_consultation(intake):
-    """Age in whole years on the consultation date, from the date of birth the patient gave."""
+def _consultation_day(intake):
+    return intake.booking.start_dt.astimezone(intake.booking.patient_zone).date()
+
+
+def intake_date_of_birth(intake):
     raw = intake.answers.get("about", {}).get("date_of_birth")
-    born = date.fromisoformat(raw) if raw else intake.booking.patient_date_of_birth
-    return age_on(born, intake.booking.start_dt.astimezone(intake.booking.patient_zone).date())
+    return date.fromisoformat(raw) if raw else None
+
+
+def age_at_consultation(intake):
+    """Age in whole years on the consultation date.
+
+    When the booking and the intake give different dates of birth, the younger age
+    counts (and screening flags the difference): changing a date must never skip
+    a guardian's consent.
+    """
+    births = [intake.booking.patient_date_of_birth, intake_date_of_birth(intake)]
+    return min(age_on(born, _consultation_day(intake)) for born in births if born is not None)
 
 
 def is_minor(intake):
@@ -81,7 +99,8 @@ def is_minor(intake):
 
 
 def is_below_online_age(intake):
-    return age_at_consultation(intake) < current_app.config["MINIMUM_ONLINE_AGE"]
+    """From the date of birth given at booking, so that a typo in the intake cannot lock anyone out."""
+    return age_on(intake.booking.patient_date_of_birth, _consultation_day(intake)) < current_app.config["MINIMUM_ONLINE_AGE"]
 
 
 def steps(intake):
@@ -125,18 +144,41 @@ def compute_results(intake):
         if step.instrument and step.key in intake.answers:
             values = questionnaire.instrument_answers(step, intake.answers[step.key])
             scores[step.instrument] = _instrument(step.instrument).score(values)
-    flags = screening.screen(intake.answers, scores, age_at_consultation(intake), current_app.config["ADULT_AGE"])
+    flags = screening.screen(
+        intake.answers,
+        scores,
+        age_at_consultation(intake),
+        current_app.config["ADULT_AGE"],
+        booked_date_of_birth=intake.booking.patient_date_of_birth.isoformat(),
+    )
     return scores, flags
 
 
-def _store_results(intake, scores, flags):
+def _store_results(intake, scores, flags, now):
+    """Save scores and flags. An urgent flag, once raised, stays with the answer that raised it."""
+    current = [flag.as_dict() for flag in flags]
+    codes = {flag["code"] for flag in current}
+    kept = [
+        {**flag, "changed_dt": flag.get("changed_dt") or now.isoformat()}
+        for flag in intake.results.get("flags", [])
+        if flag["level"] == screening.URGENT and flag["code"] not in codes
+    ]
     intake.results = {
         "scores": {
             key: {"total": score.total, "severity": score.severity, "flags": sorted(score.flags), "subscores": score.subscores}
             for key, score in scores.items()
         },
-        "flags": [flag.as_dict() for flag in flags],
+        "flags": kept + current,
     }
+
+
+def _raise_urgent(intake, now):
+    """Mark the intake urgent (never cleared by a later answer) and alert the front desk once."""
+    if intake.is_urgent:
+        return
+    intake.is_urgent = True
+    intake.urgent_alert_dt = now
+    queue_email(current_app.config["FRONT_DESK_EMAIL"], "intake_urgent", {"reference": intake.public_id})
 
 
 def prefilled(intake, step):
@@ -157,32 +199,30 @@ def save_step(intake, step, form, now):
         raise IntakeClosed()
     answers, errors = questionnaire.validate_step(step, form, now.date())
     if errors:
-        return StepOutcome(errors, answers)
+        # The step is not saved, but a risk answer on it is not ignored either.
+        signals = screening.urgent_signals(step.key, answers)
+        if signals:
+            intake.results = {**intake.results, "flags": [flag.as_dict() for flag in signals] + intake.results.get("flags", [])}
+            _raise_urgent(intake, now)
+            db.session.flush()
+        return StepOutcome(errors, answers, shows_support=bool(signals))
     intake.answers = {**intake.answers, step.key: answers}
     # Steps that no longer apply (trauma unticked) keep no answers.
     shown = {shown_step.key for shown_step in steps(intake)}
     intake.answers = {key: value for key, value in intake.answers.items() if key in shown}
     scores, flags = compute_results(intake)
-    _store_results(intake, scores, flags)
-    was_urgent = intake.is_urgent
-    # Urgency only rises: a later "not at all" never clears a flag already raised.
-    intake.is_urgent = was_urgent or screening.is_urgent(flags)
+    _store_results(intake, scores, flags, now)
+    if screening.is_urgent(flags):
+        _raise_urgent(intake, now)
     intake.updated_dt = now
-    if intake.is_urgent and not was_urgent:
-        intake.urgent_alert_dt = now
-        queue_email(
-            current_app.config["FRONT_DESK_EMAIL"],
-            "intake_urgent",
-            {"reference": intake.public_id},
-        )
     db.session.flush()
     shows_support = any(flag.level == screening.URGENT and flag.step == step.key for flag in flags)
     return StepOutcome({}, answers, shows_support=shows_support)
 
 
 def submit(intake, now):
-    """Submit a finished intake. Minors wait for their guardian's signature; return the guardian token if issued."""
-    if not intake.is_editable:
+    """Submit a finished intake. Minors wait for their guardian's signature."""
+    if not intake.is_editable or is_below_online_age(intake):
         raise IntakeClosed()
     if next_step(intake) is not None:
         raise ValueError("not every step is complete")
@@ -191,23 +231,49 @@ def submit(intake, now):
     intake.consent_version = questionnaire.CONSENT_VERSION
     intake.answers = {**intake.answers, "consent": {**consent, "signed_at": now.isoformat()}}
     intake.updated_dt = now
-    guardian_token = None
     if is_minor(intake):
-        guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
         intake.status = IntakeStatus.AWAITING_GUARDIAN
-        guardian = intake.answers["guardian"]
-        queue_email(
-            guardian["guardian_email"],
-            "guardian_consent_request",
-            {
-                "guardian_name": guardian["guardian_name"],
-                "consent_url": public_url("intake.guardian_consent", token=guardian_token),
-            },
-        )
+        _request_guardian_consent(intake)
     else:
         _complete(intake, now)
     db.session.flush()
-    return guardian_token
+
+
+def consultation_moved(intake, now):
+    """After a reschedule: a patient who is now under the adult age needs a guardian's consent again."""
+    if intake.status is IntakeStatus.SUBMITTED and intake.guardian_signed_dt is None and is_minor(intake):
+        intake.status = IntakeStatus.DRAFT
+        intake.response_status = ResponseStatus.IN_PROGRESS
+        intake.submitted_dt = None
+        intake.updated_dt = now
+        _store_results(intake, *compute_results(intake), now)
+
+
+def change_guardian(intake, form, now):
+    """Correct the guardian's details while their signature is awaited, and send them a new link."""
+    step = questionnaire.STEPS_BY_KEY["guardian"]
+    answers, errors = questionnaire.validate_step(step, form, now.date())
+    if errors:
+        return StepOutcome(errors, answers)
+    intake.answers = {**intake.answers, "guardian": answers}
+    intake.updated_dt = now
+    _request_guardian_consent(intake)
+    db.session.flush()
+    return StepOutcome({}, answers)
+
+
+def _request_guardian_consent(intake):
+    """Issue the guardian's link (replacing any earlier one) and email it to them."""
+    guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
+    guardian = intake.answers["guardian"]
+    queue_email(
+        guardian["guardian_email"],
+        "guardian_consent_request",
+        {
+            "guardian_name": guardian["guardian_name"],
+            "consent_url": public_url("intake.guardian_consent", token=guardian_token),
+        },
+    )
 
 
 def _complete(intake, now):

@@ -23,7 +23,7 @@ SESSION_EXPIRED = "Your session timed out, so nothing was saved yet. Check your 
 
 
 def _intake_or_404(token):
-    intake = services.intake_for_token(token)
+    intake = services.intake_for_token(token, for_update=request.method == "POST")
     if intake is None:
         abort(404, "This questionnaire link is not valid. Please use the link in your confirmation email.")
     return intake
@@ -61,7 +61,7 @@ def start(token):
     )
 
 
-def _render_step(intake, token, step, values, errors, status=200, notice=""):
+def _render_step(intake, token, step, values, errors, status=200, notice="", support=False):
     return (
         render_template(
             "intake/step.html",
@@ -71,6 +71,7 @@ def _render_step(intake, token, step, values, errors, status=200, notice=""):
             values=values,
             errors=errors,
             notice=notice,
+            support=support,
             progress=_progress(intake, step),
         ),
         status,
@@ -94,10 +95,12 @@ def step(token, key):
     if not _csrf_ok():
         return _render_step(intake, token, step, _typed_values(step, typed), {}, 400, SESSION_EXPIRED)
     outcome = services.save_step(intake, step, typed, now_utc())
-    if outcome.errors:
-        db.session.rollback()
-        return _render_step(intake, token, step, _typed_values(step, typed), outcome.errors, 422)
+    # An invalid step saves no answers; it may still have raised a safety flag, which stays.
     db.session.commit()
+    if outcome.errors:
+        return _render_step(
+            intake, token, step, _typed_values(step, typed), outcome.errors, 422, support=outcome.shows_support
+        )
     if outcome.shows_support:
         return redirect(url_for("intake.support", token=token, next=step.key))
     return redirect(_after(intake, token))
@@ -128,6 +131,8 @@ def support(token):
 @blueprint.route("/<token>/review", methods=["GET", "POST"])
 def review(token):
     intake = _intake_or_404(token)
+    if services.is_below_online_age(intake):
+        return render_template("intake/call_us.html", intake=intake)
     if not intake.is_editable:
         return redirect(url_for("intake.done", token=token))
     missing = services.next_step(intake)
@@ -157,12 +162,36 @@ def done(token):
     return render_template(
         "intake/done.html", intake=intake, token=token, sections=services.answered_sections(intake), scores=scores,
         awaiting_guardian=intake.status is IntakeStatus.AWAITING_GUARDIAN,
+        guardian_email=intake.answers.get("guardian", {}).get("guardian_email", ""),
+        resent="resent" in request.args,
     )
+
+
+@blueprint.route("/<token>/guardian-details", methods=["GET", "POST"])
+def change_guardian(token):
+    """While the guardian's signature is awaited, the patient can correct their details and resend."""
+    intake = _intake_or_404(token)
+    if intake.status is not IntakeStatus.AWAITING_GUARDIAN:
+        return redirect(url_for("intake.start", token=token))
+    step = questionnaire.STEPS_BY_KEY["guardian"]
+    context = {"intake": intake, "token": token, "step": step, "progress": None, "support": False, "notice": ""}
+    if request.method == "GET":
+        return render_template("intake/step.html", values=intake.answers.get("guardian", {}), errors={}, **context)
+    typed = {name: request.form.getlist(name) for name in request.form}
+    if not _csrf_ok():
+        context["notice"] = SESSION_EXPIRED
+        return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 400
+    outcome = services.change_guardian(intake, typed, now_utc())
+    if outcome.errors:
+        db.session.rollback()
+        return render_template("intake/step.html", values=_typed_values(step, typed), errors=outcome.errors, **context), 422
+    db.session.commit()
+    return redirect(url_for("intake.done", token=token, resent=1))
 
 
 @blueprint.route("/guardian/<token>", methods=["GET", "POST"])
 def guardian_consent(token):
-    intake = services.intake_for_guardian_token(token)
+    intake = services.intake_for_guardian_token(token, for_update=request.method == "POST")
     if intake is None:
         abort(404, "This consent link is not valid. Please use the link in your email.")
     context = {
@@ -190,7 +219,7 @@ def guardian_consent(token):
     except InvalidField:
         errors["signature"] = "Please type your full name as your signature."
     if errors:
-        context.update(errors=errors, values={"signature": signature})
+        context.update(errors=errors, values={"signature": signature, "agree": agreed})
         return render_template("intake/guardian.html", **context), 422
     services.guardian_sign(intake, signature, agreed, now_utc())
     db.session.commit()

@@ -5,6 +5,7 @@ import enum
 from sqlalchemy import Index
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kapclinic.core.crypto import EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
@@ -23,10 +24,11 @@ class OutboxMessage(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(db.String(254))
     subject: Mapped[str] = mapped_column(db.String(255))
-    body_text: Mapped[str] = mapped_column(db.Text)
-    body_html: Mapped[str] = mapped_column(db.Text)
+    # Bodies name the patient and carry their private links: encrypted like intake answers.
+    body_text: Mapped[str] = mapped_column(EncryptedText)
+    body_html: Mapped[str] = mapped_column(EncryptedText)
     # An iCalendar invite travels as a text/calendar alternative and as invite.ics.
-    ics: Mapped[str | None] = mapped_column(db.Text, nullable=True)
+    ics: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     ics_method: Mapped[str | None] = mapped_column(db.String(16), nullable=True)
     status: Mapped[OutboxStatus] = mapped_column(
         string_enum(OutboxStatus),

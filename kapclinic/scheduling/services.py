@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kapclinic.core import tokens
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.ics.services import emailed_invite
+from kapclinic.intake.services import consultation_moved as intake_consultation_moved
 from kapclinic.intake.services import create_for_booking as create_intake
 from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling.models import (
@@ -251,15 +252,31 @@ def _week_counts(clinician_ids, start_dt):
     return counts
 
 
-def _insert_booking(booking):
-    """Flush one booking inside a savepoint; return False if the database refused an overlap."""
+# PostgreSQL: concurrent inserts that wait on each other's rows under the exclusion
+# constraint can deadlock; the one chosen as victim lost the same race as an overlap.
+_LOST_RACE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def _lost_race(error):
+    return isinstance(error, IntegrityError) or getattr(error.orig, "sqlstate", None) in _LOST_RACE_SQLSTATES
+
+
+def _flush_in_savepoint(change):
+    """Apply `change` and flush inside a savepoint; return False if a concurrent booking won."""
     try:
         with db.session.begin_nested():
-            db.session.add(booking)
+            change()
             db.session.flush()
-    except IntegrityError:
+    except DBAPIError as error:
+        if not _lost_race(error):
+            raise
         return False
     return True
+
+
+def _insert_booking(booking):
+    """Flush one booking; return False if the database refused an overlap."""
+    return _flush_in_savepoint(lambda: db.session.add(booking))
 
 
 def _booking_with_key(idempotency_key):
@@ -355,21 +372,21 @@ def reschedule(booking, start_dt, now):
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
     token, token_hash = issue_manage_token()
-    try:
-        with db.session.begin_nested():
-            booking.start_dt = start_dt
-            booking.end_dt = start_dt + rules.duration
-            booking.blocked_start_dt = blocked.start_dt
-            booking.blocked_end_dt = blocked.end_dt
-            booking.ical_sequence += 1
-            booking.manage_token_hash = token_hash
-            booking.updated_dt = now
-            db.session.flush()
-    except IntegrityError:
+
+    def move():
+        booking.start_dt = start_dt
+        booking.end_dt = start_dt + rules.duration
+        booking.blocked_start_dt = blocked.start_dt
+        booking.blocked_end_dt = blocked.end_dt
+        booking.ical_sequence += 1
+        booking.manage_token_hash = token_hash
+        booking.updated_dt = now
+
+    if not _flush_in_savepoint(move):
         # The savepoint rollback expired the booking: it reads its old times again.
-        raise SlotTaken(
-            nearby_alternatives(consultation_type, start_dt, now, booking.clinician, booking.id)
-        ) from None
+        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, booking.clinician, booking.id))
+    if booking.intake is not None:
+        intake_consultation_moved(booking.intake, now)
     _notify_patient(booking, "booking_rescheduled", now, token)
     return token
 

@@ -1,10 +1,12 @@
 """Two patients, one time: exactly one gets it, on SQLite (write lock) and PostgreSQL (exclusion constraint)."""
 
 import threading
+import traceback
 import uuid
 from datetime import timedelta
 
 import pytest
+from flask import got_request_exception
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -22,10 +24,19 @@ def _seed(app, buffer_after=0):
 
 
 def _race(app, bodies):
-    """POST every body at the same moment from its own thread; return the status codes."""
+    """POST every body at the same moment from its own thread; return the status codes.
+
+    A server error fails the test with its traceback, so a rare race is diagnosable.
+    """
     barrier = threading.Barrier(len(bodies))
     statuses = []
     lock = threading.Lock()
+    crashes = []
+
+    def record(sender, exception, **extra):
+        crashes.append("".join(traceback.format_exception(exception)))
+
+    got_request_exception.connect(record, app)
 
     def attempt(body):
         client = app.test_client()
@@ -39,6 +50,8 @@ def _race(app, bodies):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    got_request_exception.disconnect(record, app)
+    assert not crashes, crashes[0]
     return sorted(statuses)
 
 

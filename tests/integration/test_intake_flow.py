@@ -10,6 +10,8 @@ from werkzeug.datastructures import MultiDict
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
+from kapclinic.scheduling.models import Booking
+from kapclinic.core.timezones import instant_param
 from tests.conftest import patient_json, seed_offering
 from tests.intake_answers import form_for
 
@@ -289,3 +291,151 @@ def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailb
     assert response.status_code == 422
     assert message in response.text
     assert "medical" not in _intake().answers
+
+
+def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, consultation, mailbox):
+    client = app.test_client()
+    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
+    _post_step(client, intake_url, "about")  # the intake says 1990
+    intake = _intake()
+    codes = {flag["code"] for flag in intake.results["flags"]}
+    assert {"under_18", "date_of_birth_mismatch"} <= codes
+    assert "Step 1 of 12" in client.get(f"{intake_url}/step/about").text  # the guardian step is still there
+    assert client.get(f"{intake_url}/step/guardian").status_code == 200
+
+
+def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    typo = date.today().replace(year=date.today().year - 9).isoformat()
+    _post_step(client, intake_url, "about", date_of_birth=typo)
+    page = client.get(f"{intake_url}/step/about").text
+    assert "Please call the clinic" not in page
+    fixed = _post_step(client, intake_url, "about")
+    assert fixed.status_code == 302
+    assert "date_of_birth_mismatch" not in {flag["code"] for flag in _intake().results["flags"]}
+
+
+def test_children_under_the_online_age_cannot_submit(app, consultation, mailbox):
+    client = app.test_client()
+    ten = date.today().replace(year=date.today().year - 10).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=ten)
+    assert "Please call the clinic" in client.post(f"{intake_url}/review").text
+    assert _intake().status is IntakeStatus.DRAFT
+
+
+def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_again(app, mailbox):
+    offering = seed_offering(app, "birthday", horizon_days=40)
+    client = app.test_client()
+    later = offering.starts[0] + timedelta(days=20)
+    consultation_day = later.date()
+    eighteenth = consultation_day - timedelta(days=10)
+    born = eighteenth.replace(year=eighteenth.year - 18).isoformat()
+    created = client.post(
+        "/api/v1/bookings",
+        json=patient_json(offering, instant_param(later), clinician_id=offering.clinician_id, date_of_birth=born),
+    )
+    assert created.status_code == 201, created.json
+    body = mailbox.messages[-1].get_body(("plain",)).get_content()
+    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
+    _complete(client, intake_url, ADULT_STEPS, about={"date_of_birth": born})
+    client.post(f"{intake_url}/review")
+    assert _intake().status is IntakeStatus.SUBMITTED
+    manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
+    moved = client.post(f"{manage_path}/reschedule/confirm", query_string={"start": instant_param(offering.starts[0]), "tz": "UTC"})
+    assert moved.status_code == 302
+    intake = _intake()
+    assert intake.status is IntakeStatus.DRAFT
+    assert "/step/guardian" in client.get(intake_url).text
+
+
+def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    _post_step(client, intake_url, "phq9", phq9_9="2")
+    _post_step(client, intake_url, "phq9", phq9_9="0")
+    intake = _intake()
+    assert intake.is_urgent
+    kept = next(flag for flag in intake.results["flags"] if flag["code"] == "suicide_risk_phq9")
+    assert "More than half the days" in kept["answer"]
+    assert kept["changed_dt"]
+
+
+def test_a_risk_answer_on_an_unfinished_step_still_shows_help_and_alerts(app, consultation, mailbox):
+    client = app.test_client()
+    intake_url = _book(client, consultation, mailbox)
+    response = _post_step(client, intake_url, "phq9", phq9_9="3", phq9_4=None)
+    assert response.status_code == 422
+    assert "not watched in real time" in response.text and "988" in response.text
+    intake = _intake()
+    assert intake.is_urgent
+    assert "phq9" not in intake.answers  # the step itself is not saved
+    assert any(message["To"] == "frontdesk@clinic.example.org" for message in mailbox.messages)
+
+
+def test_a_wrong_guardian_address_can_be_corrected_and_the_link_resent(app, consultation, mailbox):
+    client = app.test_client()
+    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
+    _complete(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen},
+              guardian={"guardian_email": "typo@example.con"})
+    client.post(f"{intake_url}/review")
+    first_link = re.search(r"(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    assert "typo@example.con" in client.get(f"{intake_url}/done").text
+    fixed = client.post(
+        f"{intake_url}/guardian-details",
+        data=MultiDict([(k, v) for k, values in form_for("guardian", guardian_email="grace@example.com").items() for v in values]),
+    )
+    assert fixed.status_code == 302
+    assert mailbox.messages[-1]["To"] == "grace@example.com"
+    new_link = re.search(r"(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    assert client.get(first_link).status_code == 404
+    assert client.get(new_link).status_code == 200
+
+
+def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mailbox):
+    """Five fresh intakes, each saved from two devices at the same moment: no step is lost."""
+    import threading
+
+    app = make_app(database_url)
+    offering = seed_offering(app, "devices")
+    client = app.test_client()
+    for round_number in range(5):
+        start = offering.starts[round_number * 2]
+        created = client.post(
+            "/api/v1/bookings",
+            json=patient_json(offering, instant_param(start), clinician_id=offering.clinician_id, email=f"p{round_number}@example.com"),
+        )
+        assert created.status_code == 201
+        body = mailbox.messages[-1].get_body(("plain",)).get_content()
+        intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
+        barrier = threading.Barrier(2)
+
+        def save(key, url=intake_url, barrier=barrier):
+            device = app.test_client()
+            barrier.wait()
+            assert _post_step(device, url, key).status_code == 302
+
+        threads = [threading.Thread(target=save, args=(key,)) for key in ("phq9", "gad7")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        with app.app_context():
+            intake = db.session.scalar(select(Intake).join(Intake.booking).where(Booking.patient_email == f"p{round_number}@example.com"))
+            assert {"phq9", "gad7"} <= set(intake.answers), round_number
+
+
+def test_outbox_bodies_are_encrypted_at_rest(app, consultation, mailbox):
+    client = app.test_client()
+    _book(client, consultation, mailbox)
+    db.session.remove()
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        stored = connection.execute("SELECT subject, body_text, body_html, ics FROM outbox_messages").fetchall()
+    assert stored
+    for subject, *bodies in stored:
+        assert "Ana" not in subject
+        for body in bodies:
+            assert "Ana" not in body and "/intake/" not in body and "/manage/" not in body
