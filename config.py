@@ -86,6 +86,13 @@ class BaseConfig:
     # Whether a guardian's link shows the adolescent's answers (default: consent only).
     GUARDIAN_SEES_ANSWERS = False
 
+    # Staff sessions end after this many idle minutes (a warning shows two minutes before).
+    STAFF_IDLE_MINUTES = 15
+    # Absolute limit on one staff session, however active.
+    STAFF_SESSION_HOURS = 12
+    PASSWORD_RESET_MINUTES = 60
+    LOGIN_RATE_LIMIT = "10 per 15 minutes"
+
 
 class DevelopmentConfig(BaseConfig):
     NAME = "development"
@@ -157,6 +164,10 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "MINIMUM_ONLINE_AGE",
     "ADULT_AGE",
     "PCL5_CUTOFF",
+    "STAFF_IDLE_MINUTES",
+    "STAFF_SESSION_HOURS",
+    "PASSWORD_RESET_MINUTES",
+    "LOGIN_RATE_LIMIT",
 )
 
 CONFIGS = {

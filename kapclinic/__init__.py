@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
-from kapclinic.extensions import csrf, db, limiter, mail, migrate
+from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,7 @@ def register_config(app, settings):
 
 def register_extensions(app):
     # Imported for their side effects: engine events, and every model on the metadata.
+    from kapclinic.accounts import models as _account_models  # noqa: F401
     from kapclinic.core import db as _sqlite_setup  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
@@ -52,9 +53,13 @@ def register_extensions(app):
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to see that page."
 
 
 def register_blueprints(app):
+    from kapclinic.accounts.views import blueprint as accounts_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.core.views import blueprint as core_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
@@ -63,6 +68,7 @@ def register_blueprints(app):
     app.register_blueprint(core_blueprint)
     app.register_blueprint(scheduling_blueprint)
     app.register_blueprint(intake_blueprint)
+    app.register_blueprint(accounts_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed
@@ -83,6 +89,7 @@ def register_hooks(app):
 
 
 def register_commands(app):
+    from kapclinic.accounts.commands import users_cli
     from kapclinic.core.commands import demo_data_command
     from kapclinic.intake.commands import intake_cli
     from kapclinic.notifications.commands import outbox_cli
@@ -90,3 +97,4 @@ def register_commands(app):
     app.cli.add_command(demo_data_command)
     app.cli.add_command(intake_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(users_cli)

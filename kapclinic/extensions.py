@@ -1,6 +1,7 @@
 """Unbound Flask extensions; bound to the app in create_app. Imports nothing of the app."""
 
 from flask_limiter import Limiter
+from flask_login import LoginManager
 from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -22,3 +23,4 @@ migrate = Migrate()
 csrf = CSRFProtect()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address)
+login_manager = LoginManager()

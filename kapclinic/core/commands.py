@@ -7,6 +7,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from kapclinic.accounts import services as accounts
+from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.services import deliver_committed
@@ -41,6 +43,9 @@ DEMO_TYPES = (
     ("follow-up-phone", "Follow-up call", "A shorter call for people already in touch with the clinic.",
      30, 5, Modality.PHONE, ""),
 )
+
+DEMO_PASSWORD = "kapclinic-demo"
+DEMO_STAFF = (("admin@example.org", "Ada Admin", Role.ADMIN), ("frontdesk@example.org", "Frankie Desk", Role.FRONT_DESK))
 
 DEMO_PATIENTS = (
     ("Alex Demo", "alex.demo@example.com"),
@@ -81,6 +86,18 @@ def _ensure_types(clinicians):
         )
 
 
+def _ensure_staff(clinicians, now):
+    """Demo logins: an admin, the front desk, and clinicianN@example.org for each demo clinician."""
+    logins = list(DEMO_STAFF) + [
+        (f"clinician{number}@example.org", clinician.name, Role.CLINICIAN, clinician)
+        for number, clinician in enumerate(clinicians, start=1)
+    ]
+    for email, name, role, *clinician in logins:
+        if accounts.user_by_email(email) is None:
+            accounts.create_user(email, name, role, DEMO_PASSWORD, now, clinician=clinician[0] if clinician else None)
+    return [login[0] for login in logins]
+
+
 def _ensure_bookings():
     if db.session.scalar(select(Booking.id).limit(1)) is not None:
         return 0
@@ -115,6 +132,8 @@ def demo_data_command():
     _ensure_types(clinicians)
     db.session.flush()
     made = _ensure_bookings()
+    logins = _ensure_staff(clinicians, now_utc())
     db.session.commit()
     deliver_committed()
     click.echo(f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types, {made} new bookings")
+    click.echo(f"staff logins (password {DEMO_PASSWORD}): {', '.join(logins)}")

@@ -1,0 +1,1 @@
+"""Staff accounts: roles, passwords, server-side sessions that really end, password reset."""

@@ -1,0 +1,84 @@
+"""Staff users, their sessions and password resets."""
+
+import enum
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kapclinic.core.db import UTCDateTime, string_enum
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CLINICIAN = "clinician"
+    FRONT_DESK = "front_desk"
+
+    @property
+    def label(self):
+        return {"admin": "Administrator", "clinician": "Clinician", "front_desk": "Front desk"}[self.value]
+
+
+class StaffUser(db.Model):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(db.String(254), unique=True)
+    name: Mapped[str] = mapped_column(db.String(120))
+    role: Mapped[Role] = mapped_column(string_enum(Role))
+    password_hash: Mapped[str] = mapped_column(db.String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # A clinician user acts for this clinician profile.
+    clinician_id: Mapped[int | None] = mapped_column(ForeignKey("clinicians.id"), unique=True, nullable=True)
+    created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
+    password_changed_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
+
+    clinician = relationship("Clinician")
+
+    def has_role(self, *roles):
+        return self.role in roles
+
+
+class StaffSession(db.Model):
+    """One login. The browser holds an opaque token; only its hash is stored, so ending a session here ends it."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_dt = mapped_column(UTCDateTime, nullable=False)
+    last_seen_dt = mapped_column(UTCDateTime, nullable=False)
+    ended_dt = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[StaffUser] = relationship()
+
+
+class SignedInUser(UserMixin):
+    """What Flask-Login holds for a request: the user and the session it came through."""
+
+    def __init__(self, user, session_token):
+        self.user = user
+        self.session_token = session_token
+
+    def get_id(self):
+        # Flask-Login's alternative-token pattern: the cookie names the session, not the user.
+        return self.session_token
+
+    def __getattr__(self, name):
+        return getattr(self.user, name)
+
+
+class PasswordReset(db.Model):
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_dt = mapped_column(UTCDateTime, nullable=False)
+    expires_dt = mapped_column(UTCDateTime, nullable=False)
+    used_dt = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[StaffUser] = relationship()

@@ -1,0 +1,230 @@
+"""Staff account rules: passwords (argon2id), sessions that end for real, password reset."""
+
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import select, update
+
+from kapclinic.accounts.models import PasswordReset, Role, SignedInUser, StaffSession, StaffUser
+from kapclinic.core.tokens import hash_secret
+from kapclinic.core.urls import public_url
+from kapclinic.extensions import db
+from kapclinic.notifications.services import queue_email
+from kapclinic.scheduling import validation
+
+# argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile.
+_hasher = PasswordHasher()
+# Checked when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+PASSWORD_MIN = 12
+PASSWORD_MAX = 128
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+class AccountError(ValueError):
+    """A rule about accounts was not met; str() is the message, `field` the input at fault."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def check_new_password(password, email=""):
+    """Return the password if it is acceptable, else raise AccountError for the field."""
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise AccountError(f"Use at least {PASSWORD_MIN} characters.", "password")
+    if len(password) > PASSWORD_MAX:
+        raise AccountError(f"Use at most {PASSWORD_MAX} characters.", "password")
+    if email and password.strip().lower() == email.strip().lower():
+        raise AccountError("Your password cannot be your email address.", "password")
+    if len(set(password)) < 4:
+        raise AccountError("Use a less repetitive password.", "password")
+    return password
+
+
+def hash_password(password):
+    return _hasher.hash(password)
+
+
+def _password_matches(stored_hash, password):
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def user_by_email(email):
+    try:
+        email = validation.clean_email(email)
+    except validation.InvalidField:
+        return None
+    return db.session.scalar(select(StaffUser).where(StaffUser.email == email))
+
+
+def authenticate(email, password):
+    """Return the active user with these credentials, or None; unknown and known emails take as long."""
+    user = user_by_email(email)
+    if user is None or not user.is_active:
+        _password_matches(_DUMMY_HASH, password or "")
+        return None
+    if not _password_matches(user.password_hash, password or ""):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+# --- sessions ---------------------------------------------------------------------
+
+
+def start_session(user, now):
+    """Begin a new session for a fresh login; return the token for the (signed) session cookie."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(token_hash=hash_secret(token), user=user, created_dt=now, last_seen_dt=now))
+    db.session.flush()
+    return token
+
+
+def _idle_limit():
+    return timedelta(minutes=current_app.config["STAFF_IDLE_MINUTES"])
+
+
+def load_session(token, now):
+    """Return the signed-in user for a session token, or None if it ended, idled out or expired."""
+    if not isinstance(token, str) or len(token) > 100:
+        return None
+    token_hash = hash_secret(token)
+    row = db.session.execute(
+        select(StaffSession.id, StaffSession.created_dt, StaffSession.last_seen_dt, StaffSession.user_id)
+        .join(StaffUser)
+        .where(StaffSession.token_hash == token_hash, StaffSession.ended_dt.is_(None), StaffUser.is_active)
+    ).first()
+    if row is None:
+        return None
+    too_old = now - row.created_dt > timedelta(hours=current_app.config["STAFF_SESSION_HOURS"])
+    idle = now - row.last_seen_dt > _idle_limit()
+    if too_old or idle or now - row.last_seen_dt >= LAST_SEEN_RESOLUTION:
+        # End the read first and write in a transaction of its own: on SQLite a write
+        # after a read in one transaction can fail when another writer got in between.
+        db.session.commit()
+        values = {"ended_dt": now} if too_old or idle else {"last_seen_dt": now}
+        db.session.execute(update(StaffSession).where(StaffSession.id == row.id).values(**values))
+        db.session.commit()
+        if too_old or idle:
+            return None
+    return SignedInUser(db.session.get(StaffUser, row.user_id), token)
+
+
+def session_expires_at(token):
+    session = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == hash_secret(token)))
+    return session.last_seen_dt + _idle_limit()
+
+
+def end_session(token, now):
+    db.session.execute(
+        update(StaffSession)
+        .where(StaffSession.token_hash == hash_secret(token), StaffSession.ended_dt.is_(None))
+        .values(ended_dt=now)
+    )
+
+
+def end_all_sessions(user, now):
+    """End every session of the user: a copied cookie stops working at once."""
+    db.session.execute(
+        update(StaffSession).where(StaffSession.user_id == user.id, StaffSession.ended_dt.is_(None)).values(ended_dt=now)
+    )
+
+
+# --- passwords -----------------------------------------------------------------------
+
+
+def set_password(user, password, now):
+    """Set a new password and end every session of the user."""
+    check_new_password(password, user.email)
+    user.password_hash = hash_password(password)
+    user.password_changed_dt = now
+    end_all_sessions(user, now)
+    db.session.flush()
+
+
+def change_password(user, current_password, new_password, now):
+    if not _password_matches(user.password_hash, current_password or ""):
+        raise AccountError("That is not your current password.", "current_password")
+    set_password(user, new_password, now)
+
+
+def request_password_reset(email, now):
+    """Email a single-use reset link if the address belongs to an active user; say nothing either way."""
+    user = user_by_email(email)
+    if user is None or not user.is_active:
+        return
+    token = secrets.token_urlsafe(32)
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    db.session.add(
+        PasswordReset(
+            token_hash=hash_secret(token), user=user, created_dt=now, expires_dt=now + timedelta(minutes=minutes)
+        )
+    )
+    queue_email(
+        user.email,
+        "password_reset",
+        {"name": user.name, "reset_url": public_url("accounts.reset_password", token=token), "minutes": minutes},
+    )
+    db.session.flush()
+
+
+def reset_for_token(token, now):
+    """Return the unused, unexpired reset a link points to, or None."""
+    if not isinstance(token, str) or len(token) > 100:
+        return None
+    reset = db.session.scalar(select(PasswordReset).where(PasswordReset.token_hash == hash_secret(token)))
+    if reset is None or reset.used_dt is not None or reset.expires_dt <= now or not reset.user.is_active:
+        return None
+    return reset
+
+
+def complete_password_reset(reset, new_password, now):
+    set_password(reset.user, new_password, now)
+    reset.used_dt = now
+    # Any other outstanding link for this user dies too.
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == reset.user_id, PasswordReset.used_dt.is_(None))
+        .values(used_dt=now)
+    )
+    db.session.flush()
+
+
+# --- administration -----------------------------------------------------------------
+
+
+def create_user(email, name, role, password, now, clinician=None):
+    email = validation.clean_email(email)
+    name = validation.clean_name(name)
+    role = Role(role)
+    if user_by_email(email) is not None:
+        raise AccountError("A staff user with that email already exists.", "email")
+    if role is Role.CLINICIAN and clinician is None:
+        raise AccountError("A clinician user needs the clinician profile it acts for.", "clinician")
+    check_new_password(password, email)
+    user = StaffUser(
+        email=email,
+        name=name,
+        role=role,
+        password_hash=hash_password(password),
+        clinician=clinician if role is Role.CLINICIAN else None,
+        created_dt=now,
+        password_changed_dt=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def deactivate(user, now):
+    user.is_active = False
+    end_all_sessions(user, now)
+    db.session.flush()
