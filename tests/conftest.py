@@ -321,3 +321,70 @@ def one_day_ahead_window():
 
     start = now_utc() + timedelta(days=1)
     return Interval(start, start + timedelta(days=1))
+
+
+# --- staff ---------------------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def staff_app(make_app, sqlite_url):
+    """An app whose tests hold no app context between requests.
+
+    Flask-Login keeps the signed-in user in `g`; a context shared with the test would
+    carry it from one request to the next and hide a session that has ended.
+    """
+    return make_app(sqlite_url)
+
+
+@pytest.fixture
+def in_app(staff_app):
+    """Run a function inside a fresh app context, commit, and return its result."""
+
+    def run(function):
+        with staff_app.app_context():
+            result = function()
+            db.session.commit()
+            return result
+
+    return run
+
+
+@pytest.fixture
+def create_staff(in_app):
+    """Return a factory for staff users with STAFF_PASSWORD; it returns plain details.
+
+    A clinician user gets a clinician profile working 09:00-17:00 every day in `timezone`.
+    """
+    from types import SimpleNamespace
+
+    from kapclinic.accounts import services as accounts
+    from kapclinic.accounts.models import Role, StaffUser
+    from kapclinic.core.timezones import now_utc
+
+    def factory(role=Role.FRONT_DESK, email=None, name="Sam Staff", timezone="America/New_York"):
+        def create():
+            number = db.session.query(StaffUser).count() + 1
+            clinician = None
+            if role is Role.CLINICIAN:
+                clinician = Clinician(name=name, email=f"profile{number}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=timezone)
+                clinician.availability_rules = [
+                    AvailabilityRule(weekday=day, start_time=time(9), end_time=time(17)) for day in EVERY_DAY
+                ]
+                db.session.add(clinician)
+            user = accounts.create_user(
+                email or f"{role.value}-{number}@clinic.example.org", name, role, STAFF_PASSWORD, now_utc(), clinician
+            )
+            return SimpleNamespace(
+                id=user.id, email=user.email, password_hash=user.password_hash, clinician_id=user.clinician_id
+            )
+
+        return in_app(create)
+
+    return factory
+
+
+def sign_in(client, email, password=STAFF_PASSWORD, next_path=None):
+    query = f"?next={next_path}" if next_path else ""
+    return client.post(f"/staff/login{query}", data={"email": email, "password": password})

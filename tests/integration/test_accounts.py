@@ -8,58 +8,16 @@ import pytest
 from sqlalchemy import select
 
 from kapclinic.accounts import services
-from kapclinic.accounts.models import PasswordReset, Role, StaffSession, StaffUser
+from kapclinic.accounts.models import PasswordReset, Role, StaffSession
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def app(make_app, sqlite_url):
-    """No app context is held between requests here: Flask-Login keeps the signed-in user
-    in `g`, which a context shared with the test would carry from one request to the next."""
-    return make_app(sqlite_url)
+from tests.conftest import STAFF_PASSWORD as PASSWORD
+from tests.conftest import sign_in
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def in_app(app):
-    """Run a function inside a fresh app context and return its result."""
-
-    def run(function):
-        with app.app_context():
-            result = function()
-            db.session.commit()
-            return result
-
-    return run
-
-
-@pytest.fixture
-def create_staff(in_app):
-    """Return a factory for staff users with PASSWORD; it returns plain details."""
-
-    def factory(role=Role.FRONT_DESK, email=None, name="Sam Staff"):
-        def create():
-            count = db.session.query(StaffUser).count()
-            user = services.create_user(
-                email or f"{role.value}-{count + 1}@clinic.example.org", name, role, PASSWORD, now_utc()
-            )
-            return SimpleNamespace(id=user.id, email=user.email, password_hash=user.password_hash)
-
-        return in_app(create)
-
-    return factory
-
-
-def sign_in(client, email, password=PASSWORD, next_path=None):
-    query = f"?next={next_path}" if next_path else ""
-    return client.post(f"/staff/login{query}", data={"email": email, "password": password})
+def app(staff_app):
+    return staff_app
 
 
 def test_staff_member_signs_in_and_out(client, create_staff):

@@ -1,0 +1,120 @@
+"""Availability changes a clinician (or an admin) makes, and what they affect."""
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from werkzeug.exceptions import Forbidden, NotFound
+
+from kapclinic.accounts.models import Role
+from kapclinic.extensions import db
+from kapclinic.scheduling import services as scheduling
+from kapclinic.scheduling.models import AvailabilityRule, Booking, BookingStatus, Clinician, DateOverride, TimeOff
+from kapclinic.scheduling.slots import utc_window_for_local_dates
+
+PREVIEW_DAYS = 14
+
+
+def clinician_for(user, clinician_id):
+    """The clinician whose availability `user` may manage: admins any, clinicians only their own."""
+    clinician = db.session.get(Clinician, clinician_id)
+    if clinician is None:
+        raise NotFound("No such clinician.")
+    if user.role is Role.ADMIN or (user.role is Role.CLINICIAN and user.clinician_id == clinician.id):
+        return clinician
+    raise Forbidden("You can only manage your own availability.")
+
+
+def replace_weekly_hours(clinician, weekly):
+    """Replace the clinician's weekly hours with {weekday: [TimeRange]}."""
+    db.session.execute(delete(AvailabilityRule).where(AvailabilityRule.clinician_id == clinician.id))
+    for weekday, ranges in weekly.items():
+        for hours in ranges:
+            db.session.add(
+                AvailabilityRule(clinician_id=clinician.id, weekday=weekday, start_time=hours.start, end_time=hours.end)
+            )
+    db.session.flush()
+    db.session.expire(clinician, ["availability_rules"])
+
+
+def weekly_hours(clinician):
+    """{weekday: [(start, end)]} in order, for the editor."""
+    hours = {}
+    for rule in sorted(clinician.availability_rules, key=lambda rule: (rule.weekday, rule.start_time)):
+        hours.setdefault(rule.weekday, []).append((rule.start_time, rule.end_time))
+    return hours
+
+
+def set_date_override(clinician, day, hours):
+    """Make `day` a day off (hours None) or give it these hours instead of the weekly ones."""
+    remove_date_override(clinician, day)
+    if hours is None:
+        db.session.add(DateOverride(clinician_id=clinician.id, on_date=day))
+    else:
+        db.session.add(DateOverride(clinician_id=clinician.id, on_date=day, start_time=hours.start, end_time=hours.end))
+    db.session.flush()
+
+
+def remove_date_override(clinician, day):
+    db.session.execute(delete(DateOverride).where(DateOverride.clinician_id == clinician.id, DateOverride.on_date == day))
+
+
+def upcoming_overrides(clinician, today):
+    return db.session.scalars(
+        select(DateOverride)
+        .where(DateOverride.clinician_id == clinician.id, DateOverride.on_date >= today)
+        .order_by(DateOverride.on_date, DateOverride.start_time)
+    ).all()
+
+
+def bookings_during(clinician, start_dt, end_dt):
+    """Active bookings of the clinician that overlap [start_dt, end_dt)."""
+    return db.session.scalars(
+        select(Booking)
+        .where(
+            Booking.clinician_id == clinician.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.start_dt < end_dt,
+            Booking.end_dt > start_dt,
+        )
+        .order_by(Booking.start_dt)
+    ).all()
+
+
+def add_time_off(clinician, first_day, last_day, reason):
+    """Add time off over whole local days; return the bookings inside it, which stay until someone acts."""
+    window = utc_window_for_local_dates(first_day, last_day, clinician.zone)
+    db.session.add(TimeOff(clinician_id=clinician.id, start_dt=window.start_dt, end_dt=window.end_dt, reason=reason))
+    db.session.flush()
+    return bookings_during(clinician, window.start_dt, window.end_dt)
+
+
+def bookings_on(clinician, day):
+    window = utc_window_for_local_dates(day, day, clinician.zone)
+    return bookings_during(clinician, window.start_dt, window.end_dt)
+
+
+def upcoming_time_off(clinician, now):
+    return db.session.scalars(
+        select(TimeOff).where(TimeOff.clinician_id == clinician.id, TimeOff.end_dt > now).order_by(TimeOff.start_dt)
+    ).all()
+
+
+def remove_time_off(clinician, time_off_id):
+    span = db.session.get(TimeOff, time_off_id)
+    if span is None or span.clinician_id != clinician.id:
+        raise NotFound("No such time off.")
+    db.session.delete(span)
+    db.session.flush()
+
+
+def preview(clinician, now):
+    """The next two weeks of bookable starts per consultation type: the same engine patients see."""
+    today = now.astimezone(clinician.zone).date()
+    window = utc_window_for_local_dates(today, today + timedelta(days=PREVIEW_DAYS - 1), clinician.zone)
+    return [
+        (consultation_type, scheduling.find_slots(consultation_type, window, now, clinician))
+        for consultation_type in clinician.consultation_types
+        if consultation_type.is_active
+    ]
+
+
