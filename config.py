@@ -86,6 +86,11 @@ class BaseConfig:
     # Whether a guardian's link shows the adolescent's answers (default: consent only).
     GUARDIAN_SEES_ANSWERS = False
 
+    # What clinicians' calendar feeds and exports say about the patient: "initials" or "full".
+    FEED_PATIENT_NAMES = "initials"
+    # Cancelled consultations stay in feeds (as cancelled) for this many days.
+    FEED_CANCELLED_DAYS = 30
+
     # Staff sessions end after this many idle minutes (a warning shows two minutes before).
     STAFF_IDLE_MINUTES = 15
     # Absolute limit on one staff session, however active.
@@ -168,6 +173,8 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "STAFF_SESSION_HOURS",
     "PASSWORD_RESET_MINUTES",
     "LOGIN_RATE_LIMIT",
+    "FEED_PATIENT_NAMES",
+    "FEED_CANCELLED_DAYS",
 )
 
 CONFIGS = {

@@ -64,6 +64,7 @@ def register_blueprints(app):
     from kapclinic.core.views import blueprint as core_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
     from kapclinic.scheduling.views import blueprint as scheduling_blueprint
+    from kapclinic.workspace.feeds import blueprint as feeds_blueprint
     from kapclinic.workspace.views import blueprint as workspace_blueprint
 
     app.register_blueprint(core_blueprint)
@@ -71,6 +72,7 @@ def register_blueprints(app):
     app.register_blueprint(intake_blueprint)
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(workspace_blueprint)
+    app.register_blueprint(feeds_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event, vCalAddress, vDuration, vText
 
 PRODID = "-//kapclinic//Consultation scheduling//EN"
 _UNSAFE_IN_PARAMETER = re.compile(r'[\x00-\x1f\x7f";:,]')
@@ -78,11 +78,13 @@ def _event_component(invite, dtstamp):
     return event
 
 
-def build_calendar(events, dtstamp, method=None, name=None):
+def build_calendar(events, dtstamp, method=None, name=None, refresh=None):
     """Return an iCalendar document (bytes) holding `events`.
 
     `method` is REQUEST or CANCEL for emailed invites (iTIP, RFC 5546) and None
-    for downloads and feeds.
+    for downloads and feeds. A subscription feed names itself (X-WR-CALNAME) and
+    says how often to fetch it again: REFRESH-INTERVAL (RFC 7986) for Apple and
+    Google, X-PUBLISHED-TTL for Outlook.
     """
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -91,7 +93,12 @@ def build_calendar(events, dtstamp, method=None, name=None):
     if method:
         calendar.add("method", method)
     if name:
-        calendar.add("x-wr-calname", name)
+        # Typed explicitly: icalendar does not know these are TEXT and would not escape them.
+        calendar.add("x-wr-calname", vText(name))
+        calendar.add("name", vText(name))
+    if refresh:
+        calendar.add("refresh-interval", vDuration(refresh), parameters={"VALUE": "DURATION"})
+        calendar.add("x-published-ttl", vDuration(refresh))
     for invite in events:
         calendar.add_component(_event_component(invite, dtstamp))
     return calendar.to_ical()

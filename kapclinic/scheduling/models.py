@@ -48,6 +48,8 @@ class Clinician(db.Model):
     email: Mapped[str] = mapped_column(db.String(254), unique=True)
     timezone: Mapped[str] = mapped_column(db.String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The private calendar feed's token is shown once when made; only its hash is kept.
+    feed_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
 
     availability_rules: Mapped[list["AvailabilityRule"]] = relationship(
         back_populates="clinician", cascade="all, delete-orphan", order_by="AvailabilityRule.weekday"

@@ -1,11 +1,14 @@
 """Availability changes a clinician (or an admin) makes, and what they affect."""
 
+import secrets
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, select
 from werkzeug.exceptions import Forbidden, NotFound
 
 from kapclinic.accounts.models import Role
+from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import db
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import AvailabilityRule, Booking, BookingStatus, Clinician, DateOverride, TimeOff
@@ -118,3 +121,67 @@ def preview(clinician, now):
     ]
 
 
+
+
+# --- schedule -----------------------------------------------------------------------
+
+def booking_for(user, public_id):
+    """A booking `user` may see: admins any, clinicians only their own consultations."""
+    booking = db.session.scalar(select(Booking).where(Booking.public_id == public_id))
+    if booking is None:
+        raise NotFound("No such consultation.")
+    if user.role is Role.ADMIN or (user.role is Role.CLINICIAN and user.clinician_id == booking.clinician_id):
+        return booking
+    raise Forbidden("That consultation is not yours.")
+
+
+def schedule(clinician, window, include_cancelled=False):
+    """The clinician's consultations starting inside `window`, in time order."""
+    query = select(Booking).where(
+        Booking.clinician_id == clinician.id, Booking.start_dt >= window.start_dt, Booking.start_dt < window.end_dt
+    )
+    if not include_cancelled:
+        query = query.where(Booking.status != BookingStatus.CANCELLED)
+    return db.session.scalars(query.order_by(Booking.start_dt)).all()
+
+
+def mark_outcome(booking, status, now):
+    """Record that a past consultation took place or the patient did not come."""
+    if status not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
+        raise ValueError("only completed or no-show can be marked")
+    if booking.status is BookingStatus.CANCELLED or booking.start_dt > now:
+        raise Forbidden("Only consultations that have started can be marked.")
+    booking.status = status
+    booking.ical_sequence += 1
+    booking.updated_dt = now
+    db.session.flush()
+
+
+def feed_bookings(clinician, now):
+    """What the subscription feed holds: recent and upcoming consultations, recent cancellations too."""
+    since = now - timedelta(days=current_app.config["FEED_CANCELLED_DAYS"])
+    return db.session.scalars(
+        select(Booking)
+        .where(
+            Booking.clinician_id == clinician.id,
+            Booking.start_dt >= since,
+            (Booking.status != BookingStatus.CANCELLED) | (Booking.cancelled_dt >= since),
+        )
+        .order_by(Booking.start_dt)
+    ).all()
+
+
+def rotate_feed_token(clinician):
+    """Make a new feed link; the old one stops working at once. Return the new token (shown once)."""
+    token = secrets.token_urlsafe(32)
+    clinician.feed_token_hash = hash_secret(token)
+    db.session.flush()
+    return token
+
+
+def clinician_for_feed(token):
+    if not isinstance(token, str) or len(token) > 100:
+        return None
+    return db.session.scalar(
+        select(Clinician).where(Clinician.feed_token_hash == hash_secret(token), Clinician.is_active)
+    )

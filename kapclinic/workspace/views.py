@@ -1,16 +1,20 @@
 """Clinician workspace pages: weekly hours, date overrides, time off, and a preview of bookable slots."""
 
-from datetime import date
+from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
-from kapclinic.core.timezones import format_moment, format_time, now_utc
+from kapclinic.core.timezones import format_moment, format_time, now_utc, parse_local_date
+from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
+from kapclinic.ics.services import staff_calendar
 from kapclinic.scheduling import availability as rules
 from kapclinic.scheduling import services as scheduling
+from kapclinic.scheduling.models import BookingStatus
+from kapclinic.scheduling.slots import utc_window_for_local_dates
 from kapclinic.scheduling.validation import InvalidField, clean_note
 from kapclinic.workspace import services
 
@@ -170,3 +174,128 @@ def remove_time_off(clinician_id, time_off_id):
     db.session.commit()
     flash("Time off removed.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
+
+
+# --- schedule -------------------------------------------------------------------------
+
+
+@blueprint.get("/schedule")
+@role_required(*MANAGERS)
+def my_schedule():
+    if current_user.role is Role.CLINICIAN:
+        return redirect(url_for("workspace.schedule", clinician_id=current_user.clinician_id))
+    return render_template("workspace/clinicians.html", clinicians=scheduling.active_clinicians(), page="schedule")
+
+
+def _schedule_window(clinician, args):
+    """The local day or Monday-to-Sunday week asked for (default: this week), and its first day."""
+    today = now_utc().astimezone(clinician.zone).date()
+    try:
+        day = parse_local_date(args["date"]) if args.get("date") else today
+    except ValueError:
+        abort(400, "Use a date like 2026-12-24.")
+    view = "day" if args.get("view") == "day" else "week"
+    first = day if view == "day" else day - timedelta(days=day.weekday())
+    last = first if view == "day" else first + timedelta(days=6)
+    return view, first, last, utc_window_for_local_dates(first, last, clinician.zone)
+
+
+@blueprint.get("/clinicians/<int:clinician_id>/schedule")
+@role_required(*MANAGERS)
+def schedule(clinician_id):
+    clinician = services.clinician_for(current_user, clinician_id)
+    view, first, last, window = _schedule_window(clinician, request.args)
+    step = timedelta(days=1 if view == "day" else 7)
+    now = now_utc()
+    rows = [
+        {
+            "booking": booking,
+            "when": format_moment(booking.start_dt, clinician.zone),
+            "past": booking.start_dt <= now,
+        }
+        for booking in services.schedule(clinician, window, include_cancelled=True)
+    ]
+    return render_template(
+        "workspace/schedule.html",
+        clinician=clinician,
+        rows=rows,
+        view=view,
+        first=first,
+        last=last,
+        previous=(first - step).isoformat(),
+        following=(first + step).isoformat(),
+    )
+
+
+@blueprint.post("/bookings/<public_id>/outcome")
+@role_required(*MANAGERS)
+def mark_outcome(public_id):
+    booking = services.booking_for(current_user, public_id)
+    outcomes = {"completed": BookingStatus.COMPLETED, "no_show": BookingStatus.NO_SHOW}
+    status = outcomes.get(request.form.get("status"))
+    if status is None:
+        abort(400, "Choose completed or no-show.")
+    services.mark_outcome(booking, status, now_utc())
+    db.session.commit()
+    flash("Marked as " + ("completed." if status is BookingStatus.COMPLETED else "no-show."))
+    return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id, date=request.form.get("date", "")))
+
+
+@blueprint.route("/bookings/<public_id>/cancel", methods=["GET", "POST"])
+@role_required(*MANAGERS)
+def cancel_booking(public_id):
+    booking = services.booking_for(current_user, public_id)
+    context = {"booking": booking, "when": format_moment(booking.start_dt, booking.clinician.zone), "errors": {}}
+    if request.method == "GET" or not booking.is_active:
+        return render_template("workspace/cancel.html", **context)
+    try:
+        reason = clean_note(request.form.get("reason"), 500)
+    except InvalidField as error:
+        reason, context["errors"] = "", {"reason": str(error)}
+    if not reason and not context["errors"]:
+        context["errors"] = {"reason": "Give the reason (kept for the clinic, not sent to the patient)."}
+    if context["errors"]:
+        return render_template("workspace/cancel.html", **context), 422
+    scheduling.cancel(booking, now_utc(), by="clinician", reason=reason)
+    db.session.commit()
+    flash("Cancelled. The patient has been emailed and the time is free again.")
+    return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id))
+
+
+def _ics_response(body, filename):
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@blueprint.get("/bookings/<public_id>/invite.ics")
+@role_required(*MANAGERS)
+def booking_ics(public_id):
+    booking = services.booking_for(current_user, public_id)
+    return _ics_response(staff_calendar([booking], now_utc()), "consultation.ics")
+
+
+@blueprint.get("/clinicians/<int:clinician_id>/schedule.ics")
+@role_required(*MANAGERS)
+def schedule_ics(clinician_id):
+    clinician = services.clinician_for(current_user, clinician_id)
+    today = now_utc().astimezone(clinician.zone).date()
+    span, errors = rules.parse_date_span(request.args.get("start"), request.args.get("end"), today - timedelta(days=365))
+    if errors:
+        abort(400, " ".join(errors.values()))
+    window = utc_window_for_local_dates(*span, clinician.zone)
+    bookings = services.schedule(clinician, window)
+    return _ics_response(staff_calendar(bookings, now_utc()), f"schedule-{span[0]}-{span[1]}.ics")
+
+
+@blueprint.route("/clinicians/<int:clinician_id>/feed", methods=["GET", "POST"])
+@role_required(*MANAGERS)
+def feed_settings(clinician_id):
+    clinician = services.clinician_for(current_user, clinician_id)
+    feed_url = None
+    if request.method == "POST":
+        token = services.rotate_feed_token(clinician)
+        db.session.commit()
+        feed_url = public_url("feeds.clinician_feed", token=token)
+    return render_template("workspace/feed.html", clinician=clinician, feed_url=feed_url)

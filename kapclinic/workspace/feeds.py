@@ -1,0 +1,25 @@
+"""The clinician's private calendar feed: /feeds/<token>.ics, for Google, Outlook and Apple calendars."""
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, make_response
+
+from kapclinic.core.timezones import now_utc
+from kapclinic.ics.services import staff_calendar
+from kapclinic.workspace import services
+
+blueprint = Blueprint("feeds", __name__)
+REFRESH = timedelta(hours=1)
+
+
+@blueprint.get("/feeds/<token>.ics")
+def clinician_feed(token):
+    clinician = services.clinician_for_feed(token)
+    if clinician is None:
+        abort(404, "This calendar link is not valid. Make a new one in the workspace.")
+    now = now_utc()
+    name = f"{current_app.config['CLINIC_NAME']}: {clinician.name}"
+    response = make_response(staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH))
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"
+    return response
