@@ -86,3 +86,20 @@ def parse_date_span(first_text, last_text, today):
     if (last - first).days >= TIME_OFF_MAX_DAYS:
         return None, {"last_day": f"Enter at most {TIME_OFF_MAX_DAYS} days at a time."}
     return (first, last), {}
+
+
+def parse_limits(max_per_day_text, min_gap_text):
+    """Return ((max_per_day or None, min_gap_minutes), errors) for the clinician's limits."""
+    errors = {}
+    max_per_day = None
+    text = (max_per_day_text or "").strip()
+    if text:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 48:
+            errors["max_per_day"] = "Enter a whole number from 1 to 48, or leave it empty for no limit."
+        else:
+            max_per_day = int(text)
+    gap_text = (min_gap_text or "0").strip() or "0"
+    if not (gap_text.isascii() and gap_text.isdigit()) or not 0 <= int(gap_text) <= 240:
+        errors["min_gap_minutes"] = "Enter whole minutes from 0 to 240."
+        return None, errors
+    return (max_per_day, int(gap_text)), errors

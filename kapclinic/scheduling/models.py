@@ -40,6 +40,10 @@ consultation_type_clinicians = Table(
 
 class Clinician(db.Model):
     __tablename__ = "clinicians"
+    __table_args__ = (
+        CheckConstraint("max_per_day IS NULL OR max_per_day > 0", name="positive_daily_limit"),
+        CheckConstraint("min_gap_minutes >= 0", name="gap_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(db.String(120))
@@ -48,6 +52,10 @@ class Clinician(db.Model):
     email: Mapped[str] = mapped_column(db.String(254), unique=True)
     timezone: Mapped[str] = mapped_column(db.String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Limits the clinician sets: consultations starting per local day (None: no limit),
+    # and minutes kept free between one consultation and the next.
+    max_per_day: Mapped[int | None] = mapped_column(nullable=True)
+    min_gap_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
     # The private calendar feed's token is shown once when made; only its hash is kept.
     feed_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
 

@@ -5,10 +5,10 @@ transaction (notifications.services) and delivered after the commit.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kapclinic.core import tokens
@@ -130,7 +130,9 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
             TimeOff.clinician_id.in_(ids), TimeOff.start_dt < wide.end_dt, TimeOff.end_dt > wide.start_dt
         )
     ).all()
-    booking_query = select(Booking.clinician_id, Booking.blocked_start_dt, Booking.blocked_end_dt).where(
+    booking_query = select(
+        Booking.clinician_id, Booking.blocked_start_dt, Booking.blocked_end_dt, Booking.start_dt, Booking.end_dt
+    ).where(
         Booking.clinician_id.in_(ids),
         Booking.status != BookingStatus.CANCELLED,
         Booking.blocked_start_dt < wide.end_dt,
@@ -152,8 +154,10 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
     for span in time_off:
         away[span.clinician_id].append(Interval(span.start_dt, span.end_dt))
     busy = {clinician_id: [] for clinician_id in ids}
-    for clinician_id, start_dt, end_dt in bookings:
-        busy[clinician_id].append(Interval(start_dt, end_dt))
+    consultations = {clinician_id: [] for clinician_id in ids}
+    for clinician_id, blocked_start_dt, blocked_end_dt, start_dt, end_dt in bookings:
+        busy[clinician_id].append(Interval(blocked_start_dt, blocked_end_dt))
+        consultations[clinician_id].append(Interval(start_dt, end_dt))
 
     return [
         ClinicianCalendar(
@@ -163,6 +167,9 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
             overrides={day: tuple(ranges) for day, ranges in by_date[clinician.id].items()},
             time_off=tuple(away[clinician.id]),
             busy=tuple(busy[clinician.id]),
+            consultations=tuple(consultations[clinician.id]),
+            max_per_day=clinician.max_per_day,
+            min_gap=timedelta(minutes=clinician.min_gap_minutes),
         )
         for clinician in clinicians
     ]
@@ -205,6 +212,23 @@ def booking_for_token(token, for_update=False):
 # --- booking --------------------------------------------------------------------
 
 
+# Namespace of the PostgreSQL advisory locks that serialise bookings per clinician.
+_BOOKING_LOCK_SPACE = 4242
+
+
+def _serialise_bookings(clinicians):
+    """Take the clinicians' booking locks until the transaction ends.
+
+    The exclusion constraint alone stops overlaps; the daily limit and minimum gap
+    are checked in Python, so on PostgreSQL bookings for one clinician queue here
+    (SQLite's write lock already does this). Sorted, so two requests never deadlock.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for clinician_id in sorted(clinician.id for clinician in clinicians):
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id})
+
+
 def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking_id=None):
     """Return the clinicians free at start_dt; raise NotBookable or SlotTaken otherwise."""
     rules = consultation_type.slot_rules
@@ -220,10 +244,7 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
     if start_dt <= now:
         raise NotBookable("That time has already passed. Please choose a time in the future.")
     # Would it be offered if nobody had booked? Then it has just been taken.
-    unbooked = [
-        ClinicianCalendar(c.clinician_id, c.zone, c.weekly, c.overrides, c.time_off, busy=())
-        for c in calendars
-    ]
+    unbooked = [replace(calendar, busy=(), consultations=()) for calendar in calendars]
     if any(
         slot.start_dt == start_dt
         for calendar in unbooked
@@ -307,10 +328,12 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     Raises NotBookable or SlotTaken. A repeated idempotency key returns the
     booking it made the first time.
     """
+    candidates = [clinician] if clinician is not None else consultation_type.active_clinicians
+    _serialise_bookings(candidates)
+    # Looked up after the lock: a twin request that just committed is found here.
     earlier = _booking_with_key(idempotency_key)
     if earlier is not None:
         return _replay(earlier, consultation_type, clinician, start_dt, patient)
-    candidates = [clinician] if clinician is not None else consultation_type.active_clinicians
     free = _check_offered(consultation_type, candidates, start_dt, now)
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
@@ -368,6 +391,7 @@ def cancel(booking, now, by, reason=""):
 def reschedule(booking, start_dt, now):
     """Move a booking to another free start with the same clinician; return a new manage token."""
     consultation_type = booking.consultation_type
+    _serialise_bookings([booking.clinician])
     _check_offered(consultation_type, [booking.clinician], start_dt, now, exclude_booking_id=booking.id)
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)

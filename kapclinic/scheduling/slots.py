@@ -14,9 +14,13 @@ Rules the engine applies, in one place:
   same rule (see scheduling.models), so engine and constraint cannot disagree.
 - Starts sit on a grid of the clinician's local clock (:00, :15, ...), not on "now".
 - The start is at least `min_notice` after now and before now + `horizon`.
+- Per clinician, optionally: at most `max_per_day` consultations starting on one
+  local date, and at least `min_gap` between one consultation's end and the
+  next one's start (on top of the consultation types' buffers).
 """
 
 from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -74,6 +78,9 @@ class ClinicianCalendar:
     overrides: dict = field(default_factory=dict)  # date -> tuple[TimeRange]; () = day off
     time_off: tuple = ()  # Interval
     busy: tuple = ()  # blocked Interval of each active booking
+    consultations: tuple = ()  # Interval of each active booking, without buffers
+    max_per_day: int | None = None
+    min_gap: timedelta = timedelta(0)
 
     def ranges_on(self, day):
         """Return the working hours on a local date, overrides first."""
@@ -184,6 +191,11 @@ def bookable_slots(calendar, rules, window, now):
         return []
     time_off = _DisjointIntervals(calendar.time_off)
     busy = _DisjointIntervals(calendar.busy)
+    gap = calendar.min_gap
+    too_close = _DisjointIntervals(calendar.consultations) if gap else None
+    booked_per_day = Counter(
+        consultation.start_dt.astimezone(calendar.zone).date() for consultation in calendar.consultations
+    )
     duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
     slots = []
     # Merged, sorted working intervals: starts come out in order and never twice.
@@ -191,6 +203,12 @@ def bookable_slots(calendar, rules, window, now):
         for start_dt in _grid_starts(hours, calendar.zone, rules, earliest, latest):
             end_dt = start_dt + duration
             if time_off.overlaps(start_dt, end_dt) or busy.overlaps(start_dt - before, end_dt + after):
+                continue
+            if too_close is not None and too_close.overlaps(start_dt - gap, end_dt + gap):
+                continue
+            if calendar.max_per_day is not None and (
+                booked_per_day[start_dt.astimezone(calendar.zone).date()] >= calendar.max_per_day
+            ):
                 continue
             slots.append(Slot(start_dt, end_dt, calendar.clinician_id))
     return slots

@@ -185,3 +185,11 @@ def clinician_for_feed(token):
     return db.session.scalar(
         select(Clinician).where(Clinician.feed_token_hash == hash_secret(token), Clinician.is_active)
     )
+
+
+def set_offering(clinician, consultation_types, max_per_day, min_gap_minutes):
+    """Which consultation types the clinician offers, and their daily limit and minimum gap."""
+    clinician.consultation_types = list(consultation_types)
+    clinician.max_per_day = max_per_day
+    clinician.min_gap_minutes = min_gap_minutes
+    db.session.flush()

@@ -85,6 +85,7 @@ def _availability_page(clinician, errors=None, values=None, affected=(), status=
             values=values or {},
             affected=[(format_moment(booking.start_dt, zone), booking) for booking in affected],
             format_moment=format_moment,
+            consultation_types=scheduling.active_consultation_types(),
         ),
         status,
     )
@@ -101,6 +102,25 @@ def _slots_by_day(slots, zone):
 @role_required(*MANAGERS)
 def availability(clinician_id):
     return _availability_page(services.clinician_for(current_user, clinician_id))
+
+
+@blueprint.post("/clinicians/<int:clinician_id>/offering")
+@role_required(*MANAGERS)
+def set_offering(clinician_id):
+    clinician = services.clinician_for(current_user, clinician_id)
+    offered = {item.slug: item for item in scheduling.active_consultation_types()}
+    chosen = request.form.getlist("types")
+    errors = {}
+    if any(slug not in offered for slug in chosen):
+        errors["types"] = "Choose from the consultation types listed."
+    limits, limit_errors = rules.parse_limits(request.form.get("max_per_day"), request.form.get("min_gap_minutes"))
+    errors.update(limit_errors)
+    if errors:
+        return _availability_page(clinician, errors=errors, values=request.form.to_dict(), status=422)
+    services.set_offering(clinician, [offered[slug] for slug in chosen], *limits)
+    db.session.commit()
+    flash("Consultation types and limits saved.")
+    return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
 
 @blueprint.post("/clinicians/<int:clinician_id>/overrides")

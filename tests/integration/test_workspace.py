@@ -173,3 +173,39 @@ def test_an_admin_manages_any_clinicians_availability(client, create_staff, clin
     response = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/hours", data=_hours_form(d0_r0=("10:00", "11:00")))
     assert response.status_code == 302
     assert client.get("/staff/clinicians/999999/availability").status_code == 404
+
+
+def test_daily_limit_and_minimum_gap_shape_what_patients_can_book(client, clinician_user):
+    sign_in(client, clinician_user.email)
+    url = f"/staff/clinicians/{clinician_user.clinician_id}/offering"
+    assert client.post(url, data={"types": "workspace", "max_per_day": "1", "min_gap_minutes": "0"}).status_code == 302
+    slots = _slots(client, days_ahead=2, days=1, tz="America/New_York")
+    booked = client.post(
+        "/api/v1/bookings",
+        json=patient_json(type("T", (), {"slug": "workspace"}), slots[0]["start"], clinician_id=clinician_user.clinician_id),
+    )
+    assert booked.status_code == 201
+    assert _slots(client, days_ahead=2, days=1) == []  # the one consultation that day is taken
+    assert len(_slots(client, days_ahead=3, days=1)) == 8  # other days are untouched
+    assert client.post(url, data={"types": "workspace", "max_per_day": "", "min_gap_minutes": "60"}).status_code == 302
+    after_gap = {slot["start"][11:16] for slot in _slots(client, days_ahead=2, days=1)}
+    first = int(slots[0]["start"][11:13])
+    assert f"{first + 1:02d}:00" not in after_gap and f"{first + 2:02d}:00" in after_gap
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [({"max_per_day": "0"}, "max_per_day"), ({"max_per_day": "many"}, "max_per_day"),
+     ({"min_gap_minutes": "-5"}, "min_gap_minutes"), ({"types": "no-such-type"}, "types")],
+)
+def test_invalid_limits_are_explained(client, clinician_user, data, field):
+    sign_in(client, clinician_user.email)
+    response = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"types": "workspace", **data})
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in response.text
+
+
+def test_a_clinician_who_stops_offering_a_type_disappears_from_it(client, clinician_user):
+    sign_in(client, clinician_user.email)
+    assert client.post(f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"min_gap_minutes": "0"}).status_code == 302
+    assert _slots(client) == []

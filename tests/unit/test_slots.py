@@ -842,3 +842,34 @@ def test_blocked_interval_adds_both_buffers():
     slot_rules = rules(duration=50, buffer_before=timedelta(minutes=5), buffer_after=timedelta(minutes=10))
 
     assert slot_rules.blocked_interval(start) == Interval(start - timedelta(minutes=5), start + timedelta(minutes=60))
+
+
+def test_daily_limit_counts_consultations_by_the_clinicians_local_date():
+    """A 23:00 UTC consultation is the same New York day as a 14:00 UTC one (18:00 EST)."""
+    zone = ZoneInfo("America/New_York")
+    late = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # Tue 18:00 EST
+    calendar = ClinicianCalendar(
+        1, zone, weekly={day: (TimeRange(time(9), time(20)),) for day in range(7)},
+        consultations=(Interval(late, late + timedelta(hours=1)),), max_per_day=1,
+    )
+    rules = SlotRules(duration=timedelta(hours=1), grid_minutes=60, horizon=timedelta(days=400))
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    tuesday = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone), now)
+    wednesday = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 2), date(2026, 12, 2), zone), now)
+    assert tuesday == []
+    assert len(wednesday) == 11
+
+
+def test_minimum_gap_keeps_time_free_around_each_consultation():
+    zone = ZoneInfo("UTC")
+    booked = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    calendar = ClinicianCalendar(
+        1, zone, weekly={day: (TimeRange(time(9), time(17)),) for day in range(7)},
+        busy=(Interval(booked, booked + timedelta(hours=1)),),
+        consultations=(Interval(booked, booked + timedelta(hours=1)),), min_gap=timedelta(minutes=30),
+    )
+    rules = SlotRules(duration=timedelta(hours=1), grid_minutes=30, horizon=timedelta(days=400))
+    slots = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone),
+                           datetime(2026, 11, 1, tzinfo=UTC))
+    starts = {slot.start_dt.strftime("%H:%M") for slot in slots}
+    assert "10:30" in starts and "11:00" not in starts and "13:00" not in starts and "13:30" in starts
