@@ -329,13 +329,13 @@ STAFF_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def staff_app(make_app, sqlite_url):
-    """An app whose tests hold no app context between requests.
+def staff_app(make_app, database_url):
+    """An app (on SQLite and on PostgreSQL) whose tests hold no app context between requests.
 
     Flask-Login keeps the signed-in user in `g`; a context shared with the test would
     carry it from one request to the next and hide a session that has ended.
     """
-    return make_app(sqlite_url)
+    return make_app(database_url)
 
 
 @pytest.fixture

@@ -140,8 +140,8 @@ def test_feed_has_what_calendar_apps_need_and_escapes_text(client, clinician_use
     assert "example.com" not in raw and "Núñez" not in raw  # initials only, no contact details
 
 
-def test_feed_can_show_full_names_when_the_clinic_chooses(make_app, sqlite_url, create_staff, in_app):
-    app = make_app(sqlite_url, FEED_PATIENT_NAMES="full")
+def test_feed_can_show_full_names_when_the_clinic_chooses(make_app, database_url, create_staff, in_app):
+    app = make_app(database_url, FEED_PATIENT_NAMES="full")
     client = app.test_client()
     user = create_staff(Role.CLINICIAN, email="dr.full@clinic.example.org")
     in_app(lambda: db.session.add(ConsultationType(
