@@ -1,12 +1,34 @@
-"""Invites for bookings: generic, non-clinical texts, since they land in third-party calendars."""
+"""Calendar events for bookings: the patient's invite and the clinician's own calendar.
+
+Both travel into third-party calendars: the patient's has a generic, non-clinical
+title; the clinician's names the consultation type and the patient's initials
+(full names only if the clinic chooses), never contact details.
+"""
 
 from flask import current_app
 
 from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
 
 
+def _event(booking, summary, description, attendee):
+    """One booking as an event; the audience decides the texts and whether the patient attends."""
+    config = current_app.config
+    return InviteEvent(
+        uid=booking.ical_uid,
+        sequence=booking.ical_sequence,
+        start_dt=booking.start_dt,
+        end_dt=booking.end_dt,
+        summary=summary,
+        description=description,
+        location=booking.consultation_type.where,
+        organizer=Person(config["CLINIC_EMAIL"], config["CLINIC_NAME"]),
+        attendee=attendee,
+        cancelled=not booking.is_active,
+    )
+
+
 def invite_event(booking):
-    """Describe a booking as a calendar event a patient can keep in any calendar.
+    """The patient's event.
 
     The manage link stays out of the event: calendars are shared and synced, and
     anyone holding that link could cancel. It travels only in the email.
@@ -14,23 +36,16 @@ def invite_event(booking):
     config = current_app.config
     clinic = config["CLINIC_NAME"]
     consultation_type = booking.consultation_type
-    lines = [
-        f"Your consultation with {clinic}.",
-        f"How: {consultation_type.modality.label}. {consultation_type.where}",
-        "To change or cancel, use the link in your confirmation email.",
-        f"Questions: {config['CLINIC_PHONE']} or {config['CLINIC_EMAIL']}.",
-    ]
-    return InviteEvent(
-        uid=booking.ical_uid,
-        sequence=booking.ical_sequence,
-        start_dt=booking.start_dt,
-        end_dt=booking.end_dt,
-        summary=f"Consultation with {clinic}",
-        description="\n".join(line for line in lines if line),
-        location=consultation_type.where,
-        organizer=Person(config["CLINIC_EMAIL"], clinic),
-        attendee=Person(booking.patient_email, booking.patient_name),
-        cancelled=not booking.is_active,
+    description = "\n".join(
+        (
+            f"Your consultation with {clinic}.",
+            f"How: {consultation_type.modality.label}. {consultation_type.where}",
+            "To change or cancel, use the link in your confirmation email.",
+            f"Questions: {config['CLINIC_PHONE']} or {config['CLINIC_EMAIL']}.",
+        )
+    )
+    return _event(
+        booking, f"Consultation with {clinic}", description, Person(booking.patient_email, booking.patient_name)
     )
 
 
@@ -53,22 +68,11 @@ def patient_label(name, style):
 
 
 def staff_event(booking):
-    """A consultation as it appears in the clinician's own calendar: type and patient label, no contact details."""
-    config = current_app.config
+    """The clinician's event: type and patient label, no contact details, no attendee."""
     consultation_type = booking.consultation_type
-    label = patient_label(booking.patient_name, config["FEED_PATIENT_NAMES"])
-    return InviteEvent(
-        uid=booking.ical_uid,
-        sequence=booking.ical_sequence,
-        start_dt=booking.start_dt,
-        end_dt=booking.end_dt,
-        summary=f"{consultation_type.name}: {label}",
-        description=f"{consultation_type.modality.label}. {consultation_type.where}\nDetails are in kapclinic.",
-        location=consultation_type.where,
-        organizer=Person(config["CLINIC_EMAIL"], config["CLINIC_NAME"]),
-        attendee=None,
-        cancelled=not booking.is_active,
-    )
+    label = patient_label(booking.patient_name, current_app.config["FEED_PATIENT_NAMES"])
+    description = f"{consultation_type.modality.label}. {consultation_type.where}\nDetails are in kapclinic."
+    return _event(booking, f"{consultation_type.name}: {label}", description, attendee=None)
 
 
 def staff_calendar(bookings, now, name=None, refresh=None):

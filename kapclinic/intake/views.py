@@ -45,13 +45,21 @@ def _progress(intake, step):
     return {"number": keys.index(step.key) + 1, "count": len(steps), "steps": steps}
 
 
-@blueprint.get("/<token>")
-def start(token):
-    intake = _intake_or_404(token)
+def _closed_response(intake, token):
+    """The page to show instead when the intake cannot be filled in online (or any more)."""
     if services.is_below_online_age(intake):
         return render_template("intake/call_us.html", intake=intake)
     if not intake.is_editable:
         return redirect(url_for("intake.done", token=token))
+    return None
+
+
+@blueprint.get("/<token>")
+def start(token):
+    intake = _intake_or_404(token)
+    closed = _closed_response(intake, token)
+    if closed:
+        return closed
     step = services.next_step(intake)
     if step is None:
         return redirect(url_for("intake.review", token=token))
@@ -84,10 +92,9 @@ def step(token, key):
     step = next((each for each in services.steps(intake) if each.key == key), None)
     if step is None:
         abort(404, "That part of the questionnaire does not apply.")
-    if not intake.is_editable:
-        return redirect(url_for("intake.done", token=token))
-    if services.is_below_online_age(intake):
-        return render_template("intake/call_us.html", intake=intake)
+    closed = _closed_response(intake, token)
+    if closed:
+        return closed
     if request.method == "GET":
         values = intake.answers.get(step.key) or services.prefilled(intake, step)
         return _render_step(intake, token, step, values, {})
@@ -131,10 +138,9 @@ def support(token):
 @blueprint.route("/<token>/review", methods=["GET", "POST"])
 def review(token):
     intake = _intake_or_404(token)
-    if services.is_below_online_age(intake):
-        return render_template("intake/call_us.html", intake=intake)
-    if not intake.is_editable:
-        return redirect(url_for("intake.done", token=token))
+    closed = _closed_response(intake, token)
+    if closed:
+        return closed
     missing = services.next_step(intake)
     if missing is not None:
         return redirect(url_for("intake.step", token=token, key=missing.key))

@@ -104,6 +104,15 @@ def availability(clinician_id):
     return _availability_page(services.clinician_for(current_user, clinician_id))
 
 
+def _saved(clinician, affected, message):
+    """Commit an availability change; bookings it now leaves outside working time are listed, not dropped."""
+    db.session.commit()
+    flash(message)
+    if affected:
+        return _availability_page(clinician, affected=affected)
+    return redirect(url_for("workspace.availability", clinician_id=clinician.id))
+
+
 @blueprint.post("/clinicians/<int:clinician_id>/offering")
 @role_required(*MANAGERS)
 def set_offering(clinician_id):
@@ -146,11 +155,7 @@ def add_override(clinician_id):
         return _availability_page(clinician, errors=errors, values=form.to_dict(), status=422)
     services.set_date_override(clinician, day, hours)
     affected = services.bookings_on(clinician, day)
-    db.session.commit()
-    flash(f"{day:%A %d %B %Y} is now {'a day off' if hours is None else 'set to other hours'}.")
-    if affected:
-        return _availability_page(clinician, affected=affected)
-    return redirect(url_for("workspace.availability", clinician_id=clinician.id))
+    return _saved(clinician, affected, f"{day:%A %d %B %Y} is now {'a day off' if hours is None else 'set to other hours'}.")
 
 
 @blueprint.post("/clinicians/<int:clinician_id>/overrides/<day>/delete")
@@ -178,12 +183,7 @@ def add_time_off(clinician_id):
         errors["reason"] = str(error)
     if errors:
         return _availability_page(clinician, errors=errors, values=request.form.to_dict(), status=422)
-    affected = services.add_time_off(clinician, *span, reason)
-    db.session.commit()
-    flash("Time off saved.")
-    if affected:
-        return _availability_page(clinician, affected=affected)
-    return redirect(url_for("workspace.availability", clinician_id=clinician.id))
+    return _saved(clinician, services.add_time_off(clinician, *span, reason), "Time off saved.")
 
 
 @blueprint.post("/clinicians/<int:clinician_id>/time-off/<int:time_off_id>/delete")
