@@ -60,6 +60,7 @@ def register_extensions(app):
 
 def register_blueprints(app):
     from kapclinic.accounts.views import blueprint as accounts_blueprint
+    from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.core.views import blueprint as core_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
@@ -73,6 +74,7 @@ def register_blueprints(app):
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(workspace_blueprint)
     app.register_blueprint(feeds_blueprint)
+    app.register_blueprint(admin_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed

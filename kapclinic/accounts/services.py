@@ -161,8 +161,28 @@ def request_password_reset(email, now):
     user = user_by_email(email)
     if user is None or not user.is_active:
         return
+    _send_password_link(user, now, "password_reset", current_app.config["PASSWORD_RESET_MINUTES"])
+
+
+WELCOME_LINK_MINUTES = 72 * 60
+
+
+def invite_user(email, name, role, now, clinician=None):
+    """Create a staff user who chooses their own password from an emailed single-use link."""
+    user = create_user(email, name, role, secrets.token_urlsafe(32), now, clinician=clinician)
+    _send_password_link(user, now, "staff_welcome", WELCOME_LINK_MINUTES)
+    return user
+
+
+def set_active(user, active, now):
+    user.is_active = active
+    if not active:
+        end_all_sessions(user, now)
+    db.session.flush()
+
+
+def _send_password_link(user, now, template, minutes):
     token = secrets.token_urlsafe(32)
-    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
     db.session.add(
         PasswordReset(
             token_hash=hash_secret(token), user=user, created_dt=now, expires_dt=now + timedelta(minutes=minutes)
@@ -170,7 +190,7 @@ def request_password_reset(email, now):
     )
     queue_email(
         user.email,
-        "password_reset",
+        template,
         {"name": user.name, "reset_url": public_url("accounts.reset_password", token=token), "minutes": minutes},
     )
     db.session.flush()
@@ -225,6 +245,4 @@ def create_user(email, name, role, password, now, clinician=None):
 
 
 def deactivate(user, now):
-    user.is_active = False
-    end_all_sessions(user, now)
-    db.session.flush()
+    set_active(user, False, now)

@@ -1,5 +1,7 @@
 """The landing page, error pages, headers and template context shared by every page."""
 
+import traceback
+
 from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -28,8 +30,15 @@ def register_error_pages(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(error):
-        # The message is not logged with request data: it may hold patient details.
-        current_app.logger.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url_rule)
+        # Where it failed, but not the message: messages (a database error's parameters,
+        # say) may hold patient details.
+        frames = "; ".join(
+            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+            for frame in traceback.extract_tb(error.__traceback__)[-6:]
+        )
+        current_app.logger.error(
+            "unhandled %s on %s %s at %s", type(error).__name__, request.method, request.url_rule, frames
+        )
         if _wants_json():
             return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
         return render_template("core/error.html", error=None), 500

@@ -1,0 +1,1 @@
+"""Clinic administration: staff users and consultation types, managed from the web."""

@@ -1,0 +1,92 @@
+"""Admin forms. Field rules that patients' forms share come from scheduling.validation."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from kapclinic.accounts.models import Role
+from kapclinic.scheduling import validation
+from kapclinic.scheduling.models import Modality
+
+STEPS = (5, 10, 15, 20, 30, 60)
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _cleaned(clean):
+    def validator(form, field):
+        try:
+            field.data = clean(field.data)
+        except validation.InvalidField as error:
+            raise ValidationError(str(error)) from None
+
+    return validator
+
+
+class StaffUserForm(FlaskForm):
+    email = StringField("Email", validators=[_cleaned(validation.clean_email)])
+    name = StringField("Full name", validators=[_cleaned(validation.clean_name)])
+    role = SelectField("Role", choices=[SelectChoice(role.value, role.label) for role in Role])
+    clinician_id = SelectField("Clinician profile (for clinicians)", coerce=int, validators=[Optional()])
+
+    def validate_clinician_id(self, field):
+        if self.role.data == Role.CLINICIAN.value and not field.data:
+            raise ValidationError("Choose the clinician profile this user acts for.")
+
+
+def _single_line(field):
+    """Text that ends up in invites and emails: no line breaks or control characters."""
+    field.data = (field.data or "").strip()
+    if validation.has_unsafe_characters(field.data):
+        raise ValidationError("Remove line breaks and control characters.")
+
+
+def _minutes(label, low, high):
+    return IntegerField(
+        label,
+        validators=[InputRequired("Enter a whole number."), NumberRange(low, high, f"Enter {low} to {high}.")],
+    )
+
+
+class ConsultationTypeForm(FlaskForm):
+    slug = StringField(
+        "Short name in links",
+        validators=[
+            DataRequired("Enter a short name."),
+            Length(max=64),
+            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Use lower-case letters, digits and hyphens."),
+        ],
+    )
+    name = StringField("Name patients see", validators=[DataRequired("Enter a name."), Length(max=120)])
+    description = TextAreaField("Description", validators=[_cleaned(lambda value: validation.clean_note(value, 2000))])
+    duration_minutes = _minutes("Length (minutes)", 5, 480)
+    buffer_before_minutes = _minutes("Free time before (minutes)", 0, 240)
+    buffer_after_minutes = _minutes("Free time after (minutes)", 0, 240)
+    min_notice_minutes = _minutes("Minimum notice (minutes)", 0, 60 * 24 * 30)
+    horizon_days = _minutes("Bookable up to (days ahead)", 1, 365)
+    slot_step_minutes = SelectField(
+        "Start times every", coerce=int, choices=[SelectChoice(step, f"{step} minutes") for step in STEPS]
+    )
+    modality = SelectField("How it happens", choices=[SelectChoice(modality.value, modality.label) for modality in Modality])
+    location = StringField("Address (in person)", validators=[Length(max=255)])
+    video_link = StringField(
+        "Video link (video)", validators=[Optional(), Length(max=255), URL(require_tld=True, message="Enter a full https:// link.")]
+    )
+    is_active = BooleanField("Patients can book it")
+    clinicians = CheckboxesField("Offered by", coerce=int)
+
+    def validate_name(self, field):
+        _single_line(field)
+
+    def validate_location(self, field):
+        _single_line(field)
+        if self.modality.data == Modality.IN_PERSON.value and not field.data:
+            raise ValidationError("An in-person consultation needs an address.")
+
+    def validate_video_link(self, field):
+        if field.data and not field.data.startswith("https://"):
+            raise ValidationError("Enter a full https:// link.")

@@ -1,0 +1,95 @@
+"""Admin pages: staff users and consultation types."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from kapclinic.accounts import services as accounts
+from kapclinic.accounts.models import Role, StaffUser
+from kapclinic.accounts.policy import role_required
+from kapclinic.admin import services
+from kapclinic.admin.forms import ConsultationTypeForm, StaffUserForm
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import Clinician, ConsultationType
+from kapclinic.scheduling.services import active_clinicians
+
+blueprint = Blueprint("admin", __name__, url_prefix="/staff/admin")
+
+
+@blueprint.get("/users")
+@role_required(Role.ADMIN)
+def users():
+    return render_template("admin/users.html", users=services.staff_users())
+
+
+@blueprint.route("/users/new", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def new_user():
+    form = StaffUserForm()
+    form.clinician_id.choices = [SelectChoice(0, "—")] + [
+        SelectChoice(clinician.id, clinician.display_name) for clinician in services.unlinked_clinicians()
+    ]
+    if not form.validate_on_submit():
+        return render_template("admin/user_form.html", form=form), 422 if form.is_submitted() else 200
+    clinician = db.session.get(Clinician, form.clinician_id.data) if form.role.data == Role.CLINICIAN.value else None
+    try:
+        user = accounts.invite_user(form.email.data, form.name.data, form.role.data, now_utc(), clinician=clinician)
+    except accounts.AccountError as error:
+        db.session.rollback()
+        field = form.email if error.field == "email" else form.clinician_id
+        field.errors = [str(error)]
+        return render_template("admin/user_form.html", form=form), 422
+    db.session.commit()
+    flash(f"{user.name} can now choose a password from the link emailed to {user.email}.")
+    return redirect(url_for("admin.users"))
+
+
+@blueprint.post("/users/<int:user_id>/<any(activate, deactivate):action>")
+@role_required(Role.ADMIN)
+def set_active(user_id, action):
+    user = db.session.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id:
+        abort(409, "You cannot deactivate your own account.")
+    accounts.set_active(user, action == "activate", now_utc())
+    db.session.commit()
+    flash(f"{user.name} is {'active' if action == 'activate' else 'deactivated; their sessions have ended'}.")
+    return redirect(url_for("admin.users"))
+
+
+@blueprint.get("/types")
+@role_required(Role.ADMIN)
+def consultation_types():
+    return render_template("admin/types.html", consultation_types=services.all_consultation_types())
+
+
+@blueprint.route("/types/new", methods=["GET", "POST"], defaults={"type_id": None})
+@blueprint.route("/types/<int:type_id>", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def edit_type(type_id):
+    consultation_type = None
+    if type_id is not None:
+        consultation_type = db.session.get(ConsultationType, type_id)
+        if consultation_type is None:
+            abort(404)
+    form = ConsultationTypeForm(obj=consultation_type)
+    form.clinicians.choices = [SelectChoice(clinician.id, clinician.display_name) for clinician in active_clinicians()]
+    if consultation_type is not None:
+        form.slug.data = consultation_type.slug  # links already sent keep working
+        if not form.is_submitted():
+            form.clinicians.data = [clinician.id for clinician in consultation_type.clinicians]
+            form.modality.data = consultation_type.modality.value
+    if not form.validate_on_submit():
+        status = 422 if form.is_submitted() else 200
+        return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), status
+    try:
+        services.save_consultation_type(consultation_type, form.data, form.clinicians.data)
+    except services.SlugTaken as error:
+        db.session.rollback()
+        form.slug.errors = [str(error)]
+        return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), 422
+    db.session.commit()
+    flash("Consultation type saved.")
+    return redirect(url_for("admin.consultation_types"))

@@ -1,0 +1,136 @@
+"""Admins add staff (who choose their own password) and manage consultation types from the web."""
+
+import re
+
+import pytest
+
+from kapclinic.accounts.models import Role
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import Clinician, ConsultationType
+from tests.conftest import sign_in
+
+
+@pytest.fixture
+def app(staff_app):
+    return staff_app
+
+
+@pytest.fixture
+def admin_client(client, create_staff):
+    admin = create_staff(Role.ADMIN, email="admin@clinic.example.org", name="Ada Admin")
+    sign_in(client, admin.email)
+    return client
+
+
+TYPE_FORM = {
+    "slug": "ketamine-follow-up", "name": "Follow-up, 30 min", "description": "A short check-in",
+    "duration_minutes": "30", "buffer_before_minutes": "0", "buffer_after_minutes": "10",
+    "min_notice_minutes": "0", "horizon_days": "30", "slot_step_minutes": "30", "modality": "phone",
+    "location": "", "video_link": "", "is_active": "y",
+}
+
+
+def test_admin_adds_a_clinician_user_who_sets_a_password_and_signs_in(app, admin_client, in_app, mailbox):
+    clinician_id = in_app(lambda: _new_clinician())
+    response = admin_client.post(
+        "/staff/admin/users/new",
+        data={"name": "Dr New", "email": "dr.new@clinic.example.org", "role": "clinician", "clinician_id": clinician_id},
+    )
+    assert response.status_code == 302
+    welcome = mailbox.messages[-1]
+    assert welcome["To"] == "dr.new@clinic.example.org"
+    link = re.search(r"https://clinic\.example\.org(/staff/reset/\S+)", welcome.get_body(("plain",)).get_content()).group(1)
+    newcomer = app.test_client()
+    assert newcomer.post(link, data={"password": "my own passphrase", "confirm": "my own passphrase"}).status_code == 302
+    assert sign_in(newcomer, "dr.new@clinic.example.org", "my own passphrase").status_code == 302
+    assert newcomer.get("/staff/availability").headers["Location"].endswith(f"/staff/clinicians/{clinician_id}/availability")
+
+
+def _new_clinician():
+    clinician = Clinician(name="Dr New", email="dr.new.profile@clinic.example.org", timezone="Europe/London")
+    db.session.add(clinician)
+    db.session.flush()
+    return clinician.id
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "X", "email": "not-an-email", "role": "front_desk"}, "valid email"),
+        ({"name": "", "email": "a@clinic.example.org", "role": "front_desk"}, "enter your name"),
+        ({"name": "Dr X", "email": "x@clinic.example.org", "role": "clinician", "clinician_id": "0"}, "clinician profile"),
+        ({"name": "Ada", "email": "admin@clinic.example.org", "role": "admin"}, "already exists"),
+        ({"name": "Eve", "email": "eve@clinic.example.org", "role": "superuser"}, "Not a valid choice"),
+    ],
+)
+def test_invalid_staff_users_are_explained(admin_client, data, message):
+    response = admin_client.post("/staff/admin/users/new", data=data)
+    assert response.status_code == 422
+    assert message in response.text
+
+
+def test_admin_deactivates_a_user_and_their_session_ends(app, admin_client, create_staff):
+    desk = create_staff(Role.FRONT_DESK)
+    desk_client = app.test_client()
+    sign_in(desk_client, desk.email)
+    assert admin_client.post(f"/staff/admin/users/{desk.id}/deactivate").status_code == 302
+    assert desk_client.get("/staff/").status_code == 302
+    assert admin_client.post(f"/staff/admin/users/{desk.id}/activate").status_code == 302
+    assert sign_in(app.test_client(), desk.email).status_code == 302
+
+
+def test_admin_cannot_lock_themselves_out(admin_client, in_app):
+    from kapclinic.accounts.models import StaffUser
+
+    admin_id = in_app(lambda: db.session.query(StaffUser.id).filter_by(email="admin@clinic.example.org").scalar())
+    assert admin_client.post(f"/staff/admin/users/{admin_id}/deactivate").status_code == 409
+
+
+def test_admin_creates_and_edits_a_consultation_type_patients_can_book(admin_client, in_app):
+    clinician_id = in_app(lambda: _new_clinician())
+    created = admin_client.post("/staff/admin/types/new", data={**TYPE_FORM, "clinicians": [str(clinician_id)]})
+    assert created.status_code == 302
+    listed = admin_client.get("/api/v1/consultation-types").json
+    assert {"slug": "ketamine-follow-up", "duration_minutes": 30, "clinician_ids": [clinician_id]}.items() <= next(
+        item for item in listed if item["slug"] == "ketamine-follow-up"
+    ).items()
+    type_id = in_app(lambda: db.session.query(ConsultationType.id).filter_by(slug="ketamine-follow-up").scalar())
+    edited = admin_client.post(f"/staff/admin/types/{type_id}", data={**TYPE_FORM, "slug": "changed", "duration_minutes": "45", "is_active": ""})
+    assert edited.status_code == 302
+    assert in_app(lambda: db.session.get(ConsultationType, type_id).slug) == "ketamine-follow-up"
+    assert all(item["slug"] != "ketamine-follow-up" for item in admin_client.get("/api/v1/consultation-types").json)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"slug": "Has Spaces"}, "lower-case letters"),
+        ({"duration_minutes": "0"}, "Enter 5 to 480"),
+        ({"duration_minutes": "abc"}, "Not a valid integer value"),
+        ({"modality": "in_person", "location": ""}, "needs an address"),
+        ({"modality": "video", "video_link": "javascript:alert(1)"}, "https://"),
+        ({"name": "Line\nbreak"}, "line breaks"),
+        ({"slot_step_minutes": "7"}, "Not a valid choice"),
+    ],
+)
+def test_invalid_consultation_types_are_explained_and_not_saved(admin_client, in_app, changes, message):
+    response = admin_client.post("/staff/admin/types/new", data={**TYPE_FORM, **changes})
+    assert response.status_code == 422
+    assert message in response.text
+    assert in_app(lambda: db.session.query(ConsultationType).count()) == 0
+
+
+def test_a_slug_in_use_is_refused(admin_client):
+    assert admin_client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 302
+    again = admin_client.post("/staff/admin/types/new", data=TYPE_FORM)
+    assert again.status_code == 422 and "already uses that short name" in again.text
+
+
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.FRONT_DESK])
+def test_only_admins_reach_admin_pages(client, create_staff, role):
+    user = create_staff(role)
+    sign_in(client, user.email)
+    for path in ("/staff/admin/users", "/staff/admin/users/new", "/staff/admin/types", "/staff/admin/types/new"):
+        assert client.get(path).status_code == 403, path
+    assert client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 403
+    assert client.post(f"/staff/admin/users/{user.id}/deactivate").status_code == 403
