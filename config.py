@@ -43,6 +43,7 @@ class BaseConfig:
     CLINIC_NAME = "Riverside KAP Clinic"
     CLINIC_EMAIL = "appointments@clinic.example.org"
     CLINIC_PHONE = "+1 555 0100"
+    CLINIC_ADDRESS = "120 River Street, Springfield"
     CLINIC_TIMEZONE = "America/New_York"
     # Where a patient in crisis is pointed on every page (US defaults).
     CRISIS_LINE = "988"
@@ -154,6 +155,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "CLINIC_NAME",
     "CLINIC_EMAIL",
     "CLINIC_PHONE",
+    "CLINIC_ADDRESS",
     "CLINIC_TIMEZONE",
     "CRISIS_LINE",
     "EMERGENCY_NUMBER",

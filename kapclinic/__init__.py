@@ -44,6 +44,7 @@ def register_extensions(app):
     # Imported for their side effects: engine events, and every model on the metadata.
     from kapclinic.accounts import models as _account_models  # noqa: F401
     from kapclinic.core import db as _sqlite_setup  # noqa: F401
+    from kapclinic.core import models as _core_models  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
     from kapclinic.scheduling import models as _scheduling_models  # noqa: F401

@@ -1,11 +1,14 @@
 """Admin forms. Field rules that patients' forms share come from scheduling.validation."""
 
+import re
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from kapclinic.accounts.models import Role
+from kapclinic.core.timezones import UnknownTimeZone, get_zone
 from kapclinic.scheduling import validation
 from kapclinic.scheduling.models import Modality
 
@@ -90,3 +93,42 @@ class ConsultationTypeForm(FlaskForm):
     def validate_video_link(self, field):
         if field.data and not field.data.startswith("https://"):
             raise ValidationError("Enter a full https:// link.")
+
+
+def _contact_number(field):
+    """A number people dial or text: digits with spaces, dashes, brackets and a leading +."""
+    field.data = (field.data or "").strip()
+    if not re.fullmatch(r"\+?[0-9][0-9 ()\-]{1,30}", field.data):
+        raise ValidationError("Use digits, spaces, brackets, dashes and a leading +.")
+
+
+class ClinicSettingsForm(FlaskForm):
+    name = StringField("Clinic name", validators=[DataRequired("Enter the clinic's name."), Length(max=120)])
+    address = StringField("Address", validators=[Length(max=255)])
+    phone = StringField("Phone", validators=[Length(max=32)])
+    crisis_line = StringField("Crisis line (call or text)", validators=[Length(max=32)])
+    emergency_number = StringField("Emergency number", validators=[Length(max=16)])
+    timezone = StringField("Default time zone (IANA name)", validators=[DataRequired("Enter a time zone."), Length(max=64)])
+    cancellation_window_hours = _minutes("Patients may change online until (hours before)", 0, 168)
+
+    def validate_name(self, field):
+        _single_line(field)
+
+    def validate_address(self, field):
+        _single_line(field)
+
+    def validate_phone(self, field):
+        _contact_number(field)
+
+    def validate_crisis_line(self, field):
+        _contact_number(field)
+
+    def validate_emergency_number(self, field):
+        _contact_number(field)
+
+    def validate_timezone(self, field):
+        field.data = (field.data or "").strip()
+        try:
+            get_zone(field.data)
+        except UnknownTimeZone:
+            raise ValidationError("Use an IANA time zone name such as America/New_York.") from None

@@ -8,7 +8,9 @@ from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.accounts.policy import role_required
 from kapclinic.admin import services
-from kapclinic.admin.forms import ConsultationTypeForm, StaffUserForm
+from kapclinic.admin.forms import ClinicSettingsForm, ConsultationTypeForm, StaffUserForm
+from kapclinic.core.clinic import clinic
+from kapclinic.core.clinic import save as save_clinic_settings
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
@@ -93,3 +95,15 @@ def edit_type(type_id):
     db.session.commit()
     flash("Consultation type saved.")
     return redirect(url_for("admin.consultation_types"))
+
+
+@blueprint.route("/settings", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def settings():
+    form = ClinicSettingsForm(obj=clinic())
+    if not form.validate_on_submit():
+        return render_template("admin/settings.html", form=form), 422 if form.is_submitted() else 200
+    save_clinic_settings(form.data, now_utc())
+    db.session.commit()
+    flash("Clinic settings saved.")
+    return redirect(url_for("admin.settings"))

@@ -5,6 +5,7 @@ import traceback
 from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from kapclinic.core.clinic import clinic
 from kapclinic.scheduling.services import active_consultation_types
 
 blueprint = Blueprint("core", __name__)
@@ -47,13 +48,14 @@ def register_error_pages(app):
 def register_template_context(app):
     @app.context_processor
     def clinic_details():
-        config = current_app.config
+        profile = clinic()
         return {
-            "clinic_name": config["CLINIC_NAME"],
-            "clinic_phone": config["CLINIC_PHONE"],
-            "clinic_email": config["CLINIC_EMAIL"],
-            "crisis_line": config["CRISIS_LINE"],
-            "emergency_number": config["EMERGENCY_NUMBER"],
+            "clinic_name": profile.name,
+            "clinic_address": profile.address,
+            "clinic_phone": profile.phone,
+            "clinic_email": profile.email,
+            "crisis_line": profile.crisis_line,
+            "emergency_number": profile.emergency_number,
         }
 
 

@@ -7,12 +7,13 @@ title; the clinician's names the consultation type and the patient's initials
 
 from flask import current_app
 
+from kapclinic.core.clinic import clinic
 from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
 
 
 def _event(booking, summary, description, attendee):
     """One booking as an event; the audience decides the texts and whether the patient attends."""
-    config = current_app.config
+    profile = clinic()
     return InviteEvent(
         uid=booking.ical_uid,
         sequence=booking.ical_sequence,
@@ -21,7 +22,7 @@ def _event(booking, summary, description, attendee):
         summary=summary,
         description=description,
         location=booking.consultation_type.where,
-        organizer=Person(config["CLINIC_EMAIL"], config["CLINIC_NAME"]),
+        organizer=Person(profile.email, profile.name),
         attendee=attendee,
         cancelled=not booking.is_active,
     )
@@ -33,19 +34,18 @@ def invite_event(booking):
     The manage link stays out of the event: calendars are shared and synced, and
     anyone holding that link could cancel. It travels only in the email.
     """
-    config = current_app.config
-    clinic = config["CLINIC_NAME"]
+    profile = clinic()
     consultation_type = booking.consultation_type
     description = "\n".join(
         (
-            f"Your consultation with {clinic}.",
+            f"Your consultation with {profile.name}.",
             f"How: {consultation_type.modality.label}. {consultation_type.where}",
             "To change or cancel, use the link in your confirmation email.",
-            f"Questions: {config['CLINIC_PHONE']} or {config['CLINIC_EMAIL']}.",
+            f"Questions: {profile.phone} or {profile.email}.",
         )
     )
     return _event(
-        booking, f"Consultation with {clinic}", description, Person(booking.patient_email, booking.patient_name)
+        booking, f"Consultation with {profile.name}", description, Person(booking.patient_email, booking.patient_name)
     )
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
+from kapclinic.core.clinic import clinic
 from kapclinic.core.timezones import (
     UnknownTimeZone,
     format_moment,
@@ -38,13 +39,13 @@ class SlotQuery:
     def __init__(self, consultation_type, args, now, default_tz=None):
         self.errors = {}
         self.consultation_type = consultation_type
-        self.tz_name = args.get("tz") or default_tz or current_app.config["CLINIC_TIMEZONE"]
+        self.tz_name = args.get("tz") or default_tz or clinic().timezone
         self.tz_detected = "tz" in args
         try:
             self.zone = get_zone(self.tz_name)
         except UnknownTimeZone:
             self.errors["tz"] = "We do not recognise that time zone. Please choose yours from the list."
-            self.tz_name = current_app.config["CLINIC_TIMEZONE"]
+            self.tz_name = clinic().timezone
             self.zone = get_zone(self.tz_name)
         today = now.astimezone(self.zone).date()
         self.first_day = today
@@ -211,7 +212,7 @@ def _booking_or_404(token):
 
 
 def _manage_context(booking, token):
-    window_hours = current_app.config["CANCELLATION_WINDOW_HOURS"]
+    window_hours = clinic().cancellation_window_hours
     return {
         "booking": booking,
         "token": token,

@@ -2,7 +2,9 @@
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, make_response
+from flask import Blueprint, abort, make_response
+
+from kapclinic.core.clinic import clinic
 
 from kapclinic.core.timezones import now_utc
 from kapclinic.ics.services import staff_calendar
@@ -18,7 +20,7 @@ def clinician_feed(token):
     if clinician is None:
         abort(404, "This calendar link is not valid. Make a new one in the workspace.")
     now = now_utc()
-    name = f"{current_app.config['CLINIC_NAME']}: {clinician.name}"
+    name = f"{clinic().name}: {clinician.name}"
     response = make_response(staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"

@@ -7,7 +7,7 @@ import pytest
 from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
-from tests.conftest import sign_in
+from tests.conftest import seed_offering, sign_in
 
 
 @pytest.fixture
@@ -130,7 +130,50 @@ def test_a_slug_in_use_is_refused(admin_client):
 def test_only_admins_reach_admin_pages(client, create_staff, role):
     user = create_staff(role)
     sign_in(client, user.email)
-    for path in ("/staff/admin/users", "/staff/admin/users/new", "/staff/admin/types", "/staff/admin/types/new"):
+    for path in ("/staff/admin/users", "/staff/admin/users/new", "/staff/admin/types", "/staff/admin/types/new", "/staff/admin/settings"):
         assert client.get(path).status_code == 403, path
     assert client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 403
     assert client.post(f"/staff/admin/users/{user.id}/deactivate").status_code == 403
+
+
+SETTINGS = {
+    "name": "Harbour Mind Clinic", "address": "1 Quay Road, Portsmouth", "phone": "+1 212 555 0199",
+    "crisis_line": "988", "emergency_number": "911", "timezone": "America/Chicago", "cancellation_window_hours": "168",
+}
+
+
+def test_admin_changes_clinic_settings_and_patients_see_them(admin_client, mailbox):
+    assert admin_client.post("/staff/admin/settings", data=SETTINGS).status_code == 302
+    landing = admin_client.get("/").text
+    assert "Harbour Mind Clinic" in landing and "1 Quay Road, Portsmouth" in landing
+    booked_offering = seed_offering(admin_client.application, "settings")
+    response = admin_client.post(
+        "/api/v1/bookings",
+        json={"type": "settings", "clinician_id": booked_offering.clinician_id, "start": booked_offering.starts[0].isoformat(),
+              "name": "Ana Patient", "email": "ana@example.com", "phone": "+12125550100", "date_of_birth": "1990-01-01",
+              "tz": "UTC"},
+    )
+    assert response.status_code == 201
+    email = mailbox.messages[-1]
+    assert "Harbour Mind Clinic" in email["Subject"]
+    manage = admin_client.get(response.json["manage_url"].removeprefix("https://clinic.example.org")).text
+    assert "Online changes close 168 hours" in manage  # the consultation is two or three days away
+    week = admin_client.get("/book/settings").text
+    assert "Times in America/Chicago" in week
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"timezone": "Mars/Base"}, "IANA time zone"),
+        ({"cancellation_window_hours": "500"}, "Enter 0 to 168"),
+        ({"phone": "call us!"}, "Use digits"),
+        ({"name": ""}, "Enter the clinic"),
+        ({"name": "Evil\r\nBcc: x@example.com"}, "line breaks"),
+    ],
+)
+def test_invalid_clinic_settings_are_explained(admin_client, changes, message):
+    response = admin_client.post("/staff/admin/settings", data={**SETTINGS, **changes})
+    assert response.status_code == 422
+    assert message in response.text
+    assert "Harbour Mind Clinic" not in admin_client.get("/").text

@@ -1,0 +1,58 @@
+"""The clinic's own details, as the admin set them (or the configuration's defaults)."""
+
+from dataclasses import asdict, dataclass
+
+from flask import current_app, g
+
+from kapclinic.core.models import ClinicSettings
+from kapclinic.extensions import db
+
+EDITABLE = ("name", "address", "phone", "crisis_line", "emergency_number", "timezone", "cancellation_window_hours")
+
+
+@dataclass(frozen=True)
+class ClinicProfile:
+    name: str
+    address: str
+    phone: str
+    email: str
+    crisis_line: str
+    emergency_number: str
+    timezone: str
+    cancellation_window_hours: int
+
+
+def _from_config(config):
+    return ClinicProfile(
+        name=config["CLINIC_NAME"],
+        address=config["CLINIC_ADDRESS"],
+        phone=config["CLINIC_PHONE"],
+        email=config["CLINIC_EMAIL"],
+        crisis_line=config["CRISIS_LINE"],
+        emergency_number=config["EMERGENCY_NUMBER"],
+        timezone=config["CLINIC_TIMEZONE"],
+        cancellation_window_hours=config["CANCELLATION_WINDOW_HOURS"],
+    )
+
+
+def clinic():
+    """Return the clinic's profile, read once per app context."""
+    if "clinic_profile" in g:
+        return g.clinic_profile
+    profile = _from_config(current_app.config)
+    saved = db.session.get(ClinicSettings, 1)
+    if saved is not None:
+        profile = ClinicProfile(**{**asdict(profile), **{field: getattr(saved, field) for field in EDITABLE}})
+    g.clinic_profile = profile
+    return profile
+
+
+def save(values, now):
+    """Store the admin's settings (already validated) and forget the cached profile."""
+    saved = db.session.get(ClinicSettings, 1) or ClinicSettings(id=1)
+    for field in EDITABLE:
+        setattr(saved, field, values[field])
+    saved.updated_dt = now
+    db.session.add(saved)
+    db.session.flush()
+    g.pop("clinic_profile", None)
