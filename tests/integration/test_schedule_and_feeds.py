@@ -133,6 +133,7 @@ def test_feed_has_what_calendar_apps_need_and_escapes_text(client, clinician_use
     assert "X-WR-CALNAME:Riverside KAP Clinic: Dr Feed" in raw
     assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in raw and "X-PUBLISHED-TTL:PT1H" in raw
     assert "SUMMARY:Initial consultation\\, video\\; 60 min: Z. O." in raw
+    assert "\\nDetails are in kapclinic." in raw  # a line break inside a text value is escaped
     (event,) = _events(feed.data)
     assert event.decoded("DTSTART") == parse_instant(booked["start"])
     assert raw.count("DTSTART:") == 1 and re.search(r"DTSTART:\d{8}T\d{6}Z", raw)
