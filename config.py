@@ -51,7 +51,8 @@ class BaseConfig:
     # Public origin used in links inside emails and API answers.
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Parameters are kept out of database error messages: they can be patient details.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     # No form here needs more; larger bodies get 413 before they are parsed.
     MAX_CONTENT_LENGTH = 256 * 1024
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

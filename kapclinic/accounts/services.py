@@ -56,9 +56,14 @@ def _password_matches(stored_hash, password):
         return False
 
 
+def _staff_email(email):
+    """Staff addresses compare without case: Bob.Smith@ and bob.smith@ are one account."""
+    return validation.clean_email(email).lower()
+
+
 def user_by_email(email):
     try:
-        email = validation.clean_email(email)
+        email = _staff_email(email)
     except validation.InvalidField:
         return None
     return db.session.scalar(select(StaffUser).where(StaffUser.email == email))
@@ -178,6 +183,8 @@ def set_active(user, active, now):
     user.is_active = active
     if not active:
         end_all_sessions(user, now)
+        if user.clinician is not None:
+            user.clinician.feed_token_hash = None  # their calendar feed stops too
     db.session.flush()
 
 
@@ -222,7 +229,7 @@ def complete_password_reset(reset, new_password, now):
 
 
 def create_user(email, name, role, password, now, clinician=None):
-    email = validation.clean_email(email)
+    email = _staff_email(email)
     name = validation.clean_name(name)
     role = Role(role)
     if user_by_email(email) is not None:

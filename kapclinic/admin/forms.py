@@ -61,7 +61,7 @@ class ConsultationTypeForm(FlaskForm):
         validators=[
             DataRequired("Enter a short name."),
             Length(max=64),
-            Regexp(r"^[a-z0-9][a-z0-9-]*$", message="Use lower-case letters, digits and hyphens."),
+            Regexp(r"^[a-z0-9][a-z0-9-]*\Z", message="Use lower-case letters, digits and hyphens."),
         ],
     )
     name = StringField("Name patients see", validators=[DataRequired("Enter a name."), Length(max=120)])
@@ -91,6 +91,7 @@ class ConsultationTypeForm(FlaskForm):
             raise ValidationError("An in-person consultation needs an address.")
 
     def validate_video_link(self, field):
+        _single_line(field)
         if field.data and not field.data.startswith("https://"):
             raise ValidationError("Enter a full https:// link.")
 

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from kapclinic.core.clinic import clinic
+from kapclinic.extensions import db
 from kapclinic.scheduling.services import active_consultation_types
 
 blueprint = Blueprint("core", __name__)
@@ -31,6 +32,9 @@ def register_error_pages(app):
 
     @app.errorhandler(Exception)
     def unexpected_error(error):
+        # A failed statement can leave the transaction aborted; the error page must not
+        # query through it (and must not log its parameters while failing again).
+        db.session.rollback()
         # Where it failed, but not the message: messages (a database error's parameters,
         # say) may hold patient details.
         frames = "; ".join(

@@ -4,7 +4,9 @@ Turns form text ("09:00", "17:30") into TimeRanges, with a message per field.
 """
 
 import re
-from datetime import date, time, timedelta
+from datetime import time, timedelta
+
+from kapclinic.core.timezones import parse_local_date
 
 from kapclinic.scheduling.slots import TimeRange
 
@@ -73,7 +75,7 @@ def parse_date_span(first_text, last_text, today):
     dates = {}
     for name, text in (("first_day", first_text), ("last_day", last_text)):
         try:
-            dates[name] = date.fromisoformat((text or "").strip())
+            dates[name] = parse_local_date((text or "").strip())
         except ValueError:
             errors[name] = "Use a date like 2026-12-24."
     if errors:

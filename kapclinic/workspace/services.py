@@ -1,13 +1,14 @@
 """Availability changes a clinician (or an admin) makes, and what they affect."""
 
 import secrets
+import uuid
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
 from werkzeug.exceptions import Forbidden, NotFound
 
-from kapclinic.accounts.models import Role
+from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import db
 from kapclinic.scheduling import services as scheduling
@@ -127,6 +128,10 @@ def preview(clinician, now):
 
 def booking_for(user, public_id):
     """A booking `user` may see: admins any, clinicians only their own consultations."""
+    try:
+        public_id = str(uuid.UUID(public_id))
+    except ValueError:
+        raise NotFound("No such consultation.") from None
     booking = db.session.scalar(select(Booking).where(Booking.public_id == public_id))
     if booking is None:
         raise NotFound("No such consultation.")
@@ -182,9 +187,14 @@ def rotate_feed_token(clinician):
 def clinician_for_feed(token):
     if not isinstance(token, str) or len(token) > 100:
         return None
-    return db.session.scalar(
+    clinician = db.session.scalar(
         select(Clinician).where(Clinician.feed_token_hash == hash_secret(token), Clinician.is_active)
     )
+    # A clinician whose staff account is deactivated has no feed either.
+    staff = db.session.scalar(select(StaffUser).where(StaffUser.clinician_id == clinician.id)) if clinician else None
+    if staff is not None and not staff.is_active:
+        return None
+    return clinician
 
 
 def set_offering(clinician, consultation_types, max_per_day, min_gap_minutes):

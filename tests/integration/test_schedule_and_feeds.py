@@ -210,3 +210,16 @@ def test_no_access_to_another_clinicians_schedule_feed_or_bookings(client, creat
     assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "x"}).status_code == 403
     assert client.post(f"/staff/bookings/{booked['id']}/outcome", data={"status": "completed"}).status_code == 403
     assert client.get("/staff/bookings/00000000-0000-0000-0000-000000000000/invite.ics").status_code == 404
+
+
+def test_finished_or_past_consultations_cannot_be_cancelled(client, clinician_user, in_app, mailbox):
+    booked = _book(client, clinician_user)
+    sign_in(client, clinician_user.email)
+    started = now_utc() - timedelta(hours=2)
+    in_app(lambda: db.session.execute(Booking.__table__.update().values(
+        start_dt=started, end_dt=started + timedelta(hours=1), blocked_start_dt=started,
+        blocked_end_dt=started + timedelta(hours=1), status="completed")))
+    sent = len(mailbox.messages)
+    assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "oops"}).status_code == 409
+    assert len(mailbox.messages) == sent
+    assert in_app(lambda: db.session.scalar(select(Booking.status))) is BookingStatus.COMPLETED
