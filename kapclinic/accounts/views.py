@@ -8,6 +8,7 @@ from kapclinic.accounts.forms import ChangePasswordForm, LoginForm, NewPasswordF
 from kapclinic.accounts.policy import staff_required
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db, limiter, login_manager
+from kapclinic.notifications.services import leave_to_sender
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
 
@@ -102,6 +103,7 @@ def request_reset():
         return render_template("accounts/reset_request.html", form=form), 422 if request.method == "POST" else 200
     services.request_password_reset(form.email.data, now_utc())
     db.session.commit()
+    leave_to_sender()  # same response time for known and unknown addresses
     flash(RESET_SENT)
     return redirect(url_for("accounts.login"))
 

@@ -19,7 +19,8 @@
       method: "POST", credentials: "same-origin",
       headers: {"X-CSRFToken": csrf ? csrf.value : ""}
     }).then(function (response) {
-      if (response.ok) schedule(); else window.location.assign(body.getAttribute("data-login-url"));
+      // An ended session answers with a redirect to the login page, which fetch follows.
+      if (response.ok && !response.redirected) schedule(); else window.location.assign(body.getAttribute("data-login-url"));
     });
   });
   schedule();
