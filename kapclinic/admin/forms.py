@@ -10,6 +10,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import UnknownTimeZone, get_zone
 from kapclinic.scheduling import validation
+from kapclinic.scheduling.forms import cleaned_by
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)
@@ -20,19 +21,9 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _cleaned(clean):
-    def validator(form, field):
-        try:
-            field.data = clean(field.data)
-        except validation.InvalidField as error:
-            raise ValidationError(str(error)) from None
-
-    return validator
-
-
 class StaffUserForm(FlaskForm):
-    email = StringField("Email", validators=[_cleaned(validation.clean_email)])
-    name = StringField("Full name", validators=[_cleaned(validation.clean_name)])
+    email = StringField("Email", validators=[cleaned_by(validation.clean_email)])
+    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
     role = SelectField("Role", choices=[SelectChoice(role.value, role.label) for role in Role])
     clinician_id = SelectField("Clinician profile (for clinicians)", coerce=int, validators=[Optional()])
 
@@ -65,7 +56,7 @@ class ConsultationTypeForm(FlaskForm):
         ],
     )
     name = StringField("Name patients see", validators=[DataRequired("Enter a name."), Length(max=120)])
-    description = TextAreaField("Description", validators=[_cleaned(lambda value: validation.clean_note(value, 2000))])
+    description = TextAreaField("Description", validators=[cleaned_by(lambda value: validation.clean_note(value, 2000))])
     duration_minutes = _minutes("Length (minutes)", 5, 480)
     buffer_before_minutes = _minutes("Free time before (minutes)", 0, 240)
     buffer_after_minutes = _minutes("Free time after (minutes)", 0, 240)
