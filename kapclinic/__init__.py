@@ -60,6 +60,9 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    from kapclinic.core.db import RowIdConverter
+
+    app.url_map.converters["id"] = RowIdConverter
     from kapclinic.accounts.views import blueprint as accounts_blueprint
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint

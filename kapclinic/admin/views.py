@@ -47,7 +47,7 @@ def new_user():
     return redirect(url_for("admin.users"))
 
 
-@blueprint.post("/users/<int(max=2147483647):user_id>/<any(activate, deactivate):action>")
+@blueprint.post("/users/<id:user_id>/<any(activate, deactivate):action>")
 @role_required(Role.ADMIN)
 def set_active(user_id, action):
     user = db.session.get(StaffUser, user_id)
@@ -68,7 +68,7 @@ def consultation_types():
 
 
 @blueprint.route("/types/new", methods=["GET", "POST"], defaults={"type_id": None})
-@blueprint.route("/types/<int(max=2147483647):type_id>", methods=["GET", "POST"])
+@blueprint.route("/types/<id:type_id>", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def edit_type(type_id):
     consultation_type = None

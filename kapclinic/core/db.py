@@ -16,6 +16,7 @@ from flask import has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
+from werkzeug.routing import IntegerConverter
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -24,6 +25,13 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 def string_enum(enum_class, length=16):
     """A Python enum stored as its values in a VARCHAR: readable, and portable to any database."""
     return Enum(enum_class, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
+
+
+class RowIdConverter(IntegerConverter):
+    """URL part for a row id: a positive 32-bit integer, so larger numbers are 404, not an overflow."""
+
+    def __init__(self, map):
+        super().__init__(map, min=1, max=2**31 - 1)
 
 
 class UTCDateTime(TypeDecorator):

@@ -53,7 +53,7 @@ def _render_hours(clinician, values, errors, status=200):
     )
 
 
-@blueprint.route("/clinicians/<int(max=2147483647):clinician_id>/hours", methods=["GET", "POST"])
+@blueprint.route("/clinicians/<id:clinician_id>/hours", methods=["GET", "POST"])
 @role_required(*MANAGERS)
 def weekly_hours(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -98,7 +98,7 @@ def _slots_by_day(slots, zone):
     return days
 
 
-@blueprint.get("/clinicians/<int(max=2147483647):clinician_id>/availability")
+@blueprint.get("/clinicians/<id:clinician_id>/availability")
 @role_required(*MANAGERS)
 def availability(clinician_id):
     return _availability_page(services.clinician_for(current_user, clinician_id))
@@ -113,7 +113,7 @@ def _saved(clinician, affected, message):
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
 
-@blueprint.post("/clinicians/<int(max=2147483647):clinician_id>/offering")
+@blueprint.post("/clinicians/<id:clinician_id>/offering")
 @role_required(*MANAGERS)
 def set_offering(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -132,7 +132,7 @@ def set_offering(clinician_id):
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
 
-@blueprint.post("/clinicians/<int(max=2147483647):clinician_id>/overrides")
+@blueprint.post("/clinicians/<id:clinician_id>/overrides")
 @role_required(*MANAGERS)
 def add_override(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -158,7 +158,7 @@ def add_override(clinician_id):
     return _saved(clinician, affected, f"{day:%A %d %B %Y} is now {'a day off' if hours is None else 'set to other hours'}.")
 
 
-@blueprint.post("/clinicians/<int(max=2147483647):clinician_id>/overrides/<day>/delete")
+@blueprint.post("/clinicians/<id:clinician_id>/overrides/<day>/delete")
 @role_required(*MANAGERS)
 def remove_override(clinician_id, day):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -171,7 +171,7 @@ def remove_override(clinician_id, day):
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
 
-@blueprint.post("/clinicians/<int(max=2147483647):clinician_id>/time-off")
+@blueprint.post("/clinicians/<id:clinician_id>/time-off")
 @role_required(*MANAGERS)
 def add_time_off(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -186,7 +186,7 @@ def add_time_off(clinician_id):
     return _saved(clinician, services.add_time_off(clinician, *span, reason), "Time off saved.")
 
 
-@blueprint.post("/clinicians/<int(max=2147483647):clinician_id>/time-off/<int(max=2147483647):time_off_id>/delete")
+@blueprint.post("/clinicians/<id:clinician_id>/time-off/<id:time_off_id>/delete")
 @role_required(*MANAGERS)
 def remove_time_off(clinician_id, time_off_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -220,7 +220,7 @@ def _schedule_window(clinician, args):
     return view, first, last, utc_window_for_local_dates(first, last, clinician.zone)
 
 
-@blueprint.get("/clinicians/<int(max=2147483647):clinician_id>/schedule")
+@blueprint.get("/clinicians/<id:clinician_id>/schedule")
 @role_required(*MANAGERS)
 def schedule(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -304,7 +304,7 @@ def booking_ics(public_id):
     return _ics_response(staff_calendar([booking], now_utc()), "consultation.ics")
 
 
-@blueprint.get("/clinicians/<int(max=2147483647):clinician_id>/schedule.ics")
+@blueprint.get("/clinicians/<id:clinician_id>/schedule.ics")
 @role_required(*MANAGERS)
 def schedule_ics(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
@@ -317,7 +317,7 @@ def schedule_ics(clinician_id):
     return _ics_response(staff_calendar(bookings, now_utc()), f"schedule-{span[0]}-{span[1]}.ics")
 
 
-@blueprint.route("/clinicians/<int(max=2147483647):clinician_id>/feed", methods=["GET", "POST"])
+@blueprint.route("/clinicians/<id:clinician_id>/feed", methods=["GET", "POST"])
 @role_required(*MANAGERS)
 def feed_settings(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
