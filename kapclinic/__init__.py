@@ -43,8 +43,10 @@ def register_config(app, settings):
 def register_extensions(app):
     # Imported for their side effects: engine events, and every model on the metadata.
     from kapclinic.accounts import models as _account_models  # noqa: F401
+    from kapclinic.audit import models as _audit_models  # noqa: F401
     from kapclinic.core import db as _sqlite_setup  # noqa: F401
     from kapclinic.core import models as _core_models  # noqa: F401
+    from kapclinic.frontdesk import models as _frontdesk_models  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
     from kapclinic.scheduling import models as _scheduling_models  # noqa: F401
@@ -67,6 +69,7 @@ def register_blueprints(app):
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.core.views import blueprint as core_blueprint
+    from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
     from kapclinic.scheduling.views import blueprint as scheduling_blueprint
     from kapclinic.workspace.feeds import blueprint as feeds_blueprint
@@ -79,6 +82,7 @@ def register_blueprints(app):
     app.register_blueprint(workspace_blueprint)
     app.register_blueprint(feeds_blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(frontdesk_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed
@@ -100,10 +104,12 @@ def register_hooks(app):
 
 def register_commands(app):
     from kapclinic.accounts.commands import users_cli
+    from kapclinic.audit.commands import audit_cli
     from kapclinic.core.commands import demo_data_command
     from kapclinic.intake.commands import intake_cli
     from kapclinic.notifications.commands import outbox_cli
 
+    app.cli.add_command(audit_cli)
     app.cli.add_command(demo_data_command)
     app.cli.add_command(intake_cli)
     app.cli.add_command(outbox_cli)

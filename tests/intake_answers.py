@@ -1,6 +1,11 @@
 """Valid answers for every intake step, as a browser would post them (field -> list of strings)."""
 
+import re
+
+from werkzeug.datastructures import MultiDict
+
 from kapclinic.intake.questionnaire import STEPS_BY_KEY
+from tests.conftest import patient_json
 
 VALID = {
     "about": {
@@ -48,3 +53,36 @@ def form_for(step_key, **changes):
     assert step_key in STEPS_BY_KEY
     values = {**VALID[step_key], **changes}
     return {key: value if isinstance(value, list) else [value] for key, value in values.items() if value is not None}
+
+
+def book_for_intake(client, offering, mailbox, date_of_birth="1990-04-12", slot=0, **patient):
+    """Book the offering's `slot`-th free start through the API; return the intake link from the confirmation email."""
+    response = client.post(
+        "/api/v1/bookings",
+        json=patient_json(
+            offering,
+            offering.starts[slot].isoformat(),
+            clinician_id=offering.clinician_id,
+            date_of_birth=date_of_birth,
+            **patient,
+        ),
+    )
+    assert response.status_code == 201, response.json
+    body = mailbox.messages[-1].get_body(("plain",)).get_content()
+    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
+    return intake_url
+
+
+def post_step(client, intake_url, key, **changes):
+    return client.post(f"{intake_url}/step/{key}", data=MultiDict([(k, v) for k, values in form_for(key, **changes).items() for v in values]))
+
+
+def complete_steps(client, intake_url, keys, **changes_by_step):
+    last = None
+    for key in keys:
+        last = post_step(client, intake_url, key, **changes_by_step.get(key, {}))
+        assert last.status_code == 302, (key, last.text[:2000])
+    return last
+
+
+ADULT_STEPS = ["about", "reasons", "history", "medications", "medical", "psychiatric", "phq9", "asq", "gad7", "audit", "consent"]

@@ -12,7 +12,7 @@ constraint there rejects overlapping bookings.
 
 from datetime import UTC
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
@@ -57,8 +57,17 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def writes_on_get(view):
+    """Mark a GET view that writes (an audit row for a page view), so SQLite takes the write lock up front."""
+    view.writes_on_get = True
+    return view
+
+
 def _may_write():
-    return not has_request_context() or request.method in WRITING_METHODS
+    if not has_request_context() or request.method in WRITING_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint)
+    return getattr(view, "writes_on_get", False)
 
 
 @event.listens_for(Engine, "connect")

@@ -5,7 +5,7 @@ import enum
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from kapclinic.core.crypto import EncryptedJSON
+from kapclinic.core.crypto import EncryptedJSON, EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
@@ -17,6 +17,31 @@ class IntakeStatus(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
+class ReviewStatus(enum.StrEnum):
+    """Where the front desk is with a submitted intake."""
+
+    AWAITING_REVIEW = "awaiting_review"
+    IN_REVIEW = "in_review"
+    READY = "ready"
+    NEEDS_FOLLOW_UP = "needs_follow_up"
+    NOT_A_FIT = "not_a_fit"
+
+    @property
+    def label(self):
+        return {
+            "awaiting_review": "Submitted, awaiting review",
+            "in_review": "In review",
+            "ready": "Ready for consultation",
+            "needs_follow_up": "Needs follow-up",
+            "not_a_fit": "Not a fit now",
+        }[self.value]
+
+    @property
+    def is_closed(self):
+        """The front desk has finished with it: an urgent flag on it is no longer open."""
+        return self in (ReviewStatus.READY, ReviewStatus.NOT_A_FIT)
+
+
 class ResponseStatus(enum.StrEnum):
     """FHIR QuestionnaireResponse.status."""
 
@@ -25,7 +50,7 @@ class ResponseStatus(enum.StrEnum):
     AMENDED = "amended"
 
 
-ENCRYPTED_FIELDS = ("answers", "results", "guardian_consent")
+ENCRYPTED_FIELDS = ("answers", "results", "guardian_consent", "review_reason")
 
 
 class Intake(db.Model):
@@ -49,6 +74,16 @@ class Intake(db.Model):
     # Kept in clear so the front desk queue can sort on it without decrypting.
     is_urgent: Mapped[bool] = mapped_column(default=False, index=True)
 
+    # Flag codes (never answers) in clear, so the queue can filter on them in SQL: " code1 code2 ".
+    flag_codes: Mapped[str] = mapped_column(db.String(500), default="", server_default="")
+
+    review_status: Mapped[ReviewStatus] = mapped_column(
+        string_enum(ReviewStatus, length=24), default=ReviewStatus.AWAITING_REVIEW, server_default="awaiting_review"
+    )
+    review_reason = mapped_column(EncryptedText, nullable=True)
+    review_changed_dt = mapped_column(UTCDateTime, nullable=True)
+    review_changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+
     created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     signed_dt = mapped_column(UTCDateTime, nullable=True)
@@ -57,7 +92,21 @@ class Intake(db.Model):
     urgent_alert_dt = mapped_column(UTCDateTime, nullable=True)
 
     booking = relationship("Booking", backref=db.backref("intake", uselist=False))
+    review_changed_by = relationship("StaffUser")
 
     @property
     def is_editable(self):
         return self.status is IntakeStatus.DRAFT
+
+    @property
+    def is_submitted(self):
+        return self.status is IntakeStatus.SUBMITTED
+
+    @property
+    def has_open_urgent_flag(self):
+        return self.is_urgent and not (self.is_submitted and self.review_status.is_closed)
+
+    @property
+    def queue_status(self):
+        """One status for the queue: the patient's progress until submission, then the review's."""
+        return self.review_status.value if self.is_submitted else self.status.value

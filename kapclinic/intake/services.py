@@ -170,6 +170,13 @@ def _store_results(intake, scores, flags, now):
         },
         "flags": kept + current,
     }
+    intake.flag_codes = flag_tokens(intake.results["flags"])
+
+
+def flag_tokens(flags):
+    """The clear column the queue filters on: codes and levels, each between spaces, so LIKE '% token %' is exact."""
+    tokens = {flag["code"] for flag in flags} | {f"level:{flag['level']}" for flag in flags}
+    return f" {' '.join(sorted(tokens))} "
 
 
 def _raise_urgent(intake, now):
@@ -178,7 +185,12 @@ def _raise_urgent(intake, now):
         return
     intake.is_urgent = True
     intake.urgent_alert_dt = now
-    queue_email(current_app.config["FRONT_DESK_EMAIL"], "intake_urgent", {"reference": intake.public_id})
+    db.session.flush()
+    queue_email(
+        current_app.config["FRONT_DESK_EMAIL"],
+        "intake_urgent",
+        {"reference": intake.public_id, "record_url": public_url("frontdesk.intake_record", intake_id=intake.id)},
+    )
 
 
 def prefilled(intake, step):

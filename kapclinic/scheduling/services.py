@@ -388,16 +388,18 @@ def cancel(booking, now, by, reason=""):
     _notify_patient(booking, "booking_cancelled", now)
 
 
-def reschedule(booking, start_dt, now):
-    """Move a booking to another free start with the same clinician; return a new manage token."""
+def reschedule(booking, start_dt, now, clinician=None):
+    """Move a booking to another free start, with the same clinician unless another is given; return a new manage token."""
     consultation_type = booking.consultation_type
-    _serialise_bookings([booking.clinician])
-    _check_offered(consultation_type, [booking.clinician], start_dt, now, exclude_booking_id=booking.id)
+    clinician = clinician or booking.clinician
+    _serialise_bookings({booking.clinician, clinician})
+    _check_offered(consultation_type, [clinician], start_dt, now, exclude_booking_id=booking.id)
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
     token, token_hash = issue_manage_token()
 
     def move():
+        booking.clinician = clinician
         booking.start_dt = start_dt
         booking.end_dt = start_dt + rules.duration
         booking.blocked_start_dt = blocked.start_dt
@@ -408,7 +410,7 @@ def reschedule(booking, start_dt, now):
 
     if not _flush_in_savepoint(move):
         # The savepoint rollback expired the booking: it reads its old times again.
-        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, booking.clinician, booking.id))
+        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
     _notify_patient(booking, "booking_rescheduled", now, token)

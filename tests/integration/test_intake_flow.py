@@ -13,7 +13,7 @@ from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
 from kapclinic.scheduling.models import Booking
 from kapclinic.core.timezones import instant_param
 from tests.conftest import patient_json, seed_offering
-from tests.intake_answers import form_for
+from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, form_for, post_step
 
 
 @pytest.fixture
@@ -21,48 +21,20 @@ def consultation(app):
     return seed_offering(app, "intake")
 
 
-def _book(client, offering, mailbox, date_of_birth="1990-04-12"):
-    response = client.post(
-        "/api/v1/bookings",
-        json=patient_json(
-            offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id, date_of_birth=date_of_birth
-        ),
-    )
-    assert response.status_code == 201, response.json
-    body = mailbox.messages[-1].get_body(("plain",)).get_content()
-    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
-    return intake_url
-
-
-def _post_step(client, intake_url, key, **changes):
-    return client.post(f"{intake_url}/step/{key}", data=MultiDict([(k, v) for k, values in form_for(key, **changes).items() for v in values]))
-
-
 def _intake():
     db.session.expire_all()
     return db.session.scalar(select(Intake))
 
 
-def _complete(client, intake_url, keys, **changes_by_step):
-    last = None
-    for key in keys:
-        last = _post_step(client, intake_url, key, **changes_by_step.get(key, {}))
-        assert last.status_code == 302, (key, last.text[:2000])
-    return last
-
-
-ADULT_STEPS = ["about", "reasons", "history", "medications", "medical", "psychiatric", "phq9", "asq", "gad7", "audit", "consent"]
-
-
 def test_patient_fills_the_intake_over_two_sessions_and_submits(app, consultation, mailbox):
     first_device = app.test_client()
-    intake_url = _book(first_device, consultation, mailbox)
+    intake_url = book_for_intake(first_device, consultation, mailbox)
     start = first_device.get(intake_url)
     assert start.status_code == 200 and "Start" in start.text
     step_page = first_device.get(f"{intake_url}/step/about").text
     assert "Step 1 of 11" in step_page
     assert 'value="Ana Patient"' in step_page  # known from the booking
-    _complete(first_device, intake_url, ADULT_STEPS[:4])
+    complete_steps(first_device, intake_url, ADULT_STEPS[:4])
 
     # The browser closes; the emailed link on another device resumes at step 5.
     other_device = app.test_client()
@@ -71,7 +43,7 @@ def test_patient_fills_the_intake_over_two_sessions_and_submits(app, consultatio
     assert f"{intake_url}/step/medical" in resume.text
     assert "Sertraline" in other_device.get(f"{intake_url}/step/history").text
 
-    last = _complete(other_device, intake_url, ADULT_STEPS[4:])
+    last = complete_steps(other_device, intake_url, ADULT_STEPS[4:])
     assert last.headers["Location"].endswith("/review")
     review = other_device.get(f"{intake_url}/review").text
     assert "More than half the days" in review  # GAD-7 answers read back with their labels
@@ -88,15 +60,15 @@ def test_patient_fills_the_intake_over_two_sessions_and_submits(app, consultatio
     # Read-only once submitted.
     done = other_device.get(f"{intake_url}/done").text
     assert "Sertraline" in done
-    again = _post_step(other_device, intake_url, "history", ad1_name="Changed")
+    again = post_step(other_device, intake_url, "history", ad1_name="Changed")
     assert again.status_code == 302
     assert _intake().answers["history"]["ad1_name"] == "Sertraline"
 
 
 def test_manage_link_opens_the_same_intake(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _post_step(client, intake_url, "about")
+    intake_url = book_for_intake(client, consultation, mailbox)
+    post_step(client, intake_url, "about")
     manage_url = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
     manage_token = manage_url.rsplit("/", 1)[1]
     resumed = client.get(f"/intake/{manage_token}")
@@ -105,9 +77,9 @@ def test_manage_link_opens_the_same_intake(app, consultation, mailbox):
 
 def test_thoughts_of_death_show_crisis_help_and_alert_the_front_desk(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _complete(client, intake_url, ADULT_STEPS[:6])
-    saved = _post_step(client, intake_url, "phq9", phq9_9="1")  # "Several days"
+    intake_url = book_for_intake(client, consultation, mailbox)
+    complete_steps(client, intake_url, ADULT_STEPS[:6])
+    saved = post_step(client, intake_url, "phq9", phq9_9="1")  # "Several days"
     assert saved.status_code == 302
     assert "/support" in saved.headers["Location"]
     support = client.get(saved.headers["Location"]).text
@@ -124,19 +96,19 @@ def test_thoughts_of_death_show_crisis_help_and_alert_the_front_desk(app, consul
         assert private not in text
     assert intake.public_id in text
     # Saving the step again with 0 does not clear the urgent flag, and sends no second alert.
-    _post_step(client, intake_url, "phq9")
+    post_step(client, intake_url, "phq9")
     assert _intake().is_urgent
     assert sum(message["To"] == "frontdesk@clinic.example.org" for message in mailbox.messages) == 1
 
 
 def test_asq_yes_asks_the_acuity_question_and_flags_acute_risk(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _complete(client, intake_url, ADULT_STEPS[:7])
-    missing_acuity = _post_step(client, intake_url, "asq", asq_2="true")
+    intake_url = book_for_intake(client, consultation, mailbox)
+    complete_steps(client, intake_url, ADULT_STEPS[:7])
+    missing_acuity = post_step(client, intake_url, "asq", asq_2="true")
     assert missing_acuity.status_code == 422
     assert "Please answer this question." in missing_acuity.text
-    saved = _post_step(client, intake_url, "asq", asq_2="true", asq_5="true")
+    saved = post_step(client, intake_url, "asq", asq_2="true", asq_5="true")
     assert "/support" in saved.headers["Location"]
     codes = {flag["code"] for flag in _intake().results["flags"]}
     assert "suicide_risk_asq_acute" in codes
@@ -144,36 +116,36 @@ def test_asq_yes_asks_the_acuity_question_and_flags_acute_risk(app, consultation
 
 def test_trauma_step_appears_only_when_trauma_is_a_reason(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _post_step(client, intake_url, "about")
-    _post_step(client, intake_url, "reasons", reasons=["depression", "trauma"])
+    intake_url = book_for_intake(client, consultation, mailbox)
+    post_step(client, intake_url, "about")
+    post_step(client, intake_url, "reasons", reasons=["depression", "trauma"])
     assert "Step 1 of 12" in client.get(f"{intake_url}/step/about").text
-    _complete(client, intake_url, ADULT_STEPS[2:10])
+    complete_steps(client, intake_url, ADULT_STEPS[2:10])
     assert client.get(f"{intake_url}/step/pcl5").status_code == 200
-    _post_step(client, intake_url, "pcl5")
+    post_step(client, intake_url, "pcl5")
     assert _intake().results["scores"]["pcl5"]["total"] == 40
     assert "probable_ptsd" in {flag["code"] for flag in _intake().results["flags"]}
-    _post_step(client, intake_url, "reasons", reasons=["depression"])
+    post_step(client, intake_url, "reasons", reasons=["depression"])
     assert client.get(f"{intake_url}/step/pcl5").status_code == 404
     assert "pcl5" not in _intake().answers
 
 
 def test_invalid_answers_are_explained_per_field_keep_what_was_typed_and_save_nothing(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _complete(client, intake_url, ADULT_STEPS[:4])
-    response = _post_step(client, intake_url, "medical", bp_systolic="400", bp_diastolic="eighty", thyroid=None, medical_other="Knee pain" )
+    intake_url = book_for_intake(client, consultation, mailbox)
+    complete_steps(client, intake_url, ADULT_STEPS[:4])
+    response = post_step(client, intake_url, "medical", bp_systolic="400", bp_diastolic="eighty", thyroid=None, medical_other="Knee pain" )
     assert response.status_code == 422
     assert "between 60 and 260" in response.text
     assert "whole number" in response.text
     assert "Please answer this question." in response.text
     assert "Knee pain" in response.text and 'value="400"' in response.text
     assert "medical" not in _intake().answers
-    future = _post_step(client, intake_url, "about", date_of_birth=(date.today() + timedelta(days=3)).isoformat())
+    future = post_step(client, intake_url, "about", date_of_birth=(date.today() + timedelta(days=3)).isoformat())
     assert future.status_code == 422 and "must be in the past" in future.text
-    oversized = _post_step(client, intake_url, "reasons", hopes="x" * 5000)
+    oversized = post_step(client, intake_url, "reasons", hopes="x" * 5000)
     assert oversized.status_code == 422 and "under 2000 characters" in oversized.text
-    hostile = _post_step(client, intake_url, "reasons", reasons=["depression", "<script>"], hopes="fine\x00")
+    hostile = post_step(client, intake_url, "reasons", reasons=["depression", "<script>"], hopes="fine\x00")
     assert hostile.status_code == 422
     assert "<script>" not in hostile.text
 
@@ -183,7 +155,7 @@ def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
     offering = seed_offering(app, "csrf")
     with app.app_context():
         client = app.test_client()
-        intake_url = _book(client, offering, mailbox)
+        intake_url = book_for_intake(client, offering, mailbox)
         response = client.post(f"{intake_url}/step/reasons", data={"reasons": "anxiety", "hopes": "Sleep better", "csrf_token": "stale"})
         assert response.status_code == 400
         assert "timed out" in response.text
@@ -194,9 +166,9 @@ def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
 def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, mailbox):
     client = app.test_client()
     fifteen = date.today().replace(year=date.today().year - 15).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
     steps = ADULT_STEPS[:-1] + ["guardian", "consent"]
-    _complete(client, intake_url, steps, about={"date_of_birth": fifteen})
+    complete_steps(client, intake_url, steps, about={"date_of_birth": fifteen})
     assert "under_18" in {flag["code"] for flag in _intake().results["flags"]}
     client.post(f"{intake_url}/review")
     intake = _intake()
@@ -220,7 +192,7 @@ def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, m
 def test_children_under_the_online_age_are_asked_to_call(app, consultation, mailbox):
     client = app.test_client()
     ten = date.today().replace(year=date.today().year - 10).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=ten)
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=ten)
     page = client.get(intake_url).text
     assert "Please call the clinic" in page
     assert client.get(f"{intake_url}/step/about").text.count("Please call the clinic") == 1
@@ -228,8 +200,8 @@ def test_children_under_the_online_age_are_asked_to_call(app, consultation, mail
 
 def test_database_file_holds_no_answer_in_clear_text(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _complete(client, intake_url, ADULT_STEPS[:5], medications={"medication_list": "zz-secret-medicine 5 mg"})
+    intake_url = book_for_intake(client, consultation, mailbox)
+    complete_steps(client, intake_url, ADULT_STEPS[:5], medications={"medication_list": "zz-secret-medicine 5 mg"})
     db.session.remove()
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as connection:
@@ -256,8 +228,8 @@ def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, s
     offering = seed_offering(app, "keys")
     with app.app_context():
         client = app.test_client()
-        intake_url = _book(client, offering, mailbox)
-        _post_step(client, intake_url, "about")
+        intake_url = book_for_intake(client, offering, mailbox)
+        post_step(client, intake_url, "about")
     rotated = make_app(sqlite_url, DATA_KEYS=[new_key, old_key])
     with rotated.app_context():
         assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
@@ -274,8 +246,8 @@ def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, s
 def test_guardian_contact_details_are_checked(app, consultation, mailbox):
     client = app.test_client()
     fifteen = date.today().replace(year=date.today().year - 15).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
-    response = _post_step(client, intake_url, "guardian", guardian_email="not-an-email", guardian_phone="12")
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
+    response = post_step(client, intake_url, "guardian", guardian_email="not-an-email", guardian_phone="12")
     assert response.status_code == 422
     assert "valid email" in response.text and "valid phone" in response.text
 
@@ -286,8 +258,8 @@ def test_guardian_contact_details_are_checked(app, consultation, mailbox):
 )
 def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailbox, systolic, diastolic, message):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    response = _post_step(client, intake_url, "medical", bp_systolic=systolic, bp_diastolic=diastolic)
+    intake_url = book_for_intake(client, consultation, mailbox)
+    response = post_step(client, intake_url, "medical", bp_systolic=systolic, bp_diastolic=diastolic)
     assert response.status_code == 422
     assert message in response.text
     assert "medical" not in _intake().answers
@@ -296,8 +268,8 @@ def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailb
 def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, consultation, mailbox):
     client = app.test_client()
     fifteen = date.today().replace(year=date.today().year - 15).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
-    _post_step(client, intake_url, "about")  # the intake says 1990
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
+    post_step(client, intake_url, "about")  # the intake says 1990
     intake = _intake()
     codes = {flag["code"] for flag in intake.results["flags"]}
     assert {"under_18", "date_of_birth_mismatch"} <= codes
@@ -307,12 +279,12 @@ def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, co
 
 def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
+    intake_url = book_for_intake(client, consultation, mailbox)
     typo = date.today().replace(year=date.today().year - 9).isoformat()
-    _post_step(client, intake_url, "about", date_of_birth=typo)
+    post_step(client, intake_url, "about", date_of_birth=typo)
     page = client.get(f"{intake_url}/step/about").text
     assert "Please call the clinic" not in page
-    fixed = _post_step(client, intake_url, "about")
+    fixed = post_step(client, intake_url, "about")
     assert fixed.status_code == 302
     assert "date_of_birth_mismatch" not in {flag["code"] for flag in _intake().results["flags"]}
 
@@ -320,7 +292,7 @@ def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mail
 def test_children_under_the_online_age_cannot_submit(app, consultation, mailbox):
     client = app.test_client()
     ten = date.today().replace(year=date.today().year - 10).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=ten)
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=ten)
     assert "Please call the clinic" in client.post(f"{intake_url}/review").text
     assert _intake().status is IntakeStatus.DRAFT
 
@@ -339,7 +311,7 @@ def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_ag
     assert created.status_code == 201, created.json
     body = mailbox.messages[-1].get_body(("plain",)).get_content()
     intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
-    _complete(client, intake_url, ADULT_STEPS, about={"date_of_birth": born})
+    complete_steps(client, intake_url, ADULT_STEPS, about={"date_of_birth": born})
     client.post(f"{intake_url}/review")
     assert _intake().status is IntakeStatus.SUBMITTED
     manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
@@ -352,9 +324,9 @@ def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_ag
 
 def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    _post_step(client, intake_url, "phq9", phq9_9="2")
-    _post_step(client, intake_url, "phq9", phq9_9="0")
+    intake_url = book_for_intake(client, consultation, mailbox)
+    post_step(client, intake_url, "phq9", phq9_9="2")
+    post_step(client, intake_url, "phq9", phq9_9="0")
     intake = _intake()
     assert intake.is_urgent
     kept = next(flag for flag in intake.results["flags"] if flag["code"] == "suicide_risk_phq9")
@@ -364,8 +336,8 @@ def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, cons
 
 def test_a_risk_answer_on_an_unfinished_step_still_shows_help_and_alerts(app, consultation, mailbox):
     client = app.test_client()
-    intake_url = _book(client, consultation, mailbox)
-    response = _post_step(client, intake_url, "phq9", phq9_9="3", phq9_4=None)
+    intake_url = book_for_intake(client, consultation, mailbox)
+    response = post_step(client, intake_url, "phq9", phq9_9="3", phq9_4=None)
     assert response.status_code == 422
     assert "not watched in real time" in response.text and "988" in response.text
     intake = _intake()
@@ -377,8 +349,8 @@ def test_a_risk_answer_on_an_unfinished_step_still_shows_help_and_alerts(app, co
 def test_a_wrong_guardian_address_can_be_corrected_and_the_link_resent(app, consultation, mailbox):
     client = app.test_client()
     fifteen = date.today().replace(year=date.today().year - 15).isoformat()
-    intake_url = _book(client, consultation, mailbox, date_of_birth=fifteen)
-    _complete(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen},
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
+    complete_steps(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen},
               guardian={"guardian_email": "typo@example.con"})
     client.post(f"{intake_url}/review")
     first_link = re.search(r"(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
@@ -415,7 +387,7 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
         def save(key, url=intake_url, barrier=barrier):
             device = app.test_client()
             barrier.wait()
-            assert _post_step(device, url, key).status_code == 302
+            assert post_step(device, url, key).status_code == 302
 
         threads = [threading.Thread(target=save, args=(key,)) for key in ("phq9", "gad7")]
         for thread in threads:
@@ -429,7 +401,7 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
 
 def test_outbox_bodies_are_encrypted_at_rest(app, consultation, mailbox):
     client = app.test_client()
-    _book(client, consultation, mailbox)
+    book_for_intake(client, consultation, mailbox)
     db.session.remove()
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as connection:

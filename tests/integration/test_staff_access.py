@@ -10,7 +10,8 @@ from tests.conftest import sign_in
 # Pages anyone may open: signing in and resetting a password.
 PUBLIC_STAFF_ENDPOINTS = {"accounts.login", "accounts.request_reset", "accounts.reset_password"}
 SAMPLE_VALUES = {"clinician_id": 1, "public_id": "00000000-0000-0000-0000-000000000000", "token": "x",
-                 "day": "2030-01-01", "time_off_id": 1, "user_id": 1, "type_id": 1, "action": "deactivate"}
+                 "day": "2030-01-01", "time_off_id": 1, "user_id": 1, "type_id": 1, "action": "deactivate",
+                 "intake_id": 1, "version": "2026-11.1"}
 
 
 @pytest.fixture

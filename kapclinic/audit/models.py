@@ -1,0 +1,56 @@
+"""One row per thing a staff member did with patient data. Rows are never updated or deleted.
+
+The migration adds database triggers that refuse UPDATE and DELETE on this table, and
+every row carries the hash of the row before it, so a change made around the
+triggers (by someone with the database owner's rights) breaks the chain that
+`flask audit verify` checks.
+"""
+
+import enum
+
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kapclinic.core.db import UTCDateTime, string_enum
+from kapclinic.extensions import db
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditAction(enum.StrEnum):
+    QUEUE_VIEWED = "queue.viewed"
+    QUEUE_EXPORTED = "queue.exported"
+    INTAKE_VIEWED = "intake.viewed"
+    INTAKE_PRINTED = "intake.printed"
+    INTAKE_EXPORTED = "intake.exported"
+    STATUS_CHANGED = "intake.status_changed"
+    NOTE_ADDED = "intake.note_added"
+    CONTACT_LOGGED = "intake.contact_logged"
+    CLINICIAN_CHANGED = "booking.clinician_changed"
+    RESCHEDULED = "booking.rescheduled"
+    CANCELLED = "booking.cancelled"
+    TRAIL_READ = "audit.trail_read"
+
+    @property
+    def label(self):
+        return self.value.replace(".", " ").replace("_", " ").capitalize()
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_dt = mapped_column(UTCDateTime, nullable=False, index=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    action: Mapped[AuditAction] = mapped_column(string_enum(AuditAction, length=40))
+    # What was touched. Plain references with no cascade: a trail outlives nothing it names.
+    intake_id: Mapped[int | None] = mapped_column(ForeignKey("intakes.id"), index=True, nullable=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), index=True, nullable=True)
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    # A short description with no patient data: "status: in review -> ready".
+    detail: Mapped[str] = mapped_column(db.String(255), default="")
+    remote_addr: Mapped[str] = mapped_column(db.String(45), default="")
+    prev_hash: Mapped[str] = mapped_column(db.String(64))
+    row_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+
+    actor = relationship("StaffUser", foreign_keys=[actor_id])

@@ -1,0 +1,467 @@
+"""Front desk rules: who sees which intake, the triage queue, review status, notes, changes on a patient's behalf.
+
+Every function that shows or changes patient data takes the acting staff member
+and writes its audit row in the same transaction as the change.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import and_, case, func, not_, or_, select
+
+from kapclinic.accounts.models import Role, StaffUser
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction, AuditEvent
+from kapclinic.core.clinic import clinic
+from kapclinic.core.timezones import get_zone, local_day_bounds
+from kapclinic.extensions import db
+from kapclinic.frontdesk.models import IntakeNote, NoteKind
+from kapclinic.intake import fhir
+from kapclinic.intake import services as intakes
+from kapclinic.intake.instruments import INSTRUMENTS, severity_label
+from kapclinic.intake.models import Intake, IntakeStatus, ReviewStatus
+from kapclinic.scheduling import services as scheduling
+from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
+from kapclinic.scheduling.slots import Interval
+from kapclinic.scheduling.validation import InvalidField, clean_note
+
+QUEUE_PAGE_SIZE = 25
+NOTE_MAX = 2000
+REASON_MAX = 500
+SEARCH_MAX = 100
+INCOMPLETE_HORIZON = timedelta(hours=72)
+
+# Queue filters on flags: the open urgent ones, a level, or one code the front desk acts on.
+FLAG_FILTERS = {
+    "urgent": "Urgent safety answer, still open",
+    "clinician-review": "Needs a clinician's review",
+    "under_18": "Adolescent (guardian needed)",
+    "none": "No flags",
+}
+STATUS_FILTERS = {
+    IntakeStatus.DRAFT.value: "Not finished",
+    IntakeStatus.AWAITING_GUARDIAN.value: "Waiting for guardian",
+    **{status.value: status.label for status in ReviewStatus},
+}
+
+
+# --- who sees what -----------------------------------------------------------------
+
+
+def viewer_zone(user):
+    """Clinicians read times in their own zone; the front desk in the clinic's."""
+    if user.role is Role.CLINICIAN and user.clinician is not None:
+        return user.clinician.zone
+    return get_zone(clinic().timezone)
+
+
+def _visible(query, user):
+    if user.role is Role.CLINICIAN:
+        return query.where(Booking.clinician_id == user.clinician_id)
+    return query
+
+
+def intake_for(user, intake_id):
+    """The intake if this user may see it, else None (the caller answers 404 either way)."""
+    query = select(Intake).join(Booking).where(Intake.id == intake_id)
+    return db.session.scalar(_visible(query, user))
+
+
+def can_change_booking(user):
+    return user.role in (Role.ADMIN, Role.FRONT_DESK)
+
+
+# --- the queue ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    status: str = ""
+    flag: str = ""
+    clinician_id: int | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+    search: str = ""
+    page: int = 1
+
+    def as_args(self, **changes):
+        """Query-string values for links that keep the other filters."""
+        values = {
+            "status": self.status,
+            "flag": self.flag,
+            "clinician": self.clinician_id or "",
+            "from": self.first_day.isoformat() if self.first_day else "",
+            "to": self.last_day.isoformat() if self.last_day else "",
+            "q": self.search,
+            "page": self.page,
+        }
+        values.update(changes)
+        return values
+
+    def describe(self):
+        """For the audit trail: which filters were used, never the search text (it may be a patient's name)."""
+        used = [f"{name}={value}" for name, value in (("status", self.status), ("flag", self.flag)) if value]
+        if self.clinician_id:
+            used.append(f"clinician={self.clinician_id}")
+        if self.first_day or self.last_day:
+            used.append(f"dates={self.first_day or ''}..{self.last_day or ''}")
+        if self.search:
+            used.append("search")
+        return f"page {self.page}" + (f"; {', '.join(used)}" if used else "")
+
+
+def _date_arg(args, name, default, errors, field):
+    if name not in args:
+        return default
+    raw = args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        errors[field] = "Please give a date as YYYY-MM-DD."
+        return default
+    if not 1900 <= day.year <= 2200:
+        errors[field] = "Please give a date between 1900 and 2200."
+        return default
+    return day
+
+
+def parse_filters(args, today):
+    """Read the queue's query string. Invalid values are reported per field and ignored.
+
+    With no dates in the query the queue starts at today, so past consultations do
+    not push upcoming ones down; an empty "from" shows every date.
+    """
+    errors = {}
+    status = args.get("status", "")
+    if status and status not in STATUS_FILTERS:
+        errors["status"] = "Please choose a status from the list."
+        status = ""
+    flag = args.get("flag", "")
+    if flag and flag not in FLAG_FILTERS:
+        errors["flag"] = "Please choose a flag from the list."
+        flag = ""
+    clinician_id = None
+    if args.get("clinician"):
+        raw = args["clinician"]
+        if raw.isascii() and raw.isdigit() and len(raw) < 10:
+            clinician_id = int(raw)
+        else:
+            errors["clinician"] = "Please choose a clinician from the list."
+    first_day = _date_arg(args, "from", today, errors, "from")
+    last_day = _date_arg(args, "to", None, errors, "to")
+    if first_day and last_day and last_day < first_day:
+        errors["to"] = "The last day must not be before the first."
+        last_day = None
+    search = args.get("q", "")
+    try:
+        search = clean_note(search, SEARCH_MAX).replace("\n", " ")
+    except InvalidField as error:
+        errors["q"] = str(error)
+        search = ""
+    page_raw = args.get("page", "1")
+    page = int(page_raw) if page_raw.isascii() and page_raw.isdigit() and 0 < len(page_raw) < 6 else 1
+    return QueueFilters(status, flag, clinician_id, first_day, last_day, search, max(page, 1)), errors
+
+
+def _open_urgent():
+    closed = [status.value for status in ReviewStatus if status.is_closed]
+    return and_(Intake.is_urgent, not_(and_(Intake.status == IntakeStatus.SUBMITTED, Intake.review_status.in_(closed))))
+
+
+def _has_token(token):
+    return Intake.flag_codes.like(f"% {token} %")
+
+
+def _status_condition(status):
+    if status in (IntakeStatus.DRAFT.value, IntakeStatus.AWAITING_GUARDIAN.value):
+        return Intake.status == status
+    return and_(Intake.status == IntakeStatus.SUBMITTED, Intake.review_status == status)
+
+
+def _flag_condition(flag):
+    if flag == "urgent":
+        return _open_urgent()
+    if flag == "none":
+        return and_(not_(Intake.is_urgent), not_(Intake.flag_codes.like("%level:%")))
+    if flag == "clinician-review":
+        return _has_token("level:clinician-review")
+    return _has_token(flag)
+
+
+def _search_condition(text):
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(
+        func.lower(Booking.patient_name).like(pattern, escape="\\"),
+        func.lower(Booking.patient_email).like(pattern, escape="\\"),
+    )
+
+
+def _queue_query(user, filters, zone):
+    query = _visible(select(Intake).join(Booking), user)
+    if filters.status:
+        query = query.where(_status_condition(filters.status))
+    if filters.flag:
+        query = query.where(_flag_condition(filters.flag))
+    if filters.clinician_id:
+        query = query.where(Booking.clinician_id == filters.clinician_id)
+    if filters.first_day:
+        query = query.where(Booking.start_dt >= local_day_bounds(filters.first_day, zone)[0])
+    if filters.last_day:
+        query = query.where(Booking.start_dt < local_day_bounds(filters.last_day, zone)[1])
+    if filters.search:
+        query = query.where(_search_condition(filters.search))
+    return query
+
+
+def queue_page(user, filters, zone):
+    """One page of the queue: open urgent safety answers first, then the soonest consultation."""
+    query = _queue_query(user, filters, zone)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    ordered = query.order_by(case((_open_urgent(), 0), else_=1), Booking.start_dt, Intake.id)
+    rows = db.session.scalars(ordered.limit(QUEUE_PAGE_SIZE).offset((filters.page - 1) * QUEUE_PAGE_SIZE)).all()
+    return rows, total
+
+
+def all_queue_rows(user, filters, zone):
+    """Every row matching the filters, in queue order, for the CSV export."""
+    query = _queue_query(user, filters, zone)
+    return db.session.scalars(query.order_by(case((_open_urgent(), 0), else_=1), Booking.start_dt, Intake.id)).all()
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    consultations_today: int
+    awaiting_review: int
+    urgent_open: int
+    incomplete_soon: int
+
+
+def dashboard(user, now, zone):
+    def count(query):
+        return db.session.scalar(select(func.count()).select_from(_visible(query, user).subquery()))
+
+    day_start, day_end = local_day_bounds(now.astimezone(zone).date(), zone)
+    confirmed = Booking.status != BookingStatus.CANCELLED
+    return Dashboard(
+        consultations_today=count(select(Booking.id).where(confirmed, Booking.start_dt >= day_start, Booking.start_dt < day_end)),
+        awaiting_review=count(select(Intake.id).join(Booking).where(_status_condition(ReviewStatus.AWAITING_REVIEW.value))),
+        urgent_open=count(select(Intake.id).join(Booking).where(_open_urgent())),
+        incomplete_soon=count(
+            select(Intake.id).join(Booking).where(
+                Intake.status != IntakeStatus.SUBMITTED,
+                confirmed,
+                Booking.start_dt >= now,
+                Booking.start_dt < now + INCOMPLETE_HORIZON,
+            )
+        ),
+    )
+
+
+def clinician_choices():
+    return db.session.scalars(select(Clinician).order_by(Clinician.name)).all()
+
+
+# --- the intake record --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    name: str
+    total: int
+    maximum: int | None
+    band: str
+
+
+def score_lines(intake):
+    lines = []
+    for key, score in intake.results.get("scores", {}).items():
+        instrument = INSTRUMENTS.get(key)
+        lines.append(
+            ScoreLine(
+                name=instrument.short_title if instrument else key,
+                total=score["total"],
+                maximum=instrument.max_total if instrument else None,
+                band=severity_label(score["severity"]) if score.get("severity") else "",
+            )
+        )
+    return lines
+
+
+def guardian_status(intake):
+    if not intakes.is_minor(intake):
+        return ""
+    if intake.guardian_signed_dt is not None:
+        return "Guardian consent given"
+    if intake.status is IntakeStatus.AWAITING_GUARDIAN:
+        return "Waiting for the guardian's consent"
+    return "Guardian consent not yet requested (intake not finished)"
+
+
+def summary(intake):
+    """What the front desk reads first: age, reasons, scores, every flag with its answer, medicines."""
+    answers = intake.answers
+    reasons_step = next((section for section in intakes.answered_sections(intake) if section["step"].key == "reasons"), None)
+    medications = next(
+        (section for section in intakes.answered_sections(intake) if section["step"].key == "medications"), None
+    )
+    age = intakes.age_at_consultation(intake)
+    return {
+        "age": age,
+        "is_minor": intakes.is_minor(intake),
+        "guardian_status": guardian_status(intake),
+        "reasons": reasons_step["rows"] if reasons_step else [],
+        "scores": score_lines(intake),
+        "flags": intake.results.get("flags", []),
+        "medications": medications["rows"] if medications else [],
+        "has_answers": bool(answers),
+    }
+
+
+def view_intake(user, intake, now, action=AuditAction.INTAKE_VIEWED):
+    audit.record(user, action, now, intake=intake)
+
+
+def fhir_answers(intake):
+    """The intake as the pure FHIR builder reads it."""
+    return fhir.IntakeAnswers(
+        public_id=intake.public_id,
+        questionnaire_version=intake.questionnaire_version,
+        response_status=intake.response_status.value,
+        answers=intake.answers,
+        results=intake.results,
+        authored_dt=intake.submitted_dt or intake.updated_dt,
+        is_minor=intakes.is_minor(intake),
+    )
+
+
+# --- the audit trail, for admins ------------------------------------------------------
+
+
+def patient_trail(intake):
+    """Everything done with this patient's records: every booking made with the same email address."""
+    same_patient = select(Booking.id).where(func.lower(Booking.patient_email) == intake.booking.patient_email.lower())
+    return audit.events_for(AuditEvent.booking_id.in_(same_patient))
+
+
+def staff_user(user_id):
+    return db.session.get(StaffUser, user_id)
+
+
+def staff_trail(user):
+    return audit.events_for(AuditEvent.actor_id == user.id)
+
+
+# --- changes ------------------------------------------------------------------------
+
+
+class ReviewRefused(Exception):
+    """The change cannot be made as asked; str() says why, for the person who asked."""
+
+
+def change_status(user, intake, status_value, reason, now):
+    """Move a submitted intake to another review status; 'not a fit now' needs a reason."""
+    errors = {}
+    try:
+        status = ReviewStatus(status_value)
+    except ValueError:
+        errors["status"] = "Please choose a status from the list."
+        status = None
+    try:
+        reason = clean_note(reason, REASON_MAX)
+    except InvalidField as error:
+        errors["reason"] = str(error)
+    if status is ReviewStatus.NOT_A_FIT and not reason and "reason" not in errors:
+        errors["reason"] = "Please say why this is not a fit now; the patient's clinician will read it."
+    if errors:
+        return errors
+    if not intake.is_submitted:
+        raise ReviewRefused("The patient has not submitted this intake yet, so it cannot be reviewed.")
+    previous = intake.review_status
+    intake.review_status = status
+    intake.review_reason = reason if status is ReviewStatus.NOT_A_FIT else None
+    intake.review_changed_dt = now
+    intake.review_changed_by_id = user.id
+    if status is ReviewStatus.NOT_A_FIT:
+        db.session.add(IntakeNote(intake=intake, author_id=user.id, kind=NoteKind.NOTE, body=f"Not a fit now: {reason}", created_dt=now))
+    audit.record(user, AuditAction.STATUS_CHANGED, now, intake=intake, detail=f"status: {previous.value} -> {status.value}")
+    return {}
+
+
+def add_note(user, intake, kind_value, body, now):
+    """Add a note or a contact attempt to the thread; it cannot be edited later."""
+    errors = {}
+    try:
+        kind = NoteKind(kind_value)
+    except ValueError:
+        errors["kind"] = "Please choose what kind of entry this is."
+        kind = None
+    try:
+        body = clean_note(body, NOTE_MAX)
+    except InvalidField as error:
+        errors["body"] = str(error)
+    if not body and "body" not in errors:
+        errors["body"] = "Please write the note." if kind is NoteKind.NOTE else "Please add a line about the contact."
+    if errors:
+        return errors
+    db.session.add(IntakeNote(intake=intake, author_id=user.id, kind=kind, body=body, created_dt=now))
+    action = AuditAction.CONTACT_LOGGED if kind.is_contact else AuditAction.NOTE_ADDED
+    audit.record(user, action, now, intake=intake, detail=f"kind: {kind.value}")
+    return {}
+
+
+def notes(intake):
+    return intake.notes.all()
+
+
+def reassign(user, intake, clinician_id, now):
+    """Give the consultation, at the same time, to another clinician who offers it and is free then."""
+    booking = intake.booking
+    _check_changeable(booking, now)
+    clinician = scheduling.clinician_for_type(booking.consultation_type, clinician_id)
+    if clinician is None:
+        return {"clinician": "Please choose a clinician who offers this consultation."}
+    if clinician.id == booking.clinician_id:
+        return {"clinician": "That clinician already has this consultation."}
+    previous_id = booking.clinician_id
+    scheduling.reschedule(booking, booking.start_dt, now, clinician=clinician)
+    audit.record(user, AuditAction.CLINICIAN_CHANGED, now, intake=intake, detail=f"clinician: {previous_id} -> {clinician.id}")
+    return {}
+
+
+def reschedule(user, intake, start_dt, now):
+    booking = intake.booking
+    _check_changeable(booking, now)
+    scheduling.reschedule(booking, start_dt, now)
+    audit.record(user, AuditAction.RESCHEDULED, now, intake=intake, detail="new time")
+
+
+def cancel(user, intake, reason, now):
+    booking = intake.booking
+    _check_changeable(booking, now)
+    try:
+        reason = clean_note(reason, REASON_MAX)
+    except InvalidField as error:
+        return {"cancel_reason": str(error)}
+    if not reason:
+        return {"cancel_reason": "Please give the reason (kept for the clinic, not sent to the patient)."}
+    scheduling.cancel(booking, now, by="front_desk", reason=reason)
+    audit.record(user, AuditAction.CANCELLED, now, intake=intake)
+    return {}
+
+
+def _check_changeable(booking, now):
+    if booking.status is not BookingStatus.CONFIRMED:
+        raise ReviewRefused("This consultation is no longer booked, so it cannot be changed.")
+    if booking.start_dt <= now:
+        raise ReviewRefused("This consultation has already started or passed.")
+
+
+def free_starts(intake, now, days):
+    """Times the booking's clinician could move it to, for the reschedule page."""
+    booking = intake.booking
+    window = Interval(now, now + timedelta(days=days))
+    return scheduling.find_slots(booking.consultation_type, window, now, booking.clinician, exclude_booking_id=booking.id)
+

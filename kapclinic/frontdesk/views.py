@@ -1,0 +1,309 @@
+"""Front desk pages: the triage queue, the intake record, its exports, and changes on the patient's behalf."""
+
+import csv
+import io
+import json
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from kapclinic.accounts.models import Role
+from kapclinic.accounts.policy import role_required
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction
+from kapclinic.core.db import writes_on_get
+from kapclinic.core.timezones import format_moment, now_utc, parse_instant
+from kapclinic.core.urls import public_url
+from kapclinic.extensions import db
+from kapclinic.frontdesk import services
+from kapclinic.frontdesk.csv_safety import neutralise_row
+from kapclinic.frontdesk.models import NoteKind
+from kapclinic.intake import fhir
+from kapclinic.intake import services as intakes
+from kapclinic.intake.models import ReviewStatus
+from kapclinic.scheduling.services import SchedulingError
+
+blueprint = Blueprint("frontdesk", __name__, url_prefix="/staff")
+READERS = (Role.ADMIN, Role.FRONT_DESK, Role.CLINICIAN)
+DESK = (Role.ADMIN, Role.FRONT_DESK)
+RESCHEDULE_DAYS = 21
+
+
+def _intake_or_404(intake_id):
+    intake = services.intake_for(current_user, intake_id)
+    if intake is None:
+        abort(404)
+    return intake
+
+
+def _queue_context(filters, errors):
+    zone = services.viewer_zone(current_user)
+    now = now_utc()
+    rows, total = services.queue_page(current_user, filters, zone)
+    return {
+        "filters": filters,
+        "errors": errors,
+        "rows": [
+            {
+                "intake": intake,
+                "when": format_moment(intake.booking.start_dt, zone),
+                "age": intakes.age_at_consultation(intake),
+                "scores": services.score_lines(intake),
+            }
+            for intake in rows
+        ],
+        "total": total,
+        "pages": max(1, -(-total // services.QUEUE_PAGE_SIZE)),
+        "dashboard": services.dashboard(current_user, now, zone),
+        "status_filters": services.STATUS_FILTERS,
+        "flag_filters": services.FLAG_FILTERS,
+        "clinicians": services.clinician_choices() if current_user.role is not Role.CLINICIAN else [],
+        "zone_name": zone.key,
+    }
+
+
+@blueprint.get("/intakes")
+@role_required(*READERS)
+@writes_on_get
+def queue():
+    zone = services.viewer_zone(current_user)
+    filters, errors = services.parse_filters(request.args, now_utc().astimezone(zone).date())
+    context = _queue_context(filters, errors)
+    audit.record(current_user, AuditAction.QUEUE_VIEWED, now_utc(), detail=filters.describe())
+    db.session.commit()
+    return render_template("frontdesk/queue.html", **context), 400 if errors else 200
+
+
+@blueprint.get("/intakes.csv")
+@role_required(*READERS)
+@writes_on_get
+def queue_csv():
+    zone = services.viewer_zone(current_user)
+    filters, errors = services.parse_filters(request.args, now_utc().astimezone(zone).date())
+    if errors:
+        abort(400, "; ".join(f"{field}: {message}" for field, message in errors.items()))
+    output = io.StringIO()
+    writer = csv.writer(output)
+    writer.writerow(["Reference", "Patient", "Email", "Age", f"Consultation ({zone.key})", "Clinician", "Status", "Flags"])
+    for intake in services.all_queue_rows(current_user, filters, zone):
+        booking = intake.booking
+        writer.writerow(
+            neutralise_row(
+                [
+                    intake.public_id,
+                    booking.patient_name,
+                    booking.patient_email,
+                    intakes.age_at_consultation(intake),
+                    format_moment(booking.start_dt, zone),
+                    booking.clinician.name,
+                    services.STATUS_FILTERS[intake.queue_status],
+                    intake.flag_codes.strip(),
+                ]
+            )
+        )
+    audit.record(current_user, AuditAction.QUEUE_EXPORTED, now_utc(), detail=filters.describe())
+    db.session.commit()
+    response = make_response(output.getvalue())
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="intakes.csv"'
+    return response
+
+
+def _record_context(intake, errors=None, values=None):
+    zone = services.viewer_zone(current_user)
+    booking = intake.booking
+    return {
+        "intake": intake,
+        "booking": booking,
+        "summary": services.summary(intake),
+        "status_label": services.STATUS_FILTERS[intake.queue_status],
+        "sections": intakes.answered_sections(intake),
+        "notes": services.notes(intake),
+        "when": format_moment(booking.start_dt, zone),
+        "patient_when": format_moment(booking.start_dt, booking.patient_zone),
+        "format_in_zone": lambda moment: format_moment(moment, zone),
+        "review_statuses": list(ReviewStatus),
+        "note_kinds": list(NoteKind),
+        "can_change_booking": services.can_change_booking(current_user),
+        "clinician_choices": [c for c in booking.consultation_type.active_clinicians if c.id != booking.clinician_id],
+        "errors": errors or {},
+        "values": values or {},
+    }
+
+
+def _render_record(intake, errors=None, values=None, status=200):
+    return render_template("frontdesk/intake.html", **_record_context(intake, errors, values)), status
+
+
+@blueprint.get("/intakes/<id:intake_id>")
+@role_required(*READERS)
+@writes_on_get
+def intake_record(intake_id):
+    intake = _intake_or_404(intake_id)
+    services.view_intake(current_user, intake, now_utc())
+    db.session.commit()
+    return _render_record(intake)
+
+
+@blueprint.get("/intakes/<id:intake_id>/print")
+@role_required(*READERS)
+@writes_on_get
+def intake_print(intake_id):
+    intake = _intake_or_404(intake_id)
+    services.view_intake(current_user, intake, now_utc(), AuditAction.INTAKE_PRINTED)
+    db.session.commit()
+    return render_template("frontdesk/intake_print.html", **_record_context(intake))
+
+
+@blueprint.get("/intakes/<id:intake_id>/questionnaire-response.json")
+@role_required(*READERS)
+@writes_on_get
+def intake_fhir(intake_id):
+    intake = _intake_or_404(intake_id)
+    if not intake.is_submitted:
+        abort(409, "The patient has not submitted this intake yet; only a completed intake is exported.")
+    resource = fhir.questionnaire_response_resource(services.fhir_answers(intake), public_url("core.index").rstrip("/"))
+    services.view_intake(current_user, intake, now_utc(), AuditAction.INTAKE_EXPORTED)
+    db.session.commit()
+    return _json_download(resource, f"intake-{intake.public_id}.json")
+
+
+@blueprint.get("/questionnaires/<version>.json")
+@role_required(*READERS)
+def questionnaire_definition(version):
+    try:
+        resource = fhir.questionnaire_resource(version, public_url("core.index").rstrip("/"))
+    except ValueError:
+        abort(404)
+    return _json_download(resource, f"questionnaire-{version}.json")
+
+
+def _json_download(resource, filename):
+    response = make_response(json.dumps(resource, indent=2, ensure_ascii=False))
+    response.headers["Content-Type"] = "application/fhir+json; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _changed(intake, errors, message, anchor):
+    """Commit a change that passed validation, or show the record again with the messages."""
+    if errors:
+        db.session.rollback()
+        return _render_record(intake, errors, request.form.to_dict(), 422)
+    db.session.commit()
+    flash(message)
+    return redirect(url_for("frontdesk.intake_record", intake_id=intake.id, _anchor=anchor))
+
+
+def _refused(intake, error):
+    db.session.rollback()
+    return _render_record(intake, {"refused": str(error)}, request.form.to_dict(), 409)
+
+
+@blueprint.post("/intakes/<id:intake_id>/status")
+@role_required(*READERS)
+def change_status(intake_id):
+    intake = _intake_or_404(intake_id)
+    try:
+        errors = services.change_status(current_user, intake, request.form.get("status", ""), request.form.get("reason"), now_utc())
+    except services.ReviewRefused as error:
+        return _refused(intake, error)
+    return _changed(intake, errors, "Status changed.", "review")
+
+
+@blueprint.post("/intakes/<id:intake_id>/notes")
+@role_required(*READERS)
+def add_note(intake_id):
+    intake = _intake_or_404(intake_id)
+    errors = services.add_note(current_user, intake, request.form.get("kind", ""), request.form.get("body"), now_utc())
+    return _changed(intake, errors, "Added to the thread.", "notes")
+
+
+@blueprint.post("/intakes/<id:intake_id>/clinician")
+@role_required(*DESK)
+def reassign(intake_id):
+    intake = _intake_or_404(intake_id)
+    raw = request.form.get("clinician_id", "")
+    clinician_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    try:
+        errors = services.reassign(current_user, intake, clinician_id, now_utc())
+    except (services.ReviewRefused, SchedulingError) as error:
+        return _refused(intake, error)
+    return _changed(intake, errors, "Clinician changed. The patient has been sent the updated invite.", "consultation")
+
+
+@blueprint.route("/intakes/<id:intake_id>/reschedule", methods=["GET", "POST"])
+@role_required(*DESK)
+def reschedule(intake_id):
+    intake = _intake_or_404(intake_id)
+    now = now_utc()
+    errors, status = {}, 200
+    if request.method == "POST":
+        status = 422
+        try:
+            start_dt = parse_instant(request.form.get("start", ""))
+        except ValueError:
+            start_dt, errors = None, {"start": "Please choose one of the times listed."}
+        if start_dt is not None:
+            try:
+                services.reschedule(current_user, intake, start_dt, now)
+            except (services.ReviewRefused, SchedulingError) as error:
+                db.session.rollback()
+                errors, status = {"start": str(error)}, 409
+            else:
+                db.session.commit()
+                flash("Consultation moved. The patient has been sent the new time and invite.")
+                return redirect(url_for("frontdesk.intake_record", intake_id=intake.id, _anchor="consultation"))
+    zone = services.viewer_zone(current_user)
+    slots = services.free_starts(intake, now, RESCHEDULE_DAYS)
+    return render_template(
+        "frontdesk/reschedule.html",
+        intake=intake,
+        booking=intake.booking,
+        when=format_moment(intake.booking.start_dt, zone),
+        slots=[(slot.start_dt.isoformat(), format_moment(slot.start_dt, zone)) for slot in slots],
+        errors=errors,
+    ), (status if errors else 200)
+
+
+@blueprint.post("/intakes/<id:intake_id>/cancel")
+@role_required(*DESK)
+def cancel(intake_id):
+    intake = _intake_or_404(intake_id)
+    try:
+        errors = services.cancel(current_user, intake, request.form.get("reason"), now_utc())
+    except services.ReviewRefused as error:
+        return _refused(intake, error)
+    return _changed(intake, errors, "Cancelled. The patient has been emailed and the time is free again.", "consultation")
+
+
+@blueprint.get("/audit/intakes/<id:intake_id>")
+@role_required(Role.ADMIN)
+@writes_on_get
+def patient_trail(intake_id):
+    intake = _intake_or_404(intake_id)
+    events = services.patient_trail(intake)
+    audit.record(current_user, AuditAction.TRAIL_READ, now_utc(), intake=intake, detail="patient trail")
+    db.session.commit()
+    return render_template("frontdesk/trail.html", events=events, intake=intake, subject_user=None,
+                           format_in_zone=_formatter())
+
+
+@blueprint.get("/audit/users/<id:user_id>")
+@role_required(Role.ADMIN)
+@writes_on_get
+def staff_trail(user_id):
+    user = services.staff_user(user_id)
+    if user is None:
+        abort(404)
+    events = services.staff_trail(user)
+    audit.record(current_user, AuditAction.TRAIL_READ, now_utc(), subject_user=user, detail="staff trail")
+    db.session.commit()
+    return render_template("frontdesk/trail.html", events=events, intake=None, subject_user=user,
+                           format_in_zone=_formatter())
+
+
+def _formatter():
+    zone = services.viewer_zone(current_user)
+    return lambda moment: format_moment(moment, zone)
+
