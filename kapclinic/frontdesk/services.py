@@ -361,18 +361,27 @@ class ReviewRefused(Exception):
     """The change cannot be made as asked; str() says why, for the person who asked."""
 
 
-def change_status(user, intake, status_value, reason, now):
-    """Move a submitted intake to another review status; 'not a fit now' needs a reason."""
+def _choice_and_text(choices, raw_choice, choice_field, raw_text, text_field):
+    """Read one choice from an enum and one free text; return both and the per-field messages."""
     errors = {}
     try:
-        status = ReviewStatus(status_value)
+        choice = choices(raw_choice)
     except ValueError:
-        errors["status"] = "Please choose a status from the list."
-        status = None
+        choice = None
+        errors[choice_field[0]] = choice_field[1]
     try:
-        reason = clean_note(reason, REASON_MAX)
+        text = clean_note(raw_text, text_field[1])
     except InvalidField as error:
-        errors["reason"] = str(error)
+        text = ""
+        errors[text_field[0]] = str(error)
+    return choice, text, errors
+
+
+def change_status(user, intake, status_value, reason, now):
+    """Move a submitted intake to another review status; 'not a fit now' needs a reason."""
+    status, reason, errors = _choice_and_text(
+        ReviewStatus, status_value, ("status", "Please choose a status from the list."), reason, ("reason", REASON_MAX)
+    )
     if status is ReviewStatus.NOT_A_FIT and not reason and "reason" not in errors:
         errors["reason"] = "Please say why this is not a fit now; the patient's clinician will read it."
     if errors:
@@ -392,16 +401,9 @@ def change_status(user, intake, status_value, reason, now):
 
 def add_note(user, intake, kind_value, body, now):
     """Add a note or a contact attempt to the thread; it cannot be edited later."""
-    errors = {}
-    try:
-        kind = NoteKind(kind_value)
-    except ValueError:
-        errors["kind"] = "Please choose what kind of entry this is."
-        kind = None
-    try:
-        body = clean_note(body, NOTE_MAX)
-    except InvalidField as error:
-        errors["body"] = str(error)
+    kind, body, errors = _choice_and_text(
+        NoteKind, kind_value, ("kind", "Please choose what kind of entry this is."), body, ("body", NOTE_MAX)
+    )
     if not body and "body" not in errors:
         errors["body"] = "Please write the note." if kind is NoteKind.NOTE else "Please add a line about the contact."
     if errors:
@@ -414,6 +416,12 @@ def add_note(user, intake, kind_value, body, now):
 
 def notes(intake):
     return intake.notes.all()
+
+
+def status_history(intake):
+    """Who changed the review status and when, oldest first, read from the audit trail."""
+    events = audit.events_for(AuditEvent.intake_id == intake.id, AuditEvent.action == AuditAction.STATUS_CHANGED)
+    return list(reversed(events))
 
 
 def reassign(user, intake, clinician_id, now):

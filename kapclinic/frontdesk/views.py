@@ -119,6 +119,7 @@ def _record_context(intake, errors=None, values=None):
         "status_label": services.STATUS_FILTERS[intake.queue_status],
         "sections": intakes.answered_sections(intake),
         "notes": services.notes(intake),
+        "status_history": services.status_history(intake),
         "when": format_moment(booking.start_dt, zone),
         "patient_when": format_moment(booking.start_dt, booking.patient_zone),
         "format_in_zone": lambda moment: format_moment(moment, zone),

@@ -108,6 +108,7 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
     record = client.get(f"/staff/intakes/{urgent}").text
     assert "Spoke with Una; safe tonight." in record and "Called" in record and "Frankie Desk" in record
     assert "Dr. Second" in record
+    assert re.search(r"Frankie Desk · awaiting review -&gt; in review", record)
     with app.app_context():
         intake = db.session.get(Intake, urgent)
         assert intake.review_status is ReviewStatus.IN_REVIEW and intake.review_changed_by_id == desk.id
@@ -278,6 +279,7 @@ def test_admins_read_the_trail_for_a_patient_and_for_a_staff_member(app, client,
     patient_trail = client.get(f"/staff/audit/intakes/{urgent}")
     assert patient_trail.status_code == 200
     assert "Frankie Desk" in patient_trail.text and "Intake viewed" in patient_trail.text, patient_trail.text
+    assert f"/staff/audit/users/{desk.id}" in client.get("/staff/admin/users").text
     staff_trail = client.get(f"/staff/audit/users/{desk.id}")
     assert staff_trail.status_code == 200 and f"Intake {urgent}" in staff_trail.text
     assert client.get("/staff/audit/users/99999").status_code == 404

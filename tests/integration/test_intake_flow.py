@@ -234,7 +234,7 @@ def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, s
     with rotated.app_context():
         assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
         result = rotated.test_cli_runner().invoke(args=["intake", "reencrypt"])
-        assert result.output.strip() == "re-encrypted 1 intake(s)"
+        assert result.output.strip() == "re-encrypted 1 intake(s) and 0 staff note(s)"
     new_only = make_app(sqlite_url, DATA_KEYS=[new_key])
     with new_only.app_context():
         assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"

@@ -1,0 +1,54 @@
+"""The audit hash chain notices a changed, removed or inserted row; CSV cells never run as formulas."""
+
+import pytest
+
+from kapclinic.audit.chain import first_break, row_hash
+from kapclinic.frontdesk.csv_safety import neutralise_cell
+
+GENESIS = "0" * 64
+
+
+def _chain(count):
+    rows, previous = [], GENESIS
+    for number in range(1, count + 1):
+        row = {"id": number, "occurred_dt": f"2026-11-25T12:00:0{number}+00:00", "actor_id": 1, "action": "intake.viewed",
+               "intake_id": 7, "booking_id": 7, "subject_user_id": None, "detail": "", "remote_addr": "127.0.0.1"}
+        row["prev_hash"] = previous
+        row["row_hash"] = previous = row_hash(previous, row)
+        rows.append(row)
+    return rows
+
+
+def test_an_untouched_chain_has_no_break():
+    assert first_break(_chain(5), GENESIS) is None
+
+
+@pytest.mark.parametrize("field", ["actor_id", "action", "detail", "remote_addr", "occurred_dt", "intake_id"])
+def test_changing_any_field_breaks_the_chain_at_that_row(field):
+    rows = _chain(5)
+    rows[2][field] = "tampered"
+    broken = first_break(rows, GENESIS)
+    assert broken.row_id == 3 and "changed" in broken.reason
+
+
+def test_removing_a_row_breaks_the_chain_at_the_next_one():
+    rows = _chain(5)
+    del rows[1]
+    broken = first_break(rows, GENESIS)
+    assert broken.row_id == 3 and "removed" in broken.reason
+
+
+def test_recomputing_one_rows_hash_still_breaks_the_chain_after_it():
+    rows = _chain(5)
+    rows[1]["detail"] = "tampered"
+    rows[1]["row_hash"] = row_hash(rows[1]["prev_hash"], rows[1])
+    assert first_break(rows, GENESIS).row_id == 3
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"),
+     ("Ana", "Ana"), ("", ""), (None, ""), (42, "42"), ("a=b", "a=b")],
+)
+def test_csv_cells_that_could_run_as_formulas_are_made_text(cell, safe):
+    assert neutralise_cell(cell) == safe
