@@ -11,6 +11,8 @@ from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
+from kapclinic.intake import services as intakes
+from kapclinic.intake.sample_answers import sample_form
 from kapclinic.notifications.services import deliver_committed
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import (
@@ -121,6 +123,34 @@ def _ensure_bookings():
     return made
 
 
+# Submitted intakes for the front desk queue: the first patient's calm, the second's with
+# an urgent safety answer (PHQ-9 item 9), so the queue shows the urgent one on top.
+DEMO_INTAKE_CHANGES = (
+    ("alex.demo@example.com", {}),
+    ("sam.example@example.com", {"phq9": {"phq9_9": "2"}}),
+)
+
+
+def _ensure_intakes(now):
+    filled = 0
+    for email, changes in DEMO_INTAKE_CHANGES:
+        booking = db.session.scalar(select(Booking).where(Booking.patient_email == email))
+        if booking is None or booking.intake is None or booking.intake.answers:
+            continue
+        intake = booking.intake
+        identity = {"legal_name": booking.patient_name, "date_of_birth": booking.patient_date_of_birth.isoformat()}
+        for step in intakes.steps(intake):
+            step_changes = {**(identity if step.key == "about" else {}), **changes.get(step.key, {})}
+            if step.key == "consent":
+                step_changes["signature"] = booking.patient_name
+            outcome = intakes.save_step(intake, step, sample_form(step.key, **step_changes), now)
+            if outcome.errors:
+                raise click.ClickException(f"demo intake step {step.key} did not validate: {sorted(outcome.errors)}")
+        intakes.submit(intake, now)
+        filled += 1
+    return filled
+
+
 @click.command("demo-data")
 @with_appcontext
 def demo_data_command():
@@ -132,8 +162,13 @@ def demo_data_command():
     _ensure_types(clinicians)
     db.session.flush()
     made = _ensure_bookings()
+    db.session.flush()
+    filled = _ensure_intakes(now_utc())
     logins = _ensure_staff(clinicians, now_utc())
     db.session.commit()
     deliver_committed()
-    click.echo(f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types, {made} new bookings")
+    click.echo(
+        f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types, {made} new bookings, "
+        f"{filled} submitted intakes"
+    )
     click.echo(f"staff logins (password {DEMO_PASSWORD}): {', '.join(logins)}")

@@ -47,7 +47,14 @@ def test_demo_data_is_idempotent_and_yields_slots(make_app, sqlite_url):
     second = runner.invoke(args=["demo-data"])
     assert first.exit_code == second.exit_code == 0, first.output
     assert "3 clinicians" in first.output and "0 new bookings" in second.output
+    assert "2 submitted intakes" in first.output and "0 submitted intakes" in second.output
     client = app.test_client()
+    from kapclinic.core.commands import DEMO_PASSWORD
+
+    sign_in = client.post("/staff/login", data={"email": "frontdesk@example.org", "password": DEMO_PASSWORD})
+    assert sign_in.status_code == 302
+    queue = client.get("/staff/intakes?from=").text
+    assert queue.index("Sam Example") < queue.index("Alex Demo"), "the demo's urgent intake leads the queue"
     types = client.get("/api/v1/consultation-types").json
     assert len(types) == 3
     clinician_zones = {clinician["timezone"] for clinician in client.get("/api/v1/clinicians").json}

@@ -36,7 +36,8 @@ from kapclinic.intake.questionnaire import (
     validate_step,
 )
 from kapclinic.scheduling import validation
-from tests.intake_answers import VALID, form_for
+from kapclinic.intake.sample_answers import SAMPLE_ANSWERS as VALID
+from tests.intake_answers import form_for
 
 TODAY = date(2026, 6, 1)
 ANSWER_PLEASE = "Please answer this question."
