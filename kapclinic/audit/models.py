@@ -26,6 +26,7 @@ class AuditAction(enum.StrEnum):
     STATUS_CHANGED = "intake.status_changed"
     NOTE_ADDED = "intake.note_added"
     CONTACT_LOGGED = "intake.contact_logged"
+    URGENT_ACKNOWLEDGED = "intake.urgent_acknowledged"
     CLINICIAN_CHANGED = "booking.clinician_changed"
     RESCHEDULED = "booking.rescheduled"
     CANCELLED = "booking.cancelled"

@@ -12,7 +12,7 @@ constraint there rejects overlapping bookings.
 
 from datetime import UTC
 
-from flask import current_app, has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
@@ -57,17 +57,19 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
-def writes_on_get(view):
-    """Mark a GET view that writes (an audit row for a page view), so SQLite takes the write lock up front."""
-    view.writes_on_get = True
-    return view
+def take_write_lock_next():
+    """In a reading request, make the next transaction take SQLite's write lock at BEGIN.
+
+    A page that records that it was shown renders from a read transaction first, then
+    writes its audit row in a short transaction of its own: no writer waits on a render.
+    """
+    g.kapclinic_takes_write_lock = True
 
 
 def _may_write():
     if not has_request_context() or request.method in WRITING_METHODS:
         return True
-    view = current_app.view_functions.get(request.endpoint)
-    return getattr(view, "writes_on_get", False)
+    return g.get("kapclinic_takes_write_lock", False)
 
 
 @event.listens_for(Engine, "connect")

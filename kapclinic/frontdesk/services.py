@@ -20,6 +20,7 @@ from kapclinic.intake import fhir
 from kapclinic.intake import services as intakes
 from kapclinic.intake.instruments import INSTRUMENTS, severity_label
 from kapclinic.intake.models import Intake, IntakeStatus, ReviewStatus
+from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
 from kapclinic.scheduling.slots import Interval
@@ -61,10 +62,16 @@ def _visible(query, user):
     return query
 
 
-def intake_for(user, intake_id):
-    """The intake if this user may see it, else None (the caller answers 404 either way)."""
-    query = select(Intake).join(Booking).where(Intake.id == intake_id)
-    return db.session.scalar(_visible(query, user))
+def intake_for(user, intake_id, for_update=False):
+    """The intake if this user may see it, else None (the caller answers 404 either way).
+
+    Changes lock the intake and its booking, as the patient's own changes do, so a
+    patient cancelling while the front desk reassigns cannot be overwritten.
+    """
+    query = _visible(select(Intake).join(Booking).where(Intake.id == intake_id), user)
+    if for_update:
+        query = query.with_for_update(of=(Intake, Booking))
+    return db.session.scalar(query)
 
 
 def can_change_booking(user):
@@ -83,20 +90,6 @@ class QueueFilters:
     last_day: date | None = None
     search: str = ""
     page: int = 1
-
-    def as_args(self, **changes):
-        """Query-string values for links that keep the other filters."""
-        values = {
-            "status": self.status,
-            "flag": self.flag,
-            "clinician": self.clinician_id or "",
-            "from": self.first_day.isoformat() if self.first_day else "",
-            "to": self.last_day.isoformat() if self.last_day else "",
-            "q": self.search,
-            "page": self.page,
-        }
-        values.update(changes)
-        return values
 
     def describe(self):
         """For the audit trail: which filters were used, never the search text (it may be a patient's name)."""
@@ -166,8 +159,7 @@ def parse_filters(args, today):
 
 
 def _open_urgent():
-    closed = [status.value for status in ReviewStatus if status.is_closed]
-    return and_(Intake.is_urgent, not_(and_(Intake.status == IntakeStatus.SUBMITTED, Intake.review_status.in_(closed))))
+    return and_(Intake.is_urgent, Intake.urgent_acknowledged_dt.is_(None))
 
 
 def _has_token(token):
@@ -324,6 +316,20 @@ def view_intake(user, intake, now, action=AuditAction.INTAKE_VIEWED):
     audit.record(user, action, now, intake=intake)
 
 
+def can_export(intake):
+    """A submitted intake, answered on a questionnaire version this code still describes."""
+    return intake.is_submitted and intake.questionnaire_version == QUESTIONNAIRE_VERSION
+
+
+def record_export(user, intake_ids, filters, now):
+    """One audit row per exported intake, so each patient's trail shows the export."""
+    if not intake_ids:
+        audit.record(user, AuditAction.QUEUE_EXPORTED, now, detail=filters.describe())
+        return
+    for intake in db.session.scalars(select(Intake).where(Intake.id.in_(intake_ids)).order_by(Intake.id)):
+        audit.record(user, AuditAction.QUEUE_EXPORTED, now, intake=intake, detail=filters.describe())
+
+
 def fhir_answers(intake):
     """The intake as the pure FHIR builder reads it."""
     return fhir.IntakeAnswers(
@@ -384,6 +390,8 @@ def change_status(user, intake, status_value, reason, now):
     )
     if status is ReviewStatus.NOT_A_FIT and not reason and "reason" not in errors:
         errors["reason"] = "Please say why this is not a fit now; the patient's clinician will read it."
+    if status is not None and status.is_closed and intake.has_open_urgent_flag:
+        errors["status"] = "Record what was done about the urgent answer first (above), then close the review."
     if errors:
         return errors
     if not intake.is_submitted:
@@ -424,6 +432,25 @@ def status_history(intake):
     return list(reversed(events))
 
 
+def acknowledge_urgent(user, intake, action_taken, now):
+    """Record that someone acted on the urgent answer, and what they did; the flag itself stays."""
+    try:
+        action_taken = clean_note(action_taken, NOTE_MAX)
+    except InvalidField as error:
+        return {"action_taken": str(error)}
+    if not action_taken:
+        return {"action_taken": "Please say what was done (for example: called, safety plan reviewed, clinician told)."}
+    if not intake.has_open_urgent_flag:
+        raise ReviewRefused("There is no open urgent answer on this intake.")
+    intake.urgent_acknowledged_dt = now
+    intake.urgent_acknowledged_by_id = user.id
+    db.session.add(
+        IntakeNote(intake=intake, author_id=user.id, kind=NoteKind.NOTE, body=f"Urgent answer followed up: {action_taken}", created_dt=now)
+    )
+    audit.record(user, AuditAction.URGENT_ACKNOWLEDGED, now, intake=intake)
+    return {}
+
+
 def reassign(user, intake, clinician_id, now):
     """Give the consultation, at the same time, to another clinician who offers it and is free then."""
     booking = intake.booking
@@ -434,7 +461,7 @@ def reassign(user, intake, clinician_id, now):
     if clinician.id == booking.clinician_id:
         return {"clinician": "That clinician already has this consultation."}
     previous_id = booking.clinician_id
-    scheduling.reschedule(booking, booking.start_dt, now, clinician=clinician)
+    scheduling.reschedule(booking, booking.start_dt, now, clinician=clinician, by_staff=True)
     audit.record(user, AuditAction.CLINICIAN_CHANGED, now, intake=intake, detail=f"clinician: {previous_id} -> {clinician.id}")
     return {}
 
@@ -442,7 +469,7 @@ def reassign(user, intake, clinician_id, now):
 def reschedule(user, intake, start_dt, now):
     booking = intake.booking
     _check_changeable(booking, now)
-    scheduling.reschedule(booking, start_dt, now)
+    scheduling.reschedule(booking, start_dt, now, by_staff=True)
     audit.record(user, AuditAction.RESCHEDULED, now, intake=intake, detail="new time")
 
 
@@ -471,5 +498,8 @@ def free_starts(intake, now, days):
     """Times the booking's clinician could move it to, for the reschedule page."""
     booking = intake.booking
     window = Interval(now, now + timedelta(days=days))
-    return scheduling.find_slots(booking.consultation_type, window, now, booking.clinician, exclude_booking_id=booking.id)
+    return scheduling.find_slots(
+        booking.consultation_type, window, now, booking.clinician, exclude_booking_id=booking.id,
+        rules=scheduling.staff_rules(booking.consultation_type),
+    )
 

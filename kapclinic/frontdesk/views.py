@@ -1,4 +1,9 @@
-"""Front desk pages: the triage queue, the intake record, its exports, and changes on the patient's behalf."""
+"""Front desk pages: the triage queue, the intake record, its exports, and changes on the patient's behalf.
+
+Pages that show patient data render first, then record that they were shown
+(`_record_shown`); changes lock the intake and booking, and write their audit row in
+the same transaction as the change.
+"""
 
 import csv
 import io
@@ -11,7 +16,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
-from kapclinic.core.db import writes_on_get
+from kapclinic.core.db import take_write_lock_next
 from kapclinic.core.timezones import format_moment, now_utc, parse_instant
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -29,11 +34,30 @@ DESK = (Role.ADMIN, Role.FRONT_DESK)
 RESCHEDULE_DAYS = 21
 
 
-def _intake_or_404(intake_id):
-    intake = services.intake_for(current_user, intake_id)
+def _intake_or_404(intake_id, for_update=False):
+    intake = services.intake_for(current_user, intake_id, for_update=for_update)
     if intake is None:
         abort(404)
     return intake
+
+
+def _record_shown(response, action, **subject):
+    """End the reading transaction, then append the audit row for what the response shows."""
+    db.session.commit()
+    take_write_lock_next()
+    audit.record(current_user, action, now_utc(), **subject)
+    db.session.commit()
+    return response
+
+
+def _queue_filters():
+    """Filters come from the query string (links) or, with a name or email search, from a POST.
+
+    A search term names a patient, so it never travels in a URL (access logs, history).
+    """
+    source = request.form if request.method == "POST" else {k: v for k, v in request.args.items() if k != "q"}
+    zone = services.viewer_zone(current_user)
+    return services.parse_filters(source, now_utc().astimezone(zone).date()), zone
 
 
 def _queue_context(filters, errors):
@@ -62,30 +86,25 @@ def _queue_context(filters, errors):
     }
 
 
-@blueprint.get("/intakes")
+@blueprint.route("/intakes", methods=["GET", "POST"])
 @role_required(*READERS)
-@writes_on_get
 def queue():
-    zone = services.viewer_zone(current_user)
-    filters, errors = services.parse_filters(request.args, now_utc().astimezone(zone).date())
-    context = _queue_context(filters, errors)
-    audit.record(current_user, AuditAction.QUEUE_VIEWED, now_utc(), detail=filters.describe())
-    db.session.commit()
-    return render_template("frontdesk/queue.html", **context), 400 if errors else 200
+    (filters, errors), _ = _queue_filters()
+    page = render_template("frontdesk/queue.html", **_queue_context(filters, errors))
+    return _record_shown((page, 400 if errors else 200), AuditAction.QUEUE_VIEWED, detail=filters.describe())
 
 
-@blueprint.get("/intakes.csv")
+@blueprint.route("/intakes.csv", methods=["GET", "POST"])
 @role_required(*READERS)
-@writes_on_get
 def queue_csv():
-    zone = services.viewer_zone(current_user)
-    filters, errors = services.parse_filters(request.args, now_utc().astimezone(zone).date())
+    (filters, errors), zone = _queue_filters()
     if errors:
         abort(400, "; ".join(f"{field}: {message}" for field, message in errors.items()))
     output = io.StringIO()
     writer = csv.writer(output)
     writer.writerow(["Reference", "Patient", "Email", "Age", f"Consultation ({zone.key})", "Clinician", "Status", "Flags"])
-    for intake in services.all_queue_rows(current_user, filters, zone):
+    exported = services.all_queue_rows(current_user, filters, zone)
+    for intake in exported:
         booking = intake.booking
         writer.writerow(
             neutralise_row(
@@ -101,11 +120,14 @@ def queue_csv():
                 ]
             )
         )
-    audit.record(current_user, AuditAction.QUEUE_EXPORTED, now_utc(), detail=filters.describe())
-    db.session.commit()
     response = make_response(output.getvalue())
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="intakes.csv"'
+    exported_ids = [intake.id for intake in exported]
+    db.session.commit()
+    take_write_lock_next()
+    services.record_export(current_user, exported_ids, filters, now_utc())
+    db.session.commit()
     return response
 
 
@@ -126,6 +148,7 @@ def _record_context(intake, errors=None, values=None):
         "review_statuses": list(ReviewStatus),
         "note_kinds": list(NoteKind),
         "can_change_booking": services.can_change_booking(current_user),
+        "can_export": services.can_export(intake),
         "clinician_choices": [c for c in booking.consultation_type.active_clinicians if c.id != booking.clinician_id],
         "errors": errors or {},
         "values": values or {},
@@ -138,35 +161,28 @@ def _render_record(intake, errors=None, values=None, status=200):
 
 @blueprint.get("/intakes/<id:intake_id>")
 @role_required(*READERS)
-@writes_on_get
 def intake_record(intake_id):
     intake = _intake_or_404(intake_id)
-    services.view_intake(current_user, intake, now_utc())
-    db.session.commit()
-    return _render_record(intake)
+    return _record_shown(_render_record(intake), AuditAction.INTAKE_VIEWED, intake=intake)
 
 
 @blueprint.get("/intakes/<id:intake_id>/print")
 @role_required(*READERS)
-@writes_on_get
 def intake_print(intake_id):
     intake = _intake_or_404(intake_id)
-    services.view_intake(current_user, intake, now_utc(), AuditAction.INTAKE_PRINTED)
-    db.session.commit()
-    return render_template("frontdesk/intake_print.html", **_record_context(intake))
+    page = render_template("frontdesk/intake_print.html", **_record_context(intake))
+    return _record_shown(page, AuditAction.INTAKE_PRINTED, intake=intake)
 
 
 @blueprint.get("/intakes/<id:intake_id>/questionnaire-response.json")
 @role_required(*READERS)
-@writes_on_get
 def intake_fhir(intake_id):
     intake = _intake_or_404(intake_id)
-    if not intake.is_submitted:
-        abort(409, "The patient has not submitted this intake yet; only a completed intake is exported.")
+    if not services.can_export(intake):
+        abort(409, "Only a submitted intake answered on the current questionnaire version is exported.")
     resource = fhir.questionnaire_response_resource(services.fhir_answers(intake), public_url("core.index").rstrip("/"))
-    services.view_intake(current_user, intake, now_utc(), AuditAction.INTAKE_EXPORTED)
-    db.session.commit()
-    return _json_download(resource, f"intake-{intake.public_id}.json")
+    response = _json_download(resource, f"intake-{intake.public_id}.json")
+    return _record_shown(response, AuditAction.INTAKE_EXPORTED, intake=intake)
 
 
 @blueprint.get("/questionnaires/<version>.json")
@@ -187,24 +203,28 @@ def _json_download(resource, filename):
 
 
 def _changed(intake, errors, message, anchor):
-    """Commit a change that passed validation, or show the record again with the messages."""
+    """Commit a change that passed validation, or show the record again (a view, recorded) with the messages."""
     if errors:
-        db.session.rollback()
-        return _render_record(intake, errors, request.form.to_dict(), 422)
+        return _shown_again(intake, errors, 422)
     db.session.commit()
     flash(message)
     return redirect(url_for("frontdesk.intake_record", intake_id=intake.id, _anchor=anchor))
 
 
-def _refused(intake, error):
+def _shown_again(intake, errors, status):
     db.session.rollback()
-    return _render_record(intake, {"refused": str(error)}, request.form.to_dict(), 409)
+    page = _render_record(intake, errors, request.form.to_dict(), status)
+    return _record_shown(page, AuditAction.INTAKE_VIEWED, intake=intake)
+
+
+def _refused(intake, error):
+    return _shown_again(intake, {"refused": str(error)}, 409)
 
 
 @blueprint.post("/intakes/<id:intake_id>/status")
 @role_required(*READERS)
 def change_status(intake_id):
-    intake = _intake_or_404(intake_id)
+    intake = _intake_or_404(intake_id, for_update=True)
     try:
         errors = services.change_status(current_user, intake, request.form.get("status", ""), request.form.get("reason"), now_utc())
     except services.ReviewRefused as error:
@@ -215,15 +235,26 @@ def change_status(intake_id):
 @blueprint.post("/intakes/<id:intake_id>/notes")
 @role_required(*READERS)
 def add_note(intake_id):
-    intake = _intake_or_404(intake_id)
+    intake = _intake_or_404(intake_id, for_update=True)
     errors = services.add_note(current_user, intake, request.form.get("kind", ""), request.form.get("body"), now_utc())
     return _changed(intake, errors, "Added to the thread.", "notes")
+
+
+@blueprint.post("/intakes/<id:intake_id>/urgent")
+@role_required(*READERS)
+def acknowledge_urgent(intake_id):
+    intake = _intake_or_404(intake_id, for_update=True)
+    try:
+        errors = services.acknowledge_urgent(current_user, intake, request.form.get("action_taken"), now_utc())
+    except services.ReviewRefused as error:
+        return _refused(intake, error)
+    return _changed(intake, errors, "Recorded. The urgent answer is no longer open.", "urgent")
 
 
 @blueprint.post("/intakes/<id:intake_id>/clinician")
 @role_required(*DESK)
 def reassign(intake_id):
-    intake = _intake_or_404(intake_id)
+    intake = _intake_or_404(intake_id, for_update=True)
     raw = request.form.get("clinician_id", "")
     clinician_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
     try:
@@ -236,7 +267,7 @@ def reassign(intake_id):
 @blueprint.route("/intakes/<id:intake_id>/reschedule", methods=["GET", "POST"])
 @role_required(*DESK)
 def reschedule(intake_id):
-    intake = _intake_or_404(intake_id)
+    intake = _intake_or_404(intake_id, for_update=request.method == "POST")
     now = now_utc()
     errors, status = {}, 200
     if request.method == "POST":
@@ -270,7 +301,7 @@ def reschedule(intake_id):
 @blueprint.post("/intakes/<id:intake_id>/cancel")
 @role_required(*DESK)
 def cancel(intake_id):
-    intake = _intake_or_404(intake_id)
+    intake = _intake_or_404(intake_id, for_update=True)
     try:
         errors = services.cancel(current_user, intake, request.form.get("reason"), now_utc())
     except services.ReviewRefused as error:
@@ -280,31 +311,24 @@ def cancel(intake_id):
 
 @blueprint.get("/audit/intakes/<id:intake_id>")
 @role_required(Role.ADMIN)
-@writes_on_get
 def patient_trail(intake_id):
     intake = _intake_or_404(intake_id)
-    events = services.patient_trail(intake)
-    audit.record(current_user, AuditAction.TRAIL_READ, now_utc(), intake=intake, detail="patient trail")
-    db.session.commit()
-    return render_template("frontdesk/trail.html", events=events, intake=intake, subject_user=None,
-                           format_in_zone=_formatter())
+    page = render_template("frontdesk/trail.html", events=services.patient_trail(intake), intake=intake,
+                           subject_user=None, format_in_zone=_formatter())
+    return _record_shown(page, AuditAction.TRAIL_READ, intake=intake, detail="patient trail")
 
 
 @blueprint.get("/audit/users/<id:user_id>")
 @role_required(Role.ADMIN)
-@writes_on_get
 def staff_trail(user_id):
     user = services.staff_user(user_id)
     if user is None:
         abort(404)
-    events = services.staff_trail(user)
-    audit.record(current_user, AuditAction.TRAIL_READ, now_utc(), subject_user=user, detail="staff trail")
-    db.session.commit()
-    return render_template("frontdesk/trail.html", events=events, intake=None, subject_user=user,
-                           format_in_zone=_formatter())
+    page = render_template("frontdesk/trail.html", events=services.staff_trail(user), intake=None,
+                           subject_user=user, format_in_zone=_formatter())
+    return _record_shown(page, AuditAction.TRAIL_READ, subject_user=user, detail="staff trail")
 
 
 def _formatter():
     zone = services.viewer_zone(current_user)
     return lambda moment: format_moment(moment, zone)
-

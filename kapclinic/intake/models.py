@@ -75,7 +75,7 @@ class Intake(db.Model):
     is_urgent: Mapped[bool] = mapped_column(default=False, index=True)
 
     # Flag codes (never answers) in clear, so the queue can filter on them in SQL: " code1 code2 ".
-    flag_codes: Mapped[str] = mapped_column(db.String(500), default="", server_default="")
+    flag_codes: Mapped[str] = mapped_column(db.Text, default="", server_default="")
 
     review_status: Mapped[ReviewStatus] = mapped_column(
         string_enum(ReviewStatus, length=24), default=ReviewStatus.AWAITING_REVIEW, server_default="awaiting_review"
@@ -83,6 +83,9 @@ class Intake(db.Model):
     review_reason = mapped_column(EncryptedText, nullable=True)
     review_changed_dt = mapped_column(UTCDateTime, nullable=True)
     review_changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    # Someone on staff has acted on the urgent answer (a new urgent answer opens it again).
+    urgent_acknowledged_dt = mapped_column(UTCDateTime, nullable=True)
+    urgent_acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
 
     created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
@@ -92,7 +95,8 @@ class Intake(db.Model):
     urgent_alert_dt = mapped_column(UTCDateTime, nullable=True)
 
     booking = relationship("Booking", backref=db.backref("intake", uselist=False))
-    review_changed_by = relationship("StaffUser")
+    review_changed_by = relationship("StaffUser", foreign_keys=[review_changed_by_id])
+    urgent_acknowledged_by = relationship("StaffUser", foreign_keys=[urgent_acknowledged_by_id])
 
     @property
     def is_editable(self):
@@ -104,7 +108,7 @@ class Intake(db.Model):
 
     @property
     def has_open_urgent_flag(self):
-        return self.is_urgent and not (self.is_submitted and self.review_status.is_closed)
+        return self.is_urgent and self.urgent_acknowledged_dt is None
 
     @property
     def queue_status(self):

@@ -12,7 +12,7 @@ from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, screening
 from kapclinic.intake.instruments import INSTRUMENTS, make_pcl5
-from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
+from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus, ReviewStatus
 from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling.models import Booking
 
@@ -179,12 +179,23 @@ def flag_tokens(flags):
     return f" {' '.join(sorted(tokens))} "
 
 
-def _raise_urgent(intake, now):
-    """Mark the intake urgent (never cleared by a later answer) and alert the front desk once."""
-    if intake.is_urgent:
+def _urgent_codes(intake):
+    return {flag["code"] for flag in intake.results.get("flags", []) if flag["level"] == screening.URGENT}
+
+
+def _raise_urgent(intake, now, known_codes):
+    """Mark the intake urgent (never cleared by a later answer) and alert the front desk.
+
+    One alert while the urgent answer is open; once staff have acknowledged it, a new
+    urgent answer opens it again and alerts again.
+    """
+    reopened = intake.urgent_acknowledged_dt is not None and _urgent_codes(intake) - known_codes
+    if intake.is_urgent and not reopened:
         return
     intake.is_urgent = True
     intake.urgent_alert_dt = now
+    intake.urgent_acknowledged_dt = None
+    intake.urgent_acknowledged_by_id = None
     db.session.flush()
     queue_email(
         current_app.config["FRONT_DESK_EMAIL"],
@@ -210,12 +221,14 @@ def save_step(intake, step, form, now):
     if not intake.is_editable:
         raise IntakeClosed()
     answers, errors = questionnaire.validate_step(step, form, now.date())
+    known_urgent = _urgent_codes(intake)
     if errors:
         # The step is not saved, but a risk answer on it is not ignored either.
         signals = screening.urgent_signals(step.key, answers)
         if signals:
             intake.results = {**intake.results, "flags": [flag.as_dict() for flag in signals] + intake.results.get("flags", [])}
-            _raise_urgent(intake, now)
+            intake.flag_codes = flag_tokens(intake.results["flags"])
+            _raise_urgent(intake, now, known_urgent)
             db.session.flush()
         return StepOutcome(errors, answers, shows_support=bool(signals))
     intake.answers = {**intake.answers, step.key: answers}
@@ -225,7 +238,7 @@ def save_step(intake, step, form, now):
     scores, flags = compute_results(intake)
     _store_results(intake, scores, flags, now)
     if screening.is_urgent(flags):
-        _raise_urgent(intake, now)
+        _raise_urgent(intake, now, known_urgent)
     intake.updated_dt = now
     db.session.flush()
     shows_support = any(flag.level == screening.URGENT and flag.step == step.key for flag in flags)
@@ -292,6 +305,8 @@ def _complete(intake, now):
     intake.status = IntakeStatus.SUBMITTED
     intake.response_status = ResponseStatus.COMPLETED
     intake.submitted_dt = now
+    # A resubmission (after a move asked for a guardian again) is reviewed afresh.
+    intake.review_status = ReviewStatus.AWAITING_REVIEW
 
 
 def guardian_sign(intake, signature, relationship_confirmed, now):

@@ -175,11 +175,19 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
     ]
 
 
-def find_slots(consultation_type, window, now, clinician=None, exclude_booking_id=None):
+def find_slots(consultation_type, window, now, clinician=None, exclude_booking_id=None, rules=None):
     """Return free slots of one clinician, or of every clinician offering the type."""
     clinicians = [clinician] if clinician is not None else consultation_type.active_clinicians
     calendars = load_calendars(clinicians, window, exclude_booking_id)
-    return bookable_slots_for_all(calendars, consultation_type.slot_rules, window, now)
+    return bookable_slots_for_all(calendars, rules or consultation_type.slot_rules, window, now)
+
+
+STAFF_HORIZON = timedelta(days=365)
+
+
+def staff_rules(consultation_type):
+    """The type's rules without the patient-facing notice and horizon: the front desk may move a consultation to tomorrow."""
+    return replace(consultation_type.slot_rules, min_notice=timedelta(0), horizon=STAFF_HORIZON)
 
 
 def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclude_booking_id=None):
@@ -229,9 +237,9 @@ def _serialise_bookings(clinicians):
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id})
 
 
-def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking_id=None):
+def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking_id=None, rules=None):
     """Return the clinicians free at start_dt; raise NotBookable or SlotTaken otherwise."""
-    rules = consultation_type.slot_rules
+    rules = rules or consultation_type.slot_rules
     window = Interval(start_dt, start_dt + timedelta(minutes=1))
     calendars = load_calendars(clinicians, window, exclude_booking_id)
     free = [
@@ -388,13 +396,18 @@ def cancel(booking, now, by, reason=""):
     _notify_patient(booking, "booking_cancelled", now)
 
 
-def reschedule(booking, start_dt, now, clinician=None):
-    """Move a booking to another free start, with the same clinician unless another is given; return a new manage token."""
+def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
+    """Move a booking to another free start, with the same clinician unless another is given; return a new manage token.
+
+    Staff work without the patient-facing notice and horizon (see staff_rules); the
+    clinician's hours, time off, limits and other bookings still hold.
+    """
     consultation_type = booking.consultation_type
     clinician = clinician or booking.clinician
+    only_clinician_changed = start_dt == booking.start_dt
+    rules = staff_rules(consultation_type) if by_staff else consultation_type.slot_rules
     _serialise_bookings({booking.clinician, clinician})
-    _check_offered(consultation_type, [clinician], start_dt, now, exclude_booking_id=booking.id)
-    rules = consultation_type.slot_rules
+    _check_offered(consultation_type, [clinician], start_dt, now, exclude_booking_id=booking.id, rules=rules)
     blocked = rules.blocked_interval(start_dt)
     token, token_hash = issue_manage_token()
 
@@ -413,7 +426,7 @@ def reschedule(booking, start_dt, now, clinician=None):
         raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
-    _notify_patient(booking, "booking_rescheduled", now, token)
+    _notify_patient(booking, "booking_rescheduled", now, token, only_clinician_changed=only_clinician_changed)
     return token
 
 
@@ -429,7 +442,7 @@ def when_for_people(booking):
     }
 
 
-def _notify_patient(booking, template, now, manage_token=None, intake_token=None):
+def _notify_patient(booking, template, now, manage_token=None, intake_token=None, **extra):
     """Queue the patient's email with its calendar invite (REQUEST, or CANCEL once cancelled)."""
     manage_url = public_url("scheduling.manage", token=manage_token) if manage_token else ""
     intake_url = public_url("intake.start", token=intake_token or manage_token) if manage_token else ""
@@ -443,6 +456,7 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
             "intake_url": intake_url,
             "book_url": public_url("scheduling.choose_type"),
             **when_for_people(booking),
+            **extra,
         },
         ics=ics,
         ics_method=method,

@@ -21,13 +21,16 @@ ROLES = ("anonymous", "front_desk", "clinician", "admin")
 # POSTs send an empty form: allowed roles get the form's 422, not a change.
 MATRIX = {
     ("frontdesk.queue", "GET"): (302, 200, 200, 200),
+    ("frontdesk.queue", "POST"): (302, 200, 200, 200),
     ("frontdesk.queue_csv", "GET"): (302, 200, 200, 200),
+    ("frontdesk.queue_csv", "POST"): (302, 200, 200, 200),
     ("frontdesk.intake_record", "GET"): (302, 200, 200, 200),
     ("frontdesk.intake_print", "GET"): (302, 200, 200, 200),
     ("frontdesk.intake_fhir", "GET"): (302, 200, 200, 200),
     ("frontdesk.questionnaire_definition", "GET"): (302, 200, 200, 200),
     ("frontdesk.change_status", "POST"): (302, 422, 422, 422),
     ("frontdesk.add_note", "POST"): (302, 422, 422, 422),
+    ("frontdesk.acknowledge_urgent", "POST"): (302, 422, 422, 422),
     ("frontdesk.reassign", "POST"): (302, 422, 403, 422),
     ("frontdesk.reschedule", "GET"): (302, 200, 403, 200),
     ("frontdesk.reschedule", "POST"): (302, 422, 403, 422),

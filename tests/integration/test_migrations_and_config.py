@@ -3,7 +3,7 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, inspect, text
+from sqlalchemy import CheckConstraint, inspect, select, text
 
 from cryptography.fernet import Fernet
 
@@ -133,3 +133,29 @@ def test_outbox_send_command_reports_what_it_sent(make_app, sqlite_url):
     app = make_app(sqlite_url)
     result = app.test_cli_runner().invoke(args=["outbox", "send"])
     assert result.output.strip() == "sent 0 message(s)"
+
+
+def test_upgrading_to_the_front_desk_copies_flag_codes_out_of_existing_intakes(make_app, sqlite_url, mailbox):
+    """Intakes answered before migration 0007 appear under the right flag filters afterwards."""
+    from flask_migrate import downgrade, upgrade
+
+    from kapclinic.intake.models import Intake
+    from tests.conftest import seed_offering
+    from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
+
+    app = make_app(sqlite_url)
+    offering = seed_offering(app, "upgrade")
+    patient = app.test_client()
+    intake_url = book_for_intake(patient, offering, mailbox)
+    complete_steps(patient, intake_url, ADULT_STEPS[:6])
+    post_step(patient, intake_url, "phq9", phq9_9="1")
+    with app.app_context():
+        before = db.session.scalar(select(Intake.flag_codes))
+        db.session.rollback()
+        assert "suicide_risk_phq9" in before and "level:urgent" in before
+        db.engine.dispose()
+        downgrade(revision="18d9fc3849c2")
+        upgrade()
+        db.engine.dispose()
+        assert db.session.scalar(select(Intake.flag_codes)) == before
+        db.session.rollback()
