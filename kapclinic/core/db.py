@@ -72,6 +72,10 @@ def _may_write():
     return g.get("kapclinic_takes_write_lock", False)
 
 
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 @event.listens_for(Engine, "connect")
 def _configure_sqlite_connection(dbapi_connection, connection_record):
     if type(dbapi_connection).__module__ != "sqlite3":
@@ -79,6 +83,8 @@ def _configure_sqlite_connection(dbapi_connection, connection_record):
     # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite's own
     # transaction handling would defer it and ignore IMMEDIATE).
     dbapi_connection.isolation_level = None
+    # SQLite's own lower() only knows ASCII; PostgreSQL's knows "É". Searches must agree on both.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys = ON")

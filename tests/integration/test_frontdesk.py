@@ -201,11 +201,14 @@ def test_a_clinician_sees_only_their_own_patients_intakes(app, client, create_st
     assert {row[1] for row in csv_rows[1:]} == {"Cal Calm", "Una Urgent"}
 
 
-def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, two_intakes):
+def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, two_intakes, offering, mailbox):
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
     urgent_only = client.get("/staff/intakes?flag=urgent").text
     assert "Una Urgent" in urgent_only and "Cal Calm" not in urgent_only
+    accented = _submitted_intake(app, offering, mailbox, 2, "Émile Ünal", "emile@example.com")
+    found = client.post("/staff/intakes", data={"q": "émile ü"}).text
+    assert f"/staff/intakes/{accented}" in found and "Cal Calm" not in found
     by_email = client.post("/staff/intakes", data={"q": "CAL@example"}).text
     assert "Cal Calm" in by_email and "Una Urgent" not in by_email
     wildcard = client.post("/staff/intakes", data={"q": "%"}).text
