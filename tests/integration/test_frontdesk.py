@@ -15,7 +15,7 @@ from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
-from tests.conftest import seed_offering, sign_in
+from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
 
 
@@ -442,3 +442,54 @@ def test_a_patient_with_every_flag_can_still_save(app, offering, mailbox):
     stored = _in_app(app, store)
     assert stored > 1000
     assert _in_app(app, lambda: len(db.session.scalar(select(Intake.flag_codes)))) == stored
+
+
+@pytest.mark.postgres
+def test_a_patient_cancelling_while_the_desk_reassigns_is_not_overwritten(make_app, postgres_url, mailbox):
+    """The desk's change waits for the patient's and then sees the booking cancelled (PostgreSQL row locks)."""
+    import threading
+    import time as clock
+
+    from sqlalchemy import create_engine
+
+    app = make_app(postgres_url)
+    offering = seed_offering(app, "race")
+    intake_id = _submitted_intake(app, offering, mailbox, 0, "Cara Cancel", "cara@example.com")
+    second = _second_clinician(app, offering)
+    def add_desk_user():
+        from kapclinic.accounts import services as accounts
+        from kapclinic.core.timezones import now_utc
+
+        return accounts.create_user("race.desk@clinic.example.org", "Rae Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc()).email
+
+    client = app.test_client()
+    sign_in(client, _in_app(app, add_desk_user))
+
+    engine = create_engine(postgres_url)
+    patient_side = engine.connect()
+    transaction = patient_side.begin()
+    booking_id = patient_side.execute(text("SELECT booking_id FROM intakes WHERE id = :id"), {"id": intake_id}).scalar()
+    patient_side.execute(text("SELECT id FROM bookings WHERE id = :id FOR UPDATE"), {"id": booking_id})
+    patient_side.execute(
+        text("UPDATE bookings SET status = 'cancelled', ical_sequence = ical_sequence + 1 WHERE id = :id"), {"id": booking_id}
+    )
+    results = {}
+    desk_request = threading.Thread(
+        target=lambda: results.update(response=client.post(f"/staff/intakes/{intake_id}/clinician", data={"clinician_id": str(second)}))
+    )
+    mailbox.clear()
+    desk_request.start()
+    clock.sleep(0.5)
+    assert desk_request.is_alive(), "the desk's change must wait for the patient's"
+    transaction.commit()
+    patient_side.close()
+    engine.dispose()
+    desk_request.join(timeout=30)
+    response = results["response"]
+    assert response.status_code == 409 and "no longer booked" in response.text
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        assert booking.status is BookingStatus.CANCELLED and booking.clinician_id == offering.clinician_id
+        assert booking.ical_sequence == 1
+        db.session.rollback()
+    assert mailbox.messages == []
