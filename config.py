@@ -62,6 +62,17 @@ class BaseConfig:
 
     MAIL_TIMEOUT_SECONDS = 10.0
     OUTBOX_MAX_ATTEMPTS = 8
+    # A sender's claim on an outbox row; after it, a message not marked sent is sent again.
+    OUTBOX_CLAIM_LEASE_SECONDS = 600
+
+    # JSON log lines on stderr at this level (one per request at INFO).
+    LOG_LEVEL = "INFO"
+    # Reminder emails: hours before the consultation; and the "intake not finished" one (0: none).
+    REMINDER_HOURS = (24, 2)
+    INTAKE_REMINDER_HOURS = 72
+    # The background worker (`flask worker`): seconds between rounds, messages per round.
+    WORKER_INTERVAL_SECONDS = 5.0
+    WORKER_BATCH = 100
 
     # Reverse proxies in front of the app (ProxyFix): client addresses for rate limits.
     PROXY_FIX_X_FOR = 0
@@ -163,6 +174,12 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "PUBLIC_BASE_URL",
     "MAIL_TIMEOUT_SECONDS",
     "OUTBOX_MAX_ATTEMPTS",
+    "OUTBOX_CLAIM_LEASE_SECONDS",
+    "LOG_LEVEL",
+    "REMINDER_HOURS",
+    "INTAKE_REMINDER_HOURS",
+    "WORKER_INTERVAL_SECONDS",
+    "WORKER_BATCH",
     "RATELIMIT_STORAGE_URI",
     "PROXY_FIX_X_FOR",
     "BOOKING_RATE_LIMIT",
@@ -187,6 +204,16 @@ CONFIGS = {
 }
 
 
+def _from_environment(key, default, raw):
+    """Parse an environment value as the type of its default (a tuple takes comma-separated numbers)."""
+    try:
+        if isinstance(default, tuple):
+            return tuple(int(part) for part in raw.split(",") if part.strip())
+        return type(default)(raw)
+    except ValueError:
+        raise ConfigurationError(f"{key}={raw!r} is not a valid {type(default).__name__}") from None
+
+
 def load_settings(environ=os.environ):
     """Build the settings dict: the class named by KAPCLINIC_CONFIG plus the environment.
 
@@ -203,7 +230,10 @@ def load_settings(environ=os.environ):
     settings = {key: getattr(config_class, key) for key in dir(config_class) if key.isupper()}
     for key in OVERRIDABLE_FROM_ENVIRONMENT:
         if environ.get(key):
-            settings[key] = type(settings[key])(environ[key])
+            settings[key] = _from_environment(key, settings[key], environ[key])
+    if environ.get("REDIS_URL") and not environ.get("RATELIMIT_STORAGE_URI"):
+        # Rate limits shared by every app process (several gunicorn instances).
+        settings["RATELIMIT_STORAGE_URI"] = environ["REDIS_URL"]
     if environ.get("SECRET_KEY"):
         settings["SECRET_KEY"] = environ["SECRET_KEY"]
     if environ.get("KAPCLINIC_DATA_KEY") and name != "testing":

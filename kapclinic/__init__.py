@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
+from kapclinic.ops.logging import register_logging
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,7 @@ def create_app(settings=None):
         instance_relative_config=True,
     )
     register_config(app, settings)
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_hooks(app)
@@ -49,6 +51,7 @@ def register_extensions(app):
     from kapclinic.frontdesk import models as _frontdesk_models  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
+    from kapclinic.reminders import models as _reminder_models  # noqa: F401
     from kapclinic.scheduling import models as _scheduling_models  # noqa: F401
 
     db.init_app(app)
@@ -71,10 +74,12 @@ def register_blueprints(app):
     from kapclinic.core.views import blueprint as core_blueprint
     from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
+    from kapclinic.ops.health import blueprint as ops_blueprint
     from kapclinic.scheduling.views import blueprint as scheduling_blueprint
     from kapclinic.workspace.feeds import blueprint as feeds_blueprint
     from kapclinic.workspace.views import blueprint as workspace_blueprint
 
+    app.register_blueprint(ops_blueprint)
     app.register_blueprint(core_blueprint)
     app.register_blueprint(scheduling_blueprint)
     app.register_blueprint(intake_blueprint)
@@ -108,9 +113,11 @@ def register_commands(app):
     from kapclinic.core.commands import demo_data_command
     from kapclinic.intake.commands import intake_cli
     from kapclinic.notifications.commands import outbox_cli
+    from kapclinic.ops.worker import worker_command
 
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_data_command)
     app.cli.add_command(intake_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(worker_command)

@@ -15,8 +15,11 @@ from datetime import UTC
 from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter
+
+from kapclinic.extensions import db
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -97,3 +100,25 @@ def _begin_sqlite_transaction(connection):
     if connection.dialect.name != "sqlite":
         return
     connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write() else "BEGIN")
+
+
+# PostgreSQL: concurrent inserts that wait on each other's rows (under a unique or an
+# exclusion constraint) can deadlock; the one chosen as victim lost the same race.
+_LOST_RACE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def _lost_race(error):
+    return isinstance(error, IntegrityError) or getattr(error.orig, "sqlstate", None) in _LOST_RACE_SQLSTATES
+
+
+def flush_in_savepoint(change):
+    """Apply `change` and flush inside a savepoint; return False if a concurrent writer won (a constraint refused it)."""
+    try:
+        with db.session.begin_nested():
+            change()
+            db.session.flush()
+    except DBAPIError as error:
+        if not _lost_race(error):
+            raise
+        return False
+    return True

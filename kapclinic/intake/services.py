@@ -47,6 +47,12 @@ def create_for_booking(booking, now):
     return token
 
 
+def renew_link(intake):
+    """Issue a new questionnaire link for an email; the intake's earlier link stops working."""
+    token, intake.token_hash = tokens.issue(tokens.INTAKE)
+    return token
+
+
 def _one(query, for_update):
     # Writers lock the row: two devices saving at once must not overwrite each other's steps.
     return db.session.scalar(query.with_for_update(of=Intake) if for_update else query)

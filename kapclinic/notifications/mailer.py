@@ -57,6 +57,10 @@ def build_message(outbox_message):
         ics_method=outbox_message.ics_method,
         sender=current_app.config["MAIL_DEFAULT_SENDER"],
     )
+    # The same Message-ID on every attempt: if a resend ever follows a lost reply, mail
+    # systems can tell it is the same message.
+    domain = str(current_app.config["MAIL_DEFAULT_SENDER"]).rpartition("@")[2].strip("> ") or "localhost"
+    message.msgId = f"<outbox-{outbox_message.id}.{outbox_message.created_dt:%Y%m%d%H%M%S}@{domain}>"
     if outbox_message.ics:
         message.attach(
             "invite.ics",

@@ -20,7 +20,6 @@ from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 _QUEUED = "kapclinic.outbox_queued"
 _COMMITTED = "kapclinic.outbox_committed"
 MAX_BACKOFF = timedelta(hours=6)
-CLAIM_LEASE = timedelta(minutes=10)
 ERROR_TEXT_MAX = 500
 
 
@@ -95,7 +94,7 @@ def _claim(condition, limit, now):
     rows = db.session.scalars(query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)).all()
     for row in rows:
         row.attempts += 1
-        row.next_attempt_dt = now + CLAIM_LEASE
+        row.next_attempt_dt = now + timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
     claimed = []
     for row in rows:
         try:
@@ -121,9 +120,8 @@ def _deliver(condition, limit):
     claimed = _claim(condition, limit, now)
     if not claimed:
         return 0
-    outcomes = list(transmit(claimed))
     sent = 0
-    for message_id, error in outcomes:
+    for message_id, error in transmit(claimed):
         row = db.session.get(OutboxMessage, message_id)
         if error is None:
             row.status = OutboxStatus.SENT
@@ -132,5 +130,7 @@ def _deliver(condition, limit):
             sent += 1
         else:
             _record_failure(row, error, now_utc())
-    db.session.commit()
+        # One commit per message: a sender killed mid-batch has recorded every message
+        # the server accepted, so the lease sends again only what was not delivered.
+        db.session.commit()
     return sent

@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kapclinic.core import tokens
+from kapclinic.core.db import flush_in_savepoint
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -281,31 +281,9 @@ def _week_counts(clinician_ids, start_dt):
     return counts
 
 
-# PostgreSQL: concurrent inserts that wait on each other's rows under the exclusion
-# constraint can deadlock; the one chosen as victim lost the same race as an overlap.
-_LOST_RACE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
-
-
-def _lost_race(error):
-    return isinstance(error, IntegrityError) or getattr(error.orig, "sqlstate", None) in _LOST_RACE_SQLSTATES
-
-
-def _flush_in_savepoint(change):
-    """Apply `change` and flush inside a savepoint; return False if a concurrent booking won."""
-    try:
-        with db.session.begin_nested():
-            change()
-            db.session.flush()
-    except DBAPIError as error:
-        if not _lost_race(error):
-            raise
-        return False
-    return True
-
-
 def _insert_booking(booking):
     """Flush one booking; return False if the database refused an overlap."""
-    return _flush_in_savepoint(lambda: db.session.add(booking))
+    return flush_in_savepoint(lambda: db.session.add(booking))
 
 
 def _booking_with_key(idempotency_key):
@@ -421,7 +399,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
         booking.manage_token_hash = token_hash
         booking.updated_dt = now
 
-    if not _flush_in_savepoint(move):
+    if not flush_in_savepoint(move):
         # The savepoint rollback expired the booking: it reads its old times again.
         raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
     if booking.intake is not None:

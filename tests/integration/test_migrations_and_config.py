@@ -113,14 +113,23 @@ def test_settings_come_from_the_environment():
             "MAIL_DEFAULT_SENDER": "front@clinic.example.org",
             "CANCELLATION_WINDOW_HOURS": "48",
             "KAPCLINIC_DATA_KEY": f"{NEW_KEY}, {OLD_KEY}",
+            "REDIS_URL": "redis://cache:6379/2",
+            "REMINDER_HOURS": "48, 3",
         }
     )
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/2"
+    assert settings["REMINDER_HOURS"] == (48, 3)
     assert settings["DATA_KEYS"] == [NEW_KEY, OLD_KEY]
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/kap"
     assert (settings["MAIL_SERVER"], settings["MAIL_PORT"], settings["MAIL_USE_TLS"]) == ("smtp.example.org", 587, True)
     assert settings["MAIL_DEFAULT_SENDER"] == "front@clinic.example.org"
     assert settings["CANCELLATION_WINDOW_HOURS"] == 48
     assert settings["SESSION_COOKIE_SECURE"] is True
+
+
+def test_a_malformed_number_in_the_environment_is_named():
+    with pytest.raises(ConfigurationError, match="REMINDER_HOURS='soon'"):
+        load_settings({"KAPCLINIC_CONFIG": "development", "REMINDER_HOURS": "soon"})
 
 
 def test_development_defaults_to_sqlite_in_the_instance_folder():

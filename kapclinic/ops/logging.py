@@ -1,0 +1,80 @@
+"""One JSON object per log line, each carrying the request id; one line per request.
+
+What a line may hold is decided here, not at each call site: the request line names
+the route pattern (`/manage/<token>`), never the path, so tokens, names and emails in
+URLs never reach the logs; query strings and bodies are never logged.
+"""
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from flask import g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An id from the proxy is kept only when it cannot carry anything else.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if getattr(record, "request_id", None):
+            entry["request_id"] = record.request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            # The type only: exception messages can quote data (a value that failed to parse).
+            entry["error"] = record.exc_info[0].__name__
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _with_request_id(record):
+    """Stamp the record while the request is still there (a handler may format it later)."""
+    if has_request_context() and "request_id" in g:
+        record.request_id = g.request_id
+    return True
+
+
+def register_logging(app):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    app.logger.handlers[:] = [handler]
+    if _with_request_id not in app.logger.filters:
+        app.logger.addFilter(_with_request_id)
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    app.before_request(_start_request)
+    app.after_request(_log_request)
+
+
+def _start_request():
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _log_request(response):
+    from flask import current_app
+
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    started = g.get("request_started")
+    current_app.logger.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "route": request.url_rule.rule if request.url_rule is not None else "(no route)",
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+            }
+        },
+    )
+    return response

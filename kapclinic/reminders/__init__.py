@@ -1,0 +1,1 @@
+"""Reminder emails before a consultation, and a nudge to finish the intake."""

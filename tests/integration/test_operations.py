@@ -1,0 +1,236 @@
+"""Running for real: health checks, JSON logs without patient data, reminders sent once, the worker."""
+
+import json
+import logging
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text
+
+from kapclinic.extensions import db
+from kapclinic.ops.logging import JsonFormatter
+from kapclinic.reminders import services as reminders
+from kapclinic.reminders.models import ReminderSent
+from kapclinic.scheduling.models import Booking
+from tests.conftest import seed_offering
+from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
+
+
+@pytest.fixture
+def app(staff_app):
+    return staff_app
+
+
+@pytest.fixture
+def offering(app):
+    return seed_offering(app, "ops")
+
+
+@pytest.fixture
+def without_intake_nudges(app):
+    """For tests of the consultation reminders alone."""
+    app.config["INTAKE_REMINDER_HOURS"] = 0
+
+
+# --- health ------------------------------------------------------------------------
+
+
+def test_health_and_readiness_tell_a_load_balancer_what_it_needs(app, client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json == {"status": "ok"}
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+        db.session.commit()
+    behind = client.get("/readyz")
+    assert behind.status_code == 503 and "newest migration" in behind.json["reason"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_readiness_fails_cleanly_without_a_database(make_app, tmp_path):
+    broken = make_app("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = broken.test_client().get("/readyz")
+    assert response.status_code == 503 and response.json["reason"].startswith("database:")
+
+
+# --- logs --------------------------------------------------------------------------
+
+
+def test_logs_of_a_booking_and_intake_hold_no_patient_data(app, offering, mailbox, caplog):
+    caplog.set_level(logging.INFO, logger="kapclinic")
+    patient = app.test_client()
+    intake_url = book_for_intake(patient, offering, mailbox, name="Quentin Zephyrine", email="quentin.zephyrine@example.com")
+    complete_steps(patient, intake_url, ADULT_STEPS, phq9={"phq9_9": "2"})
+    patient.post(f"{intake_url}/review")
+    patient.get(intake_url)
+    manage_url = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()).group(1)
+    patient.get(manage_url)
+    post_step(patient, "/intake/not-a-real-token", "about")
+
+    formatter = JsonFormatter()
+    lines = [formatter.format(record) for record in caplog.records if record.name == "kapclinic"]
+    assert len(lines) > 15
+    entries = [json.loads(line) for line in lines]
+    assert all(entry.get("request_id") for entry in entries if entry["message"] == "request")
+    assert {entry["route"] for entry in entries if entry["message"] == "request"} >= {"/intake/<token>/step/<key>", "/manage/<token>"}
+    joined = "\n".join(lines)
+    token = manage_url.rsplit("/", 1)[1]
+    for secret in ("Quentin", "Zephyrine", "quentin.zephyrine", "212 555", "Springfield", "Sertraline", "Ben (brother)",
+                   token, intake_url.rsplit("/", 1)[1], "not-a-real-token"):
+        assert secret not in joined, secret
+
+
+def test_a_request_id_from_the_proxy_is_kept_only_when_it_is_plain(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "edge-1234abcd"}).headers["X-Request-ID"] == "edge-1234abcd"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "ana@example.com"}).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+
+
+# --- reminders ---------------------------------------------------------------------
+
+
+def _booked(app, offering, mailbox, email="rem@example.com", slot=0, booked_hours_before=None):
+    """Book through the API; optionally pretend it was booked that many hours before the consultation."""
+    intake_url = book_for_intake(app.test_client(), offering, mailbox, email=email, slot=slot)
+    with app.app_context():
+        booking = db.session.scalar(select(Booking).where(Booking.patient_email == email))
+        if booked_hours_before is not None:
+            booking.updated_dt = booking.start_dt - timedelta(hours=booked_hours_before)
+        start, booking_id = booking.start_dt, booking.id
+        db.session.commit()
+    return booking_id, start, intake_url
+
+
+def _run_reminders(app, now):
+    with app.app_context():
+        queued = reminders.queue_due(now, limit=100)
+        db.session.commit()
+    return queued
+
+
+def _delivered(app):
+    from kapclinic.notifications.services import deliver_due
+
+    with app.app_context():
+        return deliver_due(limit=100)
+
+
+def _subjects(mailbox, to):
+    return [message["Subject"] for message in mailbox.messages if message["To"] == to]
+
+
+def test_reminders_go_out_once_at_24_and_2_hours(app, offering, mailbox, without_intake_nudges):
+    _, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)
+    mailbox.clear()
+    assert _run_reminders(app, start - timedelta(hours=25)) == 0
+    assert _run_reminders(app, start - timedelta(hours=23)) == 1
+    assert _run_reminders(app, start - timedelta(hours=22)) == 0, "twice is once too many"
+    assert _run_reminders(app, start - timedelta(hours=1, minutes=59)) == 1
+    assert _run_reminders(app, start + timedelta(minutes=1)) == 0
+    _delivered(app)
+    subjects = _subjects(mailbox, "rem@example.com")
+    assert len(subjects) == 2 and all(subject.startswith("Reminder: your consultation") for subject in subjects)
+    body = mailbox.messages[0].get_body(("plain",)).get_content()
+    assert "use the link in your confirmation email" in body and "/manage/" not in body
+
+
+def test_no_reminder_for_a_consultation_booked_inside_its_window_or_cancelled(app, offering, mailbox, without_intake_nudges):
+    _, start, _ = _booked(app, offering, mailbox, email="late@example.com", booked_hours_before=10)
+    cancelled_id, _, _ = _booked(app, offering, mailbox, email="gone@example.com", slot=3, booked_hours_before=100)
+    with app.app_context():
+        db.session.get(Booking, cancelled_id).status = "cancelled"
+        db.session.commit()
+    assert _run_reminders(app, start - timedelta(hours=23)) == 0
+    assert _run_reminders(app, start - timedelta(hours=1)) == 1, "the 2-hour reminder still goes to the late booker"
+
+
+def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, mailbox):
+    booking_id, start, old_link = _booked(app, offering, mailbox, email="nudge@example.com", booked_hours_before=100)
+    patient = app.test_client()
+    post_step(patient, old_link, "about")
+    mailbox.clear()
+    assert _run_reminders(app, start - timedelta(hours=71)) == 1
+    assert _run_reminders(app, start - timedelta(hours=70)) == 0
+    _delivered(app)
+    (nudge,) = mailbox.messages
+    assert nudge["Subject"].endswith("is not finished yet")
+    new_link = re.search(r"https://clinic\.example\.org(/intake/\S+)", nudge.get_body(("plain",)).get_content()).group(1)
+    resumed = patient.get(new_link)
+    assert resumed.status_code == 200 and "/step/reasons" in resumed.text, "answers so far are kept"
+    assert patient.get(old_link).status_code == 404
+
+
+def test_a_finished_intake_gets_no_nudge(app, offering, mailbox):
+    _, start, link = _booked(app, offering, mailbox, email="done@example.com", booked_hours_before=100)
+    patient = app.test_client()
+    complete_steps(patient, link, ADULT_STEPS)
+    patient.post(f"{link}/review")
+    assert _run_reminders(app, start - timedelta(hours=71)) == 0
+
+
+def test_a_moved_consultation_is_reminded_again_for_its_new_time(app, offering, mailbox, without_intake_nudges):
+    booking_id, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)
+    assert _run_reminders(app, start - timedelta(hours=23)) == 1
+    with app.app_context():
+        booking = db.session.get(Booking, booking_id)
+        booking.start_dt, booking.end_dt = booking.start_dt + timedelta(hours=1), booking.end_dt + timedelta(hours=1)
+        booking.blocked_start_dt, booking.blocked_end_dt = booking.start_dt, booking.end_dt
+        booking.updated_dt = start - timedelta(hours=100)
+        db.session.commit()
+    assert _run_reminders(app, start - timedelta(hours=22)) == 1
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count(ReminderSent.id))) == 2
+        db.session.rollback()
+
+
+def test_reminder_runs_at_the_same_moment_send_each_reminder_once(app, offering, mailbox, without_intake_nudges):
+    for number in range(6):
+        _booked(app, offering, mailbox, email=f"many{number}@example.com", slot=2 * number, booked_hours_before=100)
+    with app.app_context():
+        latest = db.session.scalar(select(db.func.max(Booking.start_dt)))
+        db.session.rollback()
+    now = latest - timedelta(hours=23)
+    barrier = threading.Barrier(4)
+    counts, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                barrier.wait()
+                counts.append(reminders.queue_due(now, limit=100))
+                db.session.commit()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sum(counts) == 6
+    mailbox.clear()
+    _delivered(app)
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(f"many{number}@example.com" for number in range(6))
+
+
+# --- the worker --------------------------------------------------------------------
+
+
+def test_worker_once_queues_due_reminders_and_delivers_them(app, offering, mailbox, without_intake_nudges):
+    from kapclinic.ops.worker import run_round
+
+    _, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)
+    mailbox.clear()
+    result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert mailbox.messages == [], "nothing is due two days ahead"
+    with app.app_context():
+        # The round itself, at the moment the 24-hour reminder is due.
+        queued = reminders.queue_due(start - timedelta(hours=20), limit=10)
+        db.session.commit()
+        assert queued == 1
+        assert run_round(10) == (0, 1)
+    assert [message["To"] for message in mailbox.messages] == ["rem@example.com"]
