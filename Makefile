@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app kapclinic
 
-.PHONY: run test install install-test migrate demo bench clean
+.PHONY: run serve worker test install install-test migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ demo: migrate
 run: demo
 	@echo "kapclinic: http://127.0.0.1:5000  (emails are written to instance/mail/ unless MAIL_SERVER is set)"
 	$(FLASK) run --host 127.0.0.1 --port 5000
+
+# Production-style serving: gunicorn workers and the delivery worker, configured by the
+# environment (KAPCLINIC_CONFIG=production, DATABASE_URL, REDIS_URL, ...; see README).
+# Migrations run first; readiness (/readyz) stays 503 until they have.
+serve: install
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn -c python:kapclinic.ops.gunicorn_conf wsgi:app
+
+worker: install
+	$(FLASK) worker
 
 test: install-test
 	$(BIN)/ruff check kapclinic tests bench config.py wsgi.py
