@@ -61,7 +61,8 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
 
     MAIL_TIMEOUT_SECONDS = 10.0
-    OUTBOX_MAX_ATTEMPTS = 8
+    # Retries back off 2, 4, 8 ... minutes up to 6 hours: 12 tries ride out about a day without mail.
+    OUTBOX_MAX_ATTEMPTS = 12
     # A sender's claim on an outbox row; after it, a message not marked sent is sent again.
     OUTBOX_CLAIM_LEASE_SECONDS = 600
 

@@ -36,6 +36,13 @@ class Mailbox:
         self._messages = []
         self.refuse = False
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A domain whose mailboxes do not exist: a permanent refusal, as a real server gives.
+        if address.endswith("@no-such-mailbox.example"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
             return "451 Requested action aborted: local error in processing"

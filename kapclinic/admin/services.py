@@ -1,9 +1,13 @@
-"""Admin changes to consultation types (staff users go through accounts.services)."""
+"""Admin changes to consultation types and the email outbox (staff users go through accounts.services)."""
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
 
 from kapclinic.accounts.models import StaffUser
 from kapclinic.extensions import db
+from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Clinician, ConsultationType, Modality
 
 TYPE_FIELDS = (
@@ -45,3 +49,74 @@ def save_consultation_type(consultation_type, data, clinician_ids):
     ).all()
     db.session.flush()
     return consultation_type
+
+
+# --- the email outbox ----------------------------------------------------------------
+
+OUTBOX_LIST_LIMIT = 200
+SENT_WINDOW = timedelta(hours=24)
+# What an admin may see of a message: never its bodies, which carry patients' private links.
+_OUTBOX_COLUMNS = (
+    OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.subject, OutboxMessage.attempts,
+    OutboxMessage.last_error, OutboxMessage.created_dt, OutboxMessage.next_attempt_dt,
+)
+
+
+class UnknownMessage(LookupError):
+    """No outbox message has that id."""
+
+
+class NotFailed(ValueError):
+    """Only a failed message is put back in the queue; a pending one is still being tried."""
+
+
+@dataclass(frozen=True)
+class OutboxOverview:
+    pending: int
+    failed: int
+    sent_recently: int
+    failed_messages: list  # newest first, at most OUTBOX_LIST_LIMIT
+    retrying_messages: list  # pending after at least one attempt, next due first
+
+
+def outbox_overview(now):
+    """Counts and the messages that need an admin's eye, read without decrypting any body."""
+    pending, failed, sent_recently = db.session.execute(
+        select(
+            func.count().filter(OutboxMessage.status == OutboxStatus.PENDING),
+            func.count().filter(OutboxMessage.status == OutboxStatus.FAILED),
+            func.count().filter(OutboxMessage.status == OutboxStatus.SENT, OutboxMessage.sent_dt >= now - SENT_WINDOW),
+        )
+    ).one()
+    failed_messages = db.session.execute(
+        select(*_OUTBOX_COLUMNS)
+        .where(OutboxMessage.status == OutboxStatus.FAILED)
+        .order_by(OutboxMessage.created_dt.desc(), OutboxMessage.id.desc())
+        .limit(OUTBOX_LIST_LIMIT)
+    ).all()
+    retrying_messages = db.session.execute(
+        select(*_OUTBOX_COLUMNS)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts > 0)
+        .order_by(OutboxMessage.next_attempt_dt, OutboxMessage.id)
+        .limit(OUTBOX_LIST_LIMIT)
+    ).all()
+    return OutboxOverview(pending, failed, sent_recently, failed_messages, retrying_messages)
+
+
+def retry_failed(now, message_id=None):
+    """Queue failed messages again (one, or all when message_id is None); return how many.
+
+    They become pending, due now, with a fresh allowance of attempts. The status is
+    checked in the UPDATE itself, so a message another admin retried a moment ago is
+    refused rather than queued twice.
+    """
+    query = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED)
+    if message_id is not None:
+        query = query.where(OutboxMessage.id == message_id)
+    retried = db.session.execute(query.values(status=OutboxStatus.PENDING, attempts=0, next_attempt_dt=now)).rowcount
+    if message_id is not None and not retried:
+        status = db.session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
+        if status is None:
+            raise UnknownMessage(message_id)
+        raise NotFailed(f"Message {message_id} is {status.value}; only failed messages can be retried.")
+    return retried

@@ -1,4 +1,4 @@
-"""Admin pages: staff users and consultation types."""
+"""Admin pages: staff users, consultation types, clinic settings and the email outbox."""
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
@@ -11,7 +11,7 @@ from kapclinic.admin import services
 from kapclinic.admin.forms import ClinicSettingsForm, ConsultationTypeForm, StaffUserForm
 from kapclinic.core.clinic import clinic
 from kapclinic.core.clinic import save as save_clinic_settings
-from kapclinic.core.timezones import now_utc
+from kapclinic.core.timezones import format_moment, get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
 from kapclinic.scheduling.services import active_clinicians
@@ -107,3 +107,37 @@ def settings():
     db.session.commit()
     flash("Clinic settings saved.")
     return redirect(url_for("admin.settings"))
+
+
+@blueprint.get("/outbox")
+@role_required(Role.ADMIN)
+def outbox():
+    return render_template(
+        "admin/outbox.html",
+        overview=services.outbox_overview(now_utc()),
+        zone=get_zone(clinic().timezone),
+        format_moment=format_moment,
+    )
+
+
+@blueprint.post("/outbox/<id:message_id>/retry")
+@role_required(Role.ADMIN)
+def retry_message(message_id):
+    try:
+        services.retry_failed(now_utc(), message_id)
+    except services.UnknownMessage:
+        abort(404)
+    except services.NotFailed as error:
+        abort(409, str(error))
+    db.session.commit()
+    flash(f"Message {message_id} is queued again; the worker sends it on its next round.")
+    return redirect(url_for("admin.outbox"))
+
+
+@blueprint.post("/outbox/retry-failed")
+@role_required(Role.ADMIN)
+def retry_all_failed():
+    retried = services.retry_failed(now_utc())
+    db.session.commit()
+    flash(f"Queued again: {retried} failed message{'' if retried == 1 else 's'}. The worker sends them on its next round.")
+    return redirect(url_for("admin.outbox"))

@@ -3,9 +3,12 @@
 Indico's pattern: nothing is sent while a transaction could still roll back.
 `queue_email` adds an outbox row to the current session; once that session
 commits, the rows it queued are delivered at the end of the request. Rows that
-fail stay pending with a backoff and are retried by `flask outbox send`.
+fail stay pending with a backoff and are retried by `flask worker` (or a one-off
+`flask outbox send`); after OUTBOX_MAX_ATTEMPTS, or at once for a permanent
+refusal, they are marked failed, for an admin to see and retry.
 """
 
+import smtplib
 from datetime import timedelta
 
 from flask import current_app, render_template
@@ -92,11 +95,15 @@ def _claim(condition, limit, now):
     if condition is not None:
         query = query.where(condition)
     rows = db.session.scalars(query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)).all()
-    for row in rows:
-        row.attempts += 1
-        row.next_attempt_dt = now + timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
     claimed = []
     for row in rows:
+        if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+            # Every try so far ended with its sender gone before recording an outcome.
+            row.status = OutboxStatus.FAILED
+            row.last_error = row.last_error or "sender stopped before the outcome was recorded"
+            continue
+        row.attempts += 1
+        row.next_attempt_dt = now + timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
         try:
             claimed.append((row.id, build_message(row)))
         except Exception as error:  # noqa: BLE001 - one malformed message must not block the others
@@ -105,9 +112,16 @@ def _claim(condition, limit, now):
     return claimed
 
 
+def _is_permanent(error):
+    """A 5xx answer (an address the server refuses, say) will not change on a retry."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
 def _record_failure(row, error, now, final=False):
     row.last_error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_MAX]
-    if final or row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+    if final or _is_permanent(error) or row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
         row.status = OutboxStatus.FAILED
     else:
         row.next_attempt_dt = now + min(timedelta(minutes=2**row.attempts), MAX_BACKOFF)

@@ -22,11 +22,25 @@ Rules the engine applies, in one place:
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import NamedTuple
 
 from kapclinic.core.timezones import local_to_utc
 
 ONE_DAY = timedelta(days=1)
+# The inner loop counts in whole microseconds since the epoch: integer arithmetic and
+# comparisons cost a fraction of aware-datetime ones, and a year of slots for fifty
+# clinicians is over half a million candidate starts.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment):
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros):
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True)
@@ -89,8 +103,9 @@ class ClinicianCalendar:
         return self.weekly.get(day.weekday(), ())
 
 
-@dataclass(frozen=True, order=True)
-class Slot:
+class Slot(NamedTuple):
+    """A free start; ordered by start, then end, then clinician (a tuple: cheap to make and to sort)."""
+
     start_dt: datetime
     end_dt: datetime
     clinician_id: int
@@ -117,22 +132,39 @@ class _DisjointIntervals:
         return index < len(self._starts) and self._starts[index] < end_dt
 
 
+def _day_converter(day, zone):
+    """Wall time on `day` -> UTC: one fixed offset on a day without a clock change, else local_to_utc.
+
+    A day whose first minute (either reading of it) and last minute share an offset has
+    no gap and no repeated hour (zones change at most twice a year, months apart), so
+    subtracting that offset is exact.
+    """
+    midnight = datetime.combine(day, time(0))
+    offset = zone.utcoffset(midnight)
+    if offset != zone.utcoffset(midnight.replace(fold=1)) or offset != zone.utcoffset(midnight.replace(hour=23, minute=59)):
+        return lambda wall_time: local_to_utc(day, wall_time, zone)
+    return lambda wall_time: (datetime.combine(day, wall_time) - offset).replace(tzinfo=UTC)
+
+
 def working_intervals(calendar, window):
     """Return the clinician's working hours that touch `window`, as merged UTC intervals.
 
     Ranges that touch or overlap (09:00-12:00 and 12:00-15:00) are one stretch of work,
     so a consultation may run across the join.
     """
-    first_day = window.start_dt.astimezone(calendar.zone).date() - ONE_DAY
-    last_day = window.end_dt.astimezone(calendar.zone).date() + ONE_DAY
+    zone = calendar.zone
+    first_day = window.start_dt.astimezone(zone).date() - ONE_DAY
+    last_day = window.end_dt.astimezone(zone).date() + ONE_DAY
     intervals = []
     day = first_day
     while day <= last_day:
-        for hours in calendar.ranges_on(day):
-            start_dt = local_to_utc(day, hours.start, calendar.zone)
-            end_dt = local_to_utc(day, hours.end, calendar.zone)
-            if end_dt > start_dt:
-                intervals.append(Interval(start_dt, end_dt))
+        ranges = calendar.ranges_on(day)
+        if ranges:
+            to_utc = _day_converter(day, zone)
+            for hours in ranges:
+                start_dt, end_dt = to_utc(hours.start), to_utc(hours.end)
+                if end_dt > start_dt:
+                    intervals.append(Interval(start_dt, end_dt))
         day += ONE_DAY
     # Join first, then keep what touches the window: a stretch that starts inside the
     # window may run on through a range that begins exactly at the window's end.
@@ -165,61 +197,109 @@ def _next_on_grid(moment, zone, grid_minutes):
     return moment
 
 
-def _grid_starts(interval, zone, rules, earliest, latest):
-    """Yield grid-aligned starts whose consultation fits inside `interval`."""
-    step = timedelta(minutes=rules.grid_minutes)
-    start_dt = _next_on_grid(max(interval.start_dt, earliest), zone, rules.grid_minutes)
-    last_start = min(interval.end_dt - rules.duration, latest)
-    # Within one UTC offset, stepping absolute time keeps the local grid; when the
-    # offset changes inside the interval (a DST night) re-align after every step.
-    steady = interval.start_dt.astimezone(zone).utcoffset() == interval.end_dt.astimezone(
-        zone
-    ).utcoffset()
-    while start_dt <= last_start:
-        yield start_dt
-        start_dt += step
-        if not steady:
-            start_dt = _next_on_grid(start_dt, zone, rules.grid_minutes)
+def _collisions(calendar, rules):
+    """Starts that would collide, as merged open intervals (lo, hi) of integer microseconds.
+
+    A start s collides with a booking's blocked span [bs, be) when its own blocked span
+    overlaps it: bs - duration - buffer_after < s < be + buffer_before; with time off
+    [ts, te) when ts - duration < s < te; with a consultation [cs, ce) under a minimum gap
+    when cs - duration - gap < s < ce + gap. Both ends are open: a start exactly at
+    either end is free.
+    """
+    duration, before, after = (_micros(_EPOCH + span) for span in (rules.duration, rules.buffer_before, rules.buffer_after))
+    spans = [(_micros(busy.start_dt) - duration - after, _micros(busy.end_dt) + before) for busy in calendar.busy]
+    spans += [(_micros(off.start_dt) - duration, _micros(off.end_dt)) for off in calendar.time_off]
+    gap = _micros(_EPOCH + calendar.min_gap)
+    if gap:
+        spans += [(_micros(item.start_dt) - duration - gap, _micros(item.end_dt) + gap) for item in calendar.consultations]
+    merged = []
+    for low, high in sorted(spans):
+        if merged and low < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], high)
+        elif high - low > 1:  # (low, low + 1) holds no whole microsecond
+            merged.append([low, high])
+    return merged
+
+
+def _free_runs(first, last, collisions):
+    """Split [first, last] (inclusive) around the open collision intervals; yield the free parts."""
+    current = first
+    for low, high in collisions:
+        if high <= current:
+            continue
+        if low >= last:
+            break
+        if low >= current:
+            yield current, low
+        current = high
+    if current <= last:
+        yield current, last
+
+
+def _grid_starts(interval, zone, rules, earliest, latest, collisions):
+    """Yield (first start, count) runs of free, grid-aligned starts whose consultation fits inside `interval`.
+
+    Within one UTC offset the local grid is every `grid_minutes` of absolute time, so a
+    run is an arithmetic progression; across an offset change (a DST night) every start
+    is re-aligned to the local clock and checked on its own.
+    """
+    grid_minutes = rules.grid_minutes
+    start_dt = _next_on_grid(max(interval.start_dt, earliest), zone, grid_minutes)
+    last_dt = min(interval.end_dt - rules.duration, latest)
+    if start_dt > last_dt:
+        return
+    step = grid_minutes * 60_000_000
+    if interval.start_dt.astimezone(zone).utcoffset() == interval.end_dt.astimezone(zone).utcoffset():
+        origin = _micros(start_dt)
+        for low, high in _free_runs(origin, _micros(last_dt), collisions):
+            first = origin + -(-(low - origin) // step) * step
+            if first <= high:
+                yield first, (high - first) // step + 1
+        return
+    lows = [low for low, _ in collisions]
+    while start_dt <= last_dt:
+        start = _micros(start_dt)
+        index = bisect_right(lows, start - 1) - 1  # the last collision opening before `start`
+        if index < 0 or collisions[index][1] <= start:
+            yield start, 1
+        start_dt = _next_on_grid(start_dt + timedelta(minutes=grid_minutes), zone, grid_minutes)
 
 
 def bookable_slots(calendar, rules, window, now):
     """Return the clinician's free slots starting inside `window`, in time order."""
     earliest = max(window.start_dt, now + rules.min_notice)
     # `latest` is inclusive for _grid_starts; the window end and horizon are exclusive.
-    latest = min(window.end_dt, now + rules.horizon) - timedelta(microseconds=1)
+    latest = min(window.end_dt, now + rules.horizon) - _MICROSECOND
     if latest < earliest:
         return []
-    time_off = _DisjointIntervals(calendar.time_off)
-    busy = _DisjointIntervals(calendar.busy)
-    gap = calendar.min_gap
-    too_close = _DisjointIntervals(calendar.consultations) if gap else None
-    booked_per_day = Counter(
-        consultation.start_dt.astimezone(calendar.zone).date() for consultation in calendar.consultations
-    )
-    duration, before, after = rules.duration, rules.buffer_before, rules.buffer_after
+    collisions = _collisions(calendar, rules)
+    limit, zone = calendar.max_per_day, calendar.zone
+    booked_per_day = Counter(consultation.start_dt.astimezone(zone).date() for consultation in calendar.consultations)
+    duration, step = rules.duration, timedelta(minutes=rules.grid_minutes)
+    clinician_id = calendar.clinician_id
     slots = []
+    make = tuple.__new__  # Slot(...) without NamedTuple's Python-level __new__: the loop's main cost
     # Merged, sorted working intervals: starts come out in order and never twice.
     for hours in working_intervals(calendar, window):
-        for start_dt in _grid_starts(hours, calendar.zone, rules, earliest, latest):
-            end_dt = start_dt + duration
-            if time_off.overlaps(start_dt, end_dt) or busy.overlaps(start_dt - before, end_dt + after):
-                continue
-            if too_close is not None and too_close.overlaps(start_dt - gap, end_dt + gap):
-                continue
-            if calendar.max_per_day is not None and (
-                booked_per_day[start_dt.astimezone(calendar.zone).date()] >= calendar.max_per_day
-            ):
-                continue
-            slots.append(Slot(start_dt, end_dt, calendar.clinician_id))
+        for first, count in _grid_starts(hours, zone, rules, earliest, latest, collisions):
+            base = _moment(first)
+            run = [base + step * number for number in range(count)]
+            if limit is not None:
+                run = [start_dt for start_dt in run if booked_per_day[start_dt.astimezone(zone).date()] < limit]
+            slots.extend([make(Slot, (start_dt, start_dt + duration, clinician_id)) for start_dt in run])
     return slots
 
 
 def bookable_slots_for_all(calendars, rules, window, now):
-    """Return every offered slot of several clinicians, ordered by start then clinician."""
+    """Return every offered slot of several clinicians, ordered by start then clinician.
+
+    One duration for all, so the tuple order (start, end, clinician) is that order; each
+    clinician's list is already sorted, which the sort's run merging makes cheap.
+    """
     slots = []
     for calendar in calendars:
         slots.extend(bookable_slots(calendar, rules, window, now))
-    slots.sort(key=lambda slot: (slot.start_dt, slot.clinician_id))
+    slots.sort()
     return slots
 
 

@@ -234,3 +234,50 @@ def test_worker_once_queues_due_reminders_and_delivers_them(app, offering, mailb
         assert queued == 1
         assert run_round(10) == (0, 1)
     assert [message["To"] for message in mailbox.messages] == ["rem@example.com"]
+
+
+# --- the outbox ----------------------------------------------------------------------
+
+
+def _queue(app, recipient):
+    from kapclinic.notifications.models import OutboxMessage
+    from kapclinic.notifications.services import queue_email
+
+    with app.app_context(), app.test_request_context():
+        message = queue_email(recipient, "intake_urgent", {"reference": "r", "record_url": "https://clinic.example.org/x"})
+        db.session.commit()
+        db.session.info.clear()
+        return message.id, OutboxMessage
+
+
+def test_a_permanent_refusal_fails_at_once_and_a_temporary_one_is_retried(app, mailbox):
+    from kapclinic.notifications.models import OutboxStatus
+
+    refused, OutboxMessage = _queue(app, "nobody@no-such-mailbox.example")
+    assert _delivered(app) == 0
+    with app.app_context():
+        row = db.session.get(OutboxMessage, refused)
+        assert row.status is OutboxStatus.FAILED and row.attempts == 1 and "550" in row.last_error
+        db.session.rollback()
+    mailbox.refuse = True
+    busy, _ = _queue(app, "someone@example.com")
+    _delivered(app)
+    with app.app_context():
+        assert db.session.get(OutboxMessage, busy).status is OutboxStatus.PENDING
+        db.session.rollback()
+
+
+def test_a_message_whose_senders_keep_dying_is_marked_failed_not_claimed_for_ever(app, mailbox):
+    from kapclinic.notifications.models import OutboxStatus
+
+    message_id, OutboxMessage = _queue(app, "someone@example.com")
+    with app.app_context():
+        row = db.session.get(OutboxMessage, message_id)
+        row.attempts = app.config["OUTBOX_MAX_ATTEMPTS"]
+        db.session.commit()
+    assert _delivered(app) == 0
+    assert mailbox.messages == []
+    with app.app_context():
+        row = db.session.get(OutboxMessage, message_id)
+        assert row.status is OutboxStatus.FAILED and "sender stopped" in row.last_error
+        db.session.rollback()

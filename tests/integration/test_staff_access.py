@@ -11,7 +11,7 @@ from tests.conftest import sign_in
 PUBLIC_STAFF_ENDPOINTS = {"accounts.login", "accounts.request_reset", "accounts.reset_password"}
 SAMPLE_VALUES = {"clinician_id": 1, "public_id": "00000000-0000-0000-0000-000000000000", "token": "x",
                  "day": "2030-01-01", "time_off_id": 1, "user_id": 1, "type_id": 1, "action": "deactivate",
-                 "intake_id": 1, "version": "2026-11.1"}
+                 "intake_id": 1, "version": "2026-11.1", "message_id": 1}
 
 
 @pytest.fixture
