@@ -46,7 +46,7 @@ test: install-test
 	$(BIN)/python -m pytest -n 2
 
 bench: install-test
-	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/results.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -63,8 +63,14 @@ class BaseConfig:
     MAIL_TIMEOUT_SECONDS = 10.0
     # Retries back off 2, 4, 8 ... minutes up to 6 hours: 12 tries ride out about a day without mail.
     OUTBOX_MAX_ATTEMPTS = 12
+    # Send a request's emails as it ends (one process, no worker). With `flask worker`
+    # running, set it to false: requests answer sooner and the worker sends within seconds.
+    OUTBOX_SEND_AFTER_REQUEST = True
     # A sender's claim on an outbox row; after it, a message not marked sent is sent again.
     OUTBOX_CLAIM_LEASE_SECONDS = 600
+
+    # Slots API answers are cached this long at most (0: not at all); a calendar change ends them at once.
+    SLOT_CACHE_SECONDS = 60
 
     # JSON log lines on stderr at this level (one per request at INFO).
     LOG_LEVEL = "INFO"
@@ -129,6 +135,7 @@ class TestingConfig(BaseConfig):
     MAIL_FILE_FALLBACK = True
     MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server on loopback
     RATELIMIT_ENABLED = False
+    SLOT_CACHE_SECONDS = 0  # tests of the cache turn it on
 
 
 class ProductionConfig(BaseConfig):
@@ -176,7 +183,9 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "MAIL_TIMEOUT_SECONDS",
     "OUTBOX_MAX_ATTEMPTS",
     "OUTBOX_CLAIM_LEASE_SECONDS",
+    "OUTBOX_SEND_AFTER_REQUEST",
     "LOG_LEVEL",
+    "SLOT_CACHE_SECONDS",
     "REMINDER_HOURS",
     "INTAKE_REMINDER_HOURS",
     "WORKER_INTERVAL_SECONDS",
@@ -210,8 +219,10 @@ def _from_environment(key, default, raw):
     try:
         if isinstance(default, tuple):
             return tuple(int(part) for part in raw.split(",") if part.strip())
+        if isinstance(default, bool):
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[raw.strip().lower()]
         return type(default)(raw)
-    except ValueError:
+    except (KeyError, ValueError):
         raise ConfigurationError(f"{key}={raw!r} is not a valid {type(default).__name__}") from None
 
 

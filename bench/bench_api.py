@@ -1,12 +1,14 @@
-"""Measure GET /api/v1/slots and POST /api/v1/bookings against a bare Flask endpoint on the same server.
+"""Measure GET /api/v1/slots and POST /api/v1/bookings under gunicorn on PostgreSQL, against a bare endpoint.
 
-Setup: 5 clinicians, 2,000 existing bookings, a 30-day slot query. The app runs in a real
-WSGI server (werkzeug, threaded) on 127.0.0.1; the bare endpoint is one indexed primary-key
-query on the same database in the same process. Prints each endpoint's throughput and
-latency and its ratio to the bare endpoint, measured in this one run.
+Setup: 5 clinicians, 2,000 existing bookings, a 30-day slot query, asked again and again
+(answered from the slot cache) and with a new zone each time (computed). The app runs as in
+production (gunicorn, gthread workers, KAPCLINIC_CONFIG=production, Redis for rate
+limits) on 127.0.0.1; the bare endpoint (bench_app.py) is one indexed primary-key query
+through the same app and server. Every figure comes from this one run, and each
+endpoint's throughput is printed as a ratio to the bare endpoint's.
 
-Usage: python bench/bench_api.py [--database-url URL] [--requests N]
-Default database: a fresh SQLite file, migrated to head.
+Usage: python bench/bench_api.py [--database-url URL] [--requests N] [--clients N]
+Default database: a new PostgreSQL database on 127.0.0.1, dropped afterwards.
 """
 
 import argparse
@@ -14,21 +16,24 @@ import http.client
 import json
 import logging
 import os
+import socket
 import statistics
+import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, time as wall_time, timedelta
 from pathlib import Path
+from zoneinfo import available_timezones
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KAPCLINIC_CONFIG", "testing")
 
+from cryptography.fernet import Fernet  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from kapclinic import create_app  # noqa: E402
 from kapclinic.core.timezones import now_utc  # noqa: E402
@@ -44,6 +49,7 @@ from kapclinic.scheduling.models import (  # noqa: E402
 )
 from kapclinic.scheduling.slots import Interval  # noqa: E402
 
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CLINICIANS = 5
 EXISTING_BOOKINGS = 2_000
 ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/Sydney", "Asia/Kolkata"]
@@ -102,21 +108,7 @@ def _spaced(slots):
     return spaced
 
 
-def add_bare_endpoint(app):
-    @app.get("/bench/bare")
-    def bare():
-        row = db.session.execute(text("SELECT id, status FROM bookings WHERE id = :id"), {"id": 1}).first()
-        return {"id": row[0], "status": row[1]}
-
-
-def serve(app):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def measure(port, requests, concurrency=4):
+def measure(port, requests, concurrency):
     """Send the requests from `concurrency` threads; return (throughput/s, p50 ms, p99 ms, statuses)."""
     latencies, statuses = [], []
     lock = threading.Lock()
@@ -152,52 +144,139 @@ def measure(port, requests, concurrency=4):
     return len(latencies) / wall, statistics.median(latencies) * 1000, p99 * 1000, statuses
 
 
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _new_database():
+    name = f"kapclinic_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _drop_database(name):
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _gunicorn(url, port, data_key, workers, threads):
+    env = {
+        **os.environ,
+        "KAPCLINIC_CONFIG": "production",
+        "SECRET_KEY": "bench-" + "s" * 40,
+        "DATABASE_URL": url,
+        "KAPCLINIC_DATA_KEY": data_key,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "BOOKING_RATE_LIMIT": "1000000 per hour",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": str(threads),
+        # As deployed with `flask worker`: requests leave their emails to it (none runs here).
+        "OUTBOX_SEND_AFTER_REQUEST": "false",
+        "MAIL_SERVER": "127.0.0.1",
+    }
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf",
+         "--pythonpath", str(ROOT / "bench"), "bench_app:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            connection.close()
+    process.kill()
+    raise SystemExit("gunicorn did not become ready")
+
+
+def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
+    """Return the measurements of one run as a dict."""
+    name = None
+    if database_url is None:
+        database_url, name = _new_database()
+    data_key = Fernet.generate_key().decode()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "DATA_KEYS": [data_key], "MAIL_SERVER": None})
+    app.logger.setLevel(logging.WARNING)
+    with app.app_context():
+        upgrade()
+    bookings, free = seed(app)
+    with app.app_context():
+        db.engine.dispose()
+    port = _free_port()
+    server = _gunicorn(database_url, port, data_key, workers, threads)
+    try:
+        today = datetime.now(UTC).date()
+        slots_path = f"/api/v1/slots?type=bench&start={today + timedelta(days=1)}&end={today + timedelta(days=30)}&tz=America/Chicago"
+        measure(port, [("GET", "/bench/bare", None)] * 50, clients)  # warm up every worker
+        measure(port, [("GET", slots_path, None)] * 16, clients)
+        bare = measure(port, [("GET", "/bench/bare", None)] * requests, clients)
+        slots = measure(port, [("GET", slots_path, None)] * requests, clients)
+        # Every answer computed: a different zone per request, so no two share a cache entry.
+        zones = sorted(available_timezones())
+        computed = measure(
+            port, [("GET", slots_path.replace("America/Chicago", zones[number]), None) for number in range(max(32, requests // 8))],
+            clients,
+        )
+        posts = [
+            ("POST", "/api/v1/bookings", {
+                "type": "bench", "clinician_id": slot.clinician_id, "start": slot.start_dt.isoformat(),
+                "name": "Bench Patient", "email": f"p{number}@example.com", "phone": "+12125550100",
+                "date_of_birth": "1990-01-01", "tz": "UTC",
+            })
+            for number, slot in enumerate(_spaced(free)[: requests // 2 + 40])
+        ]
+        booking = measure(port, posts[40:], clients)
+        alone = measure(port, posts[:40], 1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if name is not None:
+            _drop_database(name)
+    return {
+        "setup": f"gunicorn {workers} workers x {threads} threads, PostgreSQL, {CLINICIANS} clinicians, "
+                 f"{bookings} existing bookings, {clients} concurrent clients",
+        "rows": [
+            ("bare indexed query", bare),
+            ("GET /api/v1/slots, 30 days (cached)", slots),
+            ("GET /api/v1/slots, 30 days (computed)", computed),
+            (f"POST /api/v1/bookings ({clients} clients)", booking),
+            ("POST /api/v1/bookings (1 client)", alone),
+        ],
+        "created": booking[3].count(201) + alone[3].count(201),
+        "attempted": len(posts),
+    }
+
+
+def print_results(results):
+    print(results["setup"])
+    bare_rate = results["rows"][0][1][0]
+    print(f"{'endpoint':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>10}{'5xx':>6}")
+    for name, (rate, p50, p99, statuses) in results["rows"]:
+        errors = sum(status >= 500 for status in statuses)
+        print(f"{name:<40}{rate:>9.1f}{p50:>9.1f}{p99:>9.1f}{rate / bare_rate:>10.1%}{errors:>6}")
+    print(f"bookings created: {results['created']} of {results['attempted']}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url")
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="kapclinic-bench-")
-    url = args.database_url or f"sqlite:///{workdir}/bench.sqlite3"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "MAIL_SERVER": None, "RATELIMIT_ENABLED": False})
-    app.instance_path = workdir
-    with app.app_context():
-        upgrade()
-    add_bare_endpoint(app)
-    bookings, free = seed(app)
-    server = serve(app)
-    port = server.server_port
-
-    today = datetime.now(UTC).date()
-    slots_path = (
-        f"/api/v1/slots?type=bench&start={today + timedelta(days=1)}&end={today + timedelta(days=30)}&tz=America/Chicago"
-    )
-    bare = measure(port, [("GET", "/bench/bare", None)] * args.requests)
-    slots = measure(port, [("GET", slots_path, None)] * max(20, args.requests // 10))
-    posts = [
-        ("POST", "/api/v1/bookings", {
-            "type": "bench", "clinician_id": slot.clinician_id, "start": slot.start_dt.isoformat(),
-            "name": "Bench Patient", "email": f"p{number}@example.com", "phone": "+12125550100",
-            "date_of_birth": "1990-01-01", "tz": "UTC",
-        })
-        for number, slot in enumerate(_spaced(free)[: args.requests // 2])
-    ]
-    booking = measure(port, posts)
-    server.shutdown()
-
-    print(f"database: {url.split(':')[0]}; {CLINICIANS} clinicians, {bookings} existing bookings; 4 concurrent clients")
-    print(f"{'endpoint':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'throughput vs bare':>20}")
-    for name, (rate, p50, p99, statuses) in (
-        ("bare indexed query", bare),
-        ("GET /api/v1/slots (30 days)", slots),
-        ("POST /api/v1/bookings", booking),
-    ):
-        print(f"{name:<34}{rate:>9.1f}{p50:>9.1f}{p99:>9.1f}{rate / bare[0]:>19.1%}")
-        bad = [status for status in statuses if status >= 500]
-        if bad:
-            print(f"  !! {len(bad)} server errors")
-    created = booking[3].count(201)
-    print(f"bookings created: {created} of {len(posts)} (others: {sorted(set(booking[3]) - {201})})")
+    print_results(run(args.database_url, args.requests, args.clients))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ def register_extensions(app):
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to see that page."
+    from kapclinic.scheduling import slot_cache
+
+    slot_cache.init_app(app)
 
 
 def register_blueprints(app):
@@ -101,10 +104,12 @@ def register_hooks(app):
     register_template_context(app)
     app.after_request(security_headers)
 
-    @app.after_request
-    def deliver_emails_after_commit(response):
-        deliver_committed()
-        return response
+    if app.config["OUTBOX_SEND_AFTER_REQUEST"]:
+
+        @app.after_request
+        def deliver_emails_after_commit(response):
+            deliver_committed()
+            return response
 
 
 def register_commands(app):

@@ -1,5 +1,7 @@
 """API v1: consultation types, clinicians, slots and bookings as JSON."""
 
+import json
+
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
 
@@ -8,7 +10,7 @@ from kapclinic.api.schemas import BookingRequest, SlotQuery, field_errors
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db, limiter
-from kapclinic.scheduling import services
+from kapclinic.scheduling import services, slot_cache
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
 blueprint = Blueprint("api", __name__)
@@ -69,6 +71,9 @@ def slots():
     except ValidationError as error:
         return _invalid(field_errors(error))
     errors = query.range_errors()
+    cache_key = (query.type, query.clinician, query.start, query.end, query.tz)
+    if not errors and (body := slot_cache.cached(cache_key)) is not None:
+        return current_app.response_class(body, mimetype="application/json")
     consultation_type = services.consultation_type_by_slug(query.type)
     if consultation_type is None:
         errors["type"] = "Unknown consultation type."
@@ -82,7 +87,9 @@ def slots():
     zone = get_zone(query.tz)
     window = utc_window_for_local_dates(query.start, query.end, zone)
     found = services.find_slots(consultation_type, window, now_utc(), clinician)
-    return jsonify({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]})
+    body = json.dumps({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}, separators=(",", ":"))
+    slot_cache.store(cache_key, body)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def _booking_json(booking, manage_token, zone):

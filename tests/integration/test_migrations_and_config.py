@@ -115,8 +115,10 @@ def test_settings_come_from_the_environment():
             "KAPCLINIC_DATA_KEY": f"{NEW_KEY}, {OLD_KEY}",
             "REDIS_URL": "redis://cache:6379/2",
             "REMINDER_HOURS": "48, 3",
+            "OUTBOX_SEND_AFTER_REQUEST": "false",
         }
     )
+    assert settings["OUTBOX_SEND_AFTER_REQUEST"] is False
     assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/2"
     assert settings["REMINDER_HOURS"] == (48, 3)
     assert settings["DATA_KEYS"] == [NEW_KEY, OLD_KEY]
@@ -130,6 +132,8 @@ def test_settings_come_from_the_environment():
 def test_a_malformed_number_in_the_environment_is_named():
     with pytest.raises(ConfigurationError, match="REMINDER_HOURS='soon'"):
         load_settings({"KAPCLINIC_CONFIG": "development", "REMINDER_HOURS": "soon"})
+    with pytest.raises(ConfigurationError, match="OUTBOX_SEND_AFTER_REQUEST='maybe'"):
+        load_settings({"KAPCLINIC_CONFIG": "development", "OUTBOX_SEND_AFTER_REQUEST": "maybe"})
 
 
 def test_development_defaults_to_sqlite_in_the_instance_folder():

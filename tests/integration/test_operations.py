@@ -281,3 +281,17 @@ def test_a_message_whose_senders_keep_dying_is_marked_failed_not_claimed_for_eve
         row = db.session.get(OutboxMessage, message_id)
         assert row.status is OutboxStatus.FAILED and "sender stopped" in row.last_error
         db.session.rollback()
+
+
+def test_with_a_worker_running_requests_leave_their_emails_to_it(make_app, sqlite_url, mailbox):
+    from tests.conftest import patient_json
+
+    app = make_app(sqlite_url, OUTBOX_SEND_AFTER_REQUEST=False)
+    offering = seed_offering(app, "later")
+    booked = app.test_client().post(
+        "/api/v1/bookings", json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id)
+    )
+    assert booked.status_code == 201
+    assert mailbox.messages == []
+    assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
+    assert [message["To"] for message in mailbox.messages] == ["ana.patient@example.com"]

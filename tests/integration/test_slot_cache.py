@@ -1,0 +1,101 @@
+"""The slots API's cache answers repeated questions without the database, and never shows a taken slot."""
+
+import uuid
+from datetime import time
+
+import pytest
+from sqlalchemy import event
+
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import AvailabilityRule, Clinician
+from tests.conftest import patient_json, seed_offering
+
+
+@pytest.fixture
+def app(staff_app):
+    staff_app.config["SLOT_CACHE_SECONDS"] = 60
+    from kapclinic.scheduling import slot_cache
+
+    slot_cache.init_app(staff_app)
+    return staff_app
+
+
+def _slots_path(offering):
+    day = offering.starts[0].date()
+    return f"/api/v1/slots?type={offering.slug}&start={day}&end={day}&tz=UTC"
+
+
+def _statements(app, function):
+    with app.app_context():
+        engine = db.engine
+    seen = []
+
+    def count(*args):
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = function()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return result, seen
+
+
+def test_a_repeated_question_is_answered_without_the_database(app, client):
+    offering = seed_offering(app, "cached")
+    first, first_statements = _statements(app, lambda: client.get(_slots_path(offering)))
+    second, second_statements = _statements(app, lambda: client.get(_slots_path(offering)))
+    assert first.status_code == second.status_code == 200
+    assert second.json == first.json and len(first.json["slots"]) > 5
+    assert first_statements and second_statements == []
+
+
+def test_a_booked_slot_is_gone_from_the_next_answer(app, client, mailbox):
+    offering = seed_offering(app, "fresh")
+    before = client.get(_slots_path(offering)).json["slots"]
+    taken = before[0]
+    booked = client.post("/api/v1/bookings", json=patient_json(offering, taken["start"], clinician_id=offering.clinician_id))
+    assert booked.status_code == 201
+    after = client.get(_slots_path(offering)).json["slots"]
+    assert taken["start"] not in [slot["start"] for slot in after]
+
+
+def test_a_change_of_hours_shows_at_once(app, client, in_app):
+    offering = seed_offering(app, "hours")
+    assert client.get(_slots_path(offering)).json["slots"]
+
+    def day_off_everywhere():
+        clinician = db.session.get(Clinician, offering.clinician_id)
+        for rule in list(clinician.availability_rules):
+            db.session.delete(rule)
+
+    in_app(day_off_everywhere)
+    assert client.get(_slots_path(offering)).json["slots"] == []
+
+
+def test_a_rolled_back_change_keeps_the_cached_answer_valid(app, client):
+    offering = seed_offering(app, "rollback")
+    first = client.get(_slots_path(offering)).json
+    with app.app_context():
+        clinician = db.session.get(Clinician, offering.clinician_id)
+        clinician.availability_rules.append(AvailabilityRule(weekday=0, start_time=time(1), end_time=time(2)))
+        db.session.flush()
+        db.session.rollback()
+    second, statements = _statements(app, lambda: client.get(_slots_path(offering)))
+    assert second.json == first and statements == []
+
+
+@pytest.mark.postgres
+def test_processes_sharing_redis_see_each_others_bookings(make_app, postgres_url, mailbox):
+    """Two apps stand for two gunicorn processes: one books, the other's cached answer ends."""
+    redis_url = "redis://127.0.0.1:6379/1"
+    first = make_app(postgres_url, SLOT_CACHE_SECONDS=60, RATELIMIT_STORAGE_URI=redis_url)
+    second = make_app(postgres_url, SLOT_CACHE_SECONDS=60, RATELIMIT_STORAGE_URI=redis_url)
+    # A slug of its own: other test runs may share this Redis database.
+    offering = seed_offering(first, f"shared-{uuid.uuid4().hex[:8]}")
+    reader, writer = first.test_client(), second.test_client()
+    before = reader.get(_slots_path(offering)).json["slots"]
+    taken = before[0]["start"]
+    booked = writer.post("/api/v1/bookings", json=patient_json(offering, taken, clinician_id=offering.clinician_id))
+    assert booked.status_code == 201
+    assert taken not in [slot["start"] for slot in reader.get(_slots_path(offering)).json["slots"]]
