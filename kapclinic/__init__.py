@@ -62,9 +62,9 @@ def register_extensions(app):
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to see that page."
-    from kapclinic.scheduling import slot_cache
+    from kapclinic.scheduling import calendar_cache
 
-    slot_cache.init_app(app)
+    calendar_cache.init_app(app)
 
 
 def register_blueprints(app):

@@ -10,7 +10,7 @@ from kapclinic.api.schemas import BookingRequest, SlotQuery, field_errors
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db, limiter
-from kapclinic.scheduling import services, slot_cache
+from kapclinic.scheduling import services, calendar_cache
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
 blueprint = Blueprint("api", __name__)
@@ -71,8 +71,8 @@ def slots():
     except ValidationError as error:
         return _invalid(field_errors(error))
     errors = query.range_errors()
-    cache_key = (query.type, query.clinician, query.start, query.end, query.tz)
-    if not errors and (body := slot_cache.cached(cache_key)) is not None:
+    cache_key = ("slots", query.type, query.clinician, query.start, query.end, query.tz)
+    if not errors and (body := calendar_cache.cached(cache_key)) is not None:
         return current_app.response_class(body, mimetype="application/json")
     consultation_type = services.consultation_type_by_slug(query.type)
     if consultation_type is None:
@@ -88,7 +88,7 @@ def slots():
     window = utc_window_for_local_dates(query.start, query.end, zone)
     found = services.find_slots(consultation_type, window, now_utc(), clinician)
     body = json.dumps({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}, separators=(",", ":"))
-    slot_cache.store(cache_key, body)
+    calendar_cache.store(cache_key, body)
     return current_app.response_class(body, mimetype="application/json")
 
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 from flask import Blueprint, abort, make_response
 
 from kapclinic.core.clinic import clinic
-
 from kapclinic.core.timezones import now_utc
 from kapclinic.ics.services import staff_calendar
+from kapclinic.scheduling import calendar_cache
 from kapclinic.workspace import services
 
 blueprint = Blueprint("feeds", __name__)
@@ -19,9 +19,14 @@ def clinician_feed(token):
     clinician = services.clinician_for_feed(token)
     if clinician is None:
         abort(404, "This calendar link is not valid. Make a new one in the workspace.")
-    now = now_utc()
-    name = f"{clinic().name}: {clinician.name}"
-    response = make_response(staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH))
+    cache_key = ("feed", clinician.id)
+    body = calendar_cache.cached(cache_key)
+    if body is None:
+        now = now_utc()
+        name = f"{clinic().name}: {clinician.name}"
+        body = staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH)
+        calendar_cache.store(cache_key, body)
+    response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,12 +1,14 @@
-"""Cached answers of the slots API: a hit costs two cache reads instead of the engine and thousands of slots.
+"""Cached answers built from the calendars: the slots API and the clinicians' feeds.
 
-An entry's key holds the query and the calendar version. Every committed change to
-bookings, weekly hours, date overrides, time off, clinicians or consultation types
-moves the version on (see `_note_calendar_changes`), so the next request computes
-afresh; and entries live SLOT_CACHE_SECONDS at most, so a start that has just fallen
-inside the minimum notice drops out within that time (booking it in the meantime is
-refused with the usual message). With several app processes the cache must be shared:
-Redis (REDIS_URL) in production; one process may use its own memory.
+A hit costs two cache reads instead of the slot engine and thousands of slots, or
+icalendar and a year of events. An entry's key holds what was asked and the calendar
+version. Every committed change to bookings, weekly hours, date overrides, time off,
+clinicians, consultation types or clinic settings moves the version on (see
+`_note_calendar_changes`), so the next request computes afresh; and entries live
+SLOT_CACHE_SECONDS at most, so a start that has just fallen inside the minimum notice
+drops out within that time (booking it in the meantime is refused with the usual
+message). With several app processes the cache must be shared: Redis (REDIS_URL) in
+production; one process may use its own memory.
 """
 
 from cachelib import RedisCache, SimpleCache
@@ -15,9 +17,10 @@ from redis import Redis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from kapclinic.core.models import ClinicSettings
 from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, DateOverride, TimeOff
 
-CALENDAR_CLASSES = (AvailabilityRule, Booking, Clinician, ConsultationType, DateOverride, TimeOff)
+CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
 _VERSION_KEY = "calendar-version"
 _CHANGED = "kapclinic.calendar_changed"
 
@@ -28,14 +31,14 @@ def init_app(app):
     if not seconds:
         cache = None
     elif storage.startswith(("redis://", "rediss://")):
-        cache = RedisCache(host=Redis.from_url(storage), default_timeout=seconds, key_prefix="kapclinic:slots:")
+        cache = RedisCache(host=Redis.from_url(storage), default_timeout=seconds, key_prefix="kapclinic:calendar:")
     else:
         cache = SimpleCache(threshold=2000, default_timeout=seconds)
-    app.extensions["kapclinic_slot_cache"] = cache
+    app.extensions["kapclinic_calendar_cache"] = cache
 
 
 def _cache():
-    return current_app.extensions.get("kapclinic_slot_cache")
+    return current_app.extensions.get("kapclinic_calendar_cache")
 
 
 def _key(query_parts):
@@ -45,7 +48,7 @@ def _key(query_parts):
 
 
 def cached(query_parts):
-    """The stored JSON body for this query at the current calendar version, or None."""
+    """The stored answer for this question at the current calendar version, or None."""
     cache = _cache()
     return cache.get(_key(query_parts)) if cache is not None else None
 

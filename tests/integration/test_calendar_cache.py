@@ -14,9 +14,9 @@ from tests.conftest import patient_json, seed_offering
 @pytest.fixture
 def app(staff_app):
     staff_app.config["SLOT_CACHE_SECONDS"] = 60
-    from kapclinic.scheduling import slot_cache
+    from kapclinic.scheduling import calendar_cache
 
-    slot_cache.init_app(staff_app)
+    calendar_cache.init_app(staff_app)
     return staff_app
 
 
@@ -99,3 +99,38 @@ def test_processes_sharing_redis_see_each_others_bookings(make_app, postgres_url
     booked = writer.post("/api/v1/bookings", json=patient_json(offering, taken, clinician_id=offering.clinician_id))
     assert booked.status_code == 201
     assert taken not in [slot["start"] for slot in reader.get(_slots_path(offering)).json["slots"]]
+
+
+def test_a_feed_is_served_from_the_cache_until_a_consultation_changes(app, client, create_staff, mailbox):
+    import re
+
+    from kapclinic.accounts.models import Role
+    from tests.conftest import sign_in
+
+    user = create_staff(Role.CLINICIAN, email="dr.cached@clinic.example.org")
+    sign_in(client, user.email)
+    page = client.post(f"/staff/clinicians/{user.clinician_id}/feed").text
+    feed_path = re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+\.ics)"', page).group(1)
+    patient = app.test_client()
+    first, _ = _statements(app, lambda: patient.get(feed_path))
+    again, statements = _statements(app, lambda: patient.get(feed_path))
+    assert again.data == first.data and b"BEGIN:VEVENT" not in first.data
+    assert statements and not any("FROM bookings" in statement for statement in statements), "only the link is looked up"
+
+    offering = seed_offering(app, "feedcache")
+
+    def offer_the_type():
+        from kapclinic.scheduling.models import ConsultationType
+
+        consultation_type = db.session.scalar(db.select(ConsultationType).where(ConsultationType.slug == "feedcache"))
+        consultation_type.clinicians.append(db.session.get(Clinician, user.clinician_id))
+
+    with app.app_context():
+        offer_the_type()
+        db.session.commit()
+    day = offering.starts[0].date()
+    free = patient.get(f"/api/v1/slots?type=feedcache&start={day}&end={day}&tz=UTC&clinician={user.clinician_id}")
+    start = free.json["slots"][0]["start"]
+    booked = patient.post("/api/v1/bookings", json=patient_json(offering, start, clinician_id=user.clinician_id))
+    assert booked.status_code == 201
+    assert b"BEGIN:VEVENT" in patient.get(feed_path).data
