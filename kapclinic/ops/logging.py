@@ -44,12 +44,20 @@ def _with_request_id(record):
     return True
 
 
+def _without_request_lines(record):
+    """The development server's own request lines carry whole paths (and the tokens in them): drop them."""
+    return "HTTP/" not in record.getMessage()
+
+
 def register_logging(app):
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     app.logger.handlers[:] = [handler]
     if _with_request_id not in app.logger.filters:
         app.logger.addFilter(_with_request_id)
+    werkzeug_logger = logging.getLogger("werkzeug")
+    if _without_request_lines not in werkzeug_logger.filters:
+        werkzeug_logger.addFilter(_without_request_lines)
     app.logger.setLevel(app.config["LOG_LEVEL"])
     app.before_request(_start_request)
     app.after_request(_log_request)

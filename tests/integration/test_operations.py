@@ -295,3 +295,14 @@ def test_with_a_worker_running_requests_leave_their_emails_to_it(make_app, sqlit
     assert mailbox.messages == []
     assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
     assert [message["To"] for message in mailbox.messages] == ["ana.patient@example.com"]
+
+
+def test_the_development_server_does_not_log_paths(app, caplog):
+    """Its request lines name the path, and paths carry patients' tokens."""
+    import werkzeug.serving
+
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    werkzeug.serving._log("info", '127.0.0.1 - - "%s" %s %s', "GET /manage/secret-token HTTP/1.1", 200, "-")
+    werkzeug.serving._log("info", " * Running on %s", "http://127.0.0.1:5000")
+    messages = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert messages == [" * Running on http://127.0.0.1:5000"]
