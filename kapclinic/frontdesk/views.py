@@ -221,47 +221,62 @@ def _refused(intake, error):
     return _shown_again(intake, {"refused": str(error)}, 409)
 
 
+def _apply(intake_id, change, message, anchor):
+    """Lock the intake, make one change, and answer: a redirect, or the record again with the messages."""
+    intake = _intake_or_404(intake_id, for_update=True)
+    try:
+        errors = change(intake)
+    except (services.ReviewRefused, SchedulingError) as error:
+        return _refused(intake, error)
+    return _changed(intake, errors, message, anchor)
+
+
 @blueprint.post("/intakes/<id:intake_id>/status")
 @role_required(*READERS)
 def change_status(intake_id):
-    intake = _intake_or_404(intake_id, for_update=True)
-    try:
-        errors = services.change_status(current_user, intake, request.form.get("status", ""), request.form.get("reason"), now_utc())
-    except services.ReviewRefused as error:
-        return _refused(intake, error)
-    return _changed(intake, errors, "Status changed.", "review")
+    form = request.form
+    return _apply(
+        intake_id,
+        lambda intake: services.change_status(current_user, intake, form.get("status", ""), form.get("reason"), now_utc()),
+        "Status changed.",
+        "review",
+    )
 
 
 @blueprint.post("/intakes/<id:intake_id>/notes")
 @role_required(*READERS)
 def add_note(intake_id):
-    intake = _intake_or_404(intake_id, for_update=True)
-    errors = services.add_note(current_user, intake, request.form.get("kind", ""), request.form.get("body"), now_utc())
-    return _changed(intake, errors, "Added to the thread.", "notes")
+    form = request.form
+    return _apply(
+        intake_id,
+        lambda intake: services.add_note(current_user, intake, form.get("kind", ""), form.get("body"), now_utc()),
+        "Added to the thread.",
+        "notes",
+    )
 
 
 @blueprint.post("/intakes/<id:intake_id>/urgent")
 @role_required(*READERS)
 def acknowledge_urgent(intake_id):
-    intake = _intake_or_404(intake_id, for_update=True)
-    try:
-        errors = services.acknowledge_urgent(current_user, intake, request.form.get("action_taken"), now_utc())
-    except services.ReviewRefused as error:
-        return _refused(intake, error)
-    return _changed(intake, errors, "Recorded. The urgent answer is no longer open.", "urgent")
+    return _apply(
+        intake_id,
+        lambda intake: services.acknowledge_urgent(current_user, intake, request.form.get("action_taken"), now_utc()),
+        "Recorded. The urgent answer is no longer open.",
+        "urgent",
+    )
 
 
 @blueprint.post("/intakes/<id:intake_id>/clinician")
 @role_required(*DESK)
 def reassign(intake_id):
-    intake = _intake_or_404(intake_id, for_update=True)
     raw = request.form.get("clinician_id", "")
     clinician_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
-    try:
-        errors = services.reassign(current_user, intake, clinician_id, now_utc())
-    except (services.ReviewRefused, SchedulingError) as error:
-        return _refused(intake, error)
-    return _changed(intake, errors, "Clinician changed. The patient has been sent the updated invite.", "consultation")
+    return _apply(
+        intake_id,
+        lambda intake: services.reassign(current_user, intake, clinician_id, now_utc()),
+        "Clinician changed. The patient has been sent the updated invite.",
+        "consultation",
+    )
 
 
 @blueprint.route("/intakes/<id:intake_id>/reschedule", methods=["GET", "POST"])
@@ -301,12 +316,12 @@ def reschedule(intake_id):
 @blueprint.post("/intakes/<id:intake_id>/cancel")
 @role_required(*DESK)
 def cancel(intake_id):
-    intake = _intake_or_404(intake_id, for_update=True)
-    try:
-        errors = services.cancel(current_user, intake, request.form.get("reason"), now_utc())
-    except services.ReviewRefused as error:
-        return _refused(intake, error)
-    return _changed(intake, errors, "Cancelled. The patient has been emailed and the time is free again.", "consultation")
+    return _apply(
+        intake_id,
+        lambda intake: services.cancel(current_user, intake, request.form.get("reason"), now_utc()),
+        "Cancelled. The patient has been emailed and the time is free again.",
+        "consultation",
+    )
 
 
 @blueprint.get("/audit/intakes/<id:intake_id>")
