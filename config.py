@@ -84,6 +84,8 @@ class BaseConfig:
     # Reverse proxies in front of the app (ProxyFix): client addresses for rate limits.
     PROXY_FIX_X_FOR = 0
     RATELIMIT_STORAGE_URI = "memory://"
+    # If the shared rate-limit storage (Redis) is unreachable, serve rather than fail every request.
+    RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_HEADERS_ENABLED = True
     BOOKING_RATE_LIMIT = "20 per hour"
 

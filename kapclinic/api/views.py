@@ -71,8 +71,8 @@ def slots():
     except ValidationError as error:
         return _invalid(field_errors(error))
     errors = query.range_errors()
-    cache_key = ("slots", query.type, query.clinician, query.start, query.end, query.tz)
-    if not errors and (body := calendar_cache.cached(cache_key)) is not None:
+    cache_key, body = calendar_cache.lookup(("slots", query.type, query.clinician, query.start, query.end, query.tz))
+    if not errors and body is not None:
         return current_app.response_class(body, mimetype="application/json")
     consultation_type = services.consultation_type_by_slug(query.type)
     if consultation_type is None:

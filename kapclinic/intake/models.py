@@ -60,6 +60,9 @@ class Intake(db.Model):
     public_id: Mapped[str] = mapped_column(db.String(36), unique=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), unique=True)
     token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    # The link before the newest one (a reminder sends a new link): it keeps working, so a
+    # patient part-way through the form when the reminder arrives loses nothing.
+    previous_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
     guardian_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
 
     status: Mapped[IntakeStatus] = mapped_column(string_enum(IntakeStatus, length=24), default=IntakeStatus.DRAFT)

@@ -48,7 +48,8 @@ def create_for_booking(booking, now):
 
 
 def renew_link(intake):
-    """Issue a new questionnaire link for an email; the intake's earlier link stops working."""
+    """Issue a new questionnaire link for an email; the one before it keeps working, older ones stop."""
+    intake.previous_token_hash = intake.token_hash
     token, intake.token_hash = tokens.issue(tokens.INTAKE)
     return token
 
@@ -62,7 +63,9 @@ def intake_for_token(token, for_update=False):
     """Find an intake from its own link, or from the booking's manage link."""
     intake_hash = tokens.stored_hash(token, tokens.INTAKE)
     if intake_hash is not None:
-        return _one(select(Intake).where(Intake.token_hash == intake_hash), for_update)
+        return _one(
+            select(Intake).where((Intake.token_hash == intake_hash) | (Intake.previous_token_hash == intake_hash)), for_update
+        )
     manage_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
     if manage_hash is None:
         return None

@@ -113,10 +113,14 @@ def _claim(condition, limit, now):
 
 
 def _is_permanent(error):
-    """A 5xx answer (an address the server refuses, say) will not change on a retry."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _ in error.recipients.values())
-    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+    """A mailbox the server says does not exist (5xx to RCPT) will not appear on a retry.
+
+    Other 5xx answers (a refused login, a sending quota, a greeting refused) are about
+    the connection, not this message, and pass: they are retried like any outage.
+    """
+    return isinstance(error, smtplib.SMTPRecipientsRefused) and all(
+        code >= 500 for code, _ in error.recipients.values()
+    )
 
 
 def _record_failure(row, error, now, final=False):

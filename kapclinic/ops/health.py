@@ -13,8 +13,10 @@ blueprint = Blueprint("ops", __name__)
 
 
 @cache
-def _head_revision(migrations_directory):
-    return ScriptDirectory(migrations_directory).get_current_head()
+def _revisions(migrations_directory):
+    """This code's newest migration, and every migration before it."""
+    script = ScriptDirectory(migrations_directory)
+    return script.get_current_head(), frozenset(revision.revision for revision in script.walk_revisions())
 
 
 @blueprint.get("/healthz")
@@ -26,14 +28,19 @@ def healthz():
 @blueprint.get("/readyz")
 @limiter.exempt
 def readyz():
-    """Ready when the database answers and its schema is at the newest migration (deploys migrate first)."""
+    """Ready when the database answers and its schema is at least this code's newest migration.
+
+    Deploys migrate first: processes of the previous release keep serving while the
+    schema is already one step ahead (a revision they do not know), and stop being
+    ready only if the schema is behind them.
+    """
     try:
         current = db.session.scalar(text("SELECT version_num FROM alembic_version"))
     except SQLAlchemyError as error:
         db.session.rollback()
         return jsonify(status="unavailable", reason=f"database: {type(error).__name__}"), 503
     db.session.rollback()
-    head = _head_revision(current_app.extensions["migrate"].directory)
-    if current != head:
-        return jsonify(status="unavailable", reason="database schema is not at the newest migration"), 503
+    head, known = _revisions(current_app.extensions["migrate"].directory)
+    if current != head and current in known:
+        return jsonify(status="unavailable", reason="database schema is behind this release's newest migration"), 503
     return jsonify(status="ok")

@@ -55,10 +55,15 @@ def register_logging(app):
     app.logger.handlers[:] = [handler]
     if _with_request_id not in app.logger.filters:
         app.logger.addFilter(_with_request_id)
+    # Flask's own last-resort log line names the path (and a token in it) and carries the message.
+    app.log_exception = lambda exc_info: app.logger.error(
+        "unhandled error",
+        extra={"fields": {"error": exc_info[0].__name__, "route": request.url_rule.rule if request.url_rule else "(no route)"}},
+    )
     werkzeug_logger = logging.getLogger("werkzeug")
     if _without_request_lines not in werkzeug_logger.filters:
         werkzeug_logger.addFilter(_without_request_lines)
-    app.logger.setLevel(app.config["LOG_LEVEL"])
+    app.logger.setLevel(str(app.config["LOG_LEVEL"]).upper())
     app.before_request(_start_request)
     app.after_request(_log_request)
 

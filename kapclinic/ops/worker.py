@@ -12,7 +12,6 @@ import threading
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import SQLAlchemyError
 
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
@@ -20,11 +19,26 @@ from kapclinic.notifications.services import deliver_due
 from kapclinic.reminders import services as reminders
 
 
-def run_round(limit):
-    """Queue due reminders (committed first, so they survive a failing mail server), then deliver."""
+def _guarded(step, name):
+    """Run one step of a round; a failing step (database away, a broken template) must not stop the other."""
+    try:
+        return step()
+    except Exception as error:  # noqa: BLE001 - the loop must go on; the type is logged, never the message
+        db.session.rollback()
+        current_app.logger.error("worker step failed", extra={"fields": {"step": name, "error": type(error).__name__}})
+        return 0
+
+
+def _queue_reminders(limit):
     queued = reminders.queue_due(now_utc(), limit)
     db.session.commit()
-    sent = deliver_due(limit)
+    return queued
+
+
+def run_round(limit):
+    """Queue due reminders (committed first, so they survive a failing mail server), then deliver."""
+    queued = _guarded(lambda: _queue_reminders(limit), "reminders")
+    sent = _guarded(lambda: deliver_due(limit), "delivery")
     return queued, sent
 
 
@@ -42,15 +56,9 @@ def worker_command(once, interval):
     logger = current_app.logger
     logger.info("worker started", extra={"fields": {"interval_s": interval, "batch": limit}})
     while True:
-        try:
-            queued, sent = run_round(limit)
-        except SQLAlchemyError as error:
-            # The database is away (a restart, a failover): keep the process, try next round.
-            db.session.rollback()
-            logger.error("worker round failed", extra={"fields": {"error": type(error).__name__}})
-        else:
-            if queued or sent:
-                logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
+        queued, sent = run_round(limit)
+        if queued or sent:
+            logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
         if once or stopping.wait(interval):
             break
     logger.info("worker stopped")

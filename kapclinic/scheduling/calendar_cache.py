@@ -11,9 +11,12 @@ message). With several app processes the cache must be shared: Redis (REDIS_URL)
 production; one process may use its own memory.
 """
 
+import threading
+
 from cachelib import RedisCache, SimpleCache
 from flask import current_app, has_app_context
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -23,15 +26,19 @@ from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, Co
 CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
 _VERSION_KEY = "calendar-version"
 _CHANGED = "kapclinic.calendar_changed"
+_memory_version_lock = threading.Lock()
 
 
 def init_app(app):
+    """Redis when configured; this process's memory outside production; no cache for several unshared processes."""
     seconds = app.config["SLOT_CACHE_SECONDS"]
     storage = app.config["RATELIMIT_STORAGE_URI"]
     if not seconds:
         cache = None
     elif storage.startswith(("redis://", "rediss://")):
-        cache = RedisCache(host=Redis.from_url(storage), default_timeout=seconds, key_prefix="kapclinic:calendar:")
+        cache = RedisCache(host=Redis.from_url(storage, socket_timeout=0.5), default_timeout=seconds, key_prefix="kapclinic:calendar:")
+    elif app.config["NAME"] == "production":
+        cache = None  # gunicorn's processes would each keep their own, and miss each other's changes
     else:
         cache = SimpleCache(threshold=2000, default_timeout=seconds)
     app.extensions["kapclinic_calendar_cache"] = cache
@@ -41,22 +48,44 @@ def _cache():
     return current_app.extensions.get("kapclinic_calendar_cache")
 
 
-def _key(query_parts):
+def _unavailable(error):
+    # The cache is a shortcut: without it every answer is computed, never refused.
+    current_app.logger.warning("calendar cache unavailable", extra={"fields": {"error": type(error).__name__}})
+
+
+def lookup(question):
+    """Return (key, stored answer or None). Store a computed answer under this key: the version read now.
+
+    Reading the version before computing means an answer computed while another
+    process committed a change is filed under the old version, never the new one.
+    """
     cache = _cache()
-    version = cache.get(_VERSION_KEY) or 0
-    return f"{version}|" + "|".join(str(part) for part in query_parts)
+    if cache is None:
+        return None, None
+    try:
+        key = f"{cache.get(_VERSION_KEY) or 0}|" + "|".join(str(part) for part in question)
+        return key, cache.get(key)
+    except RedisError as error:
+        _unavailable(error)
+        return None, None
 
 
-def cached(query_parts):
-    """The stored answer for this question at the current calendar version, or None."""
+def store(key, answer):
     cache = _cache()
-    return cache.get(_key(query_parts)) if cache is not None else None
+    if cache is None or key is None:
+        return
+    try:
+        cache.set(key, answer)
+    except RedisError as error:
+        _unavailable(error)
 
 
-def store(query_parts, body):
-    cache = _cache()
-    if cache is not None:
-        cache.set(_key(query_parts), body)
+def _move_version_on(cache):
+    if isinstance(cache, RedisCache):
+        cache.inc(_VERSION_KEY)  # INCR: atomic across processes, never expires
+        return
+    with _memory_version_lock:
+        cache.set(_VERSION_KEY, (cache.get(_VERSION_KEY) or 0) + 1, timeout=0)
 
 
 @event.listens_for(Session, "after_flush")
@@ -65,14 +94,30 @@ def _note_calendar_changes(session, flush_context):
         session.info[_CHANGED] = True
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_changes(orm_execute_state):
+    """Bulk UPDATE and DELETE statements (clearing a clinician's weekly hours) bypass the flush."""
+    mapper = orm_execute_state.bind_mapper
+    if (orm_execute_state.is_update or orm_execute_state.is_delete) and mapper is not None:
+        if issubclass(mapper.class_, CALENDAR_CLASSES):
+            orm_execute_state.session.info[_CHANGED] = True
+
+
 @event.listens_for(Session, "after_commit")
-def _move_version_on(session):
+def _after_commit(session):
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the change is not committed yet
     if session.info.pop(_CHANGED, False) and has_app_context():
         cache = _cache()
         if cache is not None:
-            cache.inc(_VERSION_KEY)
+            try:
+                _move_version_on(cache)
+            except RedisError as error:
+                # Cached answers expire within SLOT_CACHE_SECONDS; the commit itself stands.
+                _unavailable(error)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_changes(session):
-    session.info.pop(_CHANGED, None)
+    if not session.in_nested_transaction():  # a savepoint's rollback leaves the rest of the transaction
+        session.info.pop(_CHANGED, None)

@@ -112,7 +112,7 @@ class Slot(NamedTuple):
 
 
 class _DisjointIntervals:
-    """Sorted, merged intervals with a fast 'does this overlap any?' test."""
+    """Sorted, merged intervals (spans that touch or overlap become one)."""
 
     def __init__(self, intervals):
         merged = []
@@ -127,9 +127,6 @@ class _DisjointIntervals:
     def intervals(self):
         return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends, strict=True)]
 
-    def overlaps(self, start_dt, end_dt):
-        index = bisect_right(self._ends, start_dt)  # first interval ending after start_dt
-        return index < len(self._starts) and self._starts[index] < end_dt
 
 
 def _day_converter(day, zone):

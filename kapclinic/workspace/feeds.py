@@ -19,8 +19,7 @@ def clinician_feed(token):
     clinician = services.clinician_for_feed(token)
     if clinician is None:
         abort(404, "This calendar link is not valid. Make a new one in the workspace.")
-    cache_key = ("feed", clinician.id)
-    body = calendar_cache.cached(cache_key)
+    cache_key, body = calendar_cache.lookup(("feed", clinician.id))
     if body is None:
         now = now_utc()
         name = f"{clinic().name}: {clinician.name}"

@@ -134,3 +134,35 @@ def test_a_feed_is_served_from_the_cache_until_a_consultation_changes(app, clien
     booked = patient.post("/api/v1/bookings", json=patient_json(offering, start, clinician_id=user.clinician_id))
     assert booked.status_code == 201
     assert b"BEGIN:VEVENT" in patient.get(feed_path).data
+
+
+def test_clearing_the_weekly_hours_in_the_workspace_ends_the_cached_answer(app, client, create_staff, in_app):
+    from kapclinic.accounts.models import Role
+    from kapclinic.scheduling.models import ConsultationType
+    from tests.conftest import sign_in
+
+    user = create_staff(Role.CLINICIAN, email="dr.hours@clinic.example.org")
+    offering = seed_offering(app, "bulk")
+
+    def offer():
+        consultation_type = db.session.scalar(db.select(ConsultationType).where(ConsultationType.slug == "bulk"))
+        consultation_type.clinicians = [db.session.get(Clinician, user.clinician_id)]
+
+    in_app(offer)
+    path = _slots_path(offering)
+    assert client.get(path).json["slots"], "the new clinician works 09:00-17:00 every day"
+    sign_in(client, user.email)
+    assert client.post(f"/staff/clinicians/{user.clinician_id}/hours", data={}).status_code == 302
+    assert client.get(path).json["slots"] == []
+
+
+def test_without_its_redis_the_api_computes_every_answer(make_app, sqlite_url, mailbox):
+    """The cache is a shortcut: with Redis unreachable, slots and bookings still work."""
+    app = make_app(sqlite_url, SLOT_CACHE_SECONDS=60, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    offering = seed_offering(app, "noredis")
+    client = app.test_client()
+    slots = client.get(_slots_path(offering))
+    assert slots.status_code == 200 and slots.json["slots"]
+    booked = client.post("/api/v1/bookings", json=patient_json(offering, slots.json["slots"][0]["start"], clinician_id=offering.clinician_id))
+    assert booked.status_code == 201
+    assert slots.json["slots"][0]["start"] not in [slot["start"] for slot in client.get(_slots_path(offering)).json["slots"]]

@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import sys
 import threading
 from datetime import timedelta
 
@@ -42,11 +43,16 @@ def test_health_and_readiness_tell_a_load_balancer_what_it_needs(app, client):
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json == {"status": "ok"}
     with app.app_context():
-        db.session.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+        db.session.execute(text("UPDATE alembic_version SET version_num = '0007frontdesk'"))
         db.session.commit()
     behind = client.get("/readyz")
-    assert behind.status_code == 503 and "newest migration" in behind.json["reason"]
+    assert behind.status_code == 503 and "behind" in behind.json["reason"]
     assert client.get("/healthz").status_code == 200
+    with app.app_context():
+        # The next release has migrated: this one keeps serving until it is replaced.
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'a_newer_release'"))
+        db.session.commit()
+    assert client.get("/readyz").status_code == 200
 
 
 def test_readiness_fails_cleanly_without_a_database(make_app, tmp_path):
@@ -159,7 +165,8 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
     new_link = re.search(r"https://clinic\.example\.org(/intake/\S+)", nudge.get_body(("plain",)).get_content()).group(1)
     resumed = patient.get(new_link)
     assert resumed.status_code == 200 and "/step/reasons" in resumed.text, "answers so far are kept"
-    assert patient.get(old_link).status_code == 404
+    # Someone part-way through the form when the email arrives carries on with the link they have.
+    assert post_step(patient, old_link, "reasons").status_code == 302
 
 
 def test_a_finished_intake_gets_no_nudge(app, offering, mailbox):
@@ -306,3 +313,29 @@ def test_the_development_server_does_not_log_paths(app, caplog):
     werkzeug.serving._log("info", " * Running on %s", "http://127.0.0.1:5000")
     messages = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
     assert messages == [" * Running on http://127.0.0.1:5000"]
+
+
+def test_flasks_last_resort_error_line_names_neither_the_path_nor_the_message(app, caplog):
+    caplog.set_level(logging.INFO, logger="kapclinic")
+    with app.test_request_context("/manage/secret-token-123"):
+        from flask import request
+
+        request.url_rule = next(rule for rule in app.url_map.iter_rules() if rule.rule == "/manage/<token>")
+        try:
+            raise ValueError("ana@example.com was not accepted")
+        except ValueError:
+            app.log_exception(sys.exc_info())
+    (line,) = [JsonFormatter().format(record) for record in caplog.records if record.name == "kapclinic"]
+    assert '"route": "/manage/<token>"' in line and '"error": "ValueError"' in line
+    assert "secret-token-123" not in line and "ana@example.com" not in line
+
+
+def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
+    from kapclinic.ops.worker import run_round
+
+    _queue(app, "still@example.com")
+    app.config["INTAKE_REMINDER_HOURS"] = None  # a broken setting makes the reminder step fail
+    with app.app_context():
+        assert run_round(10) == (0, 1)
+    assert [message["To"] for message in mailbox.messages] == ["still@example.com"]
+    assert any(getattr(record, "fields", {}).get("step") == "reminders" for record in caplog.records)
