@@ -12,7 +12,7 @@ import smtplib
 from datetime import timedelta
 
 from flask import current_app, render_template
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from kapclinic.core.timezones import now_utc
@@ -105,7 +105,7 @@ def _claim(condition, limit, now):
         row.attempts += 1
         row.next_attempt_dt = now + timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
         try:
-            claimed.append((row.id, build_message(row)))
+            claimed.append((row.id, row.attempts, build_message(row)))
         except Exception as error:  # noqa: BLE001 - one malformed message must not block the others
             _record_failure(row, error, now, final=True)
     db.session.commit()
@@ -133,13 +133,32 @@ def _record_failure(row, error, now, final=False):
     current_app.logger.warning("outbox message %s not delivered (attempt %s): %s", row.id, row.attempts, type(error).__name__)
 
 
+def _held(claimed):
+    """Yield each claimed message just before it is sent, renewing its lease; skip one that another sender took.
+
+    A slow mail server can make a batch outlast its lease; another sender may then
+    claim the rest (raising `attempts`). Checking the claim per message, right before
+    sending it, keeps any message from being sent by both.
+    """
+    lease = timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
+    for message_id, attempts, message in claimed:
+        renewed = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts == attempts)
+            .values(next_attempt_dt=now_utc() + lease)
+        ).rowcount
+        db.session.commit()
+        if renewed:
+            yield message_id, message
+
+
 def _deliver(condition, limit):
     now = now_utc()
     claimed = _claim(condition, limit, now)
     if not claimed:
         return 0
     sent = 0
-    for message_id, error in transmit(claimed):
+    for message_id, error in transmit(_held(claimed)):
         row = db.session.get(OutboxMessage, message_id)
         if error is None:
             row.status = OutboxStatus.SENT

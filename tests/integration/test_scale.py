@@ -166,8 +166,9 @@ class SlowMailServer:
     pause: a sender killed while waiting for the reply never learnt that it was sent.
     """
 
-    def __init__(self, hold_message_number):
+    def __init__(self, hold_message_number=None, every_message_seconds=0.0):
         self.hold_message_number = hold_message_number
+        self.every_message_seconds = every_message_seconds
         self.holding = threading.Event()
         self.received = []
         self._lock = threading.Lock()
@@ -180,6 +181,7 @@ class SlowMailServer:
         if hold:
             self.holding.set()
             await asyncio.sleep(2)
+        await asyncio.sleep(self.every_message_seconds)
         if server.transport is None or server.transport.is_closing():
             return "421 Sender went away"
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -192,16 +194,36 @@ def _worker(env, log_path):
     return _start([str(BIN / "flask"), "--app", "kapclinic", "worker", "--interval", "0.1"], env, log_path)
 
 
-def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(make_app, postgres_url, tmp_path, stop_processes):
+def _queued_outbox(make_app, postgres_url, total):
+    """An app on the database and a data key, with `total` emails waiting in the outbox."""
     data_key = Fernet.generate_key().decode()
     app = make_app(postgres_url, DATA_KEYS=[data_key])
-    total = 60
     with app.app_context(), app.test_request_context():
         for number in range(total):
             queue_email(f"staff{number}@clinic.example.org", "intake_urgent",
                         {"reference": f"ref-{number}", "record_url": "https://clinic.example.org/staff/intakes/1"})
         db.session.commit()
         db.session.info.clear()
+    return app, data_key
+
+
+def _wait_until_sent(app, total, seconds=60):
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < deadline:
+        with app.app_context():
+            sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT))
+            db.session.rollback()
+        if sent == total:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    return sent
+
+
+def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(make_app, postgres_url, tmp_path, stop_processes):
+    total = 60
+    app, data_key = _queued_outbox(make_app, postgres_url, total)
 
     server = SlowMailServer(hold_message_number=4)
     controller = Controller(server, hostname="127.0.0.1", port=free_port())
@@ -215,16 +237,7 @@ def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(ma
         first.wait(timeout=10)
         others = [_worker(env, tmp_path / f"worker-{number}.log") for number in (2, 3)]
         stop_processes.extend(others)
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with app.app_context():
-                sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT))
-                db.session.rollback()
-            if sent == total:
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)
+        sent = _wait_until_sent(app, total)
     finally:
         controller.stop()
 
@@ -237,3 +250,21 @@ def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(ma
     assert retried >= 1, "the killed worker's claimed messages were taken over after the lease"
     worker_logs = "\n".join((tmp_path / f"worker-{number}.log").read_text() for number in (1, 2, 3))
     assert "staff1@clinic.example.org" not in worker_logs and "ref-" not in worker_logs
+
+
+def test_a_mail_server_slower_than_the_lease_never_gets_a_message_twice(make_app, postgres_url, tmp_path, stop_processes):
+    """Batches outlast their one-second lease; the other worker takes what is left, and nothing is sent by both."""
+    total = 30
+    app, data_key = _queued_outbox(make_app, postgres_url, total)
+    server = SlowMailServer(every_message_seconds=0.3)
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        env = _production_env(postgres_url, data_key, controller.port, WORKER_BATCH="10", OUTBOX_CLAIM_LEASE_SECONDS="1")
+        stop_processes.extend(_worker(env, tmp_path / f"worker-{number}.log") for number in (1, 2))
+        sent = _wait_until_sent(app, total)
+    finally:
+        controller.stop()
+    assert sent == total
+    counts = Counter(server.received)
+    assert len(counts) == total and set(counts.values()) == {1}, [item for item in counts.items() if item[1] > 1]
