@@ -39,3 +39,5 @@ class OutboxMessage(db.Model):
     created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     next_attempt_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     sent_dt = mapped_column(UTCDateTime, nullable=True)
+    # A message that means nothing after this moment (a reminder, after the consultation) is not sent late.
+    expires_dt = mapped_column(UTCDateTime, nullable=True)

@@ -26,7 +26,7 @@ MAX_BACKOFF = timedelta(hours=6)
 ERROR_TEXT_MAX = 500
 
 
-def queue_email(recipient, template, context, ics=None, ics_method=None):
+def queue_email(recipient, template, context, ics=None, ics_method=None, expires_dt=None):
     """Add an email to the outbox, rendered from templates/email/<template>.{txt,html}.
 
     The first line of the .txt template is the subject.
@@ -40,6 +40,7 @@ def queue_email(recipient, template, context, ics=None, ics_method=None):
         body_html=render_template(f"email/{template}.html", **context),
         ics=ics.decode("utf-8") if isinstance(ics, bytes) else ics,
         ics_method=ics_method,
+        expires_dt=expires_dt,
     )
     db.session.add(message)
     db.session.info.setdefault(_QUEUED, []).append(message)
@@ -97,6 +98,10 @@ def _claim(condition, limit, now):
     rows = db.session.scalars(query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)).all()
     claimed = []
     for row in rows:
+        if row.expires_dt is not None and row.expires_dt <= now:
+            row.status = OutboxStatus.FAILED
+            row.last_error = "expired before it could be sent"
+            continue
         if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
             # Every try so far ended with its sender gone before recording an outcome.
             row.status = OutboxStatus.FAILED

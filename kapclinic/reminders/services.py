@@ -51,7 +51,12 @@ def _was_booked_by_then(booking, hours):
 
 
 def _consultation_reminder(booking, hours):
-    queue_email(booking.patient_email, "consultation_reminder", {"booking": booking, "hours": hours, **when_for_people(booking)})
+    queue_email(
+        booking.patient_email,
+        "consultation_reminder",
+        {"booking": booking, "hours": hours, **when_for_people(booking)},
+        expires_dt=booking.start_dt,
+    )
 
 
 def _intake_reminder(booking, hours):
@@ -61,6 +66,7 @@ def _intake_reminder(booking, hours):
         booking.patient_email,
         "intake_reminder",
         {"booking": booking, "intake_url": public_url("intake.start", token=token), **when_for_people(booking)},
+        expires_dt=booking.start_dt,
     )
 
 

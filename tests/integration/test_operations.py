@@ -339,3 +339,27 @@ def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
         assert run_round(10) == (0, 1)
     assert [message["To"] for message in mailbox.messages] == ["still@example.com"]
     assert any(getattr(record, "fields", {}).get("step") == "reminders" for record in caplog.records)
+
+
+def test_a_reminder_held_up_past_the_consultation_is_not_sent(app, offering, mailbox, without_intake_nudges, monkeypatch):
+    from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+    from kapclinic.notifications.services import deliver_due
+
+    _, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)
+    mailbox.clear()
+    mailbox.refuse = True  # the mail server is down when the reminder is queued
+    assert _run_reminders(app, start - timedelta(hours=23)) == 1
+    _delivered(app)
+    mailbox.refuse = False
+    with app.app_context():
+        row = db.session.scalar(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
+        row.next_attempt_dt = start + timedelta(minutes=5)
+        db.session.commit()
+        row_id = row.id
+    # The server is back only after the consultation has begun (the clock moved on): the reminder would only confuse.
+    monkeypatch.setattr("kapclinic.notifications.services.now_utc", lambda: start + timedelta(minutes=10))
+    with app.app_context():
+        assert deliver_due(limit=10) == 0
+        assert db.session.get(OutboxMessage, row_id).status is OutboxStatus.FAILED
+        db.session.rollback()
+    assert mailbox.messages == []
