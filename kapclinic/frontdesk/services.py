@@ -292,23 +292,21 @@ def guardian_status(intake):
     return "Guardian consent not yet requested (intake not finished)"
 
 
-def summary(intake):
-    """What the front desk reads first: age, reasons, scores, every flag with its answer, medicines."""
-    answers = intake.answers
-    reasons_step = next((section for section in intakes.answered_sections(intake) if section["step"].key == "reasons"), None)
-    medications = next(
-        (section for section in intakes.answered_sections(intake) if section["step"].key == "medications"), None
-    )
-    age = intakes.age_at_consultation(intake)
+def summary(intake, sections):
+    """What the front desk reads first: age, reasons, scores, every flag with its answer, medicines.
+
+    `sections` is intake.services.answered_sections(intake), which the record shows in full too.
+    """
+    rows = {section["step"].key: section["rows"] for section in sections}
     return {
-        "age": age,
+        "age": intakes.age_at_consultation(intake),
         "is_minor": intakes.is_minor(intake),
         "guardian_status": guardian_status(intake),
-        "reasons": reasons_step["rows"] if reasons_step else [],
+        "reasons": rows.get("reasons", []),
         "scores": score_lines(intake),
         "flags": intake.results.get("flags", []),
-        "medications": medications["rows"] if medications else [],
-        "has_answers": bool(answers),
+        "medications": rows.get("medications", []),
+        "has_answers": bool(intake.answers),
     }
 
 

@@ -41,13 +41,17 @@ def _intake_or_404(intake_id, for_update=False):
     return intake
 
 
-def _record_shown(response, action, **subject):
-    """End the reading transaction, then append the audit row for what the response shows."""
+def _after_render(response, write_audit):
+    """End the reading transaction, then write the audit rows for what the response shows in a short one."""
     db.session.commit()
     take_write_lock_next()
-    audit.record(current_user, action, now_utc(), **subject)
+    write_audit()
     db.session.commit()
     return response
+
+
+def _record_shown(response, action, **subject):
+    return _after_render(response, lambda: audit.record(current_user, action, now_utc(), **subject))
 
 
 def _queue_filters():
@@ -124,22 +128,19 @@ def queue_csv():
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="intakes.csv"'
     exported_ids = [intake.id for intake in exported]
-    db.session.commit()
-    take_write_lock_next()
-    services.record_export(current_user, exported_ids, filters, now_utc())
-    db.session.commit()
-    return response
+    return _after_render(response, lambda: services.record_export(current_user, exported_ids, filters, now_utc()))
 
 
 def _record_context(intake, errors=None, values=None):
     zone = services.viewer_zone(current_user)
     booking = intake.booking
+    sections = intakes.answered_sections(intake)
     return {
         "intake": intake,
         "booking": booking,
-        "summary": services.summary(intake),
+        "summary": services.summary(intake, sections),
         "status_label": services.STATUS_FILTERS[intake.queue_status],
-        "sections": intakes.answered_sections(intake),
+        "sections": sections,
         "notes": services.notes(intake),
         "status_history": services.status_history(intake),
         "when": format_moment(booking.start_dt, zone),

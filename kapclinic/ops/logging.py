@@ -13,7 +13,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An id from the proxy is kept only when it cannot carry anything else.
@@ -75,8 +75,6 @@ def _start_request():
 
 
 def _log_request(response):
-    from flask import current_app
-
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
     started = g.get("request_started")
     current_app.logger.info(
