@@ -59,6 +59,8 @@ class BaseConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Strict-Transport-Security max-age (0: not sent). Production serves HTTPS only.
+    HSTS_SECONDS = 0
 
     MAIL_TIMEOUT_SECONDS = 10.0
     # Retries back off 2, 4, 8 ... minutes up to 6 hours: 12 tries ride out about a day without mail.
@@ -145,6 +147,7 @@ class ProductionConfig(BaseConfig):
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None
     SESSION_COOKIE_SECURE = True
+    HSTS_SECONDS = 2 * 365 * 24 * 3600
     MAIL_FILE_FALLBACK = False
 
     @staticmethod
@@ -182,6 +185,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "CRISIS_LINE",
     "EMERGENCY_NUMBER",
     "PUBLIC_BASE_URL",
+    "HSTS_SECONDS",
     "MAIL_TIMEOUT_SECONDS",
     "OUTBOX_MAX_ATTEMPTS",
     "OUTBOX_CLAIM_LEASE_SECONDS",

@@ -79,7 +79,11 @@ def security_headers(response):
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    # Everywhere, not only on pages whose URL holds a token: a link followed from any page
+    # would otherwise tell the next site which page of a mental-health clinic it came from.
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if current_app.config["HSTS_SECONDS"]:
+        response.headers.setdefault("Strict-Transport-Security", f"max-age={current_app.config['HSTS_SECONDS']}")
     if request.endpoint not in CACHEABLE_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response
