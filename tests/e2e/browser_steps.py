@@ -1,0 +1,68 @@
+"""What a person does in the browser, shared by the journeys: book a time, answer intake steps."""
+
+import re
+
+from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
+
+STEP_URL = re.compile(r"/intake/[^/]+/step/(?P<key>[a-z0-9_]+)$")
+
+
+def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@example.com", date_of_birth="1990-04-12"):
+    """From the landing page to the booked page, through the first free time; return the time's label."""
+    page = visit.page
+    page.goto(server.url + "/")
+    visit.check("landing")
+    page.get_by_role("link", name=type_name).first.click()
+    page.locator("a.slot").first.wait_for()
+    visit.check("choose-a-time")
+    slot = page.locator("a.slot").first
+    label = slot.inner_text()
+    slot.click()
+    page.locator("#name").wait_for()
+    visit.check("your-details")
+    page.fill("#name", name)
+    page.fill("#email", email)
+    page.fill("#phone", "+1 212 555 0100")
+    page.fill("#date_of_birth", date_of_birth)
+    page.check("#contact_consent")
+    page.get_by_role("button", name="Book this time").click()
+    page.get_by_text("Your consultation is booked").wait_for()
+    visit.check("booked")
+    return label
+
+
+def fill_answers(page, answers):
+    """Fill a form from field -> value(s), as a person would: visible questions only, in order."""
+    for name, value in answers.items():
+        for one in value if isinstance(value, list) else [value]:
+            fields = page.locator(f'[name="{name}"]')
+            first = fields.first
+            if not first.is_visible():
+                # A follow-up hidden until the answer it depends on is given (intake.js).
+                break
+            kind = first.get_attribute("type")
+            if kind in ("radio", "checkbox"):
+                page.locator(f'[name="{name}"][value="{one}"]').check()
+            elif first.evaluate("element => element.tagName") == "SELECT":
+                first.select_option(one)
+            else:
+                first.fill(one)
+
+
+def current_step(page):
+    match = STEP_URL.search(page.url)
+    return match.group("key") if match else None
+
+
+def answer_steps(visit, until=None, changes=None):
+    """Answer each intake step shown, with the sample answers, until the review page (or step `until`)."""
+    page = visit.page
+    answered = []
+    while (key := current_step(page)) is not None and key != until:
+        visit.check(f"step-{key}")
+        fill_answers(page, {**SAMPLE_ANSWERS[key], **(changes or {}).get(key, {})})
+        page.get_by_role("button", name="Save and continue").click()
+        page.wait_for_load_state("load")
+        assert current_step(page) != key, f"step {key} was not accepted: {page.locator('.error-summary').all_inner_texts()}"
+        answered.append(key)
+    return answered

@@ -1,0 +1,119 @@
+"""A real browser (Debian's Chromium through Playwright) against the app served on 127.0.0.1.
+
+Playwright's own browser download cannot work here, so the tests drive /usr/bin/chromium.
+Without it they skip locally and fail in CI (.ci/run installs it). axe-core comes from
+the npm registry at install time (tests/e2e/package-lock.json), never while tests run.
+"""
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import RUNNING_IN_CI, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+def _missing(what, how):
+    if RUNNING_IN_CI:
+        pytest.fail(f"{what} is missing in CI: {how}")
+    pytest.skip(f"{what} is not installed here ({how}); CI installs it")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        _missing("Debian's chromium", "apt-get install chromium")
+    if not AXE.exists():
+        _missing("axe-core", "make install-test runs npm ci in tests/e2e")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class LiveServer:
+    app: object
+    url: str
+
+
+@pytest.fixture
+def live_server(make_app, sqlite_url):
+    """The app on a free port in a thread, with CSRF on as in production; links in emails point at it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = make_app(sqlite_url, PUBLIC_BASE_URL=url, WTF_CSRF_ENABLED=True, CLINIC_TIMEZONE="America/New_York")
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app, url)
+    server.shutdown()
+    thread.join(5)
+
+
+@dataclass
+class Visit:
+    """One browser context: every page it shows is screenshotted and checked with axe-core."""
+
+    context: object
+    page: object
+    folder: Path
+    blocked_by_policy: list = field(default_factory=list)
+    shots: int = 0
+    closed: bool = False
+
+    def check(self, name):
+        """Screenshot the page and assert axe-core finds no serious or critical violation on it."""
+        self.page.wait_for_load_state("load")
+        self.shots += 1
+        self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
+        self.page.evaluate(AXE.read_text())  # evaluated through the DevTools protocol: the page's CSP still applies to the page itself
+        violations = self.page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+                 .filter(v => v.impact === "serious" || v.impact === "critical")
+                 .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}))"""
+        )
+        assert violations == [], f"{name}: {json.dumps(violations, indent=1)}"
+        overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
+        assert self.blocked_by_policy == [], f"{name}: the Content-Security-Policy blocked {self.blocked_by_policy}"
+
+    def close(self):
+        """Close the browser context, as a patient closing the browser: the session cookie is gone."""
+        if not self.closed:
+            self.context.close()
+            self.closed = True
+
+
+@pytest.fixture
+def open_browser(browser, request):
+    """Open a fresh browser context (like a new device); it closes at the end of the test."""
+    contexts = []
+    base_folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.nodeid.split("::", 1)[1])
+
+    def opener(device=DESKTOP, timezone_id="America/New_York", label="browser"):
+        context = browser.new_context(**device, timezone_id=timezone_id, locale="en-US")
+        page = context.new_page()
+        folder = base_folder / f"{len(contexts) + 1}-{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        visit = Visit(context, page, folder)
+        page.on("console", lambda message: "Content Security Policy" in message.text and visit.blocked_by_policy.append(message.text))
+        contexts.append(visit)
+        return visit
+
+    yield opener
+    for visit in contexts:
+        visit.close()

@@ -1,0 +1,89 @@
+"""Patients in a real browser: book on a phone, leave the intake half done, come back from the email, finish."""
+
+import re
+from datetime import date
+
+from kapclinic.extensions import db
+from kapclinic.intake.models import Intake
+from tests.conftest import seed_offering
+from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step
+from tests.e2e.conftest import PHONE
+
+
+def _link(message, path):
+    return re.search(rf"(http://127\.0\.0\.1:\d+/{path}/\S+)", message.get_body(("plain",)).get_content()).group(1)
+
+
+def test_a_patient_on_a_phone_books_starts_the_intake_closes_the_browser_and_finishes_from_the_email(
+    live_server, open_browser, mailbox
+):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone")
+    page = phone.page
+    time_label = book_in_browser(phone, live_server, "First-Consultation")
+    # The times were offered in the phone's own zone, and the booked page names it.
+    assert "Pacific" in page.inner_text("main") or re.search(r"P[SD]T", page.inner_text("main"))
+    assert time_label.split()[0] in page.inner_text("main")
+
+    page.get_by_role("link", name="Your questionnaire").click()
+    phone.check("questionnaire-start")
+    page.get_by_role("link", name="Start").click()
+    assert answer_steps(phone, until="history") == ["about", "reasons"]
+    phone.close()  # the patient puts the phone away; the browser session is gone
+
+    confirmation = next(message for message in mailbox.messages if "booked" in message["Subject"].lower())
+    assert confirmation.get_content_type() == "multipart/mixed" or "text/calendar" in str(confirmation)
+    later = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone-later")
+    page = later.page
+    page.goto(_link(confirmation, "intake"))
+    later.check("questionnaire-again")
+    page.get_by_role("link", name="Continue where you left off").click()
+    assert current_step(page) == "history", "the steps saved before closing the browser are kept"
+    answer_steps(later)
+
+    later.check("review")
+    review = page.inner_text("main")
+    assert "Ana Patient" in review and "Feel like myself again" in review  # answers from before the break
+    page.get_by_role("button", name="Submit my answers").click()
+    page.wait_for_load_state("load")
+    later.check("submitted")
+    assert "/done" in page.url
+    with live_server.app.app_context():
+        intake = db.session.scalars(db.select(Intake)).one()
+        assert intake.submitted_dt is not None
+        db.session.rollback()
+
+
+def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(live_server, open_browser, mailbox):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    teen = open_browser(PHONE, label="adolescent")
+    page = teen.page
+    book_in_browser(teen, live_server, "First-Consultation", name="Sam Young", email="sam@example.com", date_of_birth=fifteen)
+    page.get_by_role("link", name="Your questionnaire").click()
+    page.get_by_role("link", name="Start").click()
+    answered = answer_steps(teen, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sam Young"}})
+    assert "guardian" in answered, answered
+    page.get_by_role("button", name="Submit my answers").click()
+    page.wait_for_load_state("load")
+    teen.check("waiting-for-guardian")
+    assert "guardian" in page.inner_text("main").lower()
+
+    request = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
+    guardian = open_browser(label="guardian")
+    guardian.page.goto(_link(request, "intake/guardian"))
+    guardian.check("guardian-consent")
+    text = guardian.page.inner_text("main")
+    assert re.search(r"\d{1,2}:\d{2} [AP]M E[SD]T", text)  # the consultation's time, its zone named
+    # Consent only: the adolescent's answers (and name) stay off a page reached by an emailed link.
+    assert "Sam Young" not in text and "Feel like myself again" not in text
+    guardian.page.get_by_label("As their parent or legal guardian").check()
+    guardian.page.get_by_label("Type your full name").fill("Grace Guardian")
+    guardian.page.get_by_role("button", name="Sign").click()
+    guardian.page.wait_for_load_state("load")
+    guardian.check("guardian-consented")
+    assert "Your consent is recorded" in guardian.page.inner_text("main")
+    with live_server.app.app_context():
+        intake = db.session.scalars(db.select(Intake)).one()
+        assert intake.guardian_signed_dt is not None and intake.is_submitted
+        db.session.rollback()
