@@ -2,9 +2,13 @@
 
 import re
 
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from kapclinic.extensions import db
+from kapclinic.intake.models import Intake
 from kapclinic.intake.sample_answers import sample_form as form_for
+from kapclinic.scheduling.models import Booking
 from tests.conftest import patient_json
 
 
@@ -39,3 +43,15 @@ def complete_steps(client, intake_url, keys, **changes_by_step):
 
 
 ADULT_STEPS = ["about", "reasons", "history", "medications", "medical", "psychiatric", "phq9", "asq", "gad7", "audit", "consent"]
+
+
+def submit_intake(app, offering, mailbox, slot, name, email, **changes_by_step):
+    """A patient books `slot` and submits the intake; return the intake's id."""
+    patient = app.test_client()
+    intake_url = book_for_intake(patient, offering, mailbox, slot=slot, name=name, email=email)
+    complete_steps(patient, intake_url, ADULT_STEPS, **changes_by_step)
+    assert patient.post(f"{intake_url}/review").status_code == 302
+    with app.app_context():
+        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(Booking.patient_email == email))
+        db.session.rollback()
+    return intake_id

@@ -61,8 +61,28 @@ def answer_steps(visit, until=None, changes=None):
     while (key := current_step(page)) is not None and key != until:
         visit.check(f"step-{key}")
         fill_answers(page, {**SAMPLE_ANSWERS[key], **(changes or {}).get(key, {})})
-        page.get_by_role("button", name="Save and continue").click()
-        page.wait_for_load_state("load")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Save and continue").click()
         assert current_step(page) != key, f"step {key} was not accepted: {page.locator('.error-summary').all_inner_texts()}"
         answered.append(key)
     return answered
+
+
+def tab_to(page, selector, limit=250):
+    """Press Tab until the element matching `selector` has the focus, and check that the focus shows."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("selector => document.activeElement?.matches(selector) ?? false", selector):
+            ring = page.evaluate(
+                "() => { const style = getComputedStyle(document.activeElement);"
+                " return style.outlineStyle !== 'none' && style.outlineWidth !== '0px' || style.boxShadow !== 'none'; }"
+            )
+            assert ring, f"{selector} has the focus but shows no focus ring"
+            return
+    raise AssertionError(f"{selector} cannot be reached with the Tab key")
+
+
+def press_enter_to_go_on(page):
+    """Enter on a focused link or submit button, waiting for the next page."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")

@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import RUNNING_IN_CI, free_port
+from kapclinic.accounts import services as accounts
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import Clinician
+from tests.conftest import RUNNING_IN_CI, STAFF_PASSWORD, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -48,6 +52,15 @@ def browser():
 class LiveServer:
     app: object
     url: str
+    # The same database through the test suite's usual app, whose helpers read links to https://clinic.example.org.
+    seeding_app: object
+
+    def add_staff(self, role, email, name, clinician_id=None):
+        """A staff user with STAFF_PASSWORD; a clinician user is linked to the clinician profile given."""
+        with self.app.app_context():
+            clinician = db.session.get(Clinician, clinician_id) if clinician_id else None
+            accounts.create_user(email, name, role, STAFF_PASSWORD, now_utc(), clinician)
+            db.session.commit()
 
 
 @pytest.fixture
@@ -59,7 +72,7 @@ def live_server(make_app, sqlite_url):
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(app, url)
+    yield LiveServer(app, url, make_app(sqlite_url, DATA_KEYS=app.config["DATA_KEYS"]))
     server.shutdown()
     thread.join(5)
 
@@ -72,6 +85,7 @@ class Visit:
     page: object
     folder: Path
     blocked_by_policy: list = field(default_factory=list)
+    server_errors: list = field(default_factory=list)
     shots: int = 0
     closed: bool = False
 
@@ -90,6 +104,15 @@ class Visit:
         overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
         assert self.blocked_by_policy == [], f"{name}: the Content-Security-Policy blocked {self.blocked_by_policy}"
+        assert self.server_errors == [], f"{name}: server errors {self.server_errors}"
+
+    def sign_in(self, server, email):
+        self.page.goto(server.url + "/staff/login")
+        self.check("sign-in")
+        self.page.get_by_label("Email").fill(email)
+        self.page.get_by_label("Password").fill(STAFF_PASSWORD)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_load_state("load")
 
     def close(self):
         """Close the browser context, as a patient closing the browser: the session cookie is gone."""
@@ -111,6 +134,7 @@ def open_browser(browser, request):
         folder.mkdir(parents=True, exist_ok=True)
         visit = Visit(context, page, folder)
         page.on("console", lambda message: "Content Security Policy" in message.text and visit.blocked_by_policy.append(message.text))
+        page.on("response", lambda response: response.status >= 500 and visit.server_errors.append((response.status, response.url)))
         contexts.append(visit)
         return visit
 

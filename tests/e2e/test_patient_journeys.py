@@ -6,7 +6,7 @@ from datetime import date
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from tests.conftest import seed_offering
-from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step
+from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step, press_enter_to_go_on, tab_to
 from tests.e2e.conftest import PHONE
 
 
@@ -87,3 +87,42 @@ def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(
         intake = db.session.scalars(db.select(Intake)).one()
         assert intake.guardian_signed_dt is not None and intake.is_submitted
         db.session.rollback()
+
+
+def test_booking_and_a_questionnaire_step_work_with_the_keyboard_alone(live_server, open_browser, mailbox):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    person = open_browser(label="keyboard")
+    page, keys = person.page, person.page.keyboard
+    page.goto(live_server.url + "/")
+    tab_to(page, "a[href^='/book/first-consultation']")
+    press_enter_to_go_on(page)
+    tab_to(page, "a.slot")
+    press_enter_to_go_on(page)
+    for selector, typed in (("#name", "Kim Keys"), ("#email", "kim@example.com"), ("#phone", "+1 212 555 0199")):
+        tab_to(page, selector)
+        keys.type(typed)
+    tab_to(page, "#date_of_birth")
+    keys.type("04121990")  # a date field takes month, day and year typed in turn
+    tab_to(page, "#contact_consent")
+    keys.press("Space")
+    tab_to(page, "button.primary")
+    press_enter_to_go_on(page)
+    assert "Your consultation is booked" in page.inner_text("main")
+    person.check("booked-by-keyboard")
+
+    tab_to(page, "a[href*='/intake/']")
+    press_enter_to_go_on(page)
+    tab_to(page, "a.button")
+    press_enter_to_go_on(page)
+    answer_steps(person, until="phq9", changes={"about": {"legal_name": "Kim Keys"}})
+    for number in range(1, 10):
+        tab_to(page, f"[name=phq9_{number}]")
+        keys.press("Space")  # the first answer, "Not at all"
+        if number < 9:
+            keys.press("ArrowDown")  # the next one, "Several days"
+    tab_to(page, "button.primary")
+    press_enter_to_go_on(page)
+    assert current_step(page) == "asq"
+    page.go_back()
+    page.reload()
+    assert page.locator('[name=phq9_1][value="1"]').is_checked() and page.locator('[name=phq9_9][value="0"]').is_checked()

@@ -16,7 +16,7 @@ from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
 from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
+from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step, submit_intake
 
 
 @pytest.fixture
@@ -29,23 +29,11 @@ def offering(app):
     return seed_offering(app, "frontdesk")
 
 
-def _submitted_intake(app, offering, mailbox, slot, name, email, **changes_by_step):
-    """A patient books `slot` and submits the intake; return the intake's id."""
-    patient = app.test_client()
-    intake_url = book_for_intake(patient, offering, mailbox, slot=slot, name=name, email=email)
-    complete_steps(patient, intake_url, ADULT_STEPS, **changes_by_step)
-    assert patient.post(f"{intake_url}/review").status_code == 302
-    with app.app_context():
-        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(Booking.patient_email == email))
-        db.session.rollback()
-    return intake_id
-
-
 @pytest.fixture
 def two_intakes(app, offering, mailbox):
     """A calm intake for the sooner consultation and an urgent one (PHQ-9 item 9) for a later one."""
-    calm = _submitted_intake(app, offering, mailbox, 0, "Cal Calm", "cal@example.com")
-    urgent = _submitted_intake(app, offering, mailbox, 4, "Una Urgent", "una@example.com", phq9={"phq9_9": "2"})
+    calm = submit_intake(app, offering, mailbox, 0, "Cal Calm", "cal@example.com")
+    urgent = submit_intake(app, offering, mailbox, 4, "Una Urgent", "una@example.com", phq9={"phq9_9": "2"})
     return calm, urgent
 
 
@@ -176,7 +164,7 @@ def test_not_a_fit_needs_a_reason_and_a_refused_change_writes_nothing(app, clien
 def test_a_clinician_sees_only_their_own_patients_intakes(app, client, create_staff, two_intakes, offering, mailbox):
     calm, urgent = two_intakes
     other = seed_offering(app, "elsewhere")
-    elsewhere = _submitted_intake(app, other, mailbox, 0, "Oscar Other", "oscar@example.com")
+    elsewhere = submit_intake(app, other, mailbox, 0, "Oscar Other", "oscar@example.com")
 
     def link_user():
         from kapclinic.accounts import services as accounts
@@ -206,7 +194,7 @@ def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, 
     sign_in(client, desk.email)
     urgent_only = client.get("/staff/intakes?flag=urgent").text
     assert "Una Urgent" in urgent_only and "Cal Calm" not in urgent_only
-    accented = _submitted_intake(app, offering, mailbox, 2, "Émile Ünal", "emile@example.com")
+    accented = submit_intake(app, offering, mailbox, 2, "Émile Ünal", "emile@example.com")
     found = client.post("/staff/intakes", data={"q": "émile ü"}).text
     assert f"/staff/intakes/{accented}" in found and "Cal Calm" not in found
     by_email = client.post("/staff/intakes", data={"q": "CAL@example"}).text
@@ -228,7 +216,7 @@ def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, 
 
 
 def test_csv_export_neutralises_formulas(app, client, create_staff, offering, mailbox):
-    intake_id = _submitted_intake(app, offering, mailbox, 0, "=HYPERLINK(\"http://evil\")", "formula@example.com")
+    intake_id = submit_intake(app, offering, mailbox, 0, "=HYPERLINK(\"http://evil\")", "formula@example.com")
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
     response = client.get("/staff/intakes.csv")
@@ -240,7 +228,7 @@ def test_csv_export_neutralises_formulas(app, client, create_staff, offering, ma
 
 
 def test_front_desk_reschedules_and_cancels_for_the_patient_with_the_same_emails(app, client, create_staff, offering, mailbox):
-    intake_id = _submitted_intake(app, offering, mailbox, 0, "Rita Move", "rita@example.com")
+    intake_id = submit_intake(app, offering, mailbox, 0, "Rita Move", "rita@example.com")
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
     page = client.get(f"/staff/intakes/{intake_id}/reschedule")
@@ -268,7 +256,7 @@ def test_front_desk_reschedules_and_cancels_for_the_patient_with_the_same_emails
 
 
 def test_urgent_alert_email_links_to_the_record_and_carries_no_answers(app, offering, mailbox):
-    intake_id = _submitted_intake(app, offering, mailbox, 0, "Una Urgent", "una@example.com", phq9={"phq9_9": "3"})
+    intake_id = submit_intake(app, offering, mailbox, 0, "Una Urgent", "una@example.com", phq9={"phq9_9": "3"})
     (alert,) = [message for message in mailbox.messages if message["To"] == app.config["FRONT_DESK_EMAIL"]]
     body = alert.get_body(("plain",)).get_content()
     assert f"/staff/intakes/{intake_id}" in body
@@ -408,7 +396,7 @@ def test_the_review_cannot_be_closed_while_an_urgent_answer_is_open(app, client,
 
 def test_the_front_desk_can_reassign_inside_the_patients_notice_period(app, client, create_staff, offering, mailbox):
     """Patients need a day's notice to book; a clinician off sick tomorrow still gets covered."""
-    intake_id = _submitted_intake(app, offering, mailbox, 0, "Nia Notice", "nia@example.com")
+    intake_id = submit_intake(app, offering, mailbox, 0, "Nia Notice", "nia@example.com")
     second = _second_clinician(app, offering)
 
     def demand_a_weeks_notice():
@@ -454,7 +442,7 @@ def test_a_patient_cancelling_while_the_desk_reassigns_is_not_overwritten(make_a
 
     app = make_app(postgres_url)
     offering = seed_offering(app, "race")
-    intake_id = _submitted_intake(app, offering, mailbox, 0, "Cara Cancel", "cara@example.com")
+    intake_id = submit_intake(app, offering, mailbox, 0, "Cara Cancel", "cara@example.com")
     second = _second_clinician(app, offering)
     def add_desk_user():
         from kapclinic.accounts import services as accounts
