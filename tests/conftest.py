@@ -395,3 +395,28 @@ def create_staff(in_app):
 def sign_in(client, email, password=STAFF_PASSWORD, next_path=None):
     query = f"?next={next_path}" if next_path else ""
     return client.post(f"/staff/login{query}", data={"email": email, "password": password})
+
+
+@pytest.fixture
+def create_staff_for_clinician(in_app):
+    """Return a factory: a clinician's staff account for an existing profile (one from seed_offering, say).
+
+    create_staff makes a new profile; tests that book through seed_offering need the
+    account of the clinician who holds those bookings.
+    """
+    from types import SimpleNamespace
+
+    from kapclinic.accounts import services as accounts
+    from kapclinic.accounts.models import Role
+    from kapclinic.core.timezones import now_utc
+
+    def factory(clinician_id, email=None):
+        def create():
+            clinician = db.session.get(Clinician, clinician_id)
+            address = email or f"clinician-{clinician_id}-{uuid.uuid4().hex[:6]}@clinic.example.org"
+            user = accounts.create_user(address, clinician.name, Role.CLINICIAN, STAFF_PASSWORD, now_utc(), clinician)
+            return SimpleNamespace(id=user.id, email=user.email, clinician_id=clinician_id)
+
+        return in_app(create)
+
+    return factory
