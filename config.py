@@ -53,6 +53,8 @@ class BaseConfig:
 
     # Parameters are kept out of database error messages: they can be patient details.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    # Longest wait for a lock or a connection before a request answers 503 (kapclinic.core.db.engine_options).
+    DATABASE_LOCK_TIMEOUT_SECONDS = 15.0
     # No form here needs more; larger bodies get 413 before they are parsed.
     MAX_CONTENT_LENGTH = 256 * 1024
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
@@ -186,6 +188,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "EMERGENCY_NUMBER",
     "PUBLIC_BASE_URL",
     "HSTS_SECONDS",
+    "DATABASE_LOCK_TIMEOUT_SECONDS",
     "MAIL_TIMEOUT_SECONDS",
     "OUTBOX_MAX_ATTEMPTS",
     "OUTBOX_CLAIM_LEASE_SECONDS",

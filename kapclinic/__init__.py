@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
+from kapclinic.core.db import engine_options
 from kapclinic.ops.logging import register_logging
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 
@@ -37,6 +38,7 @@ def register_config(app, settings):
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kapclinic.sqlite3'}"
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     ensure_data_keys(app)
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)

@@ -22,7 +22,8 @@ class ClinicProfile:
     cancellation_window_hours: int
 
 
-def _from_config(config):
+def clinic_from_config(config):
+    """The profile from the configuration alone: for pages shown while the database is away."""
     return ClinicProfile(
         name=config["CLINIC_NAME"],
         address=config["CLINIC_ADDRESS"],
@@ -39,7 +40,7 @@ def clinic():
     """Return the clinic's profile, read once per app context."""
     if "clinic_profile" in g:
         return g.clinic_profile
-    profile = _from_config(current_app.config)
+    profile = clinic_from_config(current_app.config)
     saved = db.session.get(ClinicSettings, 1)
     if saved is not None:
         profile = ClinicProfile(**{**asdict(profile), **{field: getattr(saved, field) for field in EDITABLE}})

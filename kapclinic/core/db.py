@@ -14,7 +14,7 @@ from datetime import UTC
 
 from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter
@@ -22,7 +22,26 @@ from werkzeug.routing import IntegerConverter
 from kapclinic.extensions import db
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def engine_options(config):
+    """The engine options, with a limit on waiting for a lock or a connection.
+
+    A database that is busy (a lock held too long) or unreachable then raises an
+    OperationalError within DATABASE_LOCK_TIMEOUT_SECONDS, which the app answers with
+    503, instead of holding the request until the server kills it.
+    """
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    seconds = config["DATABASE_LOCK_TIMEOUT_SECONDS"]
+    backend = make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    if backend == "sqlite":
+        limits = {"timeout": seconds}  # SQLite's busy timeout
+    elif backend == "postgresql":
+        limits = {"options": f"-c lock_timeout={int(seconds * 1000)}", "connect_timeout": max(1, round(seconds))}
+    else:
+        limits = {}
+    options["connect_args"] = {**limits, **options.get("connect_args", {})}
+    return options
 
 
 def string_enum(enum_class, length=16):
@@ -89,7 +108,6 @@ def _configure_sqlite_connection(dbapi_connection, connection_record):
     # SQLite's own lower() only knows ASCII; PostgreSQL's knows "É". Searches must agree on both.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.close()

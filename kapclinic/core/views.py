@@ -2,10 +2,11 @@
 
 import traceback
 
-from flask import Blueprint, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from kapclinic.core.clinic import clinic
+from kapclinic.core.clinic import clinic, clinic_from_config
 from kapclinic.extensions import db
 from kapclinic.scheduling.services import active_consultation_types
 
@@ -21,7 +22,42 @@ def _wants_json():
     return request.path.startswith("/api/")
 
 
+DATABASE_AWAY = (
+    "We cannot reach our records for a moment, so nothing was saved. Please try again in a minute, "
+    "or call us."
+)
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable(error, render_page=None):
+    """503 for a database that is unreachable or too busy; the transaction rolled back, so nothing was written.
+
+    `render_page` may show the page again with what the visitor typed (see intake.views).
+    The page's frame takes the clinic's details from the configuration: no query.
+    """
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # the connection may be gone too; the session is discarded at teardown
+        pass
+    # The driver's class names the fault (refused, lock timeout); its message may hold SQL.
+    current_app.logger.warning(
+        "database unavailable on %s %s: %s", request.method, request.url_rule, type(getattr(error, "orig", error)).__name__
+    )
+    g.clinic_profile = clinic_from_config(current_app.config)
+    if _wants_json():
+        response = jsonify({"error": "Service Unavailable", "message": DATABASE_AWAY})
+    elif render_page is not None:
+        response = current_app.make_response(render_page())
+    else:
+        response = current_app.make_response(render_template("core/error.html", error=ServiceUnavailable(DATABASE_AWAY)))
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register_error_pages(app):
+    app.register_error_handler(OperationalError, database_unavailable)
+
     @app.errorhandler(HTTPException)
     def http_error(error):
         if _wants_json():

@@ -7,9 +7,11 @@ while the patient typed), the step is shown again with everything they typed.
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy.exc import OperationalError
 from wtforms import ValidationError
 
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.views import database_unavailable
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
@@ -111,6 +113,28 @@ def step(token, key):
     if outcome.shows_support:
         return redirect(url_for("intake.support", token=token, next=step.key))
     return redirect(_after(intake, token))
+
+
+NOT_SAVED = (
+    "We could not save this page just now: our records are out of reach for a moment. Your answers are "
+    "still below. Please press \u201cSave and continue\u201d again in a minute."
+)
+
+
+@blueprint.errorhandler(OperationalError)
+def database_away(error):
+    """With the database away, a step's answers come back in the form (503): nothing the patient typed is lost."""
+    step = questionnaire.STEPS_BY_KEY.get((request.view_args or {}).get("key"))
+    if request.endpoint != "intake.step" or request.method != "POST" or step is None:
+        return database_unavailable(error)
+    typed = {name: request.form.getlist(name) for name in request.form}
+    return database_unavailable(
+        error,
+        lambda: render_template(
+            "intake/step.html", step=step, values=_typed_values(step, typed), errors={}, notice=NOT_SAVED,
+            support=False, progress=None,
+        ),
+    )
 
 
 def _typed_values(step, typed):

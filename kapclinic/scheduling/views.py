@@ -195,7 +195,7 @@ def _to_confirmation(outcome, idempotency_key):
     if outcome.manage_token is not None:
         # Only the latest booking is remembered, for a double click or the back button.
         session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token}
-        flash("Your consultation is booked. We have emailed you the details and a calendar invite.")
+        flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
         return redirect(url_for("scheduling.manage", token=outcome.manage_token))
     last = session.get(_LAST_BOOKING) or {}
     if idempotency_key and last.get("key") == idempotency_key:
