@@ -93,6 +93,8 @@ class BaseConfig:
     RATELIMIT_HEADERS_ENABLED = True
     BOOKING_RATE_LIMIT = "20 per hour"
 
+    # Refused private links (manage, questionnaire, guardian, feed, password reset) one address may try.
+    LINK_GUESS_RATE_LIMIT = "30 per hour"
     # Manage links (cancel / reschedule) stop working after this many days.
     MANAGE_LINK_MAX_AGE_DAYS = 180
     # Patients may cancel or reschedule online up to this many hours before.

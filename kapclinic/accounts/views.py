@@ -6,6 +6,7 @@ from flask_login import current_user, login_user, logout_user
 from kapclinic.accounts import services
 from kapclinic.accounts.forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
 from kapclinic.accounts.policy import staff_required
+from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db, limiter, login_manager
 from kapclinic.notifications.services import leave_to_sender
@@ -110,6 +111,7 @@ def request_reset():
 
 @blueprint.route("/reset/<token>", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@tokens.link_guessing_limit
 def reset_password(token):
     now = now_utc()
     reset = services.reset_for_token(token, now)

@@ -12,10 +12,24 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from kapclinic.extensions import limiter
+
 # What a link is for; a token made for one purpose is never accepted for another.
 MANAGE_BOOKING = "manage-booking"
 INTAKE = "intake"
 GUARDIAN_CONSENT = "guardian-consent"
+
+
+def _link_refused(response):
+    return response.status_code == 404
+
+
+# Refused private links count against the visitor's address (one budget for every kind of
+# link); links that work never do. Guessing 256 random bits is hopeless anyway: this stops
+# anyone trying at volume, and a 429 tells a patient who mistyped what to do.
+link_guessing_limit = limiter.shared_limit(
+    lambda: current_app.config["LINK_GUESS_RATE_LIMIT"], scope="private-links", deduct_when=_link_refused
+)
 
 
 def _serializer(purpose):

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy.exc import OperationalError
 from wtforms import ValidationError
 
+from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
 from kapclinic.core.views import database_unavailable
 from kapclinic.extensions import db
@@ -20,6 +21,7 @@ from kapclinic.scheduling.services import when_for_people
 from kapclinic.scheduling.validation import InvalidField, clean_name
 
 blueprint = Blueprint("intake", __name__, url_prefix="/intake")
+tokens.link_guessing_limit(blueprint)  # every page here is reached by a private link
 
 SESSION_EXPIRED = "Your session timed out, so nothing was saved yet. Check your answers and press the button again."
 

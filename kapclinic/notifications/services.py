@@ -169,6 +169,9 @@ def _deliver(condition, limit):
             row.status = OutboxStatus.SENT
             row.sent_dt = now_utc()
             row.last_error = ""
+            # The body holds the patient's working links; once delivered it is not needed here.
+            row.body_text = row.body_html = ""
+            row.ics = None
             sent += 1
         else:
             _record_failure(row, error, now_utc())

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
+from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.timezones import (
     UnknownTimeZone,
@@ -223,12 +224,14 @@ def _manage_context(booking, token):
 
 
 @blueprint.get("/manage/<token>")
+@tokens.link_guessing_limit
 def manage(token):
     booking = _booking_or_404(token)
     return render_template("scheduling/manage.html", **_manage_context(booking, token))
 
 
 @blueprint.get("/manage/<token>/invite.ics")
+@tokens.link_guessing_limit
 def download_invite(token):
     booking = _booking_or_404(token)
     response = make_response(downloadable_invite(booking, now_utc()))
@@ -238,6 +241,7 @@ def download_invite(token):
 
 
 @blueprint.route("/manage/<token>/cancel", methods=["GET", "POST"])
+@tokens.link_guessing_limit
 def cancel(token):
     booking = _booking_or_404(token)
     form = CancelForm()
@@ -255,6 +259,7 @@ def cancel(token):
 
 
 @blueprint.get("/manage/<token>/reschedule")
+@tokens.link_guessing_limit
 def reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()
@@ -277,6 +282,7 @@ def reschedule(token):
 
 
 @blueprint.route("/manage/<token>/reschedule/confirm", methods=["GET", "POST"])
+@tokens.link_guessing_limit
 @limiter.limit(_booking_rate_limit, methods=["POST"])
 def confirm_reschedule(token):
     booking = _booking_or_404(token)

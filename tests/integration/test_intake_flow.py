@@ -5,13 +5,14 @@ import sqlite3
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
 from kapclinic.scheduling.models import Booking
-from kapclinic.core.timezones import instant_param
+from kapclinic.core.timezones import instant_param, now_utc
+from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from tests.conftest import patient_json, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, form_for, post_step
 
@@ -399,15 +400,31 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
             assert {"phq9", "gad7"} <= set(intake.answers), round_number
 
 
-def test_outbox_bodies_are_encrypted_at_rest(app, consultation, mailbox):
+def test_outbox_bodies_are_encrypted_at_rest_and_dropped_once_sent(app, consultation, mailbox):
     client = app.test_client()
-    book_for_intake(client, consultation, mailbox)
+    mailbox.refuse = True  # the email waits in the outbox
+    response = client.post("/api/v1/bookings", json=patient_json(consultation, consultation.starts[0].isoformat()))
+    assert response.status_code == 201
     db.session.remove()
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        stored = connection.execute("SELECT subject, body_text, body_html, ics FROM outbox_messages").fetchall()
-    assert stored
-    for subject, *bodies in stored:
+
+    def stored():
+        with sqlite3.connect(path) as connection:
+            return connection.execute("SELECT status, subject, body_text, body_html, ics FROM outbox_messages").fetchall()
+
+    waiting = stored()
+    assert [row[0] for row in waiting] == ["pending"]
+    for _, subject, *bodies in waiting:
         assert "Ana" not in subject
         for body in bodies:
             assert "Ana" not in body and "/intake/" not in body and "/manage/" not in body
+    mailbox.refuse = False
+    with app.app_context():
+        db.session.execute(update(OutboxMessage).values(next_attempt_dt=now_utc()))
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["outbox", "send"]).output.strip() == "sent 1 message(s)"
+    with app.app_context():
+        sent = db.session.scalar(select(OutboxMessage))
+        assert sent.status is OutboxStatus.SENT
+        assert (sent.body_text, sent.body_html, sent.ics) == ("", "", None)  # and its links with them
+        db.session.rollback()
