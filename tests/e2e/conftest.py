@@ -101,6 +101,12 @@ class Visit:
                  .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" ")).slice(0, 5)}))"""
         )
         assert violations == [], f"{name}: {json.dumps(violations, indent=1)}"
+        unreachable = self.page.evaluate(
+            """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]")]
+                 .filter(element => element.offsetParent !== null && !element.disabled && element.tabIndex < 0)
+                 .map(element => element.outerHTML.slice(0, 80))"""
+        )
+        assert unreachable == [], f"{name}: controls the Tab key skips: {unreachable}"
         overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
         assert self.blocked_by_policy == [], f"{name}: the Content-Security-Policy blocked {self.blocked_by_policy}"

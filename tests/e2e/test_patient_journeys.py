@@ -1,10 +1,12 @@
 """Patients in a real browser: book on a phone, leave the intake half done, come back from the email, finish."""
 
 import re
+import time
 from datetime import date
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
+from kapclinic.scheduling.models import Booking
 from tests.conftest import seed_offering
 from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step, press_enter_to_go_on, tab_to
 from tests.e2e.conftest import PHONE
@@ -126,3 +128,28 @@ def test_booking_and_a_questionnaire_step_work_with_the_keyboard_alone(live_serv
     page.go_back()
     page.reload()
     assert page.locator('[name=phq9_1][value="1"]').is_checked() and page.locator('[name=phq9_9][value="0"]').is_checked()
+
+
+def test_a_double_click_on_book_makes_one_booking_and_one_email(live_server, open_browser, mailbox):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    person = open_browser(label="double-click")
+    page = person.page
+    page.goto(live_server.url + "/book/first-consultation")
+    page.locator("a.slot").first.click()
+    page.fill("#name", "Dana Double")
+    page.fill("#email", "dana@example.com")
+    page.fill("#phone", "+1 212 555 0100")
+    page.fill("#date_of_birth", "1990-04-12")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book this time").dblclick()
+    page.wait_for_load_state("load")
+    person.check("after-double-click")
+    assert page.inner_text("h1") == "Your consultation"
+    with live_server.app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Booking.id))) == 1
+        db.session.rollback()
+    deadline = time.monotonic() + 10
+    while not mailbox.messages and time.monotonic() < deadline:  # the first click's request may still be sending
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert [message["To"] for message in mailbox.messages] == ["dana@example.com"]
