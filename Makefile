@@ -14,8 +14,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+# The test extras, and axe-core for the browser tests at the version and hash its lock file names.
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml tests/e2e/package-lock.json
 	$(BIN)/pip install --quiet -e '.[test]'
+	npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed
