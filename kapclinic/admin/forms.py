@@ -2,14 +2,14 @@
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import UnknownTimeZone, get_zone
 from kapclinic.scheduling import validation
+from kapclinic.core.forms import BrowserForm
 from kapclinic.scheduling.forms import cleaned_by
 from kapclinic.scheduling.models import Modality
 
@@ -21,11 +21,13 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class StaffUserForm(FlaskForm):
+class StaffUserForm(BrowserForm):
     email = StringField("Email", validators=[cleaned_by(validation.clean_email)])
     name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
     role = SelectField("Role", choices=[SelectChoice(role.value, role.label) for role in Role])
-    clinician_id = SelectField("Clinician profile (for clinicians)", coerce=int, validators=[Optional()])
+    # Left out, it is 0 ("—"): Optional() here also skipped validate_clinician_id, and a clinician
+    # user without a profile reached db.session.get(Clinician, None).
+    clinician_id = SelectField("Clinician profile (for clinicians)", coerce=int, default=0)
 
     def validate_clinician_id(self, field):
         if self.role.data == Role.CLINICIAN.value and not field.data:
@@ -39,14 +41,21 @@ def _single_line(field):
         raise ValidationError("Remove line breaks and control characters.")
 
 
+def _between(low, high):
+    """NumberRange for whole numbers of any length: NumberRange makes them floats, and a 500-digit one overflows."""
+
+    def validator(form, field):
+        if field.data is None or not low <= field.data <= high:
+            raise ValidationError(f"Enter {low} to {high}.")
+
+    return validator
+
+
 def _minutes(label, low, high):
-    return IntegerField(
-        label,
-        validators=[InputRequired("Enter a whole number."), NumberRange(low, high, f"Enter {low} to {high}.")],
-    )
+    return IntegerField(label, validators=[InputRequired("Enter a whole number."), _between(low, high)])
 
 
-class ConsultationTypeForm(FlaskForm):
+class ConsultationTypeForm(BrowserForm):
     slug = StringField(
         "Short name in links",
         validators=[
@@ -94,7 +103,7 @@ def _contact_number(field):
         raise ValidationError("Use digits, spaces, brackets, dashes and a leading +.")
 
 
-class ClinicSettingsForm(FlaskForm):
+class ClinicSettingsForm(BrowserForm):
     name = StringField("Clinic name", validators=[DataRequired("Enter the clinic's name."), Length(max=120)])
     address = StringField("Address", validators=[Length(max=255)])
     phone = StringField("Phone", validators=[Length(max=32)])

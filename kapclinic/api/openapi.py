@@ -137,6 +137,7 @@ def openapi_document():
                             },
                             "The slot was just taken; nearby free slots are suggested",
                         ),
+                        "413": _json(_ref("Error"), "The body is too large to be a booking"),
                         "415": _json(_ref("Error"), "Not a JSON body"),
                         "422": _json(_ref("Invalid"), "Invalid fields, with a message per field"),
                         "429": _json(_ref("Error"), "Too many booking attempts; try later"),

@@ -37,7 +37,8 @@ def _serializer(purpose):
 
 
 def hash_secret(secret):
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+    # UTF-8, not ASCII: a link typed with other characters must simply match nothing (404).
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def issue(purpose):

@@ -90,18 +90,29 @@ def parse_date_span(first_text, last_text, today):
     return (first, last), {}
 
 
+def _small_whole_number(text, low, high):
+    """The number `text` spells if it is a plain whole number from low to high, else None.
+
+    The length check comes first: int() refuses strings of thousands of digits with an error.
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
 def parse_limits(max_per_day_text, min_gap_text):
     """Return ((max_per_day or None, min_gap_minutes), errors) for the clinician's limits."""
     errors = {}
     max_per_day = None
     text = (max_per_day_text or "").strip()
     if text:
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 48:
+        max_per_day = _small_whole_number(text, 1, 48)
+        if max_per_day is None:
             errors["max_per_day"] = "Enter a whole number from 1 to 48, or leave it empty for no limit."
-        else:
-            max_per_day = int(text)
     gap_text = (min_gap_text or "0").strip() or "0"
-    if not (gap_text.isascii() and gap_text.isdigit()) or not 0 <= int(gap_text) <= 240:
+    min_gap = _small_whole_number(gap_text, 0, 240)
+    if min_gap is None:
         errors["min_gap_minutes"] = "Enter whole minutes from 0 to 240."
         return None, errors
-    return (max_per_day, int(gap_text)), errors
+    return (max_per_day, min_gap), errors

@@ -1,10 +1,10 @@
 """Patient-facing forms. Field rules come from scheduling.validation, shared with the API."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 from wtforms.widgets import DateInput, EmailInput, TelInput
 
+from kapclinic.core.forms import BrowserForm
 from kapclinic.core.timezones import now_utc
 from kapclinic.scheduling import validation
 
@@ -25,7 +25,7 @@ def _clean_date_of_birth(value):
     return validation.clean_date_of_birth(value, now_utc().date())
 
 
-class PatientDetailsForm(FlaskForm):
+class PatientDetailsForm(BrowserForm):
     name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
     email = StringField("Email", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
     phone = StringField("Phone", widget=TelInput(), validators=[cleaned_by(validation.clean_phone)])
@@ -35,12 +35,12 @@ class PatientDetailsForm(FlaskForm):
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(BrowserForm):
     reason = TextAreaField(
         "Would you like to tell us why? (optional)",
         validators=[cleaned_by(lambda value: validation.clean_note(value, 500))],
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BrowserForm):
     """A bare POST form: it carries only the CSRF token."""
