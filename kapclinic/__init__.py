@@ -3,10 +3,11 @@
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
-from kapclinic.core.db import engine_options
+from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.ops.logging import register_logging
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 
@@ -110,7 +111,13 @@ def register_hooks(app):
 
         @app.after_request
         def deliver_emails_after_commit(response):
-            deliver_committed()
+            # The request's own work is committed; if the database fails now, the emails
+            # are still in the outbox and the worker (or the next request) sends them.
+            try:
+                deliver_committed()
+            except SQLAlchemyError as error:
+                rollback_quietly()
+                app.logger.warning("emails left to the worker: %s", type(getattr(error, "orig", error)).__name__)
             return response
 
 

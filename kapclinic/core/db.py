@@ -15,7 +15,8 @@ from datetime import UTC
 from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter
 
@@ -27,21 +28,56 @@ WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def engine_options(config):
     """The engine options, with a limit on waiting for a lock or a connection.
 
-    A database that is busy (a lock held too long) or unreachable then raises an
-    OperationalError within DATABASE_LOCK_TIMEOUT_SECONDS, which the app answers with
-    503, instead of holding the request until the server kills it.
+    A database that is busy (a lock held too long) or unreachable then raises within
+    DATABASE_LOCK_TIMEOUT_SECONDS, which the app answers with 503 (see is_transient),
+    instead of holding the request until the server kills it. 0 leaves the drivers'
+    own behaviour (on PostgreSQL: wait without limit, e.g. behind a PgBouncer that
+    refuses startup options; set lock_timeout on the role instead).
     """
     options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
     seconds = config["DATABASE_LOCK_TIMEOUT_SECONDS"]
-    backend = make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    backend = url.get_backend_name()
+    if seconds <= 0 or backend not in ("sqlite", "postgresql"):
+        return options
     if backend == "sqlite":
         limits = {"timeout": seconds}  # SQLite's busy timeout
-    elif backend == "postgresql":
-        limits = {"options": f"-c lock_timeout={int(seconds * 1000)}", "connect_timeout": max(1, round(seconds))}
     else:
-        limits = {}
+        # Added to any options the URL already carries (a search_path, a provider's endpoint).
+        startup = " ".join(part for part in (url.query.get("options", ""), f"-c lock_timeout={int(seconds * 1000)}") if part)
+        limits = {"options": startup, "connect_timeout": max(1, round(seconds))}
+        options.setdefault("pool_timeout", seconds)  # waiting for a free connection in the pool
     options["connect_args"] = {**limits, **options.get("connect_args", {})}
     return options
+
+
+# Faults that pass: the server unreachable or restarting, a lock or a connection slot not
+# free in time, a deadlock or serialisation victim. SQLSTATE classes and codes from
+# https://www.postgresql.org/docs/current/errcodes-appendix.html; psycopg leaves the code
+# empty when no server answered at all.
+_TRANSIENT_SQLSTATES = frozenset({"53300", "55P03", "57014", "57P01", "57P02", "57P03", "40P01", "40001"})
+_TRANSIENT_SQLITE_MESSAGES = ("database is locked", "database table is locked", "unable to open database file")
+
+
+def rollback_quietly():
+    """Roll back after a failure; the connection may be gone too, and the session is discarded at teardown anyway."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass
+
+
+def is_transient(error):
+    """Whether a database error means "try again shortly" (503), not a fault in the app (500)."""
+    if isinstance(error, PoolTimeout) or getattr(error, "connection_invalidated", False):
+        return True
+    original = getattr(error, "orig", None)
+    if type(original).__module__.startswith("sqlite3"):
+        return str(original).startswith(_TRANSIENT_SQLITE_MESSAGES)
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(error, OperationalError) and sqlstate is None:
+        return True  # psycopg: no server answered (refused, timed out, gone)
+    return sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _TRANSIENT_SQLSTATES)
 
 
 def string_enum(enum_class, length=16):

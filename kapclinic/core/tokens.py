@@ -24,11 +24,20 @@ def _link_refused(response):
     return response.status_code == 404
 
 
-# Refused private links count against the visitor's address (one budget for every kind of
-# link); links that work never do. Guessing 256 random bits is hopeless anyway: this stops
-# anyone trying at volume, and a 429 tells a patient who mistyped what to do.
+# Refused private links count against the visitor's address (one budget for manage,
+# questionnaire, guardian and password-reset links); links that work never count, though
+# an address over the budget waits out the hour. Guessing 256 random bits is hopeless
+# anyway: this stops anyone trying at volume. Calendar feeds are left out: Google and
+# others fetch every subscriber's feed from a few shared addresses, so one stale feed
+# address would block everyone's.
 link_guessing_limit = limiter.shared_limit(
-    lambda: current_app.config["LINK_GUESS_RATE_LIMIT"], scope="private-links", deduct_when=_link_refused
+    lambda: current_app.config["LINK_GUESS_RATE_LIMIT"],
+    scope="private-links",
+    deduct_when=_link_refused,
+    error_message=(
+        "Too many links that do not work were opened from your network. Please wait an hour and use "
+        "the link in the most recent email from us, or call us."
+    ),
 )
 
 

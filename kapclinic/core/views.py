@@ -4,10 +4,12 @@ import traceback
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from kapclinic.core.clinic import clinic, clinic_from_config
-from kapclinic.extensions import db
+from kapclinic.core.db import is_transient, rollback_quietly
+from kapclinic.extensions import login_manager
 from kapclinic.scheduling.services import active_consultation_types
 
 blueprint = Blueprint("core", __name__)
@@ -29,21 +31,42 @@ DATABASE_AWAY = (
 RETRY_AFTER_SECONDS = 30
 
 
-def database_unavailable(error, render_page=None):
-    """503 for a database that is unreachable or too busy; the transaction rolled back, so nothing was written.
+def _error_page_context():
+    """Error pages name no signed-in user: loading one would query the database, which may be the fault."""
+    if "_login_user" not in g:
+        g._login_user = login_manager.anonymous_user()
 
-    `render_page` may show the page again with what the visitor typed (see intake.views).
-    The page's frame takes the clinic's details from the configuration: no query.
+
+def server_error(error):
+    """500: logged by type and place, never by message (a database error's message may hold patient details)."""
+    rollback_quietly()
+    frames = "; ".join(
+        f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+        for frame in traceback.extract_tb(error.__traceback__)[-6:]
+    )
+    current_app.logger.error("unhandled %s on %s %s at %s", type(error).__name__, request.method, request.url_rule, frames)
+    _error_page_context()
+    if _wants_json():
+        return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
+    return render_template("core/error.html", error=None), 500
+
+
+def database_unavailable(error, render_page=None):
+    """503 when the database is unreachable or too busy: the transaction rolled back, so nothing was written.
+
+    Any other database error (a missing table, a broken query) is a 500. `render_page`
+    may show the page again with what the visitor typed (see intake.views). The page's
+    frame takes the clinic's details from the configuration: no query.
     """
-    try:
-        db.session.rollback()
-    except SQLAlchemyError:  # the connection may be gone too; the session is discarded at teardown
-        pass
+    if not is_transient(error):
+        return server_error(error)
+    rollback_quietly()
     # The driver's class names the fault (refused, lock timeout); its message may hold SQL.
     current_app.logger.warning(
         "database unavailable on %s %s: %s", request.method, request.url_rule, type(getattr(error, "orig", error)).__name__
     )
     g.clinic_profile = clinic_from_config(current_app.config)
+    _error_page_context()
     if _wants_json():
         response = jsonify({"error": "Service Unavailable", "message": DATABASE_AWAY})
     elif render_page is not None:
@@ -57,38 +80,29 @@ def database_unavailable(error, render_page=None):
 
 def register_error_pages(app):
     app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(PoolTimeout, database_unavailable)
+    app.register_error_handler(Exception, server_error)
 
     @app.errorhandler(HTTPException)
     def http_error(error):
+        _error_page_context()
         if _wants_json():
             response = jsonify({"error": error.name, "message": error.description})
         else:
             response = render_template("core/error.html", error=error)
         return response, error.code
 
-    @app.errorhandler(Exception)
-    def unexpected_error(error):
-        # A failed statement can leave the transaction aborted; the error page must not
-        # query through it (and must not log its parameters while failing again).
-        db.session.rollback()
-        # Where it failed, but not the message: messages (a database error's parameters,
-        # say) may hold patient details.
-        frames = "; ".join(
-            f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
-            for frame in traceback.extract_tb(error.__traceback__)[-6:]
-        )
-        current_app.logger.error(
-            "unhandled %s on %s %s at %s", type(error).__name__, request.method, request.url_rule, frames
-        )
-        if _wants_json():
-            return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
-        return render_template("core/error.html", error=None), 500
-
 
 def register_template_context(app):
     @app.context_processor
     def clinic_details():
-        profile = clinic()
+        try:
+            profile = clinic()
+        except SQLAlchemyError:
+            # The page is being drawn while the database is away (an error page, say): the
+            # configuration's details, so the clinic's phone number still shows.
+            rollback_quietly()
+            profile = clinic_from_config(current_app.config)
         return {
             "clinic_name": profile.name,
             "clinic_address": profile.address,

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, make_response
 
-from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.timezones import now_utc
 from kapclinic.ics.services import staff_calendar
@@ -12,7 +11,6 @@ from kapclinic.scheduling import calendar_cache
 from kapclinic.workspace import services
 
 blueprint = Blueprint("feeds", __name__)
-tokens.link_guessing_limit(blueprint)
 REFRESH = timedelta(hours=1)
 
 

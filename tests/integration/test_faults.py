@@ -10,12 +10,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text
 
+from kapclinic.accounts import services as accounts
+from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
-from tests.conftest import Mailbox, free_port, patient_form, patient_json, seed_offering
+from tests.conftest import STAFF_PASSWORD, Mailbox, free_port, patient_form, patient_json, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
 
 
@@ -72,6 +74,29 @@ def test_an_unreachable_database_gives_clean_503s(make_app):
     booking = client.post("/api/v1/bookings", json=patient_json(SimpleNamespace(slug="first-consultation"), start.isoformat()))
     assert booking.status_code == 503 and "nothing was saved" in booking.json["message"]
     assert client.get("/readyz").status_code == 503
+
+
+def test_with_the_database_away_signed_in_staff_and_wrong_links_still_get_clean_pages(make_app, sqlite_url):
+    """Error pages draw no signed-in user and no saved clinic settings: both would need the database."""
+    working = make_app(sqlite_url)
+    with working.app_context():
+        accounts.create_user("desk@clinic.example.org", "Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc())
+        db.session.commit()
+    signed_in = working.test_client()
+    assert sign_in(signed_in, "desk@clinic.example.org").status_code == 302
+    away = make_app(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone", DATABASE_LOCK_TIMEOUT_SECONDS=1)
+    client = away.test_client()
+    client.set_cookie("session", signed_in.get_cookie("session").value)
+    queue = client.get("/staff/intakes")
+    assert queue.status_code == 503 and away.config["CLINIC_PHONE"] in queue.text
+    for path in ("/intake/not-a-link", "/manage/not-a-link", "/no-such-page"):
+        page = client.get(path)
+        assert page.status_code == 404 and away.config["CLINIC_PHONE"] in page.text, path
+
+
+def test_a_database_without_its_tables_is_a_server_error_not_try_again(make_app, tmp_path):
+    page = make_app(f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}").test_client().get("/")
+    assert page.status_code == 500 and "Retry-After" not in page.headers
 
 
 @pytest.fixture

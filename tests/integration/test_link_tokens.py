@@ -19,8 +19,8 @@ from kapclinic.workspace.services import rotate_feed_token
 from tests.conftest import STAFF_PASSWORD, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
 
-FORGED = ["/manage/forged", "/manage/forged/invite.ics", "/intake/forged", "/intake/guardian/forged", "/feeds/forged.ics",
-          "/staff/reset/forged"]
+FORGED = ["/manage/forged", "/manage/forged/invite.ics", "/intake/forged", "/intake/guardian/forged", "/staff/reset/forged",
+          "/manage/forged/cancel"]
 
 
 def _links(mailbox):
@@ -56,6 +56,8 @@ def test_refused_links_are_rate_limited_per_address_and_working_links_never_coun
     blocked = guesser.get("/intake/another-guess")
     assert blocked.status_code == 429
     assert "Too Many Requests" in blocked.text and "Retry-After" in blocked.headers
+    assert "use the link in the most recent email" in blocked.text
+    assert guesser.get("/feeds/forged.ics").status_code == 404  # feeds are fetched from shared addresses: not limited
     elsewhere = app.test_client().get("/manage/forged", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert elsewhere.status_code == 404  # the limit is per address
 

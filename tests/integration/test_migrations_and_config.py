@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, inspect, select, text
 from cryptography.fernet import Fernet
 
 from config import ConfigurationError, load_settings
+from kapclinic.core.db import engine_options
 from kapclinic.extensions import db
 
 
@@ -172,3 +173,13 @@ def test_upgrading_to_the_front_desk_copies_flag_codes_out_of_existing_intakes(m
         db.engine.dispose()
         assert db.session.scalar(select(Intake.flag_codes)) == before
         db.session.rollback()
+
+
+def test_the_lock_timeout_joins_options_the_database_url_already_has():
+    settings = load_settings({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "s" * 40, "KAPCLINIC_DATA_KEY": NEW_KEY,
+                              "DATABASE_URL": "postgresql+psycopg://db/kap?options=-c%20search_path%3Dclinic"})
+    connect = engine_options(settings)["connect_args"]
+    assert connect["options"] == "-c search_path=clinic -c lock_timeout=15000"
+    assert engine_options({**settings, "DATABASE_LOCK_TIMEOUT_SECONDS": 0}).get("connect_args") is None  # drivers' own
+    sqlite = engine_options({**settings, "SQLALCHEMY_DATABASE_URI": "sqlite:///x.sqlite3", "DATABASE_LOCK_TIMEOUT_SECONDS": 2.5})
+    assert sqlite["connect_args"] == {"timeout": 2.5} and "pool_timeout" not in sqlite
