@@ -18,7 +18,7 @@ from kapclinic.accounts import services as accounts
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from tests.conftest import RUNNING_IN_CI, STAFF_PASSWORD, free_port
+from tests.conftest import RUNNING_IN_CI, STAFF_PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -66,14 +66,15 @@ class LiveServer:
 @pytest.fixture
 def live_server(make_app, sqlite_url):
     """The app on a free port in a thread, with CSRF on as in production; links in emails point at it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = make_app(sqlite_url, PUBLIC_BASE_URL=url, WTF_CSRF_ENABLED=True, CLINIC_TIMEZONE="America/New_York")
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    app = make_app(sqlite_url, WTF_CSRF_ENABLED=True, CLINIC_TIMEZONE="America/New_York")
+    server = make_server("127.0.0.1", 0, app, threaded=True)  # port 0: the system picks a free one
+    url = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield LiveServer(app, url, make_app(sqlite_url, DATA_KEYS=app.config["DATA_KEYS"]))
     server.shutdown()
+    server.server_close()
     thread.join(5)
 
 
