@@ -296,7 +296,7 @@ def change_guardian(intake, form, now):
     return StepOutcome({}, answers)
 
 
-def _request_guardian_consent(intake):
+def _request_guardian_consent(intake, reminder=False):
     """Issue the guardian's link (replacing any earlier one) and email it to them."""
     guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
     guardian = intake.answers["guardian"]
@@ -306,8 +306,16 @@ def _request_guardian_consent(intake):
         {
             "guardian_name": guardian["guardian_name"],
             "consent_url": public_url("intake.guardian_consent", token=guardian_token),
+            "reminder": reminder,
         },
+        # A reminder is pointless once the consultation has begun.
+        expires_dt=intake.booking.start_dt if reminder else None,
     )
+
+
+def remind_guardian(intake):
+    """The consultation is close and the guardian has not signed: send them a new link."""
+    _request_guardian_consent(intake, reminder=True)
 
 
 def _complete(intake, now):

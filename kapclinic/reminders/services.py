@@ -3,7 +3,8 @@
 A reminder of a kind is due when the consultation is confirmed and starts within its
 window; it is sent only if the consultation was already booked (or last moved) by
 then: someone who books tomorrow's slot today has their confirmation, not a "24 hours
-to go" email. The unique ReminderSent row, inserted in a savepoint in the same
+to go" email. Kinds: the consultation itself (24 and 2 hours before), a questionnaire
+not finished, and a guardian who has not signed (72 hours before). The unique ReminderSent row, inserted in a savepoint in the same
 transaction as the email, decides each reminder once: a second worker's insert waits
 for the first and then fails, so it skips.
 """
@@ -24,7 +25,7 @@ from kapclinic.scheduling.models import Booking, BookingStatus
 from kapclinic.scheduling.services import when_for_people
 
 
-def _due(kind, hours, now, limit, unfinished_intake):
+def _due(kind, hours, now, limit, intake_status):
     already = exists().where(
         and_(ReminderSent.booking_id == Booking.id, ReminderSent.kind == kind, ReminderSent.start_dt == Booking.start_dt)
     )
@@ -34,8 +35,8 @@ def _due(kind, hours, now, limit, unfinished_intake):
         Booking.start_dt <= now + timedelta(hours=hours),
         ~already,
     )
-    if unfinished_intake:
-        query = query.join(Intake).where(Intake.status == IntakeStatus.DRAFT)
+    if intake_status is not None:
+        query = query.join(Intake).where(Intake.status == intake_status)
     return db.session.scalars(query.order_by(Booking.start_dt).limit(limit)).all()
 
 
@@ -46,8 +47,16 @@ def _claim(booking, kind, now):
     )
 
 
-def _was_booked_by_then(booking, hours):
-    return booking.updated_dt <= booking.start_dt - timedelta(hours=hours)
+def _settled_by_then(booking, hours, intake_status):
+    """Booked (or last moved) before the reminder's window opened, and for a guardian, asked before it too.
+
+    Otherwise the first email is still fresh: a guardian asked yesterday for a consultation
+    in two days needs no reminder whose new link would replace the one just sent.
+    """
+    cutoff = booking.start_dt - timedelta(hours=hours)
+    if intake_status is IntakeStatus.AWAITING_GUARDIAN and booking.intake.signed_dt > cutoff:
+        return False
+    return booking.updated_dt <= cutoff
 
 
 def _consultation_reminder(booking, hours):
@@ -70,16 +79,23 @@ def _intake_reminder(booking, hours):
     )
 
 
+def _guardian_reminder(booking, hours):
+    intakes.remind_guardian(booking.intake)
+
+
 def queue_due(now, limit):
     """Queue every due reminder (up to `limit` of each kind); return how many were queued."""
     config = current_app.config
-    kinds = [(f"consultation-{hours}h", hours, False, _consultation_reminder) for hours in config["REMINDER_HOURS"]]
+    kinds = [(f"consultation-{hours}h", hours, None, _consultation_reminder) for hours in config["REMINDER_HOURS"]]
     intake_hours = config["INTAKE_REMINDER_HOURS"]
-    kinds.append((f"intake-{intake_hours}h", intake_hours, True, _intake_reminder))
+    if intake_hours:
+        kinds.append((f"intake-{intake_hours}h", intake_hours, IntakeStatus.DRAFT, _intake_reminder))
+        # An adolescent who has finished still needs their guardian's signature before the consultation.
+        kinds.append((f"guardian-{intake_hours}h", intake_hours, IntakeStatus.AWAITING_GUARDIAN, _guardian_reminder))
     queued = 0
-    for kind, hours, unfinished_intake, send in kinds:
-        for booking in _due(kind, hours, now, limit, unfinished_intake):
-            if _claim(booking, kind, now) and _was_booked_by_then(booking, hours):
+    for kind, hours, intake_status, send in kinds:
+        for booking in _due(kind, hours, now, limit, intake_status):
+            if _claim(booking, kind, now) and _settled_by_then(booking, hours, intake_status):
                 send(booking, hours)
                 queued += 1
     return queued

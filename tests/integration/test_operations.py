@@ -5,12 +5,13 @@ import logging
 import re
 import sys
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from kapclinic.extensions import db
+from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.ops.logging import JsonFormatter
 from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
@@ -97,9 +98,9 @@ def test_a_request_id_from_the_proxy_is_kept_only_when_it_is_plain(client):
 # --- reminders ---------------------------------------------------------------------
 
 
-def _booked(app, offering, mailbox, email="rem@example.com", slot=0, booked_hours_before=None):
+def _booked(app, offering, mailbox, email="rem@example.com", slot=0, booked_hours_before=None, **patient):
     """Book through the API; optionally pretend it was booked that many hours before the consultation."""
-    intake_url = book_for_intake(app.test_client(), offering, mailbox, email=email, slot=slot)
+    intake_url = book_for_intake(app.test_client(), offering, mailbox, email=email, slot=slot, **patient)
     with app.app_context():
         booking = db.session.scalar(select(Booking).where(Booking.patient_email == email))
         if booked_hours_before is not None:
@@ -167,6 +168,46 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
     assert resumed.status_code == 200 and "/step/reasons" in resumed.text, "answers so far are kept"
     # Someone part-way through the form when the email arrives carries on with the link they have.
     assert post_step(patient, old_link, "reasons").status_code == 302
+
+
+def _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before):
+    """A 15-year-old booked 100 hours ahead and submitted `submitted_hours_before` the consultation; return (start, link)."""
+    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    _, start, link = _booked(app, offering, mailbox, email="teen@example.com", booked_hours_before=100, date_of_birth=fifteen)
+    patient = app.test_client()
+    complete_steps(patient, link, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})
+    assert patient.post(f"{link}/review").status_code == 302
+    with app.app_context():
+        intake = db.session.scalar(select(Intake))
+        assert intake.status is IntakeStatus.AWAITING_GUARDIAN
+        intake.signed_dt = start - timedelta(hours=submitted_hours_before)
+        db.session.commit()
+    first = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content())
+    return start, first.group(1)
+
+
+def test_a_guardian_who_has_not_signed_gets_one_reminder_with_a_new_link(app, offering, mailbox):
+    start, first_link = _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before=90)
+    mailbox.clear()
+    assert _run_reminders(app, start - timedelta(hours=71)) == 1
+    assert _run_reminders(app, start - timedelta(hours=70)) == 0
+    _delivered(app)
+    (reminder,) = mailbox.messages
+    assert reminder["To"] == "grace@example.com" and reminder["Subject"].startswith("Reminder: please read and sign")
+    body = reminder.get_body(("plain",)).get_content()
+    assert "Sam" not in body and "teen@example.com" not in body  # no patient details to a guardian's inbox
+    new_link = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", body).group(1)
+    guardian = app.test_client()
+    assert guardian.get(first_link).status_code == 404, "the new link replaces the first"
+    assert guardian.post(new_link, data={"agree": "yes", "signature": "Grace Guardian"}).status_code in (200, 302)
+    with app.app_context():
+        assert db.session.scalar(select(Intake)).status is IntakeStatus.SUBMITTED
+
+
+def test_a_guardian_asked_inside_the_window_gets_no_reminder_on_top(app, offering, mailbox):
+    start, first_link = _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before=48)
+    assert _run_reminders(app, start - timedelta(hours=47)) == 0
+    assert app.test_client().get(first_link).status_code == 200, "the link just sent keeps working"
 
 
 def test_a_finished_intake_gets_no_nudge(app, offering, mailbox):
@@ -334,7 +375,7 @@ def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
     from kapclinic.ops.worker import run_round
 
     _queue(app, "still@example.com")
-    app.config["INTAKE_REMINDER_HOURS"] = None  # a broken setting makes the reminder step fail
+    app.config["REMINDER_HOURS"] = None  # a broken setting makes the reminder step fail
     with app.app_context():
         assert run_round(10) == (0, 1)
     assert [message["To"] for message in mailbox.messages] == ["still@example.com"]
