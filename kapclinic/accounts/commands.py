@@ -65,6 +65,9 @@ def set_password_command(email):
 def deactivate_command(email):
     """Deactivate a user: they cannot sign in and their sessions end at once."""
     user = _user_or_fail(email)
-    services.deactivate(user, now_utc())
+    try:
+        services.deactivate(user, now_utc())
+    except services.AccountError as error:
+        raise click.ClickException(str(error)) from None
     db.session.commit()
     click.echo(f"deactivated {user.email}")

@@ -180,6 +180,16 @@ def invite_user(email, name, role, now, clinician=None):
 
 
 def set_active(user, active, now):
+    """Activate or deactivate a user; the clinic's last active admin stays, or nobody could manage staff."""
+    if not active and user.role is Role.ADMIN and user.is_active:
+        # Locked: two admins deactivating each other at once must not both succeed.
+        other_admins = db.session.scalars(
+            select(StaffUser.id)
+            .where(StaffUser.role == Role.ADMIN, StaffUser.is_active, StaffUser.id != user.id)
+            .with_for_update()
+        ).all()
+        if not other_admins:
+            raise AccountError("This is the only active admin. Make another admin first.")
     user.is_active = active
     if not active:
         end_all_sessions(user, now)

@@ -55,7 +55,10 @@ def set_active(user_id, action):
         abort(404)
     if user.id == current_user.id:
         abort(409, "You cannot deactivate your own account.")
-    accounts.set_active(user, action == "activate", now_utc())
+    try:
+        accounts.set_active(user, action == "activate", now_utc())
+    except accounts.AccountError as error:
+        abort(409, str(error))
     db.session.commit()
     flash(f"{user.name} is {'active' if action == 'activate' else 'deactivated; their sessions have ended'}.")
     return redirect(url_for("admin.users"))

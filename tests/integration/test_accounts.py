@@ -84,6 +84,15 @@ def test_deactivated_users_cannot_sign_in_and_their_sessions_end(app, client, cr
     assert sign_in(app.test_client(), user.email).status_code == 401
 
 
+def test_the_last_active_admin_cannot_be_deactivated_from_the_command_line(app, create_staff):
+    first, second = create_staff(Role.ADMIN), create_staff(Role.ADMIN)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "deactivate", "--email", first.email]).exit_code == 0
+    refused = runner.invoke(args=["users", "deactivate", "--email", second.email])
+    assert refused.exit_code != 0 and "only active admin" in refused.output
+    assert sign_in(app.test_client(), second.email).status_code == 302, "the clinic keeps someone who can manage staff"
+
+
 def test_idle_sessions_end_after_the_configured_minutes(client, create_staff, in_app):
     user = create_staff()
     sign_in(client, user.email)
