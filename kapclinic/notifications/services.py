@@ -49,6 +49,8 @@ def queue_email(recipient, template, context, ics=None, ics_method=None, expires
 
 @event.listens_for(Session, "after_commit")
 def _remember_committed_messages(session):
+    if session.in_nested_transaction():
+        return  # a savepoint was released; nothing is committed yet
     queued = session.info.pop(_QUEUED, [])
     if queued:
         session.info.setdefault(_COMMITTED, []).extend(message.id for message in queued)
@@ -56,7 +58,10 @@ def _remember_committed_messages(session):
 
 @event.listens_for(Session, "after_rollback")
 def _forget_rolled_back_messages(session):
-    session.info.pop(_QUEUED, None)
+    # A savepoint's rollback (a lost race in flush_in_savepoint) leaves the rest of the
+    # transaction, and the emails queued in it, to be committed.
+    if not session.in_nested_transaction():
+        session.info.pop(_QUEUED, None)
 
 
 def leave_to_sender():

@@ -6,9 +6,12 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
+from kapclinic.core.db import flush_in_savepoint
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+from kapclinic.notifications.services import deliver_committed, queue_email
+from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling import services
 from kapclinic.scheduling.slots import Interval
 from tests.conftest import seed_offering
@@ -171,3 +174,19 @@ def test_development_without_mail_server_writes_eml_files(tmp_path, make_app, sq
     files = list((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 1
     assert b"Subject: Hello" in files[0].read_bytes()
+
+
+def test_an_email_queued_before_a_lost_race_in_a_savepoint_still_goes_out_with_the_request(app, mailbox):
+    """flush_in_savepoint rolls back only its savepoint: emails queued earlier in the transaction stand."""
+    with app.test_request_context("/", method="POST"):
+        queue_email(
+            "dr@clinic.example.org", "password_reset", {"name": "Dr", "minutes": 60, "reset_url": "https://clinic.example.org/x"}
+        )
+        db.session.flush()
+        lost = flush_in_savepoint(
+            lambda: db.session.add(ReminderSent(booking_id=999_999, kind="k", start_dt=now_utc(), queued_dt=now_utc()))
+        )
+        assert lost is False  # refused by the foreign key, as a concurrent writer's row would be
+        db.session.commit()
+        assert deliver_committed() == 1
+    assert [message["To"] for message in mailbox.messages] == ["dr@clinic.example.org"]
