@@ -420,3 +420,17 @@ def create_staff_for_clinician(in_app):
         return in_app(create)
 
     return factory
+
+
+def queue_test_emails(app, recipients):
+    """Put one short staff email per recipient in the outbox, unsent (as a worker would find them); return their ids."""
+    from kapclinic.notifications.services import queue_email
+
+    with app.app_context(), app.test_request_context():
+        messages = [
+            queue_email(recipient, "intake_urgent", {"reference": f"ref-{number}", "record_url": "https://clinic.example.org/staff/intakes/1"})
+            for number, recipient in enumerate(recipients)
+        ]
+        db.session.commit()
+        db.session.info.clear()  # not delivered at the end of this "request"
+        return [message.id for message in messages]

@@ -12,11 +12,12 @@ from sqlalchemy import select, text
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus
+from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.ops.logging import JsonFormatter
 from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking
-from tests.conftest import seed_offering
+from tests.conftest import queue_test_emails, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
 
 
@@ -287,28 +288,15 @@ def test_worker_once_queues_due_reminders_and_delivers_them(app, offering, mailb
 # --- the outbox ----------------------------------------------------------------------
 
 
-def _queue(app, recipient):
-    from kapclinic.notifications.models import OutboxMessage
-    from kapclinic.notifications.services import queue_email
-
-    with app.app_context(), app.test_request_context():
-        message = queue_email(recipient, "intake_urgent", {"reference": "r", "record_url": "https://clinic.example.org/x"})
-        db.session.commit()
-        db.session.info.clear()
-        return message.id, OutboxMessage
-
-
 def test_a_permanent_refusal_fails_at_once_and_a_temporary_one_is_retried(app, mailbox):
-    from kapclinic.notifications.models import OutboxStatus
-
-    refused, OutboxMessage = _queue(app, "nobody@no-such-mailbox.example")
+    (refused,) = queue_test_emails(app, ["nobody@no-such-mailbox.example"])
     assert _delivered(app) == 0
     with app.app_context():
         row = db.session.get(OutboxMessage, refused)
         assert row.status is OutboxStatus.FAILED and row.attempts == 1 and "550" in row.last_error
         db.session.rollback()
     mailbox.refuse = True
-    busy, _ = _queue(app, "someone@example.com")
+    (busy,) = queue_test_emails(app, ["someone@example.com"])
     _delivered(app)
     with app.app_context():
         assert db.session.get(OutboxMessage, busy).status is OutboxStatus.PENDING
@@ -316,9 +304,7 @@ def test_a_permanent_refusal_fails_at_once_and_a_temporary_one_is_retried(app, m
 
 
 def test_a_message_whose_senders_keep_dying_is_marked_failed_not_claimed_for_ever(app, mailbox):
-    from kapclinic.notifications.models import OutboxStatus
-
-    message_id, OutboxMessage = _queue(app, "someone@example.com")
+    (message_id,) = queue_test_emails(app, ["someone@example.com"])
     with app.app_context():
         row = db.session.get(OutboxMessage, message_id)
         row.attempts = app.config["OUTBOX_MAX_ATTEMPTS"]
@@ -374,7 +360,7 @@ def test_flasks_last_resort_error_line_names_neither_the_path_nor_the_message(ap
 def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
     from kapclinic.ops.worker import run_round
 
-    _queue(app, "still@example.com")
+    queue_test_emails(app, ["still@example.com"])
     app.config["REMINDER_HOURS"] = None  # a broken setting makes the reminder step fail
     with app.app_context():
         assert run_round(10) == (0, 1)
@@ -383,7 +369,6 @@ def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
 
 
 def test_a_reminder_held_up_past_the_consultation_is_not_sent(app, offering, mailbox, without_intake_nudges, monkeypatch):
-    from kapclinic.notifications.models import OutboxMessage, OutboxStatus
     from kapclinic.notifications.services import deliver_due
 
     _, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)

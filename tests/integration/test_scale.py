@@ -25,9 +25,8 @@ from sqlalchemy import func, select
 
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
-from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.conftest import free_port, patient_json, seed_offering
+from tests.conftest import free_port, patient_json, queue_test_emails, seed_offering
 
 pytestmark = pytest.mark.postgres
 BIN = Path(sys.executable).parent
@@ -198,12 +197,7 @@ def _queued_outbox(make_app, postgres_url, total):
     """An app on the database and a data key, with `total` emails waiting in the outbox."""
     data_key = Fernet.generate_key().decode()
     app = make_app(postgres_url, DATA_KEYS=[data_key])
-    with app.app_context(), app.test_request_context():
-        for number in range(total):
-            queue_email(f"staff{number}@clinic.example.org", "intake_urgent",
-                        {"reference": f"ref-{number}", "record_url": "https://clinic.example.org/staff/intakes/1"})
-        db.session.commit()
-        db.session.info.clear()
+    queue_test_emails(app, [f"staff{number}@clinic.example.org" for number in range(total)])
     return app, data_key
 
 
