@@ -106,6 +106,7 @@ def _claim(condition, limit, now):
         if row.expires_dt is not None and row.expires_dt <= now:
             row.status = OutboxStatus.FAILED
             row.last_error = "expired before it could be sent"
+            _drop_body(row)  # it can never be sent now
             continue
         if row.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
             # Every try so far ended with its sender gone before recording an outcome.
@@ -131,6 +132,12 @@ def _is_permanent(error):
     return isinstance(error, smtplib.SMTPRecipientsRefused) and all(
         code >= 500 for code, _ in error.recipients.values()
     )
+
+
+def _drop_body(row):
+    """Forget what an email said once it is delivered or can no longer be: it holds the patient's working links."""
+    row.body_text = row.body_html = ""
+    row.ics = None
 
 
 def _record_failure(row, error, now, final=False):
@@ -174,9 +181,7 @@ def _deliver(condition, limit):
             row.status = OutboxStatus.SENT
             row.sent_dt = now_utc()
             row.last_error = ""
-            # The body holds the patient's working links; once delivered it is not needed here.
-            row.body_text = row.body_html = ""
-            row.ics = None
+            _drop_body(row)
             sent += 1
         else:
             _record_failure(row, error, now_utc())

@@ -386,6 +386,8 @@ def test_a_reminder_held_up_past_the_consultation_is_not_sent(app, offering, mai
     monkeypatch.setattr("kapclinic.notifications.services.now_utc", lambda: start + timedelta(minutes=10))
     with app.app_context():
         assert deliver_due(limit=10) == 0
-        assert db.session.get(OutboxMessage, row_id).status is OutboxStatus.FAILED
+        expired = db.session.get(OutboxMessage, row_id)
+        assert expired.status is OutboxStatus.FAILED
+        assert (expired.body_text, expired.ics) == ("", None)  # it can never go: its links are not kept
         db.session.rollback()
     assert mailbox.messages == []
