@@ -160,8 +160,14 @@ def patient_details(slug):
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, None)), 400
     form = PatientDetailsForm()
     if request.method == "GET":
-        form.idempotency_key.data = secrets.token_urlsafe(24)
-        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form))
+        # Back after booking shows this form again: it keeps the booking's key, so pressing
+        # "Book this time" once more finds that booking instead of making (or failing) another.
+        already = _booked_here(consultation_type, query)
+        form.idempotency_key.data = already["key"] if already else secrets.token_urlsafe(24)
+        manage_url = url_for("scheduling.manage", token=already["token"]) if already else None
+        return render_template(
+            "scheduling/details.html", already_booked_url=manage_url, **_details_context(consultation_type, query, form)
+        )
     if not form.validate():
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     patient = services.PatientDetails(
@@ -188,14 +194,25 @@ def patient_details(slug):
             query.errors["start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     db.session.commit()
-    return _to_confirmation(outcome, form.idempotency_key.data)
+    return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
 
 
-def _to_confirmation(outcome, idempotency_key):
+def _slot_key(consultation_type, query):
+    clinician = query.clinician.id if query.clinician else "any"
+    return f"{consultation_type.slug} {instant_param(query.start_dt)} {clinician}"
+
+
+def _booked_here(consultation_type, query):
+    """This browser's latest booking, if it was made from this very form (same type, time and clinician choice)."""
+    last = session.get(_LAST_BOOKING) or {}
+    return last if last.get("slot") == _slot_key(consultation_type, query) else None
+
+
+def _to_confirmation(outcome, idempotency_key, slot_key):
     """Show the booking's page; a repeated submit finds its token in this browser's session."""
     if outcome.manage_token is not None:
         # Only the latest booking is remembered, for a double click or the back button.
-        session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token}
+        session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token, "slot": slot_key}
         flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
         return redirect(url_for("scheduling.manage", token=outcome.manage_token))
     last = session.get(_LAST_BOOKING) or {}

@@ -113,6 +113,19 @@ def test_double_submit_of_the_form_books_once(client, offered):
     assert db.session.scalar(select(func.count(Booking.id))) == 1
 
 
+def test_back_and_book_again_finds_the_booking_instead_of_booking_another_clinician(client, create_clinician, create_consultation_type):
+    """With "first available" and two clinicians free, a second submit from a fresh form would book the other one."""
+    consultation_type = create_consultation_type(clinicians=[create_clinician(), create_clinician()])
+    details_url, first = _book_first_slot(client, consultation_type)
+    assert first.status_code == 302 and "clinician=any" in details_url
+    again = client.get(details_url)  # the Back button (the page is not cached)
+    assert "You booked this time a moment ago" in again.text
+    key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', again.text).group(1)
+    second = client.post(details_url, data=patient_form(idempotency_key=key))
+    assert second.status_code == 302 and second.headers["Location"] == first.headers["Location"]
+    assert db.session.scalar(select(func.count(Booking.id))) == 1
+
+
 def test_opening_the_cancel_link_changes_nothing(client, offered):
     consultation_type, _ = offered
     _, response = _book_first_slot(client, consultation_type)
