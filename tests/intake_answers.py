@@ -1,6 +1,7 @@
 """Patient-side helpers for intake tests: book through the API, then post steps of valid answers."""
 
 import re
+from datetime import date
 
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -55,3 +56,9 @@ def submit_intake(app, offering, mailbox, slot, name, email, **changes_by_step):
         intake_id = db.session.scalar(select(Intake.id).join(Booking).where(Booking.patient_email == email))
         db.session.rollback()
     return intake_id
+
+
+def born_years_ago(years):
+    """A date of birth `years` ago, on the 1st of this month (never a 29 February that the year lacks)."""
+    today = date.today()
+    return today.replace(year=today.year - years, day=1).isoformat()

@@ -1,11 +1,11 @@
 """Patients in a real browser: book on a phone, leave the intake half done, come back from the email, finish."""
 
 import re
-from datetime import date
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking
+from tests.intake_answers import born_years_ago
 from tests.conftest import seed_offering
 from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step, press_enter_to_go_on, tab_to
 from tests.e2e.conftest import PHONE
@@ -57,7 +57,7 @@ def test_a_patient_on_a_phone_books_starts_the_intake_closes_the_browser_and_fin
 
 def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(live_server, open_browser, mailbox):
     seed_offering(live_server.app, "first-consultation", zone="America/New_York")
-    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    fifteen = born_years_ago(15)
     teen = open_browser(PHONE, label="adolescent")
     page = teen.page
     book_in_browser(teen, live_server, "First-Consultation", name="Sam Young", email="sam@example.com", date_of_birth=fifteen)

@@ -3,7 +3,7 @@
 import re
 import sqlite3
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +18,7 @@ from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
 from tests.conftest import STAFF_PASSWORD, Mailbox, free_port, patient_form, patient_json, seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
+from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, post_step
 
 
 def _row_counts(app):
@@ -158,7 +158,7 @@ def test_submitting_the_intake_twice_at_once_submits_it_once(make_app, database_
     app = make_app(database_url)
     offering = seed_offering(app, "first-consultation")
     patient = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(patient, offering, mailbox, date_of_birth=fifteen)
     complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})
 

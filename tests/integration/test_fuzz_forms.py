@@ -14,7 +14,7 @@ import io
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from functools import partial
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -40,7 +40,7 @@ from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from tests.conftest import STAFF_PASSWORD, patient_json, seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, complete_steps, post_step
+from tests.intake_answers import born_years_ago, ADULT_STEPS, complete_steps, post_step
 
 # --- hostile values -----------------------------------------------------------------------
 
@@ -362,15 +362,10 @@ def book(app, offering):
     return factory
 
 
-def _fifteen_year_old():
-    today = date.today()
-    return today.replace(year=today.year - 15, day=min(today.day, 28)).isoformat()
-
-
 @pytest.fixture
 def adolescent_awaiting_guardian(app, book, mailbox):
     """An adolescent's submitted intake waiting for the guardian: the patient's path and the guardian's link."""
-    born = _fifteen_year_old()
+    born = born_years_ago(15)
     booked = book(date_of_birth=born)
     client = app.test_client()
     complete_steps(client, booked.intake, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": born})
@@ -486,7 +481,7 @@ def _step_questions(key):
 @pytest.fixture
 def intake_showing(app, book, key):
     """The path of a new intake that shows the step `key`: the guardian's for an adolescent, trauma once chosen."""
-    booking = book(date_of_birth=_fifteen_year_old()) if key == "guardian" else book()
+    booking = book(date_of_birth=born_years_ago(15)) if key == "guardian" else book()
     if key == "pcl5":
         assert post_step(app.test_client(), booking.intake, "reasons", reasons=["depression", "trauma"]).status_code == 302
     return booking.intake

@@ -14,7 +14,7 @@ from kapclinic.scheduling.models import Booking
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from tests.conftest import patient_json, seed_offering
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, form_for, post_step
+from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, form_for, post_step
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
 
 def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, mailbox):
     client = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
     steps = ADULT_STEPS[:-1] + ["guardian", "consent"]
     complete_steps(client, intake_url, steps, about={"date_of_birth": fifteen})
@@ -192,7 +192,7 @@ def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, m
 
 def test_children_under_the_online_age_are_asked_to_call(app, consultation, mailbox):
     client = app.test_client()
-    ten = date.today().replace(year=date.today().year - 10).isoformat()
+    ten = born_years_ago(10)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=ten)
     page = client.get(intake_url).text
     assert "Please call the clinic" in page
@@ -246,7 +246,7 @@ def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, s
 
 def test_guardian_contact_details_are_checked(app, consultation, mailbox):
     client = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
     response = post_step(client, intake_url, "guardian", guardian_email="not-an-email", guardian_phone="12")
     assert response.status_code == 422
@@ -268,7 +268,7 @@ def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailb
 
 def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, consultation, mailbox):
     client = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
     post_step(client, intake_url, "about")  # the intake says 1990
     intake = _intake()
@@ -281,7 +281,7 @@ def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, co
 def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
-    typo = date.today().replace(year=date.today().year - 9).isoformat()
+    typo = born_years_ago(9)
     post_step(client, intake_url, "about", date_of_birth=typo)
     page = client.get(f"{intake_url}/step/about").text
     assert "Please call the clinic" not in page
@@ -292,7 +292,7 @@ def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mail
 
 def test_children_under_the_online_age_cannot_submit(app, consultation, mailbox):
     client = app.test_client()
-    ten = date.today().replace(year=date.today().year - 10).isoformat()
+    ten = born_years_ago(10)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=ten)
     assert "Please call the clinic" in client.post(f"{intake_url}/review").text
     assert _intake().status is IntakeStatus.DRAFT
@@ -349,7 +349,7 @@ def test_a_risk_answer_on_an_unfinished_step_still_shows_help_and_alerts(app, co
 
 def test_a_wrong_guardian_address_can_be_corrected_and_the_link_resent(app, consultation, mailbox):
     client = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
     complete_steps(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen},
               guardian={"guardian_email": "typo@example.con"})

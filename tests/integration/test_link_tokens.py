@@ -3,7 +3,6 @@
 import base64
 import re
 import time
-from datetime import date
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -17,7 +16,7 @@ from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
 from kapclinic.workspace.services import rotate_feed_token
 from tests.conftest import STAFF_PASSWORD, seed_offering
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
+from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps
 
 FORGED = ["/manage/forged", "/manage/forged/invite.ics", "/intake/forged", "/intake/guardian/forged", "/staff/reset/forged",
           "/manage/forged/cancel"]
@@ -34,7 +33,7 @@ def _links(mailbox):
 def _adolescent_with_guardian_link(app, mailbox):
     offering = seed_offering(app, "first-consultation")
     client = app.test_client()
-    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, offering, mailbox, date_of_birth=fifteen)
     complete_steps(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})
     assert client.post(f"{intake_url}/review").status_code == 302

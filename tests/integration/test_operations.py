@@ -5,7 +5,7 @@ import logging
 import re
 import sys
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -18,7 +18,7 @@ from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking
 from tests.conftest import queue_test_emails, seed_offering
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
+from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, post_step
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
 
 def _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before):
     """A 15-year-old booked 100 hours ahead and submitted `submitted_hours_before` the consultation; return (start, link)."""
-    fifteen = date.today().replace(year=date.today().year - 15, day=1).isoformat()
+    fifteen = born_years_ago(15)
     _, start, link = _booked(app, offering, mailbox, email="teen@example.com", booked_hours_before=100, date_of_birth=fifteen)
     patient = app.test_client()
     complete_steps(patient, link, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})

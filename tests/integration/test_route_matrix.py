@@ -22,7 +22,7 @@ from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
 from tests.conftest import seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
+from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps
 
 ROLES = ("anonymous", "patient_token", "front_desk", "clinician", "admin")
 
@@ -235,7 +235,7 @@ def _adolescent_awaiting_guardian(patient, offering, mailbox):
 
     Such an intake is the one every patient route applies to, including the guardian's pages.
     """
-    fifteen = date.today().replace(year=date.today().year - 15).isoformat()
+    fifteen = born_years_ago(15)
     intake_url = book_for_intake(patient, offering, mailbox, date_of_birth=fifteen, email="teen@example.com")
     manage = _link(mailbox, "teen@example.com", r"https://clinic\.example\.org/manage/(\S+)")
     complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})
