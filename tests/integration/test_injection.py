@@ -12,7 +12,7 @@ from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.scheduling.models import Booking, Clinician
 from tests.conftest import STAFF_PASSWORD, patient_form, seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 # No control characters (those are refused outright): only what a real name may hold, used hostilely.
 HOSTILE_NAME = 'Ana "<b onmouseover=alert(1)>" O\'Brien; END:VEVENT, BEGIN:VALARM'
@@ -98,3 +98,35 @@ def test_free_text_with_html_is_shown_as_text_to_the_patient_and_the_front_desk(
     assert "<script>alert" not in record and "<img src=x" not in record
     assert record.count("&lt;script&gt;") >= 2  # the patient's answers and the staff note
     assert db.session.scalar(select(func.count(IntakeNote.id))) == 1
+
+
+PROBE = "<script>alert(1)</script>"
+
+
+def test_html_typed_into_a_refused_form_comes_back_as_text(app, mailbox):
+    """Each form shown again after a refusal puts back what was typed: escaped, never as markup."""
+    offering = seed_offering(app, "first-consultation")
+    patient = app.test_client()
+    intake_url = book_for_intake(patient, offering, mailbox, date_of_birth=born_years_ago(15))
+    complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": born_years_ago(15)})
+    assert patient.post(f"{intake_url}/review").status_code == 302
+    open_intake_url = book_for_intake(patient, offering, mailbox, slot=2, email="other@example.com")
+    to_guardian = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
+    guardian_path = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", to_guardian.get_body(("plain",)).get_content()).group(1)
+    accounts.create_user("desk@clinic.example.org", "Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc())
+    db.session.commit()
+    desk = app.test_client()
+    sign_in(desk, "desk@clinic.example.org")
+    record = re.search(r'href="(/staff/intakes/\d+)"', desk.get("/staff/intakes?from=").text).group(1)
+    booking_form = re.search(r'class="slot" href="([^"]+)"', patient.get("/book/first-consultation").text).group(1).replace("&amp;", "&")
+
+    refused = {
+        "booking details (bad email)": patient.post(booking_form, data=patient_form(name=f"Ana {PROBE}", email="not-an-email")),
+        "questionnaire step (no reason ticked)": patient.post(f"{open_intake_url}/step/reasons", data={"hopes": PROBE}),
+        "guardian consent (not ticked)": app.test_client().post(guardian_path, data={"signature": PROBE}),
+        "staff note (no such kind)": desk.post(f"{record}/notes", data={"kind": "gossip", "body": PROBE}),
+    }
+    for form, response in refused.items():
+        assert 400 <= response.status_code < 500, (form, response.status_code)
+        assert PROBE not in response.text, form
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text, f"{form}: what was typed is not shown again"
