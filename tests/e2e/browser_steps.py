@@ -20,15 +20,20 @@ def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@exa
     slot.click()
     page.locator("#name").wait_for()
     visit.check("your-details")
-    page.fill("#name", name)
-    page.fill("#email", email)
-    page.fill("#phone", "+1 212 555 0100")
-    page.fill("#date_of_birth", date_of_birth)
+    fill_details(page, name, email, date_of_birth)
     page.check("#contact_consent")
     page.get_by_role("button", name="Book this time").click()
     page.get_by_text("Your consultation is booked").wait_for()
     visit.check("booked")
     return label
+
+
+def fill_details(page, name, email, date_of_birth="1990-04-12"):
+    """The booking form's fields, as the patient types them."""
+    page.fill("#name", name)
+    page.fill("#email", email)
+    page.fill("#phone", "+1 212 555 0100")
+    page.fill("#date_of_birth", date_of_birth)
 
 
 def fill_answers(page, answers):
