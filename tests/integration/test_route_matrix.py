@@ -35,6 +35,8 @@ LOGIN = "login"
 FORBIDDEN = "403"
 NOT_FOUND = "404"
 INPUT_REFUSED = (400, 409, 422)
+# Where a view would send a visitor it turns away without saying so: never a route's normal answer.
+BOUNCES = ("/", "/staff/")
 
 # Rows, in ROLES order. "patient_token" is a visitor without a staff session who holds the real
 # private link a token route takes: the patient's manage, questionnaire and guardian links of
@@ -194,6 +196,8 @@ def outcome_of(response, asked_for):
         location = urlsplit(response.headers["Location"])
         if location.path == "/staff/login" and parse_qs(location.query).get("next") == [asked_for]:
             return LOGIN
+        if location.path in BOUNCES:
+            return f"bounced to {location.path}"
         return REACHED
     if status == 403:
         return FORBIDDEN
