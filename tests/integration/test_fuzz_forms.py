@@ -38,7 +38,7 @@ from kapclinic.frontdesk.services import FLAG_FILTERS, STATUS_FILTERS
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
-from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
+from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, TimeOff
 from tests.conftest import STAFF_PASSWORD, patient_json, seed_offering, sign_in
 from tests.intake_answers import born_years_ago, ADULT_STEPS, complete_steps, post_step
 
@@ -683,10 +683,31 @@ def test_schedule_cancel_form(app, admin, staff_booking, body):
         restore_row(app, Booking, staff_booking.id, staff_booking.row)
 
 
+@pytest.fixture
+def started_booking(app, staff_booking):
+    """The booking moved to an hour ago, so it can be marked completed or no-show (only started ones can)."""
+    start, end = now_utc() - timedelta(hours=1), now_utc()
+    started = {"start_dt": start, "end_dt": end, "blocked_start_dt": start, "blocked_end_dt": end}
+    restore_row(app, Booking, staff_booking.id, started)
+    staff_booking.row.update(started)
+    return staff_booking
+
+
 @FUZZ
 @given(body=form_bodies({"status": st.sampled_from(["completed", "no_show"]), "date": _later_day(2)}))
-def test_schedule_outcome_form(app, admin, staff_booking, body):
-    submit(app, admin.client, f"{staff_booking.path}/outcome", body)
+def test_schedule_outcome_form(app, admin, started_booking, body):
+    response = submit(app, admin.client, f"{started_booking.path}/outcome", body)
+    if response.status_code == 302:  # marked: a confirmed consultation again for the next example
+        restore_row(app, Booking, started_booking.id, started_booking.row)
+
+
+def test_marking_a_started_consultation_from_the_schedule_works(app, admin, started_booking):
+    """The valid example the fuzzer varies: it must reach the handler's success path."""
+    response = admin.client.post(f"{started_booking.path}/outcome", data={"status": "no_show", "date": "2030-01-01"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Booking, started_booking.id).status is BookingStatus.NO_SHOW
+        db.session.rollback()
 
 
 # --- administration ----------------------------------------------------------------------------------
