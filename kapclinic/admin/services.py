@@ -9,6 +9,7 @@ from kapclinic.accounts.models import StaffUser
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Clinician, ConsultationType, Modality
+from kapclinic.scheduling.services import resend_changed_details
 
 TYPE_FIELDS = (
     "name", "description", "duration_minutes", "buffer_before_minutes", "buffer_after_minutes",
@@ -34,8 +35,12 @@ def all_consultation_types():
     return db.session.scalars(select(ConsultationType).order_by(ConsultationType.id)).all()
 
 
-def save_consultation_type(consultation_type, data, clinician_ids):
-    """Create (consultation_type None) or update a type from validated form data."""
+def save_consultation_type(consultation_type, data, clinician_ids, now):
+    """Create (consultation_type None) or update a type from validated form data.
+
+    Return how many patients were sent an updated invite because how or where they meet changed.
+    """
+    meeting_before = (consultation_type.modality, consultation_type.where) if consultation_type else None
     if consultation_type is None:
         if db.session.scalar(select(ConsultationType.id).where(ConsultationType.slug == data["slug"])):
             raise SlugTaken("Another consultation type already uses that short name.")
@@ -48,7 +53,9 @@ def save_consultation_type(consultation_type, data, clinician_ids):
         select(Clinician).where(Clinician.id.in_(clinician_ids)).order_by(Clinician.id)
     ).all()
     db.session.flush()
-    return consultation_type
+    if meeting_before is None or meeting_before == (consultation_type.modality, consultation_type.where):
+        return 0
+    return resend_changed_details(consultation_type, now)
 
 
 # --- the email outbox ----------------------------------------------------------------

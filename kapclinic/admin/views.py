@@ -90,13 +90,13 @@ def edit_type(type_id):
         status = 422 if form.is_submitted() else 200
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), status
     try:
-        services.save_consultation_type(consultation_type, form.data, form.clinicians.data)
+        told = services.save_consultation_type(consultation_type, form.data, form.clinicians.data, now_utc())
     except services.SlugTaken as error:
         db.session.rollback()
         form.slug.errors = [str(error)]
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), 422
     db.session.commit()
-    flash("Consultation type saved.")
+    flash("Consultation type saved." + (f" {told} patient(s) with upcoming consultations were sent an updated invite." if told else ""))
     return redirect(url_for("admin.consultation_types"))
 
 

@@ -408,6 +408,30 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
     return token
 
 
+def resend_changed_details(consultation_type, now):
+    """The type's way of meeting or place changed: every upcoming consultation of it gets an updated invite.
+
+    Same time and UID, the next SEQUENCE, so calendars replace the event; the rows are
+    locked like a patient's own change. `updated_dt` stays: it means "booked or moved"
+    to the reminders. Return how many patients were told.
+    """
+    upcoming = db.session.scalars(
+        select(Booking)
+        .where(
+            Booking.consultation_type_id == consultation_type.id,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.start_dt > now,
+        )
+        .order_by(Booking.start_dt)
+        .with_for_update()
+    ).all()
+    for booking in upcoming:
+        booking.ical_sequence += 1
+        db.session.flush()
+        _notify_patient(booking, "booking_details_changed", now)
+    return len(upcoming)
+
+
 # --- patient emails ---------------------------------------------------------------
 
 

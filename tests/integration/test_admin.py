@@ -3,11 +3,13 @@
 import re
 
 import pytest
+from icalendar import Calendar
+from sqlalchemy import select
 
 from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
-from tests.conftest import seed_offering, sign_in
+from tests.conftest import patient_json, seed_offering, sign_in
 
 
 @pytest.fixture
@@ -177,3 +179,33 @@ def test_invalid_clinic_settings_are_explained(admin_client, changes, message):
     assert response.status_code == 422
     assert message in response.text
     assert "Harbour Mind Clinic" not in admin_client.get("/").text
+
+
+def test_changing_how_patients_meet_sends_upcoming_patients_an_updated_invite(app, admin_client, mailbox):
+    offering = seed_offering(app, "first-consultation")  # by phone
+    patient = app.test_client()
+    booked = patient.post("/api/v1/bookings", json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id))
+    assert booked.status_code == 201
+    (confirmation,) = mailbox.messages
+    first_invite = Calendar.from_ical(_invite_part(confirmation)).walk("VEVENT")[0]
+    mailbox.clear()
+    with app.app_context():
+        type_id = db.session.scalar(select(ConsultationType.id).where(ConsultationType.slug == "first-consultation"))
+        db.session.rollback()
+    form = {**TYPE_FORM, "slug": "first-consultation", "name": "First consultation", "duration_minutes": "60",
+            "clinicians": [str(offering.clinician_id)]}
+
+    renamed = admin_client.post(f"/staff/admin/types/{type_id}", data=form)
+    assert renamed.status_code == 302 and mailbox.messages == []  # the patient's invite shows no type name
+    moved = admin_client.post(f"/staff/admin/types/{type_id}", data={**form, "modality": "in_person", "location": "12 Elm Street"}, follow_redirects=True)
+    assert "1 patient(s) with upcoming consultations were sent an updated invite" in moved.text
+
+    (update,) = mailbox.messages
+    assert update["To"] == "ana.patient@example.com" and "how you meet has changed" in update["Subject"]
+    event = Calendar.from_ical(_invite_part(update)).walk("VEVENT")[0]
+    assert str(event["UID"]) == str(first_invite["UID"]) and int(event["SEQUENCE"]) == int(first_invite["SEQUENCE"]) + 1
+    assert event.decoded("DTSTART") == first_invite.decoded("DTSTART") and str(event["LOCATION"]) == "12 Elm Street"
+
+
+def _invite_part(message):
+    return next(part for part in message.walk() if part.get_content_type() == "text/calendar").get_content()
