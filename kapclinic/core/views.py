@@ -29,6 +29,8 @@ DATABASE_AWAY = (
     "or call us."
 )
 RETRY_AFTER_SECONDS = 30
+# What a database that is away or too busy raises; database_unavailable sorts out the rest.
+DATABASE_FAULTS = (OperationalError, PoolTimeout)
 
 
 def _error_page_context():
@@ -79,8 +81,8 @@ def database_unavailable(error, render_page=None):
 
 
 def register_error_pages(app):
-    app.register_error_handler(OperationalError, database_unavailable)
-    app.register_error_handler(PoolTimeout, database_unavailable)
+    for fault in DATABASE_FAULTS:
+        app.register_error_handler(fault, database_unavailable)
     app.register_error_handler(Exception, server_error)
 
     @app.errorhandler(HTTPException)

@@ -7,12 +7,11 @@ while the patient typed), the step is shown again with everything they typed.
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
-from sqlalchemy.exc import OperationalError
 from wtforms import ValidationError
 
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
-from kapclinic.core.views import database_unavailable
+from kapclinic.core.views import DATABASE_FAULTS, database_unavailable
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
@@ -123,7 +122,6 @@ NOT_SAVED = (
 )
 
 
-@blueprint.errorhandler(OperationalError)
 def database_away(error):
     """With the database away, a step's answers come back in the form (503): nothing the patient typed is lost."""
     step = questionnaire.STEPS_BY_KEY.get((request.view_args or {}).get("key"))
@@ -137,6 +135,10 @@ def database_away(error):
             support=False, progress=None,
         ),
     )
+
+
+for fault in DATABASE_FAULTS:  # the same faults the app answers with 503
+    blueprint.register_error_handler(fault, database_away)
 
 
 def _typed_values(step, typed):

@@ -4,9 +4,10 @@ A reminder of a kind is due when the consultation is confirmed and starts within
 window; it is sent only if the consultation was already booked (or last moved) by
 then: someone who books tomorrow's slot today has their confirmation, not a "24 hours
 to go" email. Kinds: the consultation itself (24 and 2 hours before), a questionnaire
-not finished, and a guardian who has not signed (72 hours before). The unique ReminderSent row, inserted in a savepoint in the same
-transaction as the email, decides each reminder once: a second worker's insert waits
-for the first and then fails, so it skips.
+not finished, and a guardian who has not signed (72 hours before). The unique
+ReminderSent row, inserted in a savepoint in the same transaction as the email,
+decides each reminder once: a second worker's insert waits for the first and then
+fails, so it skips.
 """
 
 from datetime import timedelta
