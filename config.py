@@ -126,6 +126,12 @@ class BaseConfig:
     PASSWORD_RESET_MINUTES = 60
     LOGIN_RATE_LIMIT = "10 per 15 minutes"
 
+    # Limits on the public booking path, against scripted abuse.
+
+    # Which proxies are believed, and the key of the audit chain.
+
+    # How emails, invites and feeds present the clinic to other programs and on lock screens.
+
 
 class DevelopmentConfig(BaseConfig):
     NAME = "development"
@@ -217,6 +223,9 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "LINK_GUESS_RATE_LIMIT",
     "FEED_PATIENT_NAMES",
     "FEED_CANCELLED_DAYS",
+    # booking-path limits
+    # proxies and audit
+    # presentation to other programs
 )
 
 CONFIGS = {

@@ -131,9 +131,11 @@ def security_headers(response):
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    # Everywhere, not only on pages whose URL holds a token: a link followed from any page
-    # would otherwise tell the next site which page of a mental-health clinic it came from.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin: a link followed to another site carries no Referer at all, so no other site
+    # learns which page of a mental-health clinic (or which private link) it came from. Our own
+    # form posts keep theirs, which Flask-WTF's CSRF check demands on HTTPS (WTF_CSRF_SSL_STRICT):
+    # with no-referrer every form was refused behind TLS.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     if current_app.config["HSTS_SECONDS"]:
         response.headers.setdefault("Strict-Transport-Security", f"max-age={current_app.config['HSTS_SECONDS']}")
     if request.endpoint not in CACHEABLE_ENDPOINTS:

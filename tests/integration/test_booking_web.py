@@ -194,12 +194,12 @@ def test_forged_or_unknown_manage_links_are_404(client, offered):
     assert client.post("/manage/not-a-token/cancel").status_code == 404
 
 
-def test_manage_pages_are_not_cached_and_send_no_referrer(client, offered):
+def test_manage_pages_are_not_cached_and_send_no_referrer_to_other_sites(client, offered):
     consultation_type, _ = offered
     _, response = _book_first_slot(client, consultation_type)
     page = client.get(response.headers["Location"])
     assert page.headers["Cache-Control"] == "no-store"
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_first_available_goes_to_the_least_booked_clinician_that_week(client, create_clinician, create_consultation_type):

@@ -27,7 +27,7 @@ def _assert_protected(response, where):
     assert directives.get("frame-ancestors") == "'none'", where
     assert headers.get("X-Frame-Options") == "DENY", where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
-    assert headers.get("Referrer-Policy") == "no-referrer", where
+    assert headers.get("Referrer-Policy") == "same-origin", where
 
 
 def test_public_pages_api_errors_and_files_carry_the_headers(app, client, mailbox):
