@@ -128,6 +128,8 @@ class BaseConfig:
 
     # Limits on the public booking path, against scripted abuse.
 
+    # Rate-limit storage and Redis: short timeouts, and what fails open or closed.
+
     # Which proxies are believed, and the key of the audit chain.
 
     # How emails, invites and feeds present the clinic to other programs and on lock screens.
@@ -224,6 +226,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "FEED_PATIENT_NAMES",
     "FEED_CANCELLED_DAYS",
     # booking-path limits
+    # rate-limit storage and redis
     # proxies and audit
     # presentation to other programs
 )
