@@ -31,6 +31,12 @@ class AuditAction(enum.StrEnum):
     RESCHEDULED = "booking.rescheduled"
     CANCELLED = "booking.cancelled"
     TRAIL_READ = "audit.trail_read"
+    SCHEDULE_VIEWED = "schedule.viewed"
+    SCHEDULE_EXPORTED = "schedule.exported"
+    INVITE_EXPORTED = "booking.invite_exported"
+    OUTCOME_MARKED = "booking.outcome_marked"
+    OUTBOX_VIEWED = "outbox.viewed"
+    BURSTS_VIEWED = "bookings.bursts_viewed"
 
     @property
     def label(self):
