@@ -131,6 +131,9 @@ class BaseConfig:
     # Rate-limit storage and Redis: short timeouts, and what fails open or closed.
 
     # Which proxies are believed, and the key of the audit chain.
+    # Peers whose X-Forwarded-* headers count (kapclinic.core.proxies), as gunicorn reads it:
+    # comma-separated addresses or CIDR networks, "*" for any. From other peers they are ignored.
+    FORWARDED_ALLOW_IPS = "127.0.0.1"
 
     # How emails, invites and feeds present the clinic to other programs and on lock screens.
 
@@ -228,6 +231,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     # booking-path limits
     # rate-limit storage and redis
     # proxies and audit
+    "FORWARDED_ALLOW_IPS",
     # presentation to other programs
 )
 

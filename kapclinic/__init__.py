@@ -4,10 +4,10 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.core.db import engine_options, rollback_quietly
+from kapclinic.core.proxies import TrustedProxies
 from kapclinic.ops.logging import register_logging
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 
@@ -42,7 +42,7 @@ def register_config(app, settings):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     ensure_data_keys(app)
     if app.config["PROXY_FIX_X_FOR"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
+        app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"], app.config["PROXY_FIX_X_FOR"])
 
 
 def register_extensions(app):

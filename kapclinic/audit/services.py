@@ -5,6 +5,7 @@ from sqlalchemy import select, text
 
 from kapclinic.audit.chain import first_break, row_hash
 from kapclinic.audit.models import GENESIS_HASH, AuditEvent
+from kapclinic.core.proxies import valid_ip_or_empty
 from kapclinic.extensions import db
 
 _AUDIT_LOCK_SPACE = 4243
@@ -46,7 +47,7 @@ def record(actor, action, now, intake=None, booking=None, subject_user=None, det
         booking_id=booking.id if booking is not None else None,
         subject_user_id=subject_user.id if subject_user is not None else None,
         detail=detail[:255],
-        remote_addr=(request.remote_addr or "")[:45] if has_request_context() else "",
+        remote_addr=valid_ip_or_empty(request.remote_addr) if has_request_context() else "",
         prev_hash=last.row_hash if last else GENESIS_HASH,
     )
     event.row_hash = row_hash(event.prev_hash, _fields(event))
