@@ -14,7 +14,6 @@ from kapclinic.intake import questionnaire, screening
 from kapclinic.intake.instruments import INSTRUMENTS, make_pcl5
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus, ReviewStatus
 from kapclinic.notifications.services import queue_email
-from kapclinic.scheduling.models import Booking
 
 
 
@@ -48,7 +47,11 @@ def create_for_booking(booking, now):
 
 
 def renew_link(intake):
-    """Issue a new questionnaire link for an email; the one before it keeps working, older ones stop."""
+    """Issue a fresh questionnaire link for an email (a reminder, a reschedule) and return its token.
+
+    The link before it keeps working, so a patient part-way through the form loses
+    nothing; older ones stop.
+    """
     intake.previous_token_hash = intake.token_hash
     token, intake.token_hash = tokens.issue(tokens.INTAKE)
     return token
@@ -60,16 +63,14 @@ def _one(query, for_update):
 
 
 def intake_for_token(token, for_update=False):
-    """Find an intake from its own link, or from the booking's manage link."""
+    """Find an intake from its questionnaire link (the newest or the one before); any other link finds none.
+
+    One link, one purpose: a manage link forwarded to change a time must not open the answers.
+    """
     intake_hash = tokens.stored_hash(token, tokens.INTAKE)
-    if intake_hash is not None:
-        return _one(
-            select(Intake).where((Intake.token_hash == intake_hash) | (Intake.previous_token_hash == intake_hash)), for_update
-        )
-    manage_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
-    if manage_hash is None:
+    if intake_hash is None:
         return None
-    return _one(select(Intake).join(Booking).where(Booking.manage_token_hash == manage_hash), for_update)
+    return _one(select(Intake).where((Intake.token_hash == intake_hash) | (Intake.previous_token_hash == intake_hash)), for_update)
 
 
 def intake_for_guardian_token(token, for_update=False):
