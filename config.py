@@ -167,14 +167,34 @@ class ProductionConfig(BaseConfig):
 
     @staticmethod
     def check(settings):
-        """Refuse to run with a missing or weak secret, without a database, or without a data key."""
+        """Refuse to run with a missing or guessable secret, without a database, data key or https address."""
+        import math
+        from collections import Counter
+        from urllib.parse import urlsplit
+
         secret = settings.get("SECRET_KEY") or ""
         if len(secret) < 32:
             raise ConfigurationError(
                 "SECRET_KEY must be set to a random value of at least 32 characters in production"
             )
+        # Strength estimated from the secret's own characters: length times the Shannon entropy of their
+        # frequencies. One repeated character scores 0, a short repeated pattern little; a random
+        # 32-character hex key (128 bits) scores 95 or more, secrets.token_hex() about 245. A varied but
+        # well-known phrase passes: this stops placeholders and repeated runs, not every weak choice.
+        counts = Counter(secret)
+        bits = -sum(count * math.log2(count / len(secret)) for count in counts.values())
+        if bits < 90:
+            raise ConfigurationError(
+                f"SECRET_KEY is too predictable (about {bits:.0f} bits by its character counts, 90 needed): "
+                "make one with python -c 'import secrets; print(secrets.token_hex())'"
+            )
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigurationError("DATABASE_URL must be set in production")
+        public = urlsplit(settings.get("PUBLIC_BASE_URL") or "")
+        if public.scheme != "https" or not public.hostname:
+            raise ConfigurationError(
+                "PUBLIC_BASE_URL must be set to the https:// address patients and staff use (links in emails are built from it)"
+            )
         if not settings.get("DATA_KEYS"):
             raise ConfigurationError(
                 "KAPCLINIC_DATA_KEY must be set in production (a Fernet key; comma-separate old keys after it)"

@@ -154,9 +154,20 @@ def _ensure_intakes(now):
 @click.command("demo-data")
 @with_appcontext
 def demo_data_command():
-    """Load demo clinicians, consultation types, weekly hours and bookings (idempotent)."""
+    """Load demo clinicians, consultation types, weekly hours and bookings (idempotent).
+
+    It plants staff logins with a published password, so besides the production config it
+    refuses any database but SQLite: a development config pointed (by mistake) at the
+    clinic's PostgreSQL through DATABASE_URL looks exactly like a developer's own server,
+    and the database kind is the one signal a mistake cannot fake.
+    """
     if current_app.config["NAME"] == "production":
         raise click.ClickException("demo-data is for development only; refused under the production config")
+    if db.engine.dialect.name != "sqlite":
+        raise click.ClickException(
+            f"demo-data is for development only; refused on a {db.engine.dialect.name} database (it creates logins "
+            "with a published password). Unset DATABASE_URL to use the development SQLite database."
+        )
     clinicians = _ensure_clinicians()
     db.session.flush()
     _ensure_types(clinicians)

@@ -1,9 +1,12 @@
 """The schema comes from migrations only, and matches the models; configuration refuses unsafe production."""
 
+import re
+import secrets
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, inspect, select, text
+from sqlalchemy import CheckConstraint, func, inspect, select, text
 
 from cryptography.fernet import Fernet
 
@@ -77,24 +80,49 @@ def test_demo_data_is_refused_in_production(make_app, sqlite_url):
     assert "development only" in result.output
 
 
+@pytest.mark.postgres
+def test_demo_data_plants_no_known_password_in_a_server_database_under_the_development_config(make_app, postgres_url):
+    """KAPCLINIC_CONFIG=development with DATABASE_URL naming the clinic's PostgreSQL: refused, nothing written."""
+    from kapclinic.accounts.models import StaffUser
+
+    app = make_app(postgres_url, NAME="development")
+    result = app.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code != 0
+    assert "refused on a postgresql database" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StaffUser)) == 0
+
+
+STRONG_SECRET = secrets.token_hex()
+READY = {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET, "DATABASE_URL": "postgresql://db/kap",
+         "PUBLIC_BASE_URL": "https://book.clinic.example"}
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
         ({"KAPCLINIC_CONFIG": "production", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
-        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40}, "DATABASE_URL"),
-        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/kap"}, "KAPCLINIC_DATA_KEY"),
-        (
-            {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/kap",
-             "KAPCLINIC_DATA_KEY": "not-a-fernet-key"},
-            "not a Fernet key",
-        ),
+        ({**READY, "SECRET_KEY": "x" * 40}, "SECRET_KEY is too predictable"),
+        ({**READY, "SECRET_KEY": "ab" * 32}, "SECRET_KEY is too predictable"),
+        ({**READY, "SECRET_KEY": "abcd" * 10}, "SECRET_KEY is too predictable"),
+        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET}, "DATABASE_URL"),
+        ({key: value for key, value in READY.items() if key != "PUBLIC_BASE_URL"}, "PUBLIC_BASE_URL must be set to the https://"),
+        ({**READY, "PUBLIC_BASE_URL": "http://book.clinic.example"}, "PUBLIC_BASE_URL must be set to the https://"),
+        ({**READY, "PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL must be set to the https://"),
+        (READY, "KAPCLINIC_DATA_KEY"),
+        ({**READY, "KAPCLINIC_DATA_KEY": "not-a-fernet-key"}, "not a Fernet key"),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
 )
 def test_production_refuses_to_start_without_real_secrets(environ, message):
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
         load_settings(environ)
+
+
+@pytest.mark.parametrize("secret", [secrets.token_hex(16), secrets.token_hex(), secrets.token_urlsafe(32)])
+def test_production_accepts_the_random_secrets_people_generate(secret):
+    assert load_settings({**READY, "SECRET_KEY": secret, "KAPCLINIC_DATA_KEY": NEW_KEY})["SECRET_KEY"] == secret
 
 
 NEW_KEY, OLD_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -104,7 +132,8 @@ def test_settings_come_from_the_environment():
     settings = load_settings(
         {
             "KAPCLINIC_CONFIG": "production",
-            "SECRET_KEY": "s" * 40,
+            "SECRET_KEY": STRONG_SECRET,
+            "PUBLIC_BASE_URL": "https://book.clinic.example",
             "DATABASE_URL": "postgresql+psycopg://db/kap",
             "MAIL_SERVER": "smtp.example.org",
             "MAIL_PORT": "587",
@@ -176,7 +205,7 @@ def test_upgrading_to_the_front_desk_copies_flag_codes_out_of_existing_intakes(m
 
 
 def test_the_lock_timeout_joins_options_the_database_url_already_has():
-    settings = load_settings({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "s" * 40, "KAPCLINIC_DATA_KEY": NEW_KEY,
+    settings = load_settings({**READY, "KAPCLINIC_DATA_KEY": NEW_KEY,
                               "DATABASE_URL": "postgresql+psycopg://db/kap?options=-c%20search_path%3Dclinic"})
     connect = engine_options(settings)["connect_args"]
     assert connect["options"] == "-c search_path=clinic -c lock_timeout=15000"

@@ -37,7 +37,7 @@ def _production_env(database_url, data_key, mail_port, **extra):
     return {
         **os.environ,
         "KAPCLINIC_CONFIG": "production",
-        "SECRET_KEY": "scale-test-" + "s" * 40,
+        "SECRET_KEY": "640ae1526135ec0365ebe70cdcbdab41c0e6cf680bd3cae131366a537ba3d063",
         "DATABASE_URL": database_url,
         "KAPCLINIC_DATA_KEY": data_key,
         "REDIS_URL": "redis://127.0.0.1:6379/0",

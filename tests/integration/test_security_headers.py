@@ -56,7 +56,8 @@ def test_public_pages_api_errors_and_files_carry_the_headers(app, client, mailbo
 
 def test_production_sends_hsts_and_secure_http_only_same_site_cookies(make_app, sqlite_url):
     production = load_settings(
-        {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "p" * 40, "DATABASE_URL": "postgresql+psycopg://db/kap",
+        {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "0cfe409799fe3ed552315c72fd331d512a91c010d444a446a7367c642a701367",
+         "DATABASE_URL": "postgresql+psycopg://db/kap", "PUBLIC_BASE_URL": "https://clinic.example.org",
          "KAPCLINIC_DATA_KEY": "bm90LWEta2V5LWJ1dC1sb25nLWVub3VnaC0zMmJ5dGU="}
     )
     assert production["HSTS_SECONDS"] >= 365 * 24 * 3600
