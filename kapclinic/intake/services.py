@@ -8,6 +8,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from kapclinic.core import tokens
+from kapclinic.core.clinic import clinic
+from kapclinic.core.timezones import get_zone
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, screening
@@ -81,11 +83,18 @@ def intake_for_guardian_token(token, for_update=False):
 
 
 def age_on(date_of_birth, day):
+    """Age in whole years on a calendar day (the caller decides whose calendar)."""
     return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
 
 
 def _consultation_day(intake):
-    return intake.booking.start_dt.astimezone(intake.booking.patient_zone).date()
+    """The consultation's date on the clinic's calendar.
+
+    Ages are decided there, never in the zone the patient picked: from Kiritimati
+    (UTC+14) a consultation is already tomorrow, which would skip a guardian's consent
+    the day before an 18th birthday.
+    """
+    return intake.booking.start_dt.astimezone(get_zone(clinic().timezone)).date()
 
 
 def intake_date_of_birth(intake):
@@ -94,7 +103,7 @@ def intake_date_of_birth(intake):
 
 
 def age_at_consultation(intake):
-    """Age in whole years on the consultation date.
+    """Age in whole years on the consultation's date in the clinic's calendar.
 
     When the booking and the intake give different dates of birth, the younger age
     counts (and screening flags the difference): changing a date must never skip

@@ -3,6 +3,7 @@
 import re
 import sqlite3
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -348,6 +349,47 @@ def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_ag
     intake = _intake()
     assert intake.status is IntakeStatus.DRAFT
     assert "/step/guardian" in client.get(intake_url).text
+
+
+CLINIC_ZONE = ZoneInfo("America/New_York")  # CLINIC_TIMEZONE in the tests' settings
+
+
+@pytest.mark.parametrize(
+    ("patient_zone", "eighteenth_after_clinic_day", "needs_guardian"),
+    [
+        # Already the birthday in Kiritimati (UTC+14), still the day before in the clinic.
+        ("Pacific/Kiritimati", 1, True),
+        # The day before the birthday in both calendars.
+        ("Pacific/Pago_Pago", 1, True),
+        # 18 on the clinic's calendar, still 17 in Pago Pago (UTC-11): an adult, no guardian asked.
+        ("Pacific/Pago_Pago", 0, False),
+    ],
+)
+def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zone_the_patient_picks(
+    app, mailbox, patient_zone, eighteenth_after_clinic_day, needs_guardian
+):
+    # A clinician in Tokyo works 08:00-18:00 there: 18:00-04:00 in New York, so some starts are
+    # the next day in Kiritimati and others the day before in Pago Pago (EST and EDT alike).
+    offering = seed_offering(app, "far-zones", zone="Asia/Tokyo")
+    days_apart = {"Pacific/Kiritimati": 1, "Pacific/Pago_Pago": -1}[patient_zone]
+    start = next(
+        start for start in offering.starts
+        if (start.astimezone(ZoneInfo(patient_zone)).date() - start.astimezone(CLINIC_ZONE).date()).days == days_apart
+    )
+    eighteenth = start.astimezone(CLINIC_ZONE).date() + timedelta(days=eighteenth_after_clinic_day)
+    if (eighteenth.month, eighteenth.day) == (2, 29):
+        pytest.skip("nobody turns 18 on 29 February")  # 18 years earlier was not a leap year
+    born = eighteenth.replace(year=eighteenth.year - 18).isoformat()
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/bookings",
+        json=patient_json(offering, instant_param(start), clinician_id=offering.clinician_id, date_of_birth=born, tz=patient_zone),
+    )
+    assert created.status_code == 201, created.json
+    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
+    complete_steps(client, intake_url, ADULT_STEPS[:1], about={"date_of_birth": born})
+    assert ("under_18" in {flag["code"] for flag in _intake().results["flags"]}) is needs_guardian
 
 
 def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, consultation, mailbox):
