@@ -136,6 +136,9 @@ class BaseConfig:
     FORWARDED_ALLOW_IPS = "127.0.0.1"
 
     # How emails, invites and feeds present the clinic to other programs and on lock screens.
+    # The name on invites, feeds, email subjects and the sender: seen on lock screens and in shared
+    # calendars before anything is opened. Empty: the clinic's name.
+    CLINIC_DISPLAY_NAME = ""
 
 
 class DevelopmentConfig(BaseConfig):
@@ -253,6 +256,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     # proxies and audit
     "FORWARDED_ALLOW_IPS",
     # presentation to other programs
+    "CLINIC_DISPLAY_NAME",
 )
 
 CONFIGS = {

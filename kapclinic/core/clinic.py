@@ -1,6 +1,6 @@
 """The clinic's own details, as the admin set them (or the configuration's defaults)."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app, g
 
@@ -20,6 +20,9 @@ class ClinicProfile:
     emergency_number: str
     timezone: str
     cancellation_window_hours: int
+    # What other programs show before anything is opened (invite titles, email subjects, the
+    # sender, feed names): lock screens and shared calendars. CLINIC_DISPLAY_NAME, or the name.
+    display_name: str
 
 
 def clinic_from_config(config):
@@ -33,6 +36,7 @@ def clinic_from_config(config):
         emergency_number=config["EMERGENCY_NUMBER"],
         timezone=config["CLINIC_TIMEZONE"],
         cancellation_window_hours=config["CANCELLATION_WINDOW_HOURS"],
+        display_name=config["CLINIC_DISPLAY_NAME"] or config["CLINIC_NAME"],
     )
 
 
@@ -43,7 +47,8 @@ def clinic():
     profile = clinic_from_config(current_app.config)
     saved = db.session.get(ClinicSettings, 1)
     if saved is not None:
-        profile = ClinicProfile(**{**asdict(profile), **{field: getattr(saved, field) for field in EDITABLE}})
+        profile = replace(profile, **{field: getattr(saved, field) for field in EDITABLE})
+        profile = replace(profile, display_name=current_app.config["CLINIC_DISPLAY_NAME"] or profile.name)
     g.clinic_profile = profile
     return profile
 

@@ -22,7 +22,7 @@ def _event(booking, summary, description, attendee):
         summary=summary,
         description=description,
         location=booking.consultation_type.where,
-        organizer=Person(profile.email, profile.name),
+        organizer=Person(profile.email, profile.display_name),
         attendee=attendee,
         cancelled=not booking.is_active,
     )
@@ -38,14 +38,14 @@ def invite_event(booking):
     consultation_type = booking.consultation_type
     description = "\n".join(
         (
-            f"Your consultation with {profile.name}.",
+            f"Your consultation with {profile.display_name}.",
             f"How: {consultation_type.modality.label}. {consultation_type.where}",
             "To change or cancel, use the link in your confirmation email.",
             f"Questions: {profile.phone} or {profile.email}.",
         )
     )
     return _event(
-        booking, f"Consultation with {profile.name}", description, Person(booking.patient_email, booking.patient_name)
+        booking, f"Consultation with {profile.display_name}", description, Person(booking.patient_email, booking.patient_name)
     )
 
 

@@ -1,32 +1,29 @@
 """Turn an outbox row into a MIME message and hand it to SMTP, or to a file in development.
 
-Flask-Mail builds the message; two things it lacks are added here: an SMTP
-timeout (a hanging mail server must not hang a request) and the `method`
-parameter on the text/calendar part, which Outlook needs to show an invitation.
+The message is built with the standard library's `email` package so that every
+byte on the wire is 7-bit: text parts go as quoted-printable, which any relay
+passes on unchanged (an 8-bit body needs BODY=8BITMIME, which not every hop
+offers). Headers are encoded by `email.headerregistry` (a non-ASCII sender name
+or subject becomes an RFC 2047 word). The text/calendar part names its iTIP
+`method`, which Outlook needs to show an invitation. Flask-Mail still holds the
+SMTP settings; its connection gets a socket timeout here, so a hanging mail
+server never hangs a request.
 """
 
 import smtplib
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from flask import current_app
-from flask_mail import Connection, Message
+from flask_mail import Connection
 
+from kapclinic.core.clinic import clinic
+from kapclinic.core.timezones import now_utc
 
-
-class InviteMessage(Message):
-    """A Flask-Mail message whose text/calendar parts name their iTIP method."""
-
-    def __init__(self, *args, ics_method=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ics_method = ics_method
-
-    def _message(self):
-        message = super()._message()
-        if self.ics_method:
-            for part in message.walk():
-                if part.get_content_type() == "text/calendar":
-                    part.set_param("method", self.ics_method)
-        return message
+TEXT_ENCODING = "quoted-printable"
 
 
 class TimeoutConnection(Connection):
@@ -46,28 +43,40 @@ class TimeoutConnection(Connection):
         return host
 
 
+def sender_address():
+    """The bare address of MAIL_DEFAULT_SENDER ("Name <a@b>", "a@b" or Flask-Mail's (name, address) pair)."""
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    if isinstance(sender, tuple | list):
+        return sender[1]
+    return parseaddr(str(sender))[1]
+
+
 def build_message(outbox_message):
-    """Return the Flask-Mail message for an outbox row."""
-    message = InviteMessage(
-        subject=outbox_message.subject,
-        recipients=[outbox_message.recipient],
-        body=outbox_message.body_text,
-        html=outbox_message.body_html,
-        alts={"calendar": outbox_message.ics} if outbox_message.ics else None,
-        ics_method=outbox_message.ics_method,
-        sender=current_app.config["MAIL_DEFAULT_SENDER"],
-    )
+    """Return the MIME message for an outbox row: 7-bit throughout, named by the clinic's display name."""
+    address = sender_address()
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = outbox_message.subject
+    # The display name, not the clinic's full name: it is what a lock screen shows.
+    message["From"] = Address(display_name=clinic().display_name, addr_spec=address)
+    message["To"] = outbox_message.recipient
+    message["Date"] = format_datetime(now_utc())
     # The same Message-ID on every attempt: if a resend ever follows a lost reply, mail
     # systems can tell it is the same message.
-    domain = str(current_app.config["MAIL_DEFAULT_SENDER"]).rpartition("@")[2].strip("> ") or "localhost"
-    message.msgId = f"<outbox-{outbox_message.id}.{outbox_message.created_dt:%Y%m%d%H%M%S}@{domain}>"
+    domain = address.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<outbox-{outbox_message.id}.{outbox_message.created_dt:%Y%m%d%H%M%S}@{domain}>"
+    # RFC 3834: a machine wrote this; auto-responders (out-of-office replies) must not answer it.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(outbox_message.body_text, cte=TEXT_ENCODING)
+    message.add_alternative(outbox_message.body_html, subtype="html", cte=TEXT_ENCODING)
     if outbox_message.ics:
-        message.attach(
-            "invite.ics",
-            f"text/calendar; method={outbox_message.ics_method}; charset=UTF-8"
-            if outbox_message.ics_method
-            else "text/calendar; charset=UTF-8",
+        method = {"method": outbox_message.ics_method} if outbox_message.ics_method else {}
+        message.add_alternative(outbox_message.ics, subtype="calendar", params=method, cte=TEXT_ENCODING)
+        message.add_attachment(
             outbox_message.ics.encode("utf-8"),
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics",
+            params={**method, "charset": "UTF-8"},
         )
     return message
 
@@ -82,7 +91,7 @@ def mail_folder(app):
 
 
 def transmit(messages):
-    """Send (message id, Flask-Mail message) pairs; yield (message id, error or None) for each."""
+    """Send (message id, MIME message) pairs; yield (message id, error or None) for each."""
     app = current_app._get_current_object()
     if uses_file_fallback(app):
         folder = mail_folder(app)
@@ -97,10 +106,12 @@ def transmit(messages):
         for message_id, _ in messages:
             yield message_id, exc
         return
+    envelope_sender = sender_address()
     try:
         for message_id, message in messages:
             try:
-                connection.send(message)
+                recipients = [address.addr_spec for address in message["To"].addresses]
+                connection.host.send_message(message, from_addr=envelope_sender, to_addrs=recipients)
             except Exception as exc:  # noqa: BLE001 - a refused or malformed message must not stop the rest
                 yield message_id, exc
             else:

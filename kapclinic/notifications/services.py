@@ -15,6 +15,7 @@ from flask import current_app, render_template
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from kapclinic.core.clinic import clinic
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.mailer import build_message, transmit, uses_file_fallback
@@ -29,8 +30,10 @@ ERROR_TEXT_MAX = 500
 def queue_email(recipient, template, context, ics=None, ics_method=None, expires_dt=None):
     """Add an email to the outbox, rendered from templates/email/<template>.{txt,html}.
 
-    The first line of the .txt template is the subject.
+    The first line of the .txt template is the subject. Templates get `clinic_display_name`
+    for what a lock screen shows (the subject); bodies, once opened, may use `clinic_name`.
     """
+    context = {"clinic_display_name": clinic().display_name, **context}
     text = render_template(f"email/{template}.txt", **context)
     subject, _, body_text = text.partition("\n")
     message = OutboxMessage(

@@ -22,7 +22,7 @@ def clinician_feed(token):
     cache_key, body = calendar_cache.lookup(("feed", clinician.id))
     if body is None:
         now = now_utc()
-        name = f"{clinic().name}: {clinician.name}"
+        name = f"{clinic().display_name}: {clinician.name}"
         body = staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH)
         calendar_cache.store(cache_key, body)
     response = make_response(body)

@@ -154,6 +154,23 @@ def test_feed_can_show_full_names_when_the_clinic_chooses(make_app, database_url
     assert str(event["SUMMARY"]) == "Consult: Zoë O'Brien-Núñez"
 
 
+def test_feed_names_the_clinic_by_its_neutral_display_name(make_app, database_url, create_staff, in_app):
+    app = make_app(database_url, CLINIC_NAME="Riverside Ketamine Clinic", CLINIC_DISPLAY_NAME="Riverside Health")
+    client = app.test_client()
+    user = create_staff(Role.CLINICIAN, email="dr.neutral@clinic.example.org", name="Dr Neutral")
+    in_app(lambda: db.session.add(ConsultationType(
+        slug="feed", name="Consult", duration_minutes=60, min_notice_minutes=0, horizon_days=30, slot_step_minutes=60,
+        modality=Modality.PHONE, clinicians=[db.session.get(Clinician, user.clinician_id)])))
+    _book(client, user)
+    sign_in(client, user.email)
+    calendar = Calendar.from_ical(client.get(_feed_url(client, user)).data)
+    # A subscribed calendar's name shows in the phone's calendar list and on shared screens.
+    assert str(calendar["X-WR-CALNAME"]) == str(calendar["NAME"]) == "Riverside Health: Dr Neutral"
+    (event,) = calendar.walk("VEVENT")
+    assert event["ORGANIZER"].params["CN"] == "Riverside Health"
+    assert "ketamine" not in calendar.to_ical().decode().lower()
+
+
 def test_feed_keeps_cancelled_consultations_marked_and_bumps_sequence(client, clinician_user):
     booked = _book(client, clinician_user)
     manage = booked["manage_url"].removeprefix("https://clinic.example.org")
