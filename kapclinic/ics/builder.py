@@ -71,6 +71,11 @@ def _event_component(invite, dtstamp):
     event.add("status", "CANCELLED" if invite.cancelled else "CONFIRMED")
     event.add("organizer", _address(invite.organizer))
     if invite.attendee is not None:
+        # The patient booked this themselves: they have accepted (PARTSTAT=ACCEPTED) and no
+        # reply is asked for (RSVP=FALSE, RFC 5545 3.2.17), since nothing here reads iTIP
+        # REPLYs. METHOD stays REQUEST/CANCEL (RFC 5546 3.2.2, 3.2.5), not PUBLISH: those
+        # are what calendar clients act on to update an event by UID and SEQUENCE, or to
+        # remove it; PUBLISH has no cancellation that clients honour.
         event.add(
             "attendee",
             _address(invite.attendee, role="REQ-PARTICIPANT", partstat="ACCEPTED", rsvp="FALSE"),

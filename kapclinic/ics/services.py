@@ -11,15 +11,22 @@ from kapclinic.core.clinic import clinic
 from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
 
 
+CANCELLED_PREFIX = "Cancelled: "
+
+
 def _event(booking, summary, description, attendee):
-    """One booking as an event; the audience decides the texts and whether the patient attends."""
+    """One booking as an event; the audience decides the texts and whether the patient attends.
+
+    A cancelled one says so in its title too: some calendar apps ignore STATUS:CANCELLED
+    and would go on showing the consultation as if it were still on.
+    """
     profile = clinic()
     return InviteEvent(
         uid=booking.ical_uid,
         sequence=booking.ical_sequence,
         start_dt=booking.start_dt,
         end_dt=booking.end_dt,
-        summary=summary,
+        summary=summary if booking.is_active else CANCELLED_PREFIX + summary,
         description=description,
         location=booking.consultation_type.where,
         organizer=Person(profile.email, profile.display_name),
@@ -33,17 +40,25 @@ def invite_event(booking):
 
     The manage link stays out of the event: calendars are shared and synced, and
     anyone holding that link could cancel. It travels only in the email.
+
+    Nothing here reads replies to an invite, so the event asks for none (RSVP=FALSE,
+    see ics.builder) and its description says how to cancel or change instead.
     """
     profile = clinic()
     consultation_type = booking.consultation_type
-    description = "\n".join(
-        (
+    if booking.is_active:
+        lines = (
             f"Your consultation with {profile.display_name}.",
             f"How: {consultation_type.modality.label}. {consultation_type.where}",
-            "To change or cancel, use the link in your confirmation email.",
-            f"Questions: {profile.phone} or {profile.email}.",
+            f"To cancel or change, use the link in your confirmation email or call {profile.phone}.",
+            "Accepting or declining in your calendar does not tell us.",
         )
-    )
+    else:
+        lines = (
+            f"Your consultation with {profile.display_name} is cancelled.",
+            f"To book again, or if this is a mistake, call {profile.phone}.",
+        )
+    description = "\n".join(lines)
     return _event(
         booking, f"Consultation with {profile.display_name}", description, Person(booking.patient_email, booking.patient_name)
     )

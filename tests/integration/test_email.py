@@ -78,6 +78,21 @@ def test_invite_and_email_carry_no_clinical_words(booked, mailbox):
     assert str(event["SUMMARY"]) == "Consultation with Riverside KAP Clinic"
 
 
+def test_patient_invite_says_how_to_cancel_and_asks_for_no_reply_nobody_reads(booked, mailbox):
+    (message,) = mailbox.messages
+    inline, attached = _calendar_parts(message)
+    for part in (inline, attached):
+        event = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")[0]
+        attendee = event["ATTENDEE"]
+        assert attendee.params["RSVP"] == "FALSE" and attendee.params["PARTSTAT"] == "ACCEPTED"
+        description = str(event["DESCRIPTION"])
+        assert "To cancel or change, use the link in your confirmation email or call +1 555 0100." in description
+        assert "Accepting or declining in your calendar does not tell us." in description
+        # Calendars get shared: the private link is in the email only, never in the invite.
+        raw = part.get_payload(decode=True).decode("utf-8").replace("\r\n ", "")
+        assert booked.manage_token not in raw and "/manage/" not in raw and "/intake/" not in raw
+
+
 def test_patient_time_in_email_is_in_their_zone_naming_it(booked, mailbox):
     body = mailbox.messages[0].get_body(("plain",)).get_content()
     assert "GMT" in body or "BST" in body
@@ -101,6 +116,9 @@ def test_cancellation_sends_method_cancel_with_same_uid_and_next_sequence(app, b
     assert str(event["UID"]) == booking.ical_uid
     assert int(event["SEQUENCE"]) == 1
     assert str(event["STATUS"]) == "CANCELLED"
+    # For calendar apps that ignore STATUS: the title says it too, and no way to cancel is offered.
+    assert str(event["SUMMARY"]) == "Cancelled: Consultation with Riverside KAP Clinic"
+    assert "is cancelled" in str(event["DESCRIPTION"]) and "To cancel or change" not in str(event["DESCRIPTION"])
 
 
 def test_smtp_down_keeps_the_booking_and_the_outbox_delivers_later(app, create_clinician, create_consultation_type, mailbox, smtp_server):

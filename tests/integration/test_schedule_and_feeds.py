@@ -179,6 +179,8 @@ def test_feed_keeps_cancelled_consultations_marked_and_bumps_sequence(client, cl
     client.post(f"{manage}/cancel", data={})
     (event,) = _events(client.get(url).data)
     assert str(event["STATUS"]) == "CANCELLED" and int(event["SEQUENCE"]) == 1
+    # Calendar apps that ignore STATUS:CANCELLED still show it as cancelled.
+    assert str(event["SUMMARY"]) == "Cancelled: Initial consultation, video; 60 min: Z. O."
     assert str(event["UID"]) == str(_events(client.get(f"/staff/bookings/{booked['id']}/invite.ics").data)[0]["UID"])
 
 
