@@ -1,8 +1,8 @@
 """Front desk pages: the triage queue, the intake record, its exports, and changes on the patient's behalf.
 
-Pages that show patient data render first, then record that they were shown
-(`_record_shown`); changes lock the intake and booking, and write their audit row in
-the same transaction as the change.
+Pages that show patient data open only from the staff site (`staff_site_only`), render
+first, then record that they were shown (`_record_shown`); changes lock the intake and
+booking, and write their audit row in the same transaction as the change.
 """
 
 import csv
@@ -16,7 +16,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
-from kapclinic.core.db import take_write_lock_next
+from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.timezones import format_moment, now_utc, parse_instant
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -41,17 +41,8 @@ def _intake_or_404(intake_id, for_update=False):
     return intake
 
 
-def _after_render(response, write_audit):
-    """End the reading transaction, then write the audit rows for what the response shows in a short one."""
-    db.session.commit()
-    take_write_lock_next()
-    write_audit()
-    db.session.commit()
-    return response
-
-
 def _record_shown(response, action, **subject):
-    return _after_render(response, lambda: audit.record(current_user, action, now_utc(), **subject))
+    return record_after_render(response, lambda: audit.record(current_user, action, now_utc(), **subject))
 
 
 def _queue_filters():
@@ -92,6 +83,7 @@ def _queue_context(filters, errors):
 
 @blueprint.route("/intakes", methods=["GET", "POST"])
 @role_required(*READERS)
+@staff_site_only
 def queue():
     (filters, errors), _ = _queue_filters()
     page = render_template("frontdesk/queue.html", **_queue_context(filters, errors))
@@ -100,6 +92,7 @@ def queue():
 
 @blueprint.route("/intakes.csv", methods=["GET", "POST"])
 @role_required(*READERS)
+@staff_site_only
 def queue_csv():
     (filters, errors), zone = _queue_filters()
     if errors:
@@ -128,7 +121,7 @@ def queue_csv():
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="intakes.csv"'
     exported_ids = [intake.id for intake in exported]
-    return _after_render(response, lambda: services.record_export(current_user, exported_ids, filters, now_utc()))
+    return record_after_render(response, lambda: services.record_export(current_user, exported_ids, filters, now_utc()))
 
 
 def _record_context(intake, errors=None, values=None):
@@ -162,6 +155,7 @@ def _render_record(intake, errors=None, values=None, status=200):
 
 @blueprint.get("/intakes/<id:intake_id>")
 @role_required(*READERS)
+@staff_site_only
 def intake_record(intake_id):
     intake = _intake_or_404(intake_id)
     return _record_shown(_render_record(intake), AuditAction.INTAKE_VIEWED, intake=intake)
@@ -169,6 +163,7 @@ def intake_record(intake_id):
 
 @blueprint.get("/intakes/<id:intake_id>/print")
 @role_required(*READERS)
+@staff_site_only
 def intake_print(intake_id):
     intake = _intake_or_404(intake_id)
     page = render_template("frontdesk/intake_print.html", **_record_context(intake))
@@ -177,6 +172,7 @@ def intake_print(intake_id):
 
 @blueprint.get("/intakes/<id:intake_id>/questionnaire-response.json")
 @role_required(*READERS)
+@staff_site_only
 def intake_fhir(intake_id):
     intake = _intake_or_404(intake_id)
     if not services.can_export(intake):
@@ -327,6 +323,7 @@ def cancel(intake_id):
 
 @blueprint.get("/audit/intakes/<id:intake_id>")
 @role_required(Role.ADMIN)
+@staff_site_only
 def patient_trail(intake_id):
     intake = _intake_or_404(intake_id)
     page = render_template("frontdesk/trail.html", events=services.patient_trail(intake), intake=intake,
@@ -336,6 +333,7 @@ def patient_trail(intake_id):
 
 @blueprint.get("/audit/users/<id:user_id>")
 @role_required(Role.ADMIN)
+@staff_site_only
 def staff_trail(user_id):
     user = services.staff_user(user_id)
     if user is None:

@@ -1,4 +1,4 @@
-"""Availability changes a clinician (or an admin) makes, and what they affect."""
+"""Availability changes a clinician (or an admin) makes, and what they affect; the schedule and its audit rows."""
 
 import secrets
 import uuid
@@ -9,6 +9,8 @@ from sqlalchemy import delete, select
 from werkzeug.exceptions import Forbidden, NotFound
 
 from kapclinic.accounts.models import Role, StaffUser
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction
 from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import db
 from kapclinic.scheduling import services as scheduling
@@ -150,7 +152,7 @@ def schedule(clinician, window, include_cancelled=False):
     return db.session.scalars(query.order_by(Booking.start_dt)).all()
 
 
-def mark_outcome(booking, status, now):
+def mark_outcome(user, booking, status, now):
     """Record that a past consultation took place or the patient did not come."""
     if status not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
         raise ValueError("only completed or no-show can be marked")
@@ -160,6 +162,35 @@ def mark_outcome(booking, status, now):
     booking.ical_sequence += 1
     booking.updated_dt = now
     db.session.flush()
+    _record(user, AuditAction.OUTCOME_MARKED, now, booking, detail=f"marked {status.value}")
+
+
+def cancel(user, booking, reason, now):
+    """Cancel for the clinician (the patient is emailed) and record who did it."""
+    scheduling.cancel(booking, now, by="clinician", reason=reason)
+    _record(user, AuditAction.CANCELLED, now, booking, detail="from the clinician's schedule")
+
+
+def _record(user, action, now, booking, detail=""):
+    audit.record(user, action, now, intake=booking.intake, booking=booking, detail=detail)
+
+
+def record_schedule_viewed(user, clinician, view, first, last, now):
+    """One row for a day or week page: it shows patients' names and urgent markers."""
+    audit.record(user, AuditAction.SCHEDULE_VIEWED, now, detail=f"clinician {clinician.id}, {view} {first} to {last}")
+
+
+def record_invite_exported(user, booking, now):
+    _record(user, AuditAction.INVITE_EXPORTED, now, booking)
+
+
+def record_schedule_exported(user, clinician, booking_ids, first, last, now):
+    """One row per exported consultation, so each patient's trail shows the export (one row if none)."""
+    detail = f"clinician {clinician.id}, {first} to {last}"
+    if not booking_ids:
+        audit.record(user, AuditAction.SCHEDULE_EXPORTED, now, detail=detail)
+    for booking in db.session.scalars(select(Booking).where(Booking.id.in_(booking_ids)).order_by(Booking.id)):
+        _record(user, AuditAction.SCHEDULE_EXPORTED, now, booking, detail=detail)
 
 
 def feed_bookings(clinician, now):

@@ -1,4 +1,9 @@
-"""Clinician workspace pages: weekly hours, date overrides, time off, and a preview of bookable slots."""
+"""Clinician workspace pages: weekly hours, date overrides, time off, a preview of bookable slots, the schedule.
+
+The schedule pages and calendar exports show patients' names: like the front desk's
+pages they open only from the staff site and are recorded in the audit trail after
+they render; outcomes and cancellations write their row with the change.
+"""
 
 from datetime import timedelta
 
@@ -7,6 +12,7 @@ from flask_login import current_user
 
 from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
+from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.timezones import format_moment, format_time, now_utc, parse_local_date
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -222,6 +228,7 @@ def _schedule_window(clinician, args):
 
 @blueprint.get("/clinicians/<id:clinician_id>/schedule")
 @role_required(*MANAGERS)
+@staff_site_only
 def schedule(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
     view, first, last, window = _schedule_window(clinician, request.args)
@@ -235,7 +242,7 @@ def schedule(clinician_id):
         }
         for booking in services.schedule(clinician, window, include_cancelled=True)
     ]
-    return render_template(
+    page = render_template(
         "workspace/schedule.html",
         clinician=clinician,
         rows=rows,
@@ -244,6 +251,9 @@ def schedule(clinician_id):
         last=last,
         previous=(first - step).isoformat(),
         following=(first + step).isoformat(),
+    )
+    return record_after_render(
+        page, lambda: services.record_schedule_viewed(current_user, clinician, view, first, last, now_utc())
     )
 
 
@@ -255,7 +265,7 @@ def mark_outcome(public_id):
     status = outcomes.get(request.form.get("status"))
     if status is None:
         abort(400, "Choose completed or no-show.")
-    services.mark_outcome(booking, status, now_utc())
+    services.mark_outcome(current_user, booking, status, now_utc())
     db.session.commit()
     flash("Marked as " + ("completed." if status is BookingStatus.COMPLETED else "no-show."))
     return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id, date=request.form.get("date", "")))
@@ -284,7 +294,7 @@ def cancel_booking(public_id):
         context["errors"] = {"reason": "Give the reason (kept for the clinic, not sent to the patient)."}
     if context["errors"]:
         return render_template("workspace/cancel.html", **context), 422
-    scheduling.cancel(booking, now_utc(), by="clinician", reason=reason)
+    services.cancel(current_user, booking, reason, now_utc())
     db.session.commit()
     flash("Cancelled. The patient has been emailed and the time is free again.")
     return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id))
@@ -299,13 +309,16 @@ def _ics_response(body, filename):
 
 @blueprint.get("/bookings/<public_id>/invite.ics")
 @role_required(*MANAGERS)
+@staff_site_only
 def booking_ics(public_id):
     booking = services.booking_for(current_user, public_id)
-    return _ics_response(staff_calendar([booking], now_utc()), "consultation.ics")
+    response = _ics_response(staff_calendar([booking], now_utc()), "consultation.ics")
+    return record_after_render(response, lambda: services.record_invite_exported(current_user, booking, now_utc()))
 
 
 @blueprint.get("/clinicians/<id:clinician_id>/schedule.ics")
 @role_required(*MANAGERS)
+@staff_site_only
 def schedule_ics(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
     today = now_utc().astimezone(clinician.zone).date()
@@ -314,7 +327,11 @@ def schedule_ics(clinician_id):
         abort(400, " ".join(errors.values()))
     window = utc_window_for_local_dates(*span, clinician.zone)
     bookings = services.schedule(clinician, window)
-    return _ics_response(staff_calendar(bookings, now_utc()), f"schedule-{span[0]}-{span[1]}.ics")
+    response = _ics_response(staff_calendar(bookings, now_utc()), f"schedule-{span[0]}-{span[1]}.ics")
+    exported_ids = [booking.id for booking in bookings]
+    return record_after_render(
+        response, lambda: services.record_schedule_exported(current_user, clinician, exported_ids, *span, now_utc())
+    )
 
 
 @blueprint.route("/clinicians/<id:clinician_id>/feed", methods=["GET", "POST"])
