@@ -117,3 +117,18 @@ class Intake(db.Model):
     def queue_status(self):
         """One status for the queue: the patient's progress until submission, then the review's."""
         return self.review_status.value if self.is_submitted else self.status.value
+
+
+class GuardianEmailRequest(db.Model):
+    """A consent email a patient's action sent to a guardian (not a reminder): counted against the daily limits."""
+
+    __tablename__ = "guardian_email_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intakes.id", ondelete="CASCADE"), index=True)
+    # HMAC of the mailbox with SECRET_KEY: counts per address without keeping one readable.
+    mailbox_digest: Mapped[str] = mapped_column(db.String(64), index=True)
+    is_resend: Mapped[bool] = mapped_column()
+    requested_dt = mapped_column(UTCDateTime, nullable=False)
+
+    intake = relationship("Intake")

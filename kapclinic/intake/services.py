@@ -1,11 +1,12 @@
 """Intake rules that need the database: create, save a step, score and flag, submit, guardian consent."""
 
+import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
@@ -14,13 +15,25 @@ from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, screening
 from kapclinic.intake.instruments import INSTRUMENTS, make_pcl5
-from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus, ReviewStatus
+from kapclinic.intake.models import GuardianEmailRequest, Intake, IntakeStatus, ResponseStatus, ReviewStatus
 from kapclinic.notifications.services import queue_email
-
 
 
 class IntakeClosed(Exception):
     """The intake was submitted; the patient can read it but not change it."""
+
+
+# The "correct and resend" form must not become a way to mail anyone at volume: an intake
+# may resend the consent email this many times a day, and one address gets at most this
+# many consent emails that patients asked for (first requests included) a day, across
+# every intake. Counted in the database, in the transaction that queues the email: exact
+# across app processes, and it holds when Redis restarts or fails.
+GUARDIAN_EMAILS_A_DAY = 3
+GUARDIAN_EMAIL_WINDOW = timedelta(days=1)
+
+
+class GuardianEmailLimit(Exception):
+    """The consent email was sent as often as allowed today; nothing was sent or saved."""
 
 
 @dataclass(frozen=True)
@@ -277,7 +290,7 @@ def submit(intake, now):
     intake.updated_dt = now
     if is_minor(intake):
         intake.status = IntakeStatus.AWAITING_GUARDIAN
-        _request_guardian_consent(intake)
+        _send_guardian_request(intake, now, resend=False)
     else:
         _complete(intake, now)
     db.session.flush()
@@ -294,30 +307,60 @@ def consultation_moved(intake, now):
 
 
 def change_guardian(intake, form, now):
-    """Correct the guardian's details while their signature is awaited, and send them a new link."""
+    """Correct the guardian's details while their signature is awaited, and send them a new link.
+
+    Raises GuardianEmailLimit, with nothing changed, once the day's consent emails are spent.
+    """
     step = questionnaire.STEPS_BY_KEY["guardian"]
     answers, errors = questionnaire.validate_step(step, form, now.date())
     if errors:
         return StepOutcome(errors, answers)
+    _check_guardian_email_limit(intake, answers["guardian_email"], now)
     intake.answers = {**intake.answers, "guardian": answers}
     intake.updated_dt = now
-    _request_guardian_consent(intake)
+    _send_guardian_request(intake, now, resend=True)
     db.session.flush()
     return StepOutcome({}, answers)
 
 
+def _guardian_mailbox_digest(address):
+    """A keyed digest of the mailbox, so the count keeps no readable address; a +tag reaches the same mailbox."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    mailbox = f"{local.split('+', 1)[0]}@{domain}"
+    return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), mailbox.encode("utf-8"), "sha256").hexdigest()
+
+
+def _check_guardian_email_limit(intake, address, now):
+    recent = select(func.count(GuardianEmailRequest.id)).where(GuardianEmailRequest.requested_dt > now - GUARDIAN_EMAIL_WINDOW)
+    resends = db.session.scalar(recent.where(GuardianEmailRequest.intake_id == intake.id, GuardianEmailRequest.is_resend))
+    to_mailbox = db.session.scalar(recent.where(GuardianEmailRequest.mailbox_digest == _guardian_mailbox_digest(address)))
+    if resends >= GUARDIAN_EMAILS_A_DAY or to_mailbox >= GUARDIAN_EMAILS_A_DAY:
+        raise GuardianEmailLimit()
+
+
+def _send_guardian_request(intake, now, resend):
+    """Email the guardian because the patient asked (submitting, or correcting the address): counted."""
+    _request_guardian_consent(intake)
+    db.session.add(
+        GuardianEmailRequest(
+            intake=intake, mailbox_digest=_guardian_mailbox_digest(intake.answers["guardian"]["guardian_email"]),
+            is_resend=resend, requested_dt=now,
+        )
+    )
+
+
 def _request_guardian_consent(intake, reminder=False):
-    """Issue the guardian's link (replacing any earlier one) and email it to them."""
+    """Issue the guardian's link (replacing any earlier one) and email it to them.
+
+    The email carries no text the patient typed (not even the guardian's name): whoever
+    fills in the form chooses the recipient, so a typed greeting would let anyone send
+    their own words from the clinic's address.
+    """
     guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
-    guardian = intake.answers["guardian"]
     queue_email(
-        guardian["guardian_email"],
+        intake.answers["guardian"]["guardian_email"],
         "guardian_consent_request",
-        {
-            "guardian_name": guardian["guardian_name"],
-            "consent_url": public_url("intake.guardian_consent", token=guardian_token),
-            "reminder": reminder,
-        },
+        {"consent_url": public_url("intake.guardian_consent", token=guardian_token), "reminder": reminder},
         # A reminder is pointless once the consultation has begun.
         expires_dt=intake.booking.start_dt if reminder else None,
     )

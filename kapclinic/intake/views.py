@@ -215,7 +215,12 @@ def change_guardian(token):
     if not _csrf_ok():
         context["notice"] = SESSION_EXPIRED
         return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 400
-    outcome = services.change_guardian(intake, typed, now_utc())
+    try:
+        outcome = services.change_guardian(intake, typed, now_utc())
+    except services.GuardianEmailLimit:
+        db.session.rollback()
+        context["resend_refused"] = True
+        return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 429
     if outcome.errors:
         db.session.rollback()
         return render_template("intake/step.html", values=_typed_values(step, typed), errors=outcome.errors, **context), 422
