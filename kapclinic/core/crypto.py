@@ -1,7 +1,8 @@
 """Encryption at rest for patient answers: Fernet (AES-128-CBC + HMAC), keys rotated with MultiFernet.
 
 The newest key encrypts; every listed key decrypts, so an operator adds a new key
-in front, runs `flask intake reencrypt`, then drops the old one.
+in front, runs `flask intake reencrypt` (every column of an `Encrypted` type, found
+by `encrypted_columns`), then drops the old one.
 """
 
 import json
@@ -34,42 +35,72 @@ def _cipher():
     return MultiFernet([Fernet(key) for key in keys])
 
 
-class EncryptedText(TypeDecorator):
+class UnreadableData(RuntimeError):
+    """Stored ciphertext that none of the configured keys opens (a key dropped before `flask intake reencrypt` moved it)."""
+
+    def __init__(self):
+        super().__init__("stored data cannot be decrypted with the configured KAPCLINIC_DATA_KEY")
+
+
+def rotate(token):
+    """Return a stored token re-encrypted with the newest key; raise UnreadableData if no key opens it."""
+    try:
+        return _cipher().rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise UnreadableData() from None
+
+
+class Encrypted(TypeDecorator):
+    """A value stored as a Fernet token. Subclasses say how the value becomes bytes and back."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return _cipher().encrypt(self.to_bytes(value)).decode("ascii")
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            plaintext = _cipher().decrypt(value.encode("ascii"))
+        except InvalidToken:
+            raise UnreadableData() from None
+        return self.from_bytes(plaintext)
+
+
+class EncryptedText(Encrypted):
     """A string stored as a Fernet token (email bodies that name patients and carry their links)."""
 
-    impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        return _cipher().encrypt(value.encode("utf-8")).decode("ascii")
+    def to_bytes(self, value):
+        return value.encode("utf-8")
 
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        try:
-            return _cipher().decrypt(value.encode("ascii")).decode("utf-8")
-        except InvalidToken:
-            raise RuntimeError("stored text cannot be decrypted with the configured KAPCLINIC_DATA_KEY") from None
+    def from_bytes(self, plaintext):
+        return plaintext.decode("utf-8")
 
 
-class EncryptedJSON(TypeDecorator):
+class EncryptedJSON(Encrypted):
     """A JSON value stored as a Fernet token: nothing of it is readable in the database file."""
 
-    impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        plaintext = json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        return _cipher().encrypt(plaintext).decode("ascii")
+    def to_bytes(self, value):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        try:
-            return json.loads(_cipher().decrypt(value.encode("ascii")))
-        except InvalidToken:
-            raise RuntimeError("intake data cannot be decrypted with the configured KAPCLINIC_DATA_KEY") from None
+    def from_bytes(self, plaintext):
+        return json.loads(plaintext)
+
+
+def encrypted_columns(metadata):
+    """Yield (table, its encrypted columns) for every table that has any, found by column type.
+
+    So key rotation covers a column the day it is declared encrypted, with no list to keep.
+    """
+    for table in metadata.sorted_tables:
+        columns = [column for column in table.columns if isinstance(column.type, Encrypted)]
+        if columns:
+            yield table, columns

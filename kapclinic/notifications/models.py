@@ -25,10 +25,12 @@ class OutboxMessage(db.Model):
     recipient: Mapped[str] = mapped_column(db.String(254))
     subject: Mapped[str] = mapped_column(db.String(255))
     # Bodies name the patient and carry their private links: encrypted like intake answers.
-    body_text: Mapped[str] = mapped_column(EncryptedText)
-    body_html: Mapped[str] = mapped_column(EncryptedText)
+    # Loaded only when read (one query for the three), so a body no current key opens
+    # fails its own message, never the query that lists or claims a batch.
+    body_text: Mapped[str] = mapped_column(EncryptedText, deferred=True, deferred_group="body")
+    body_html: Mapped[str] = mapped_column(EncryptedText, deferred=True, deferred_group="body")
     # An iCalendar invite travels as a text/calendar alternative and as invite.ics.
-    ics: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    ics: Mapped[str | None] = mapped_column(EncryptedText, nullable=True, deferred=True, deferred_group="body")
     ics_method: Mapped[str | None] = mapped_column(db.String(16), nullable=True)
     status: Mapped[OutboxStatus] = mapped_column(
         string_enum(OutboxStatus),

@@ -16,6 +16,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from kapclinic.core.clinic import clinic
+from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.mailer import build_message, transmit, uses_file_fallback
@@ -25,6 +26,10 @@ _QUEUED = "kapclinic.outbox_queued"
 _COMMITTED = "kapclinic.outbox_committed"
 MAX_BACKOFF = timedelta(hours=6)
 ERROR_TEXT_MAX = 500
+UNREADABLE_ERROR = (
+    "cannot be read with the current data keys: its key left KAPCLINIC_DATA_KEY before "
+    "`flask intake reencrypt` moved it; put the old key back (after the new one) to send it"
+)
 
 
 def queue_email(recipient, template, context, ics=None, ics_method=None, expires_dt=None):
@@ -120,6 +125,10 @@ def _claim(condition, limit, now):
         row.next_attempt_dt = now + timedelta(seconds=current_app.config["OUTBOX_CLAIM_LEASE_SECONDS"])
         try:
             claimed.append((row.id, row.attempts, build_message(row)))
+        except UnreadableData:
+            # Its key was dropped before `flask intake reencrypt` moved it: no retry can send it.
+            row.status = OutboxStatus.FAILED
+            row.last_error = UNREADABLE_ERROR
         except Exception as error:  # noqa: BLE001 - one malformed message must not block the others
             _record_failure(row, error, now, final=True)
     db.session.commit()
