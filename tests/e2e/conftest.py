@@ -28,7 +28,8 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 
 
-def _missing(what, how):
+def skip_or_fail_without(what, how):
+    """Skip a test that needs a missing tool locally; in CI (.ci/run installs it) fail instead."""
     if RUNNING_IN_CI:
         pytest.fail(f"{what} is missing in CI: {how}")
     pytest.skip(f"{what} is not installed here ({how}); CI installs it")
@@ -37,9 +38,9 @@ def _missing(what, how):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        _missing("Debian's chromium", "apt-get install chromium")
+        skip_or_fail_without("Debian's chromium", "apt-get install chromium")
     if not AXE.exists():
-        _missing("axe-core", "make install-test runs npm ci in tests/e2e")
+        skip_or_fail_without("axe-core", "make install-test runs npm ci in tests/e2e")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -134,8 +135,9 @@ def open_browser(browser, request):
     contexts = []
     base_folder = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.nodeid.split("::", 1)[1])
 
-    def opener(device=DESKTOP, timezone_id="America/New_York", label="browser"):
-        context = browser.new_context(**device, timezone_id=timezone_id, locale="en-US")
+    def opener(device=DESKTOP, timezone_id="America/New_York", label="browser", **context_options):
+        """`context_options` go to Playwright's new_context (e.g. ignore_https_errors, extra_http_headers)."""
+        context = browser.new_context(**device, timezone_id=timezone_id, locale="en-US", **context_options)
         page = context.new_page()
         folder = base_folder / f"{len(contexts) + 1}-{label}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,127 @@
+"""Journeys in Chromium over HTTPS through nginx to gunicorn in the production config, with emails sent by `flask worker`.
+
+What only HTTPS behind a proxy shows: Flask-WTF's strict CSRF check (a same-origin
+Referer on every HTTPS form post), `Secure` session cookies, HSTS, links in emails to
+the public https:// origin, and the client's address seen through the proxy.
+"""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from kapclinic.audit.models import AuditAction, AuditEvent
+from kapclinic.extensions import db
+from kapclinic.intake.models import Intake, ReviewStatus
+from kapclinic.scheduling.models import Booking, BookingStatus
+from tests.deployed.stack import CLIENT_ADDRESS, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
+from tests.e2e.browser_steps import answer_steps, book_in_browser
+from tests.e2e.conftest import PHONE
+
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("deployed-stack")]
+
+# The throwaway certificate is made for each run, so the browser cannot know it.
+HTTPS = {"ignore_https_errors": True}
+# A client naming its own address: the one nginx saw must win.
+FORGED_ADDRESS = "203.0.113.9"
+LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def _links(message):
+    """Every link in the email's text and HTML parts."""
+    return LINK.findall(message.get_body(("plain",)).get_content()) + LINK.findall(message.get_body(("html",)).get_content())
+
+
+def _link_to(message, path):
+    return next(link for link in LINK.findall(message.get_body(("plain",)).get_content()) if f"/{path}/" in link)
+
+
+def _sign_in_front_desk(open_browser, stack, **context_options):
+    desk = open_browser(label="front-desk", **HTTPS, **context_options)
+    desk.sign_in(stack, FRONT_DESK_EMAIL)
+    assert urlsplit(desk.page.url).path != "/staff/login", f"sign-in refused: {desk.page.inner_text('body')[:500]}"
+    assert desk.page.get_by_role("button", name="Sign out").is_visible()
+    return desk
+
+
+def test_the_front_desk_signs_in_over_https_and_the_session_cookie_is_secure_and_hsts_is_sent(stack, open_browser):
+    desk = _sign_in_front_desk(open_browser, stack)
+    session = next(cookie for cookie in desk.context.cookies() if cookie["name"] == "session")
+    assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Lax"
+    response = desk.page.goto(stack.url + "/staff/intakes")
+    desk.check("queue")
+    assert response.status == 200
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_public_origin(stack, open_browser):
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone", **HTTPS)
+    book_in_browser(phone, stack, CONSULTATION_NAME, name="Hana Https", email="hana@example.com")
+
+    confirmation = stack.email_to("hana@example.com", "booked")
+    links = _links(confirmation)
+    assert any("/manage/" in link for link in links) and any("/intake/" in link for link in links), links
+    assert all(link.startswith(stack.url + "/") for link in links), links
+
+
+def test_a_patient_cancels_from_the_manage_link_in_the_email(stack, open_browser):
+    phone = open_browser(PHONE, label="phone", **HTTPS)
+    book_in_browser(phone, stack, CONSULTATION_NAME, name="Cary Cancel", email="cary@example.com")
+    phone.close()
+
+    later = open_browser(PHONE, label="phone-from-email", **HTTPS)
+    page = later.page
+    page.goto(_link_to(stack.email_to("cary@example.com", "booked"), "manage"))
+    later.check("manage")
+    page.get_by_role("link", name="Cancel").click()
+    later.check("cancel")
+    page.get_by_role("button", name="Yes, cancel it").click()
+    page.wait_for_load_state("load")
+    later.check("cancelled")
+    assert "Your consultation is cancelled" in page.inner_text("main"), page.inner_text("main")
+    stack.email_to("cary@example.com", "cancelled")
+    with stack.app.app_context():
+        booking = db.session.scalars(db.select(Booking).where(Booking.patient_email == "cary@example.com")).one()
+        assert booking.status is BookingStatus.CANCELLED
+        db.session.rollback()
+
+
+def test_the_patient_answers_the_questionnaire_from_the_email_and_the_front_desk_reviews_it_from_the_browsers_address(
+    stack, open_browser
+):
+    patient = open_browser(PHONE, label="patient", **HTTPS)
+    book_in_browser(patient, stack, CONSULTATION_NAME, name="Quinn Questions", email="quinn@example.com")
+    patient.close()
+
+    later = open_browser(PHONE, label="patient-from-email", **HTTPS)
+    page = later.page
+    page.goto(_link_to(stack.email_to("quinn@example.com", "booked"), "intake"))
+    later.check("questionnaire")
+    page.get_by_role("link", name="Start").click()
+    assert answer_steps(later, changes={"about": {"legal_name": "Quinn Questions"}})[0] == "about"
+    later.check("review")
+    page.get_by_role("button", name="Submit my answers").click()
+    page.wait_for_load_state("load")
+    later.check("submitted")
+    assert "/done" in page.url
+
+    desk = _sign_in_front_desk(open_browser, stack, extra_http_headers={"X-Forwarded-For": FORGED_ADDRESS})
+    desk.page.goto(stack.url + "/staff/intakes")
+    desk.page.get_by_role("link", name="Quinn Questions").click()
+    desk.check("record")
+    desk.page.get_by_label("Status", exact=True).select_option(ReviewStatus.IN_REVIEW.value)
+    desk.page.get_by_role("button", name="Change status").click()
+    desk.page.wait_for_load_state("load")
+    desk.check("status-changed")
+    assert "Status changed." in desk.page.inner_text("main")
+
+    with stack.app.app_context():
+        intake = db.session.scalars(db.select(Intake).join(Booking).where(Booking.patient_email == "quinn@example.com")).one()
+        assert intake.review_status is ReviewStatus.IN_REVIEW
+        change = db.session.scalars(
+            db.select(AuditEvent).where(AuditEvent.intake_id == intake.id, AuditEvent.action == AuditAction.STATUS_CHANGED)
+        ).one()
+        # The browser's address: not nginx's (PROXY_ADDRESS), nor the one the browser made up.
+        assert change.remote_addr == CLIENT_ADDRESS, (change.remote_addr, PROXY_ADDRESS, FORGED_ADDRESS)
+        db.session.rollback()
