@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app kapclinic
 
-.PHONY: run serve worker test install install-test migrate demo bench clean
+.PHONY: run serve worker stack test install install-test migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ serve: install
 
 worker: install
 	$(FLASK) worker
+
+# The production-shaped stack the deployed tests use, to try by hand: nginx with a throwaway TLS
+# certificate on a free port -> gunicorn (production config, 2 workers) -> a new PostgreSQL database
+# and Redis, and `flask worker` sending to an SMTP server on loopback that saves each email as .eml.
+# It prints the https:// address, the staff logins and the mail folder; Ctrl-C stops it and drops the
+# database. Needs nginx, and PostgreSQL and Redis as for `make test`.
+stack: install-test
+	$(BIN)/python -m tests.deployed.stack
 
 test: install-test
 	$(BIN)/ruff check kapclinic tests bench config.py wsgi.py
