@@ -369,7 +369,9 @@ def running_stack(folder, redis_db=REDIS_DB_FOR_TESTS, postgres_admin_url=POSTGR
 
 def main():
     """`make stack`: run the stack until Ctrl-C, with the address, logins and mail folder printed."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
+    # Ctrl-C, and `kill`, stop it cleanly (also when started in the background, where SIGINT comes ignored).
+    for name in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(name, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="kapclinic-stack-") as folder:
         try:
             with running_stack(Path(folder), redis_db=REDIS_DB_BY_HAND) as stack:
