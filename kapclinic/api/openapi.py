@@ -1,8 +1,14 @@
-"""The OpenAPI 3.1 description of API v1; request schemas come from the pydantic models."""
+"""The OpenAPI 3.1 description of API v1.
+
+What a request may hold comes from the pydantic models that check it (api.schemas),
+so the document cannot promise more or less than the server enforces; the answers'
+enums come from the models' own enums.
+"""
 
 from functools import cache
 
-from kapclinic.api.schemas import BookingRequest, MAX_SLOT_RANGE_DAYS
+from kapclinic.api.schemas import IDEMPOTENCY_KEY_PATTERN, BookingRequest, SlotQuery
+from kapclinic.scheduling.models import BookingStatus, Modality
 
 _STRING = {"type": "string"}
 _ERROR = {
@@ -31,11 +37,16 @@ _BOOKING = {
     "type": "object",
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "status": {"enum": ["confirmed", "cancelled", "completed", "no_show"]},
+        "status": {"enum": [status.value for status in BookingStatus]},
         "start": {"type": "string", "format": "date-time"},
         "end": {"type": "string", "format": "date-time"},
         "clinician_id": {"type": "integer"},
         "type": _STRING,
+        "confirm_by": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Present while the booking is held for the patient to confirm from the email.",
+        },
         "manage_url": {"type": "string", "format": "uri", "description": "Absent when an idempotent replay returns an earlier booking."},
     },
     "required": ["id", "status", "start", "end", "clinician_id", "type"],
@@ -50,8 +61,21 @@ def _ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _query(name, description, schema, required=True):
-    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+def _query_parameters(model):
+    """The query parameters a pydantic model checks, each with the schema it enforces."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, field in schema["properties"].items():
+        field = {key: value for key, value in field.items() if key not in {"title", "default"}}
+        description = field.pop("description", "")
+        if "anyOf" in field:
+            # An optional parameter is left out; a query string cannot carry null.
+            (field,) = [branch for branch in field["anyOf"] if branch.get("type") != "null"]
+        parameters.append(
+            {"name": name, "in": "query", "required": name in required, "description": description, "schema": field}
+        )
+    return parameters
 
 
 @cache
@@ -84,17 +108,7 @@ def openapi_document():
                 "get": {
                     "operationId": "listSlots",
                     "summary": "Free consultation slots between two local dates",
-                    "parameters": [
-                        _query("type", "Consultation type slug", {"type": "string", "maxLength": 64}),
-                        _query("start", "First local date (YYYY-MM-DD)", {"type": "string", "format": "date"}),
-                        _query(
-                            "end",
-                            f"Last local date, inclusive; at most {MAX_SLOT_RANGE_DAYS} days after start",
-                            {"type": "string", "format": "date"},
-                        ),
-                        _query("tz", "IANA time zone for the dates and the answer", {"type": "string", "maxLength": 64}),
-                        _query("clinician", "Only this clinician", {"type": "integer", "minimum": 1}, required=False),
-                    ],
+                    "parameters": _query_parameters(SlotQuery),
                     "responses": {
                         "200": _json(
                             {
@@ -117,7 +131,7 @@ def openapi_document():
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+                            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                         }
                     ],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BookingRequest")}}},
@@ -159,7 +173,7 @@ def openapi_document():
                         "name": _STRING,
                         "description": _STRING,
                         "duration_minutes": {"type": "integer"},
-                        "modality": {"enum": ["video", "phone", "in_person"]},
+                        "modality": {"enum": [modality.value for modality in Modality]},
                         "min_notice_minutes": {"type": "integer"},
                         "horizon_days": {"type": "integer"},
                         "clinician_ids": {"type": "array", "items": {"type": "integer"}},
