@@ -134,6 +134,9 @@ class BaseConfig:
     # Peers whose X-Forwarded-* headers count (kapclinic.core.proxies), as gunicorn reads it:
     # comma-separated addresses or CIDR networks, "*" for any. From other peers they are ignored.
     FORWARDED_ALLOW_IPS = "127.0.0.1"
+    # HMAC key of the audit hash chain, kept out of the database so its owner cannot re-sign an edited
+    # trail. Empty outside production: create_app keeps one in the instance folder or makes one per test app.
+    AUDIT_KEY = ""
 
     # How emails, invites and feeds present the clinic to other programs and on lock screens.
     # The name on invites, feeds, email subjects and the sender: seen on lock screens and in shared
@@ -170,7 +173,7 @@ class ProductionConfig(BaseConfig):
 
     @staticmethod
     def check(settings):
-        """Refuse to run with a missing or guessable secret, without a database, data key or https address."""
+        """Refuse a missing or guessable secret or audit key, and a missing database, data key or https address."""
         import math
         from collections import Counter
         from urllib.parse import urlsplit
@@ -184,12 +187,13 @@ class ProductionConfig(BaseConfig):
         # frequencies. One repeated character scores 0, a short repeated pattern little; a random
         # 32-character hex key (128 bits) scores 95 or more, secrets.token_hex() about 245. A varied but
         # well-known phrase passes: this stops placeholders and repeated runs, not every weak choice.
-        counts = Counter(secret)
-        bits = -sum(count * math.log2(count / len(secret)) for count in counts.values())
-        if bits < 90:
+        def estimated_bits(value):
+            return -sum(count * math.log2(count / len(value)) for count in Counter(value).values())
+
+        if estimated_bits(secret) < 90:
             raise ConfigurationError(
-                f"SECRET_KEY is too predictable (about {bits:.0f} bits by its character counts, 90 needed): "
-                "make one with python -c 'import secrets; print(secrets.token_hex())'"
+                f"SECRET_KEY is too predictable (about {estimated_bits(secret):.0f} bits by its character counts, "
+                "90 needed): make one with python -c 'import secrets; print(secrets.token_hex())'"
             )
         if not settings.get("SQLALCHEMY_DATABASE_URI"):
             raise ConfigurationError("DATABASE_URL must be set in production")
@@ -211,6 +215,12 @@ class ProductionConfig(BaseConfig):
                 raise ConfigurationError(
                     "KAPCLINIC_DATA_KEY holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)"
                 ) from None
+        audit_key = settings.get("AUDIT_KEY") or ""
+        if len(audit_key) < 32 or estimated_bits(audit_key) < 90 or audit_key == secret:
+            raise ConfigurationError(
+                "AUDIT_KEY must be set in production to its own random value (python -c 'import secrets; "
+                "print(secrets.token_hex())'), kept out of the database and its backups"
+            )
 
 
 # Plain settings an operator may set by environment variable of the same name.
@@ -255,6 +265,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     # rate-limit storage and redis
     # proxies and audit
     "FORWARDED_ALLOW_IPS",
+    "AUDIT_KEY",
     # presentation to other programs
     "CLINIC_DISPLAY_NAME",
 )

@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from kapclinic.audit.keys import ensure_audit_key
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.core.proxies import TrustedProxies
@@ -41,6 +42,7 @@ def register_config(app, settings):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'kapclinic.sqlite3'}"
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     ensure_data_keys(app)
+    ensure_audit_key(app)
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"], app.config["PROXY_FIX_X_FOR"])
 

@@ -1,9 +1,12 @@
 """Write audit rows in the request's transaction, and check the chain."""
 
+from dataclasses import dataclass
+
 from flask import has_request_context, request
 from sqlalchemy import select, text
 
 from kapclinic.audit.chain import first_break, row_hash
+from kapclinic.audit.keys import audit_key
 from kapclinic.audit.models import GENESIS_HASH, AuditEvent
 from kapclinic.core.proxies import valid_ip_or_empty
 from kapclinic.extensions import db
@@ -50,7 +53,7 @@ def record(actor, action, now, intake=None, booking=None, subject_user=None, det
         remote_addr=valid_ip_or_empty(request.remote_addr) if has_request_context() else "",
         prev_hash=last.row_hash if last else GENESIS_HASH,
     )
-    event.row_hash = row_hash(event.prev_hash, _fields(event))
+    event.row_hash = row_hash(audit_key(), event.prev_hash, _fields(event))
     db.session.add(event)
     db.session.flush()
     return event
@@ -67,20 +70,29 @@ def _rows():
         after = batch[-1].id
 
 
-def verify():
-    """Return (rows checked, head hash, first break or None)."""
-    count = 0
-    head = GENESIS_HASH
+@dataclass(frozen=True)
+class Verification:
+    rows: int
+    head: str
+    broken: object  # the first ChainBreak, or None
+    expected_head_row: int | None  # the id of the row whose hash is the expected head, if any is
+
+
+def verify(expected_head=None):
+    """Walk the whole chain with the key; note where `expected_head` (a head recorded earlier) sits in it."""
+    count, head, found = 0, GENESIS_HASH, None
 
     def counted():
-        nonlocal count, head
+        nonlocal count, head, found
         for row in _rows():
             count += 1
             head = row["row_hash"]
+            if row["row_hash"] == expected_head:
+                found = row["id"]
             yield row
 
-    broken = first_break(counted(), GENESIS_HASH)
-    return count, head, broken
+    broken = first_break(counted(), GENESIS_HASH, audit_key())
+    return Verification(count, head, broken, found)
 
 
 def events_for(*conditions, limit=500):

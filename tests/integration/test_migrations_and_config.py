@@ -95,7 +95,7 @@ def test_demo_data_plants_no_known_password_in_a_server_database_under_the_devel
 
 STRONG_SECRET = secrets.token_hex()
 READY = {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET, "DATABASE_URL": "postgresql://db/kap",
-         "PUBLIC_BASE_URL": "https://book.clinic.example"}
+         "PUBLIC_BASE_URL": "https://book.clinic.example", "AUDIT_KEY": secrets.token_hex()}
 
 
 @pytest.mark.parametrize(
@@ -112,6 +112,9 @@ READY = {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET, "DATABAS
         ({**READY, "PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL must be set to the https://"),
         (READY, "KAPCLINIC_DATA_KEY"),
         ({**READY, "KAPCLINIC_DATA_KEY": "not-a-fernet-key"}, "not a Fernet key"),
+        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": ""}, "AUDIT_KEY must be set"),
+        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": "a" * 64}, "AUDIT_KEY must be set"),
+        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": STRONG_SECRET}, "AUDIT_KEY must be set"),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
 )
@@ -134,6 +137,7 @@ def test_settings_come_from_the_environment():
             "KAPCLINIC_CONFIG": "production",
             "SECRET_KEY": STRONG_SECRET,
             "PUBLIC_BASE_URL": "https://book.clinic.example",
+            "AUDIT_KEY": READY["AUDIT_KEY"],
             "DATABASE_URL": "postgresql+psycopg://db/kap",
             "MAIL_SERVER": "smtp.example.org",
             "MAIL_PORT": "587",

@@ -58,6 +58,7 @@ def test_production_sends_hsts_and_secure_http_only_same_site_cookies(make_app, 
     production = load_settings(
         {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "0cfe409799fe3ed552315c72fd331d512a91c010d444a446a7367c642a701367",
          "DATABASE_URL": "postgresql+psycopg://db/kap", "PUBLIC_BASE_URL": "https://clinic.example.org",
+         "AUDIT_KEY": "a3e1f04c9b7d25e8c6f0b1d9e7a4c2f85b0d3e6a9c1f4b7e2d5a8c0f3b6e9d12",
          "KAPCLINIC_DATA_KEY": "bm90LWEta2V5LWJ1dC1sb25nLWVub3VnaC0zMmJ5dGU="}
     )
     assert production["HSTS_SECONDS"] >= 365 * 24 * 3600
