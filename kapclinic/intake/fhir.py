@@ -18,13 +18,17 @@ linkIds: each step is a ``group`` item whose linkId is the step key; its questio
 question "reasons". Both resources use the same scheme.
 
 Only the current questionnaire version is defined in code, so only it can be exported.
-There is no ``subject``: the clinic has no FHIR Patient server, so the response is
-identified by the intake's public id instead.
+
+Subject: the clinic has no FHIR Patient server to point at, so the patient travels with
+the response as a contained Patient (name and birth date, what a receiving system
+matches on) and ``subject`` is ``{"reference": "#patient"}``; the score Observations
+point at it too. A logical reference with only an identifier would need an identifier
+system the receiver knows, and the clinic has none to offer.
 """
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from kapclinic.intake.instruments import INSTRUMENTS, severity_label
 from kapclinic.intake.questionnaire import GUARDIAN, QUESTIONNAIRE_VERSION, STEPS, STEPS_BY_KEY, steps_for
@@ -63,6 +67,39 @@ ANSWER_KEYS = {
 TYPES_WITH_MAX_LENGTH = ("string", "text")
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+PATIENT_ID = "patient"
+
+# LOINC codes the instrument registry (intake.instruments) does not hold, each checked
+# against a published source; by our linkId. Codes LOINC publishes for no item are not
+# made up: those items stay uncoded.
+#
+# AUDIT items 4-10: the items of LOINC panel 72110-0 "Alcohol Use Disorder
+# Identification Test [AUDIT]", LOINC 2.80, https://cdn.loinc.org/72110-0 (items 1-3,
+# 68518-0, 68519-8 and 68520-6, are in the registry already and match that page). LOINC
+# answer codes for the AUDIT's answers were not found in a source we could check, so
+# the AUDIT's answers keep our own code systems.
+# PCL-5 (panel 101697-1): no item codes were found in a source we could check (the
+# LOINC pages found list the panel and its score 101698-9 only), so its items stay
+# uncoded.
+LOINC_ITEM_CODES = {
+    "audit_4": "97734-8",
+    "audit_5": "97735-5",
+    "audit_6": "97736-3",
+    "audit_7": "97737-1",
+    "audit_8": "97738-9",
+    "audit_9": "97739-7",
+    "audit_10": "97740-5",
+}
+# By our linkId, then our answer code. PHQ-9 difficulty item 69722-7, LOINC answer list
+# LL359-1: the German Medical Informatics Initiative's PROMs module,
+# github.com/medizininformatik-initiative/kerndatensatzmodul-proms,
+# input/fsh/definitions/phq-9/mii-vs-phq-9-answer-list-ll359-1.fsh, and the same four
+# codes in the PHQ-9 Questionnaires of other public FHIR implementation guides. Note the
+# order: "Very difficult" is LA6575-0 and "Extremely difficult" LA6574-3 (some public
+# code has the two swapped).
+LOINC_ANSWER_CODES = {
+    "phq9_difficulty": {"0": "LA6572-7", "1": "LA6573-5", "2": "LA6575-0", "3": "LA6574-3"},
+}
 
 # Every step in the order a patient meets them: the guardian signs just before the
 # patient's own consent, where steps_for puts the guardian step for a minor.
@@ -77,7 +114,8 @@ class IntakeAnswers:
     ``{"scores": {instrument key: {"total", "severity", ...}}}``; ``response_status`` is a
     FHIR QuestionnaireResponse status (Intake.response_status); ``authored_dt`` is when the
     answers last changed (Intake.updated_dt), timezone-aware; ``is_minor`` decides whether
-    the guardian step belongs to the response.
+    the guardian step belongs to the response. ``patient_name`` and ``birth_date`` (the
+    booking's) describe the subject.
     """
 
     public_id: str
@@ -87,6 +125,8 @@ class IntakeAnswers:
     results: dict
     authored_dt: datetime
     is_minor: bool
+    patient_name: str = ""
+    birth_date: date | None = None
 
 
 def questionnaire_url(canonical_base):
@@ -132,13 +172,14 @@ def questionnaire_response_resource(intake, canonical_base):
         if step.key in shown and (enabled := _enabled_answers(step, intake.answers.get(step.key, {})))
     }
     observations = _score_observations(answered, intake.results, status, authored)
-    resource = {"resourceType": "QuestionnaireResponse", "id": _checked_id(intake.public_id)}
-    if observations:
-        resource["contained"] = observations
-    resource |= {
+    resource = {
+        "resourceType": "QuestionnaireResponse",
+        "id": _checked_id(intake.public_id),
+        "contained": [_patient(intake), *observations],
         "identifier": {"system": f"{base}/intake", "value": intake.public_id},
         "questionnaire": f"{questionnaire_url(base)}|{intake.questionnaire_version}",
         "status": status,
+        "subject": _SUBJECT,
         "authored": authored,
     }
     if answered:
@@ -146,6 +187,20 @@ def questionnaire_response_resource(intake, canonical_base):
             _answered_group(STEPS_BY_KEY[step_key], enabled, base) for step_key, enabled in answered.items()
         ]
     return resource
+
+
+_SUBJECT = {"reference": f"#{PATIENT_ID}"}
+
+
+def _patient(intake):
+    """The patient as a contained Patient: a receiving system matches on name and birth date."""
+    patient = {"resourceType": "Patient", "id": PATIENT_ID}
+    if intake.patient_name:
+        # One name as typed: splitting it into given and family names would guess.
+        patient["name"] = [{"text": intake.patient_name}]
+    if intake.birth_date:
+        patient["birthDate"] = intake.birth_date.isoformat()
+    return patient
 
 
 # --- Questionnaire items ------------------------------------------------------------
@@ -168,8 +223,9 @@ def _group_item(step, base):
 def _question_item(step, question, base):
     item_type = ITEM_TYPES[question.type]
     item = {"linkId": _link_id(step, question.link_id)}
-    if question.loinc:
-        item["code"] = [_loinc(question.loinc)]
+    code = question.loinc or LOINC_ITEM_CODES.get(question.link_id)
+    if code:
+        item["code"] = [_loinc(code)]
     item |= {"text": question.text, "type": item_type}
     if question.enable_when:
         item["enableWhen"] = [_enable_when(step, link_id, expected, base) for link_id, expected in question.enable_when]
@@ -201,7 +257,7 @@ def _enable_when(step, link_id, expected, base):
 def _option_codings(step, question, base):
     """The Coding of each option, by our answer code.
 
-    Instrument options use their LOINC answer code where the registry has one; other
+    Instrument options use their LOINC answer code where the registry (or LOINC_ANSWER_CODES) has one; other
     options are our own codes in a code system per question, because the same code means
     different things in different questions ("0" is "Never" in AUDIT, "Not at all" in PCL-5).
     """
@@ -223,7 +279,9 @@ def _loinc_answer_codes(step, question):
     item = next(item for item in (*instrument.items, *instrument.extra_items) if item.link_id == question.link_id)
     # The question's options were built from the item's, in the same order.
     pairs = zip(question.options, item.options, strict=True)
-    return {code: option.loinc for (code, _label), option in pairs if option.loinc}
+    return {code: option.loinc for (code, _label), option in pairs if option.loinc} | LOINC_ANSWER_CODES.get(
+        question.link_id, {}
+    )
 
 
 # --- QuestionnaireResponse items ----------------------------------------------------
@@ -285,6 +343,7 @@ def _score_observations(answered, results, status, authored):
                 "status": "preliminary" if status == "in-progress" else "final",
                 "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}],
                 "code": {"coding": [_loinc(instrument.loinc_total)], "text": f"{instrument.short_title} total score"},
+                "subject": _SUBJECT,
                 "effectiveDateTime": authored,
                 "valueInteger": score["total"],
                 "interpretation": [{"text": severity_label(score["severity"])}],

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
@@ -31,6 +32,8 @@ TODAY = date(2026, 11, 25)
 BASE = "https://clinic.example"
 LOINC = "http://loinc.org"
 PUBLIC_ID = "5f0c2a8e-7d1b-4c7e-9a55-2b8f6f3d9e10"
+PATIENT_NAME = "Zoë Núñez"
+BIRTH_DATE = date(1990, 4, 12)
 # 08:00 in New York is 13:00 UTC on this date.
 AUTHORED = datetime(2026, 11, 25, 8, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -85,6 +88,8 @@ def intake(answers, status="completed", is_minor=False, **fields):
         "results": stored_results(answers),
         "authored_dt": AUTHORED,
         "is_minor": is_minor,
+        "patient_name": PATIENT_NAME,
+        "birth_date": BIRTH_DATE,
     }
     return IntakeAnswers(**values | fields)
 
@@ -114,8 +119,12 @@ def response_answers(response, link_id):
     return item["answer"]
 
 
+def observations(response):
+    return [resource for resource in response.get("contained", []) if resource["resourceType"] == "Observation"]
+
+
 def observation(response, loinc_code):
-    (found,) = [resource for resource in response.get("contained", []) if resource["code"]["coding"][0]["code"] == loinc_code]
+    (found,) = [resource for resource in observations(response) if resource["code"]["coding"][0]["code"] == loinc_code]
     return found
 
 
@@ -186,6 +195,32 @@ def test_phq9_and_gad7_items_carry_their_loinc_codes(key):
         ]
 
 
+def test_the_phq9_difficulty_answers_carry_their_loinc_answer_codes():
+    # LOINC answer list LL359-1 of item 69722-7 (sources in kapclinic.intake.fhir).
+    expected = [
+        {"system": LOINC, "code": "LA6572-7", "display": "Not difficult at all"},
+        {"system": LOINC, "code": "LA6573-5", "display": "Somewhat difficult"},
+        {"system": LOINC, "code": "LA6575-0", "display": "Very difficult"},
+        {"system": LOINC, "code": "LA6574-3", "display": "Extremely difficult"},
+    ]
+    item = questionnaire_items()["phq9.phq9_difficulty"]
+    assert [option["valueCoding"] for option in item["answerOption"]] == expected
+
+    answers = stored_answers(phq9={"phq9_difficulty": "2"})
+    response = questionnaire_response_resource(intake(answers), BASE)
+    assert response_answers(response, "phq9.phq9_difficulty") == [{"valueCoding": expected[2]}]
+
+
+def test_every_audit_item_carries_its_loinc_code():
+    # Panel 72110-0, LOINC 2.80 (https://cdn.loinc.org/72110-0).
+    items = questionnaire_items()
+    codes = [items[f"audit.audit_{number}"]["code"] for number in range(1, 11)]
+    assert codes == [
+        [{"system": LOINC, "code": code}]
+        for code in ("68518-0", "68519-8", "68520-6", "97734-8", "97735-5", "97736-3", "97737-1", "97738-9", "97739-7", "97740-5")
+    ]
+
+
 def test_options_without_loinc_codes_use_one_code_system_per_question():
     items = questionnaire_items()
 
@@ -235,9 +270,21 @@ def test_complete_response_is_valid_fhir_and_labelled(who):
     assert response["questionnaire"] == f"{BASE}/Questionnaire/kapclinic-intake|{QUESTIONNAIRE_VERSION}"
     assert response["authored"] == "2026-11-25T13:00:00Z"
     assert datetime.fromisoformat(response["authored"]).utcoffset() == UTC.utcoffset(None)
-    # No Patient server: the intake's public id identifies it, and there is no subject.
     assert response["identifier"] == {"system": f"{BASE}/intake", "value": PUBLIC_ID}
-    assert "subject" not in response
+
+
+@pytest.mark.parametrize("who", COMPLETE_INTAKES)
+def test_the_response_says_whose_it_is_with_a_contained_patient(who):
+    response = questionnaire_response_resource(COMPLETE_INTAKES[who], BASE)
+
+    # No Patient server to point at: the patient travels inside the response (dom-3: referenced).
+    assert QuestionnaireResponse.model_validate(response).subject.reference == "#patient"
+    (patient,) = [resource for resource in response["contained"] if resource["resourceType"] == "Patient"]
+    parsed = Patient.model_validate(patient)
+    assert parsed.id == "patient"
+    assert parsed.name[0].text == PATIENT_NAME and parsed.birthDate == BIRTH_DATE
+    # The scores are about the same patient.
+    assert {score["subject"]["reference"] for score in observations(response)} == {"#patient"}
 
 
 @pytest.mark.parametrize("who", COMPLETE_INTAKES)
@@ -321,7 +368,7 @@ def test_steps_the_patient_no_longer_sees_are_not_exported():
 
     assert {"pcl5", "guardian"}.isdisjoint(group["linkId"] for group in response["item"])
     assert INSTRUMENTS["pcl5"].loinc_total not in {
-        resource["code"]["coding"][0]["code"] for resource in response["contained"]
+        resource["code"]["coding"][0]["code"] for resource in observations(response)
     }
 
 
@@ -368,7 +415,7 @@ def test_only_instruments_with_a_total_score_get_an_observation():
     response = questionnaire_response_resource(intake(ADULT), BASE)
 
     # The ASQ has no total; the PCL-5 was not asked.
-    assert [resource["id"] for resource in response["contained"]] == ["phq9-total", "gad7-total", "audit-total"]
+    assert [resource["id"] for resource in observations(response)] == ["phq9-total", "gad7-total", "audit-total"]
 
 
 @pytest.mark.parametrize(
