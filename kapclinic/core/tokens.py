@@ -9,7 +9,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from kapclinic.extensions import limiter
@@ -18,22 +18,34 @@ from kapclinic.extensions import limiter
 MANAGE_BOOKING = "manage-booking"
 INTAKE = "intake"
 GUARDIAN_CONSENT = "guardian-consent"
+PASSWORD_RESET = "password-reset"  # and a new staff member's first password
+LINK_PURPOSES = (MANAGE_BOOKING, INTAKE, GUARDIAN_CONSENT, PASSWORD_RESET)
 
 
 def _link_refused(response):
     return response.status_code == 404
 
 
-# Refused private links count against the visitor's address (one budget for manage,
-# questionnaire, guardian and password-reset links); links that work never count, though
-# an address over the budget waits out the hour. Guessing 256 random bits is hopeless
-# anyway: this stops anyone trying at volume. Calendar feeds are left out: Google and
-# others fetch every subscriber's feed from a few shared addresses, so one stale feed
-# address would block everyone's.
+def _link_we_sent():
+    """True when this request's link carries our signature and has not expired: it came from an email, not a guess."""
+    token = (request.view_args or {}).get("token")
+    return any(stored_hash(token, purpose) is not None for purpose in LINK_PURPOSES)
+
+
+# Refused private links count against the visitor's network (one budget for manage,
+# questionnaire, guardian and password-reset links). Over the budget a link is refused
+# before any database look-up unless it carries our signature: a clinic's Wi-Fi or a
+# carrier's NAT full of guessers never locks its patients out of the links we emailed
+# them. Forging a signature means knowing SECRET_KEY, and guessing 256 random bits is
+# hopeless anyway: this stops anyone trying at volume. A signed link that no longer works
+# (replaced by a reschedule) costs nothing. Calendar feeds are left out: Google and others
+# fetch every subscriber's feed from a few shared addresses, so one stale feed address
+# would block everyone's.
 link_guessing_limit = limiter.shared_limit(
     lambda: current_app.config["LINK_GUESS_RATE_LIMIT"],
     scope="private-links",
     deduct_when=_link_refused,
+    exempt_when=_link_we_sent,
     error_message=(
         "Too many links that do not work were opened from your network. Please wait an hour and use "
         "the link in the most recent email from us, or call us."

@@ -82,8 +82,8 @@ def test_links_carry_at_least_128_random_bits_and_the_database_holds_none_of_the
 
 
 def _secret(token):
-    """The random part of a link: signed links (tokens.issue) carry it inside; feed and reset links are it."""
-    for purpose in (tokens.MANAGE_BOOKING, tokens.INTAKE, tokens.GUARDIAN_CONSENT):
+    """The random part of a link: signed links (tokens.issue) carry it inside; feed links are it."""
+    for purpose in tokens.LINK_PURPOSES:
         try:
             return URLSafeTimedSerializer(TestingConfig.SECRET_KEY, salt=f"kapclinic.{purpose}").loads(token)
         except BadSignature:
