@@ -129,6 +129,12 @@ class BaseConfig:
     # Limits on the public booking path, against scripted abuse.
 
     # Rate-limit storage and Redis: short timeouts, and what fails open or closed.
+    # Every Redis client (rate limits, slots cache) gives up after this many seconds to connect or answer.
+    REDIS_TIMEOUT_SECONDS = 0.25
+    # A failing Redis is reported at most once per this many seconds per process, not per request.
+    REDIS_WARNING_INTERVAL_SECONDS = 60.0
+    # Most answers the slots cache holds at once; beyond it the oldest are evicted.
+    SLOT_CACHE_MAX_ENTRIES = 1000
 
     # Which proxies are believed, and the key of the audit chain.
     # Peers whose X-Forwarded-* headers count (kapclinic.core.proxies), as gunicorn reads it:
@@ -263,6 +269,9 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "FEED_CANCELLED_DAYS",
     # booking-path limits
     # rate-limit storage and redis
+    "REDIS_TIMEOUT_SECONDS",
+    "REDIS_WARNING_INTERVAL_SECONDS",
+    "SLOT_CACHE_MAX_ENTRIES",
     # proxies and audit
     "FORWARDED_ALLOW_IPS",
     "AUDIT_KEY",

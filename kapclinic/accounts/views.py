@@ -1,7 +1,10 @@
 """Staff sign-in, sign-out, password change and reset, and the staff home page."""
 
+from functools import wraps
+
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from werkzeug.exceptions import ServiceUnavailable
 
 from kapclinic.accounts import services
 from kapclinic.accounts.forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
@@ -15,10 +18,32 @@ blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
 
 SIGN_IN_FAILED = "That email and password do not match an active account."
 RESET_SENT = "If that address belongs to a staff account, a reset link is on its way. It works once, for a short time."
+PAUSED = (
+    "Signing in and resetting passwords are paused for a few minutes: the part of our system that counts "
+    "attempts is not answering. Please try again in a few minutes, or call the clinic."
+)
+PAUSED_RETRY_AFTER_SECONDS = 60
 
 
 def _login_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _paused_while_limits_are_local(view):
+    """Sign-in and password reset fail closed while the shared rate-limit storage (Redis) is away.
+
+    Each process would then allow its own budget of password guesses; booking may run on
+    those local counts, these may not. Placed under the limit decorators, so it sees the
+    storage as that request's limit check found it.
+    """
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if limiter.counting_locally:
+            raise ServiceUnavailable(PAUSED, retry_after=PAUSED_RETRY_AFTER_SECONDS)
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 @login_manager.user_loader
@@ -35,6 +60,7 @@ def _safe_next(target):
 
 @blueprint.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@_paused_while_limits_are_local
 def login():
     form = LoginForm()
     if not form.validate_on_submit():
@@ -98,6 +124,7 @@ def change_password():
 
 @blueprint.route("/reset", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@_paused_while_limits_are_local
 def request_reset():
     form = ResetRequestForm()
     if not form.validate_on_submit():
@@ -112,6 +139,7 @@ def request_reset():
 @blueprint.route("/reset/<token>", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @tokens.link_guessing_limit
+@_paused_while_limits_are_local
 def reset_password(token):
     now = now_utc()
     reset = services.reset_for_token(token, now)

@@ -1,5 +1,7 @@
 """The landing page, error pages, headers and template context shared by every page."""
 
+import math
+import time
 import traceback
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
@@ -9,7 +11,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from kapclinic.core.clinic import clinic, clinic_from_config
 from kapclinic.core.db import is_transient, rollback_quietly
-from kapclinic.extensions import login_manager
+from kapclinic.extensions import limiter, login_manager
 from kapclinic.scheduling.services import active_consultation_types
 
 blueprint = Blueprint("core", __name__)
@@ -89,10 +91,32 @@ def register_error_pages(app):
     def http_error(error):
         _error_page_context()
         if _wants_json():
-            response = jsonify({"error": error.name, "message": error.description})
+            body = jsonify({"error": error.name, "message": error.description})
         else:
-            response = render_template("core/error.html", error=error)
-        return response, error.code
+            body = render_template("core/error.html", error=error)
+        response = current_app.make_response((body, error.code))
+        # Our page replaces werkzeug's body, not what its headers say: Allow on a 405,
+        # Retry-After, WWW-Authenticate.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        if error.code == 429 and "Retry-After" not in response.headers:
+            wait = _seconds_until_limit_resets()
+            if wait is not None:
+                response.headers["Retry-After"] = str(wait)
+        return response
+
+
+def _seconds_until_limit_resets():
+    """Seconds until the window of the limit this request broke starts afresh (None if no limit broke)."""
+    limit = limiter.current_limit
+    if limit is None or not limit.breached:
+        return None
+    try:
+        reset_time = limit.window.reset_time
+    except limiter.storage.base_exceptions:
+        return None  # the storage went away between the refusal and this answer
+    return max(1, math.ceil(reset_time - time.time()))
 
 
 def register_template_context(app):

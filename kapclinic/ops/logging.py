@@ -9,8 +9,10 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 from flask import current_app, g, has_request_context, request
@@ -35,6 +37,42 @@ class JsonFormatter(logging.Formatter):
             # The type only: exception messages can quote data (a value that failed to parse).
             entry["error"] = record.exc_info[0].__name__
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class OncePerInterval(logging.Filter):
+    """Let each kind of warning through at most once per interval in this process, saying how many were held back.
+
+    For a shared service that is away (Redis), which every request would otherwise
+    report: 1,883 identical lines in 15 s hid everything else in the log. Used as a
+    filter (keyed by logger and message) or directly through `due`.
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._next_due = {}
+        self._held_back = Counter()
+
+    def due(self, key):
+        """Return how many were held back since the last one if a line for `key` is due now, else None."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_due.get(key, now):
+                self._held_back[key] += 1
+                return None
+            self._next_due[key] = now + self.seconds
+            return self._held_back.pop(key, 0)
+
+    def filter(self, record):
+        held_back = self.due((record.name, record.msg))
+        if held_back is None:
+            return False
+        record.fields = {**getattr(record, "fields", {}), "held_back": held_back}
+        error = sys.exc_info()[0]  # Flask-Limiter warns inside its `except`: name what failed
+        if error is not None and "error" not in record.fields:
+            record.fields["error"] = error.__name__
+        return True
 
 
 def _with_request_id(record):
@@ -64,6 +102,17 @@ def register_logging(app):
     if _without_request_lines not in werkzeug_logger.filters:
         werkzeug_logger.addFilter(_without_request_lines)
     app.logger.setLevel(str(app.config["LOG_LEVEL"]).upper())
+    # Flask-Limiter reports its storage going away (and errors it swallows) to a logger of its
+    # own with only a NullHandler: our JSON lines instead, once per interval. Its INFO lines
+    # (each breach, with the client's address) stay out.
+    limiter_handler = logging.StreamHandler(sys.stderr)
+    limiter_handler.setFormatter(JsonFormatter())
+    limiter_handler.addFilter(_with_request_id)
+    limiter_handler.addFilter(OncePerInterval(app.config["REDIS_WARNING_INTERVAL_SECONDS"]))
+    limiter_logger = logging.getLogger("flask-limiter")
+    limiter_logger.handlers[:] = [limiter_handler]
+    limiter_logger.setLevel(logging.WARNING)
+    limiter_logger.propagate = False
     app.before_request(_start_request)
     app.after_request(_log_request)
 

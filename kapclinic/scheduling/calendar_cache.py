@@ -9,11 +9,23 @@ SLOT_CACHE_SECONDS at most, so a start that has just fallen inside the minimum n
 drops out within that time (booking it in the meantime is refused with the usual
 message). With several app processes the cache must be shared: Redis (REDIS_URL) in
 production; one process may use its own memory.
+
+Redis is a shortcut, never a dependency: every client gives up after REDIS_TIMEOUT_SECONDS,
+after a failure the cache is left alone for a few seconds (a frozen Redis would otherwise
+cost every request a timeout), and the failure is logged once per
+REDIS_WARNING_INTERVAL_SECONDS. Each distinct question stores an answer (about 150 KB of
+JSON for a month of five clinicians, a tenth of that compressed), so at most
+SLOT_CACHE_MAX_ENTRIES are kept: a script asking thousands of questions evicts the oldest
+instead of filling the shared Redis.
 """
 
+import pickle
 import threading
+import time
+import zlib
 
 from cachelib import RedisCache, SimpleCache
+from cachelib.serializers import RedisSerializer
 from flask import current_app, has_app_context
 from redis import Redis
 from redis.exceptions import RedisError
@@ -21,36 +33,99 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from kapclinic.core.models import ClinicSettings
+from kapclinic.extensions import fail_fast_redis_options
+from kapclinic.ops.logging import OncePerInterval
 from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, DateOverride, TimeOff
 
 CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
 _VERSION_KEY = "calendar-version"
 _CHANGED = "kapclinic.calendar_changed"
+_INDEX_KEY = "answers"  # a sorted set of the stored answers' keys, by when they were stored
 _memory_version_lock = threading.Lock()
+# After Redis fails, lookups and stores leave it alone this long (invalidations still try).
+_PAUSE_AFTER_FAILURE_SECONDS = 5.0
+
+
+class _CompressingSerializer(RedisSerializer):
+    """cachelib's pickles, compressed; integers stay plain so that INCR still works on the version."""
+
+    def dumps(self, value, protocol=pickle.HIGHEST_PROTOCOL):
+        dumped = super().dumps(value, protocol)
+        return dumped if isinstance(value, int) else b"z" + zlib.compress(dumped)
+
+    def loads(self, value):
+        if value is not None and value.startswith(b"z"):
+            value = zlib.decompress(value[1:])
+        return super().loads(value)
+
+
+class _BoundedRedisCache(RedisCache):
+    """A RedisCache holding at most `max_entries` answers: storing one evicts the oldest beyond that."""
+
+    serializer = _CompressingSerializer()
+
+    def __init__(self, client, seconds, max_entries):
+        super().__init__(host=client, default_timeout=seconds, key_prefix="kapclinic:calendar:")
+        self.max_entries = max_entries
+
+    def set(self, key, value, timeout=None):
+        name, index, now = self._get_prefix() + key, self._get_prefix() + _INDEX_KEY, time.time()
+        # One MULTI/EXEC: each evicted key is handed to exactly one of the processes storing at once.
+        pipeline = self._write_client.pipeline()
+        pipeline.set(name, self.serializer.dumps(value), ex=self.default_timeout)
+        pipeline.zadd(index, {name: now})
+        pipeline.zremrangebyscore(index, "-inf", now - self.default_timeout)  # expired by themselves
+        pipeline.zrange(index, 0, -self.max_entries - 1)
+        pipeline.zremrangebyrank(index, 0, -self.max_entries - 1)
+        pipeline.expire(index, self.default_timeout)
+        evicted = pipeline.execute()[3]
+        if evicted:
+            self._write_client.delete(*evicted)
+        return True
+
+
+class _Health:
+    """When Redis last failed, and its warnings held to one per interval."""
+
+    def __init__(self, warning_interval):
+        self.paused_until = 0.0
+        self.warnings = OncePerInterval(warning_interval)
 
 
 def init_app(app):
     """Redis when configured; this process's memory outside production; no cache for several unshared processes."""
     seconds = app.config["SLOT_CACHE_SECONDS"]
     storage = app.config["RATELIMIT_STORAGE_URI"]
+    max_entries = app.config["SLOT_CACHE_MAX_ENTRIES"]
     if not seconds:
         cache = None
     elif storage.startswith(("redis://", "rediss://")):
-        cache = RedisCache(host=Redis.from_url(storage, socket_timeout=0.5), default_timeout=seconds, key_prefix="kapclinic:calendar:")
+        client = Redis.from_url(storage, **fail_fast_redis_options(app.config["REDIS_TIMEOUT_SECONDS"]))
+        cache = _BoundedRedisCache(client, seconds, max_entries)
     elif app.config["NAME"] == "production":
         cache = None  # gunicorn's processes would each keep their own, and miss each other's changes
     else:
-        cache = SimpleCache(threshold=2000, default_timeout=seconds)
+        cache = SimpleCache(threshold=max_entries, default_timeout=seconds)
     app.extensions["kapclinic_calendar_cache"] = cache
+    app.extensions["kapclinic_calendar_cache_health"] = _Health(app.config["REDIS_WARNING_INTERVAL_SECONDS"])
 
 
-def _cache():
-    return current_app.extensions.get("kapclinic_calendar_cache")
+def _cache(even_if_paused=False):
+    cache = current_app.extensions.get("kapclinic_calendar_cache")
+    if not even_if_paused and time.monotonic() < current_app.extensions["kapclinic_calendar_cache_health"].paused_until:
+        return None
+    return cache
 
 
 def _unavailable(error):
     # The cache is a shortcut: without it every answer is computed, never refused.
-    current_app.logger.warning("calendar cache unavailable", extra={"fields": {"error": type(error).__name__}})
+    health = current_app.extensions["kapclinic_calendar_cache_health"]
+    health.paused_until = time.monotonic() + _PAUSE_AFTER_FAILURE_SECONDS
+    held_back = health.warnings.due("calendar cache unavailable")
+    if held_back is not None:
+        current_app.logger.warning(
+            "calendar cache unavailable", extra={"fields": {"error": type(error).__name__, "held_back": held_back}}
+        )
 
 
 def lookup(question):
@@ -108,7 +183,7 @@ def _after_commit(session):
     if session.in_nested_transaction():
         return  # a savepoint was released; the change is not committed yet
     if session.info.pop(_CHANGED, False) and has_app_context():
-        cache = _cache()
+        cache = _cache(even_if_paused=True)  # a change must end cached answers whenever Redis can hear it
         if cache is not None:
             try:
                 _move_version_on(cache)

@@ -84,3 +84,13 @@ def test_pages_hold_no_inline_script_or_style_the_policy_would_block(template):
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", source), "inline <script>"
     assert not re.search(r"\son[a-z]+\s*=", source), "inline event handler"
     assert not re.search(r"\sstyle\s*=", source) and "<style" not in source, "inline style"
+
+
+def test_a_method_the_route_does_not_take_is_answered_with_allow_on_our_page_and_in_json(client):
+    page = client.put("/staff/login")
+    assert page.status_code == 405
+    assert set(page.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert "<html" in page.text.lower()  # still the clinic's page, with its crisis numbers
+    api = client.get("/api/v1/bookings")
+    assert api.status_code == 405 and api.json["error"] == "Method Not Allowed"
+    assert set(api.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
