@@ -57,10 +57,13 @@ def test_health_and_readiness_tell_a_load_balancer_what_it_needs(app, client):
     assert client.get("/readyz").status_code == 200
 
 
-def test_readiness_fails_cleanly_without_a_database(make_app, tmp_path):
+def test_readiness_fails_cleanly_without_a_database_and_tells_only_the_log_why(make_app, tmp_path, caplog):
     broken = make_app("postgresql+psycopg://nobody@127.0.0.1:1/none")
     response = broken.test_client().get("/readyz")
-    assert response.status_code == 503 and response.json["reason"].startswith("database:")
+    assert response.status_code == 503 and response.json == {"status": "unavailable"}
+    assert "OperationalError" not in response.text and "psycopg" not in response.text.lower()
+    logged = [record for record in caplog.records if record.getMessage() == "not ready: database unavailable"]
+    assert logged and logged[0].fields["error"] == "OperationalError"
 
 
 # --- logs --------------------------------------------------------------------------
