@@ -45,9 +45,9 @@ worker: install
 
 # The production-shaped stack the deployed tests use, to try by hand: nginx with a throwaway TLS
 # certificate on a free port -> gunicorn (production config, 2 workers) -> a new PostgreSQL database
-# and Redis, and `flask worker` sending to an SMTP server on loopback that saves each email as .eml.
-# It prints the https:// address, the staff logins and the mail folder; Ctrl-C stops it and drops the
-# database. Needs nginx, and PostgreSQL and Redis as for `make test`.
+# and a Redis server of its own, and `flask worker` sending to an SMTP server on loopback that saves
+# each email as .eml. It prints the https:// address, the staff logins and the mail folder; Ctrl-C
+# stops it and drops the database. Needs nginx and redis-server installed, and PostgreSQL as for `make test`.
 stack: install-test
 	$(BIN)/python -m tests.deployed.stack
 

@@ -1,29 +1,27 @@
 """The production-shaped stack (tests/deployed/stack.py) for the journeys over HTTPS, and the browser of tests/e2e.
 
-The stack is module-scoped and its tests share one xdist group, so under `pytest -n 2
---dist loadgroup` (pyproject's addopts) one worker starts one stack. Without nginx,
-Chromium, PostgreSQL or Redis the tests skip locally and fail in CI (.ci/run installs
-and starts them).
+Module-scoped: one stack for the module's tests on each pytest-xdist worker that runs
+some of them (each stack has its own ports, database and Redis, so two never meet).
+Without nginx, Redis, Chromium or PostgreSQL the tests skip locally and fail in CI
+(.ci/run installs and starts them).
 """
 
 import shutil
 
 import pytest
-import redis
 
-from tests.deployed.stack import NGINX, REDIS_DB_FOR_TESTS, REDIS_SERVER, running_stack
+from tests.deployed.stack import NGINX, REDIS_SERVER, running_stack
 from tests.e2e.conftest import ARTIFACTS, browser, open_browser, skip_or_fail_without  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture(scope="module")
-def stack(browser, postgres_server):  # noqa: F811 - the browser first: without Chromium nothing is started
+def stack(browser, postgres_server, worker_id):  # noqa: F811 - the browser first: without Chromium nothing is started
     if not NGINX.exists():
         skip_or_fail_without("Debian's nginx", "apt-get install nginx-light")
-    try:
-        redis.Redis.from_url(REDIS_SERVER, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        skip_or_fail_without(f"Redis at {REDIS_SERVER}", f".ci/run starts redis-server ({type(error).__name__})")
-    folder = ARTIFACTS / "deployed-stack"  # its logs and emails stay for a look after a failure
+    if not REDIS_SERVER.exists():
+        skip_or_fail_without("redis-server", "apt-get install redis-server")
+    # Its logs and emails stay for a look after a failure (one folder per xdist worker).
+    folder = ARTIFACTS / f"deployed-stack-{worker_id}"
     shutil.rmtree(folder, ignore_errors=True)
-    with running_stack(folder, redis_db=REDIS_DB_FOR_TESTS) as running:
+    with running_stack(folder) as running:
         yield running

@@ -10,9 +10,11 @@ outbox to `flask worker` and a real SMTP server, and the browser journeys in
 
 One piece serves the tests (a module fixture) and people (`make stack`, which runs
 `python -m tests.deployed.stack`: it prints the address, the logins and where the emails go,
-and stops everything on Ctrl-C). Each run has its own PostgreSQL database (dropped at the
-end), Redis database (flushed at start and end), secret key, data key and throwaway
-self-signed certificate.
+and stops everything on Ctrl-C). Each run has its own ports, PostgreSQL database (dropped
+at the end), Redis server (in memory, on a free port), secret key, data key and throwaway
+self-signed certificate, so stacks never meet: two pytest-xdist workers may each start one
+(`--dist loadgroup` would keep the tests on one worker, but pytest 9.2's node ids broke it:
+pytest-xdist issue #1386), and `make stack` can run beside a test run.
 
 nginx reaches gunicorn from its own loopback address (PROXY_ADDRESS, not the browser's
 127.0.0.1), so a test can tell whether the app sees the browser's address or the proxy's.
@@ -37,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import redis
 from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.fernet import Fernet
@@ -55,13 +56,9 @@ from kapclinic.scheduling.models import Clinician
 from tests.conftest import POSTGRES_URL, STAFF_PASSWORD, Mailbox, free_port, seed_offering
 
 NGINX = Path("/usr/sbin/nginx")
+REDIS_SERVER = Path("/usr/bin/redis-server")
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-REDIS_SERVER = "redis://127.0.0.1:6379"
-# Redis databases of their own (others: 0 scale tests and bench, 1 slots-cache tests), one for the
-# tests and one for a stack started by hand, so `make stack` never flushes a test run's data.
-REDIS_DB_FOR_TESTS = 13
-REDIS_DB_BY_HAND = 14
 # The browser connects from 127.0.0.1; nginx connects to gunicorn from here.
 CLIENT_ADDRESS = "127.0.0.1"
 PROXY_ADDRESS = "127.0.0.2"
@@ -213,14 +210,15 @@ def _start(folder, name, command, env=None):
 
 
 def _stop(processes, seconds=20):
-    """SIGTERM every process (gunicorn and the worker finish what they are doing), then kill what is left."""
-    for process in processes:
+    """Stop the processes last-started first (nginx before the app, the app before Redis): SIGTERM, then kill.
+
+    On SIGTERM gunicorn finishes the requests it holds and the worker its round.
+    """
+    for process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    for process in processes:
         try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -272,18 +270,6 @@ def _database(admin_url):
 
 
 @contextlib.contextmanager
-def _redis_database(number):
-    url = f"{REDIS_SERVER}/{number}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
-
-
-@contextlib.contextmanager
 def _smtp_server(folder):
     mailbox = SavingMailbox(folder)
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
@@ -318,17 +304,13 @@ def production_environment(database_url, redis_url, public_url, mail_port, app_p
 
 
 @contextlib.contextmanager
-def running_stack(folder, redis_db=REDIS_DB_FOR_TESTS, postgres_admin_url=POSTGRES_URL):
+def running_stack(folder, postgres_admin_url=POSTGRES_URL):
     """Start the whole stack with its logs, certificate and mail in `folder`; yield a Stack; stop it all."""
     folder.mkdir(parents=True, exist_ok=True)
-    port, app_port = free_port(), free_port()
+    port, app_port, redis_port = free_port(), free_port(), free_port()
     url = f"https://{CLIENT_ADDRESS}:{port}"
-    with (
-        _database(postgres_admin_url) as database_url,
-        _redis_database(redis_db) as redis_url,
-        _smtp_server(folder / "mail") as (mail_port, mailbox),
-    ):
-        env = production_environment(database_url, redis_url, url, mail_port, app_port)
+    with _database(postgres_admin_url) as database_url, _smtp_server(folder / "mail") as (mail_port, mailbox):
+        env = production_environment(database_url, f"redis://127.0.0.1:{redis_port}/0", url, mail_port, app_port)
         migration = subprocess.run(
             [str(BIN / "flask"), "--app", "kapclinic", "db", "upgrade"], cwd=PROJECT, env=env, capture_output=True, text=True
         )
@@ -348,6 +330,11 @@ def running_stack(folder, redis_db=REDIS_DB_FOR_TESTS, postgres_admin_url=POSTGR
                     user=_nginx_user_line(), folder=folder, client_address=CLIENT_ADDRESS, port=port,
                     app_port=app_port, proxy_address=PROXY_ADDRESS,
                 )
+            )
+            stack.processes["redis"] = _start(
+                folder, "redis",
+                [str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "", "--appendonly", "no",
+                 "--dir", str(folder)],
             )
             stack.processes["gunicorn"] = _start(
                 folder, "gunicorn", [str(BIN / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf", "wsgi:app"], env
@@ -374,7 +361,7 @@ def main():
         signal.signal(name, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="kapclinic-stack-") as folder:
         try:
-            with running_stack(Path(folder), redis_db=REDIS_DB_BY_HAND) as stack:
+            with running_stack(Path(folder)) as stack:
                 logins = ", ".join(email for email, _, _ in STAFF)
                 print(
                     f"kapclinic (production config, nginx TLS -> gunicorn x2, flask worker) at {stack.url}\n"

@@ -18,7 +18,7 @@ from tests.deployed.stack import CLIENT_ADDRESS, CONSULTATION_NAME, FRONT_DESK_E
 from tests.e2e.browser_steps import answer_steps, book_in_browser
 from tests.e2e.conftest import PHONE
 
-pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("deployed-stack")]
+pytestmark = pytest.mark.postgres
 
 # The throwaway certificate is made for each run, so the browser cannot know it.
 HTTPS = {"ignore_https_errors": True}
