@@ -32,7 +32,7 @@ REASON_MAX = 500
 SEARCH_MAX = 100
 INCOMPLETE_HORIZON = timedelta(hours=72)
 
-# Queue filters on flags: the open urgent ones, a level, or one code the front desk acts on.
+# Queue filters on flags: the open urgent ones, those for a clinician's review, adolescents, none.
 FLAG_FILTERS = {
     "urgent": "Urgent safety answer, still open",
     "clinician-review": "Needs a clinician's review",
@@ -162,10 +162,6 @@ def _open_urgent():
     return and_(Intake.is_urgent, Intake.urgent_acknowledged_dt.is_(None))
 
 
-def _has_token(token):
-    return Intake.flag_codes.like(f"% {token} %")
-
-
 def _status_condition(status):
     if status in (IntakeStatus.DRAFT.value, IntakeStatus.AWAITING_GUARDIAN.value):
         return Intake.status == status
@@ -173,13 +169,14 @@ def _status_condition(status):
 
 
 def _flag_condition(flag):
+    """Only the intake's clear markers: the flags themselves are encrypted."""
     if flag == "urgent":
         return _open_urgent()
-    if flag == "none":
-        return and_(not_(Intake.is_urgent), not_(Intake.flag_codes.like("%level:%")))
     if flag == "clinician-review":
-        return _has_token("level:clinician-review")
-    return _has_token(flag)
+        return Intake.needs_review
+    if flag == "under_18":
+        return Intake.is_adolescent
+    return and_(not_(Intake.is_urgent), not_(Intake.needs_review), not_(Intake.has_info_flags))  # "none"
 
 
 def _search_condition(text):

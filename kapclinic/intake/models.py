@@ -2,7 +2,7 @@
 
 import enum
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kapclinic.core.crypto import EncryptedJSON, EncryptedText
@@ -74,11 +74,15 @@ class Intake(db.Model):
     answers = mapped_column(EncryptedJSON, nullable=False, default=dict)
     results = mapped_column(EncryptedJSON, nullable=False, default=dict)
     guardian_consent = mapped_column(EncryptedJSON, nullable=True)
-    # Kept in clear so the front desk queue can sort on it without decrypting.
+    # The flags themselves (codes, reasons, the answers that raised them) live only in the
+    # encrypted `results`. In clear are just the markers the front desk queue sorts and
+    # filters on in SQL, none of which says which answer or condition: an urgent safety
+    # answer (sorts first), a flag for a clinician's review, a flag for information, and
+    # an adolescent (under the adult age at the consultation).
     is_urgent: Mapped[bool] = mapped_column(default=False, index=True)
-
-    # Flag codes (never answers) in clear, so the queue can filter on them in SQL: " code1 code2 ".
-    flag_codes: Mapped[str] = mapped_column(db.Text, default="", server_default="")
+    needs_review: Mapped[bool] = mapped_column(default=False, server_default=false())
+    has_info_flags: Mapped[bool] = mapped_column(default=False, server_default=false())
+    is_adolescent: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     review_status: Mapped[ReviewStatus] = mapped_column(
         string_enum(ReviewStatus, length=24), default=ReviewStatus.AWAITING_REVIEW, server_default="awaiting_review"
@@ -112,6 +116,12 @@ class Intake(db.Model):
     @property
     def has_open_urgent_flag(self):
         return self.is_urgent and self.urgent_acknowledged_dt is None
+
+    @property
+    def flag_codes(self):
+        """Every flag's code and level on one line, for staff exports: read from the encrypted results."""
+        flags = self.results.get("flags", [])
+        return " ".join(sorted({flag["code"] for flag in flags} | {f"level:{flag['level']}" for flag in flags}))
 
     @property
     def queue_status(self):

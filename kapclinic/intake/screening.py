@@ -20,6 +20,9 @@ CLINICIAN_REVIEW = "clinician-review"
 INFO = "info"
 LEVEL_ORDER = {URGENT: 0, CLINICIAN_REVIEW: 1, INFO: 2}
 
+# Raised for a patient under the adult age at the consultation (guardian consent needed).
+UNDER_ADULT_AGE = "under_18"
+
 # Resting blood pressure above which one ketamine label contraindicates use (UK SmPC).
 SYSTOLIC_LIMIT = 180
 DIASTOLIC_LIMIT = 100
@@ -157,7 +160,7 @@ def screen(answers_by_step, scores, age_at_consultation, adult_age=18, booked_da
             f"Date of birth differs from the one given at booking ({booked_date_of_birth})", "about", "date_of_birth",
         )
     if age_at_consultation is not None and age_at_consultation < adult_age:
-        rules.flags.append(Flag("under_18", CLINICIAN_REVIEW, f"Under {adult_age}: guardian consent and adolescent assent needed", f"Age {age_at_consultation} at the consultation", "about"))
+        rules.flags.append(Flag(UNDER_ADULT_AGE, CLINICIAN_REVIEW, f"Under {adult_age}: guardian consent and adolescent assent needed", f"Age {age_at_consultation} at the consultation", "about"))
 
     return sorted(rules.flags, key=lambda flag: LEVEL_ORDER[flag.level])
 

@@ -202,13 +202,16 @@ def _store_results(intake, scores, flags, now):
         },
         "flags": kept + current,
     }
-    intake.flag_codes = flag_tokens(intake.results["flags"])
+    _mark_for_queue(intake)
 
 
-def flag_tokens(flags):
-    """The clear column the queue filters on: codes and levels, each between spaces, so LIKE '% token %' is exact."""
-    tokens = {flag["code"] for flag in flags} | {f"level:{flag['level']}" for flag in flags}
-    return f" {' '.join(sorted(tokens))} "
+def _mark_for_queue(intake):
+    """Set the clear markers the queue filters on from the encrypted flags (is_urgent is raised apart, and stays)."""
+    flags = intake.results.get("flags", [])
+    levels = {flag["level"] for flag in flags}
+    intake.needs_review = screening.CLINICIAN_REVIEW in levels
+    intake.has_info_flags = screening.INFO in levels
+    intake.is_adolescent = any(flag["code"] == screening.UNDER_ADULT_AGE for flag in flags)
 
 
 def _urgent_codes(intake):
@@ -259,7 +262,6 @@ def save_step(intake, step, form, now):
         signals = screening.urgent_signals(step.key, answers)
         if signals:
             intake.results = {**intake.results, "flags": [flag.as_dict() for flag in signals] + intake.results.get("flags", [])}
-            intake.flag_codes = flag_tokens(intake.results["flags"])
             _raise_urgent(intake, now, known_urgent)
             db.session.flush()
         return StepOutcome(errors, answers, shows_support=bool(signals))

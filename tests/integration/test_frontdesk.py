@@ -16,7 +16,7 @@ from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
 from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
-from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step, submit_intake
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step, submit_intake
 
 
 @pytest.fixture
@@ -414,22 +414,26 @@ def test_the_front_desk_can_reassign_inside_the_patients_notice_period(app, clie
     assert "Dr. Second" in message.get_body(("plain",)).get_content()
 
 
-def test_a_patient_with_every_flag_can_still_save(app, offering, mailbox):
-    """The clear list of flag codes has no length limit (a long one once failed on PostgreSQL)."""
-    from kapclinic.intake.services import flag_tokens
-
-    many = [{"code": f"made_up_flag_number_{number}", "level": "clinician-review"} for number in range(60)]
-
-    def store():
-        intake = db.session.scalar(select(Intake))
-        intake.flag_codes = flag_tokens(many)
-        return len(intake.flag_codes)
-
-    patient = app.test_client()
-    book_for_intake(patient, offering, mailbox)
-    stored = _in_app(app, store)
-    assert stored > 1000
-    assert _in_app(app, lambda: len(db.session.scalar(select(Intake.flag_codes)))) == stored
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [("urgent", {"Una Urgent"}), ("clinician-review", {"Rae Review", "Tia Teen"}), ("under_18", {"Tia Teen"}),
+     ("none", {"Nia None"})],
+)
+def test_front_desk_filters_the_queue_by_flag_from_the_markers_alone(app, offering, mailbox, create_staff, flag, expected):
+    """Each filter the queue offers, read from the clear markers alone (Ivy's flag is for information only)."""
+    fifteen = born_years_ago(15)
+    submit_intake(app, offering, mailbox, 0, "Nia None", "nia@example.com")
+    submit_intake(app, offering, mailbox, 2, "Una Urgent", "una@example.com", phq9={"phq9_9": "1"})
+    submit_intake(app, offering, mailbox, 4, "Rae Review", "rae@example.com", psychiatric={"psychosis": "yes"})
+    submit_intake(app, offering, mailbox, 6, "Ivy Info", "ivy@example.com", psychiatric={"dissociation": "yes"})
+    teen = app.test_client()
+    teen_url = book_for_intake(teen, offering, mailbox, slot=8, name="Tia Teen", email="tia@example.com", date_of_birth=fifteen)
+    complete_steps(teen, teen_url, ["about"], about={"date_of_birth": fifteen})
+    desk = app.test_client()
+    sign_in(desk, create_staff(Role.FRONT_DESK).email)
+    page = desk.get(f"/staff/intakes?flag={flag}&from=").text
+    names = {name for name in ("Nia None", "Una Urgent", "Rae Review", "Ivy Info", "Tia Teen") if name in page}
+    assert names == expected
 
 
 @pytest.mark.postgres

