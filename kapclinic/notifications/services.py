@@ -129,6 +129,7 @@ def _claim(condition, limit, now):
             # Its key was dropped before `flask intake reencrypt` moved it: no retry can send it.
             row.status = OutboxStatus.FAILED
             row.last_error = UNREADABLE_ERROR
+            current_app.logger.error("outbox message %s cannot be read with the current data keys", row.id)
         except Exception as error:  # noqa: BLE001 - one malformed message must not block the others
             _record_failure(row, error, now, final=True)
     db.session.commit()
