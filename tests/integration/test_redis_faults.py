@@ -29,18 +29,10 @@ WRONG_PASSWORD = {"email": "nobody@clinic.example.org", "password": "not the pas
 CLIENT_TIMEOUT_SECONDS = 2.5
 
 
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server for this test alone, which it may stop (SIGTERM) or freeze (SIGSTOP)."""
-    if shutil.which("redis-server") is None:
-        message = "redis-server is not installed"
-        if RUNNING_IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
+def _start_redis(port, directory):
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
+         "--dir", str(directory)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, socket_timeout=1)
@@ -48,21 +40,40 @@ def own_redis(tmp_path):
     while True:
         try:
             client.ping()
-            break
+            return process
         except redis.RedisError:
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server for this test alone, which it may stop (SIGTERM), start again or freeze (SIGSTOP)."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed"
+        if RUNNING_IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    port = free_port()
+    processes = [_start_redis(port, tmp_path)]
+
+    def stop():
+        processes[-1].terminate()
+        processes[-1].wait(10)
+
     handle = SimpleNamespace(
         url=f"redis://127.0.0.1:{port}/0",
-        client=client,
-        stop=lambda: (process.terminate(), process.wait(10)),
-        freeze=lambda: os.kill(process.pid, signal.SIGSTOP),
+        client=redis.Redis(port=port, socket_timeout=1),
+        stop=stop,
+        start_again=lambda: processes.append(_start_redis(port, tmp_path)),
+        freeze=lambda: os.kill(processes[-1].pid, signal.SIGSTOP),
     )
     yield handle
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGCONT)  # a frozen server cannot even die
-        process.terminate()
-        process.wait(10)
+    for process in processes:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a frozen server cannot even die
+            process.terminate()
+            process.wait(10)
 
 
 def _log_lines(captured):
@@ -93,7 +104,7 @@ def test_with_redis_stopped_staff_sign_in_pauses_with_a_clear_503_while_booking_
 ):
     app = make_app(
         sqlite_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=own_redis.url, SLOT_CACHE_SECONDS=60,
-        BOOKING_RATE_LIMIT="2 per hour",
+        BOOKING_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="100 per hour",
     )
     offering = seed_offering(app, "redis-stopped")
     client = app.test_client()
@@ -122,6 +133,14 @@ def test_with_redis_stopped_staff_sign_in_pauses_with_a_clear_503_while_booking_
     assert len(limiter_lines) == 1 and limiter_lines[0]["level"] == "WARNING", limiter_lines
     assert limiter_lines[0]["error"] == "ConnectionError"
     assert len(cache_lines) == 1 and cache_lines[0]["error"] == "ConnectionError", cache_lines
+
+    # When Redis is back, sign-in is too: Flask-Limiter looks for it again after 1, 2, 4 ... 32 s.
+    own_redis.start_again()
+    deadline = time.monotonic() + 40
+    while client.post("/staff/login", data=WRONG_PASSWORD).status_code == 503:
+        assert time.monotonic() < deadline, "sign-in stayed paused with Redis back"
+        time.sleep(0.5)
+    assert client.post("/staff/login", data=WRONG_PASSWORD).status_code == 401
 
 
 class _Server:
