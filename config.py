@@ -127,6 +127,15 @@ class BaseConfig:
     LOGIN_RATE_LIMIT = "10 per 15 minutes"
 
     # Limits on the public booking path, against scripted abuse.
+    # Active upcoming consultations one email address, or one phone number, may hold (web and API).
+    MAX_ACTIVE_BOOKINGS_PER_PATIENT = 2
+    # Minutes a public booking is held as pending until the patient confirms from the email (0: no hold).
+    BOOKING_CONFIRMATION_MINUTES = 0
+    # Slots API requests per client address: far above a patient clicking through the booking page.
+    SLOTS_RATE_LIMIT = "120 per minute"
+    # The admin's list of suspicious bursts: this many active bookings from one network or phone within the hours.
+    BURST_MIN_BOOKINGS = 3
+    BURST_WINDOW_HOURS = 24
 
     # Rate-limit storage and Redis: short timeouts, and what fails open or closed.
     # Every Redis client (rate limits, slots cache) gives up after this many seconds to connect or answer.
@@ -268,6 +277,11 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "FEED_PATIENT_NAMES",
     "FEED_CANCELLED_DAYS",
     # booking-path limits
+    "MAX_ACTIVE_BOOKINGS_PER_PATIENT",
+    "BOOKING_CONFIRMATION_MINUTES",
+    "SLOTS_RATE_LIMIT",
+    "BURST_MIN_BOOKINGS",
+    "BURST_WINDOW_HOURS",
     # rate-limit storage and redis
     "REDIS_TIMEOUT_SECONDS",
     "REDIS_WARNING_INTERVAL_SECONDS",

@@ -5,6 +5,7 @@ import shutil
 import socket
 import threading
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import time, timedelta
 from email import message_from_bytes, policy
@@ -300,12 +301,23 @@ def seed_offering(app, slug, zone="UTC", **type_overrides):
     return offering
 
 
+def phone_of(email):
+    """The phone number of the patient with this email: other patients have their own.
+
+    One number may hold only MAX_ACTIVE_BOOKINGS_PER_PATIENT upcoming consultations online,
+    so tests that book for several people must not give them all one phone.
+    """
+    if email == "ana.patient@example.com":
+        return "+1 212 555 0100"
+    return f"+1 212 555 {zlib.crc32(email.lower().encode()) % 10000:04d}"
+
+
 def patient_form(**overrides):
     """Valid details a patient types into the booking form."""
     values = {
         "name": "Ana Patient",
         "email": "ana.patient@example.com",
-        "phone": "+1 212 555 0100",
+        "phone": phone_of(overrides.get("email", "ana.patient@example.com")),
         "date_of_birth": "1990-04-12",
         "contact_consent": "y",
         "idempotency_key": uuid.uuid4().hex,
@@ -321,7 +333,7 @@ def patient_json(consultation_type, start, **overrides):
         "start": start,
         "name": "Ana Patient",
         "email": "ana.patient@example.com",
-        "phone": "+12125550100",
+        "phone": phone_of(overrides.get("email", "ana.patient@example.com")),
         "date_of_birth": "1990-04-12",
         "tz": "America/New_York",
     }

@@ -133,3 +133,15 @@ class ClinicSettingsForm(BrowserForm):
             get_zone(field.data)
         except UnknownTimeZone:
             raise ValidationError("Use an IANA time zone name such as America/New_York.") from None
+
+
+def _booking_ids(form, field):
+    if not field.data or any(not 1 <= booking_id <= 2**31 - 1 for booking_id in field.data):
+        raise ValidationError("Choose a burst of bookings to cancel from the list.")
+
+
+class CancelBurstForm(BrowserForm):
+    """Cancel the bookings a burst listed: first shown for confirmation, then cancelled once `confirmed` is sent."""
+
+    booking_ids = SelectMultipleField(coerce=int, validate_choice=False, validators=[_booking_ids])
+    confirmed = BooleanField()

@@ -1,4 +1,4 @@
-"""Admin changes to consultation types and the email outbox (staff users go through accounts.services)."""
+"""Admin changes to consultation types, the email outbox and bursts of bookings (staff users go through accounts.services)."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -6,10 +6,13 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from kapclinic.accounts.models import StaffUser
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
-from kapclinic.scheduling.models import Clinician, ConsultationType, Modality
-from kapclinic.scheduling.services import resend_changed_details
+from kapclinic.scheduling import services as scheduling
+from kapclinic.scheduling.bursts import BookingTrace, find_bursts
+from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, Modality
 
 TYPE_FIELDS = (
     "name", "description", "duration_minutes", "buffer_before_minutes", "buffer_after_minutes",
@@ -55,7 +58,7 @@ def save_consultation_type(consultation_type, data, clinician_ids, now):
     db.session.flush()
     if meeting_before is None or meeting_before == (consultation_type.modality, consultation_type.where):
         return 0
-    return resend_changed_details(consultation_type, now)
+    return scheduling.resend_changed_details(consultation_type, now)
 
 
 # --- the email outbox ----------------------------------------------------------------
@@ -127,3 +130,53 @@ def retry_failed(now, message_id=None):
             raise UnknownMessage(message_id)
         raise NotFailed(f"Message {message_id} is {status.value}; only failed messages can be retried.")
     return retried
+
+
+# --- bursts of bookings ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BurstView:
+    burst: object  # scheduling.bursts.Burst
+    bookings: list  # in the order they were made
+
+
+def _upcoming_active(now):
+    return (scheduling.holds_its_slot(now), Booking.start_dt > now)
+
+
+def booking_bursts(now, min_count, window):
+    """Active upcoming bookings made in bursts from one client network or with one phone, the worst first."""
+    traces = [
+        BookingTrace(*row)
+        for row in db.session.execute(
+            select(Booking.id, Booking.created_dt, Booking.client_network, Booking.patient_phone).where(
+                *_upcoming_active(now)
+            )
+        )
+    ]
+    bursts = find_bursts(traces, min_count, window)
+    wanted = {booking_id for burst in bursts for booking_id in burst.booking_ids}
+    bookings = {booking.id: booking for booking in db.session.scalars(select(Booking).where(Booking.id.in_(wanted)))}
+    return [BurstView(burst, [bookings[booking_id] for booking_id in burst.booking_ids]) for burst in bursts]
+
+
+def bookings_to_cancel(booking_ids, now, for_update=False):
+    """The listed bookings that are still active and upcoming (others were cancelled or have passed meanwhile)."""
+    query = select(Booking).where(Booking.id.in_(booking_ids), *_upcoming_active(now)).order_by(Booking.id)
+    return db.session.scalars(query.with_for_update() if for_update else query).all()
+
+
+def cancel_burst(actor, booking_ids, now):
+    """Cancel a burst's bookings; each patient gets the usual cancellation email and invite. Return how many.
+
+    One audit row per booking, with no patient data in its detail.
+    """
+    bookings = bookings_to_cancel(booking_ids, now, for_update=True)
+    for booking in bookings:
+        scheduling.cancel(booking, now, by="admin")
+        audit.record(
+            actor, AuditAction.CANCELLED, now, booking=booking,
+            detail=f"cancelled with a burst of {len(bookings)} suspicious bookings",
+        )
+    return len(bookings)

@@ -1,6 +1,8 @@
-"""Admin pages: staff users, consultation types, clinic settings and the email outbox."""
+"""Admin pages: staff users, consultation types, clinic settings, the email outbox and bursts of bookings."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -8,9 +10,12 @@ from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.accounts.policy import role_required
 from kapclinic.admin import services
-from kapclinic.admin.forms import ClinicSettingsForm, ConsultationTypeForm, StaffUserForm
+from kapclinic.admin.forms import CancelBurstForm, ClinicSettingsForm, ConsultationTypeForm, StaffUserForm
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction
 from kapclinic.core.clinic import clinic
 from kapclinic.core.clinic import save as save_clinic_settings
+from kapclinic.core.db import take_write_lock_next
 from kapclinic.core.timezones import format_moment, get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
@@ -112,15 +117,66 @@ def settings():
     return redirect(url_for("admin.settings"))
 
 
+def _recorded(page, action):
+    """End the reading transaction, then record that the page was shown in a short writing one."""
+    db.session.commit()
+    take_write_lock_next()
+    audit.record(current_user, action, now_utc())
+    db.session.commit()
+    return page
+
+
 @blueprint.get("/outbox")
 @role_required(Role.ADMIN)
 def outbox():
-    return render_template(
+    page = render_template(
         "admin/outbox.html",
         overview=services.outbox_overview(now_utc()),
         zone=get_zone(clinic().timezone),
         format_moment=format_moment,
     )
+    return _recorded(page, AuditAction.OUTBOX_VIEWED)
+
+
+def _burst_settings():
+    config = current_app.config
+    return config["BURST_MIN_BOOKINGS"], timedelta(hours=config["BURST_WINDOW_HOURS"])
+
+
+@blueprint.get("/bursts")
+@role_required(Role.ADMIN)
+def bursts():
+    min_count, window = _burst_settings()
+    page = render_template(
+        "admin/bursts.html",
+        bursts=services.booking_bursts(now_utc(), min_count, window),
+        min_count=min_count,
+        window_hours=current_app.config["BURST_WINDOW_HOURS"],
+        zone=get_zone(clinic().timezone),
+        format_moment=format_moment,
+    )
+    return _recorded(page, AuditAction.BURSTS_VIEWED)
+
+
+@blueprint.post("/bursts/cancel")
+@role_required(Role.ADMIN)
+def cancel_burst():
+    form = CancelBurstForm()
+    if not form.validate():
+        abort(400, "Choose a burst of bookings to cancel from the list.")
+    now = now_utc()
+    if not form.confirmed.data:
+        bookings = services.bookings_to_cancel(form.booking_ids.data, now)
+        return render_template(
+            "admin/burst_cancel.html", bookings=bookings, zone=get_zone(clinic().timezone), format_moment=format_moment
+        )
+    cancelled = services.cancel_burst(current_user, form.booking_ids.data, now)
+    db.session.commit()
+    flash(
+        f"Cancelled {cancelled} booking{'' if cancelled == 1 else 's'}. Each patient has been emailed that their "
+        "consultation is cancelled, with a calendar update."
+    )
+    return redirect(url_for("admin.bursts"))
 
 
 @blueprint.post("/outbox/<id:message_id>/retry")

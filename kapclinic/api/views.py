@@ -9,8 +9,8 @@ from kapclinic.api.openapi import openapi_document
 from kapclinic.api.schemas import BookingRequest, SlotQuery, field_errors
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.core.urls import public_url
-from kapclinic.extensions import db, limiter
-from kapclinic.scheduling import services, calendar_cache
+from kapclinic.extensions import db
+from kapclinic.scheduling import calendar_cache, public_path, services
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
 blueprint = Blueprint("api", __name__)
@@ -65,6 +65,7 @@ def clinicians():
 
 
 @blueprint.get("/slots")
+@public_path.slots_limit
 def slots():
     try:
         query = SlotQuery.model_validate(request.args.to_dict())
@@ -101,18 +102,33 @@ def _booking_json(booking, manage_token, zone):
         "clinician_id": booking.clinician_id,
         "type": booking.consultation_type.slug,
     }
+    if booking.confirm_by_dt is not None:
+        body["confirm_by"] = booking.confirm_by_dt.astimezone(zone).isoformat()
     if manage_token:
         body["manage_url"] = public_url("scheduling.manage", token=manage_token)
     return body
 
 
+def _json_object():
+    """The request's JSON body, or None if it is not a JSON object.
+
+    Python's json parser recurses once per nested bracket and raises RecursionError (not
+    ValueError, which Flask's silent parsing catches) about a thousand levels down.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 @blueprint.post("/bookings")
-@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+@public_path.public_booking_limit
 def create_booking():
     if not request.is_json:
         return jsonify({"error": "unsupported_media_type", "message": "Send a JSON body (application/json)."}), 415
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    body = _json_object()
+    if body is None:
         return jsonify({"error": "bad_request", "message": "The body must be a JSON object."}), 400
     if "Idempotency-Key" in request.headers and "idempotency_key" not in body:
         body = {**body, "idempotency_key": request.headers["Idempotency-Key"]}
@@ -138,7 +154,9 @@ def create_booking():
     )
     zone = get_zone(data.tz)
     try:
-        outcome = services.book(consultation_type, clinician, data.start, patient, now_utc(), data.idempotency_key)
+        outcome = services.book(
+            consultation_type, clinician, data.start, patient, now_utc(), data.idempotency_key, visitor=public_path.visitor()
+        )
     except services.SlotTaken as taken:
         db.session.rollback()
         return jsonify(
@@ -148,9 +166,9 @@ def create_booking():
                 "alternatives": [_slot_json(slot, zone) for slot in taken.alternatives],
             }
         ), 409
-    except services.NotBookable as refused:
+    except services.SchedulingError as refused:
         db.session.rollback()
-        return _invalid({refused.field: str(refused)})
+        return _invalid({"clinician_id" if refused.field == "clinician" else refused.field: str(refused)})
     db.session.commit()
     return jsonify(_booking_json(outcome.booking, outcome.manage_token, zone)), 200 if outcome.replayed else 201
 

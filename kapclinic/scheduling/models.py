@@ -7,6 +7,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, Unique
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kapclinic.core.crypto import EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.extensions import db
@@ -24,6 +25,8 @@ class Modality(enum.StrEnum):
 
 
 class BookingStatus(enum.StrEnum):
+    # Held for the patient until they confirm from the emailed link (BOOKING_CONFIRMATION_MINUTES).
+    PENDING = "pending"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
     COMPLETED = "completed"
@@ -66,6 +69,8 @@ class Clinician(db.Model):
         back_populates="clinician", cascade="all, delete-orphan"
     )
     time_off: Mapped[list["TimeOff"]] = relationship(back_populates="clinician", cascade="all, delete-orphan")
+    # The staff account that acts for this profile, if any (accounts.models.StaffUser.clinician).
+    staff_user = relationship("StaffUser", uselist=False, viewonly=True)
     consultation_types: Mapped[list["ConsultationType"]] = relationship(
         secondary=consultation_type_clinicians, back_populates="clinicians"
     )
@@ -77,6 +82,15 @@ class Clinician(db.Model):
     @property
     def display_name(self):
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    @property
+    def is_bookable(self):
+        """Patients may book them: the profile is active and so is the staff account acting for it, if any.
+
+        Deactivating a clinician's account (admin or `flask users deactivate`) ends their
+        bookability too; their existing bookings stay for the front desk to move.
+        """
+        return self.is_active and (self.staff_user is None or self.staff_user.is_active)
 
 
 class ConsultationType(db.Model):
@@ -122,7 +136,7 @@ class ConsultationType(db.Model):
 
     @property
     def active_clinicians(self):
-        return [clinician for clinician in self.clinicians if clinician.is_active]
+        return [clinician for clinician in self.clinicians if clinician.is_bookable]
 
     @property
     def where(self):
@@ -244,7 +258,14 @@ class Booking(db.Model):
     updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc, onupdate=now_utc)
     cancelled_dt = mapped_column(UTCDateTime, nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
-    cancellation_reason: Mapped[str] = mapped_column(db.String(500), default="")
+    # What the patient wrote when cancelling: free text that may be clinical, so encrypted (None: no reason).
+    cancellation_reason: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # A pending booking is released if not confirmed by then (None once confirmed, or when no hold applies).
+    confirm_by_dt = mapped_column(UTCDateTime, nullable=True)
+    # Where a public booking came from, for spotting bursts: the IPv4 address or the IPv6 /64.
+    client_network: Mapped[str | None] = mapped_column(db.String(49), nullable=True, index=True)
+    # SHA-256 of the request an idempotency key made: a repeat must ask for exactly the same.
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()
@@ -252,6 +273,14 @@ class Booking(db.Model):
     @property
     def is_active(self):
         return self.status is not BookingStatus.CANCELLED
+
+    @property
+    def is_pending(self):
+        return self.status is BookingStatus.PENDING
+
+    def hold_expired(self, now):
+        """A pending booking past its deadline: the slot is free again, whether or not the worker has released it."""
+        return self.is_pending and self.confirm_by_dt is not None and self.confirm_by_dt <= now
 
     @property
     def patient_zone(self):

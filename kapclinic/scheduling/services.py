@@ -4,13 +4,17 @@ Services flush; the request commits once. Emails are queued in the same
 transaction (notifications.services) and delivered after the commit.
 """
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text
+from flask import current_app
+from sqlalchemy import and_, func, not_, or_, select, text
 
 from kapclinic.core import tokens
+from kapclinic.core.clinic import clinic
 from kapclinic.core.db import flush_in_savepoint
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
@@ -18,6 +22,7 @@ from kapclinic.extensions import db
 from kapclinic.ics.services import emailed_invite
 from kapclinic.intake.services import consultation_moved as intake_consultation_moved
 from kapclinic.intake.services import create_for_booking as create_intake
+from kapclinic.intake.services import renew_link as renew_questionnaire_link
 from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling.models import (
     AvailabilityRule,
@@ -62,6 +67,14 @@ class NotBookable(SchedulingError):
     """The time is not one the clinic offers (past, off-grid, outside hours, ...)."""
 
 
+class PatientLimitReached(SchedulingError):
+    """This email address or phone number already holds as many upcoming consultations as one person may book online."""
+
+
+class HoldReleased(SchedulingError):
+    """The booking was not confirmed in time, so its slot was given up."""
+
+
 @dataclass(frozen=True)
 class PatientDetails:
     name: str
@@ -70,6 +83,16 @@ class PatientDetails:
     date_of_birth: date
     timezone: str
     contact_consent: bool
+
+
+@dataclass(frozen=True)
+class PublicVisitor:
+    """Someone booking on the public path (web form or API), where the limits against abuse hold.
+
+    Staff booking for a caller, and the demo data, pass no visitor.
+    """
+
+    client_network: str | None
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,12 @@ def consultation_type_by_slug(slug):
 
 
 def active_clinicians():
-    return db.session.scalars(select(Clinician).where(Clinician.is_active).order_by(Clinician.id)).all()
+    """Clinicians patients may book (see Clinician.is_bookable)."""
+    return db.session.scalars(
+        select(Clinician)
+        .where(Clinician.is_active, not_(Clinician.staff_user.has(is_active=False)))
+        .order_by(Clinician.id)
+    ).all()
 
 
 def clinician_for_type(consultation_type, clinician_id):
@@ -109,7 +137,15 @@ def clinician_for_type(consultation_type, clinician_id):
     return None
 
 
-def load_calendars(clinicians, window, exclude_booking_id=None):
+def holds_its_slot(now):
+    """SQL condition: the booking keeps its time from others (active, and not a hold past its deadline)."""
+    return and_(
+        Booking.status != BookingStatus.CANCELLED,
+        or_(Booking.status != BookingStatus.PENDING, Booking.confirm_by_dt > now),
+    )
+
+
+def load_calendars(clinicians, window, now, exclude_booking_id=None):
     """Build the slot engine's view of each clinician for `window` (one query per table)."""
     if not clinicians:
         return []
@@ -134,7 +170,7 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
         Booking.clinician_id, Booking.blocked_start_dt, Booking.blocked_end_dt, Booking.start_dt, Booking.end_dt
     ).where(
         Booking.clinician_id.in_(ids),
-        Booking.status != BookingStatus.CANCELLED,
+        holds_its_slot(now),
         Booking.blocked_start_dt < wide.end_dt,
         Booking.blocked_end_dt > wide.start_dt,
     )
@@ -176,10 +212,14 @@ def load_calendars(clinicians, window, exclude_booking_id=None):
 
 
 def find_slots(consultation_type, window, now, clinician=None, exclude_booking_id=None, rules=None):
-    """Return free slots of one clinician, or of every clinician offering the type."""
-    clinicians = [clinician] if clinician is not None else consultation_type.active_clinicians
-    calendars = load_calendars(clinicians, window, exclude_booking_id)
+    """Return free slots of one clinician, or of every clinician offering the type (bookable clinicians only)."""
+    clinicians = _bookable([clinician] if clinician is not None else consultation_type.active_clinicians)
+    calendars = load_calendars(clinicians, window, now, exclude_booking_id)
     return bookable_slots_for_all(calendars, rules or consultation_type.slot_rules, window, now)
+
+
+def _bookable(clinicians):
+    return [clinician for clinician in clinicians if clinician.is_bookable]
 
 
 STAFF_HORIZON = timedelta(days=365)
@@ -220,8 +260,13 @@ def booking_for_token(token, for_update=False):
 # --- booking --------------------------------------------------------------------
 
 
-# Namespace of the PostgreSQL advisory locks that serialise bookings per clinician.
+# Namespaces of the PostgreSQL advisory locks that serialise bookings per clinician and per patient.
 _BOOKING_LOCK_SPACE = 4242
+_PATIENT_LOCK_SPACE = 4244
+
+
+def _on_postgresql():
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def _serialise_bookings(clinicians):
@@ -231,17 +276,53 @@ def _serialise_bookings(clinicians):
     are checked in Python, so on PostgreSQL bookings for one clinician queue here
     (SQLite's write lock already does this). Sorted, so two requests never deadlock.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not _on_postgresql():
         return
     for clinician_id in sorted(clinician.id for clinician in clinicians):
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id})
+
+
+def _serialise_patient(patient):
+    """Take locks on the patient's email address and phone number until the transaction ends.
+
+    Two bookings with one address at once must not both count the other as absent
+    and slip under the cap. Taken after the clinicians' locks, and sorted, as every
+    booking does, so two requests never deadlock. SQLite's write lock already serialises.
+    """
+    if not _on_postgresql():
+        return
+    for key in sorted({f"email {patient.email.lower()}", f"phone {patient.phone}"}):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"), {"space": _PATIENT_LOCK_SPACE, "key": key}
+        )
+
+
+def _check_patient_limit(patient, now):
+    """Refuse a booking that would give this email address or phone more active upcoming consultations than allowed.
+
+    Emails are stored as email-validator normalises them (domain in lower case) and
+    compared without case; phones are stored in E.164, so equal numbers are equal text.
+    """
+    limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
+    upcoming = select(func.count(Booking.id)).where(holds_its_slot(now), Booking.start_dt > now)
+    checks = (
+        ("email", "email address", func.lower(Booking.patient_email) == patient.email.lower()),
+        ("phone", "phone number", Booking.patient_phone == patient.phone),
+    )
+    for field, label, same_patient in checks:
+        if db.session.scalar(upcoming.where(same_patient)) >= limit:
+            raise PatientLimitReached(
+                f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, the most we "
+                f"book online for one person. To book another, please call us on {clinic().phone}.",
+                field=field,
+            )
 
 
 def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking_id=None, rules=None):
     """Return the clinicians free at start_dt; raise NotBookable or SlotTaken otherwise."""
     rules = rules or consultation_type.slot_rules
     window = Interval(start_dt, start_dt + timedelta(minutes=1))
-    calendars = load_calendars(clinicians, window, exclude_booking_id)
+    calendars = load_calendars(clinicians, window, now, exclude_booking_id)
     free = [
         slot.clinician_id
         for slot in bookable_slots_for_all(calendars, rules, window, now)
@@ -263,6 +344,15 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
             nearby_alternatives(consultation_type, start_dt, now, clinician, exclude_booking_id)
         )
     raise NotBookable("That time is not one we offer. Please pick a time from the list.")
+
+
+def _check_clinician_bookable(clinician):
+    if not clinician.is_bookable:
+        raise NotBookable(
+            f"{clinician.display_name} is not taking bookings now. Please choose another clinician, or call us on "
+            f"{clinic().phone}.",
+            field="clinician",
+        )
 
 
 def _week_counts(clinician_ids, start_dt):
@@ -292,37 +382,59 @@ def _booking_with_key(idempotency_key):
     return db.session.scalar(select(Booking).where(Booking.idempotency_key == idempotency_key))
 
 
-def _replay(earlier, consultation_type, clinician, start_dt, patient):
-    """Return the earlier booking for a repeated key, unless the key now asks for something else."""
-    same = (
-        earlier.consultation_type_id == consultation_type.id
-        and earlier.start_dt == start_dt
-        and earlier.patient_email == patient.email
-        and (clinician is None or earlier.clinician_id == clinician.id)
-    )
-    if not same:
+def request_fingerprint(consultation_type, clinician, start_dt, patient):
+    """SHA-256 of everything a booking request asks for: a repeated key must ask for exactly this again."""
+    asked = {
+        "type": consultation_type.id,
+        "clinician": clinician.id if clinician is not None else None,
+        "start": start_dt.isoformat(),
+        "name": patient.name,
+        "email": patient.email,
+        "phone": patient.phone,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "timezone": patient.timezone,
+        "contact_consent": patient.contact_consent,
+    }
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _replay(earlier, fingerprint):
+    """Return the earlier booking for a repeated key, unless the repeat asks for anything else."""
+    if earlier.idempotency_fingerprint != fingerprint:
         raise NotBookable(
-            "This request key was already used for a different booking. Reload the page and try again.",
+            "This request key was already used with different details, so nothing was booked or changed. "
+            "Reload the page to book with these details, or use the link in your email to change your booking.",
             field="idempotency_key",
         )
     return BookingOutcome(earlier, None, replayed=True)
 
 
-def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=None):
+def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=None, visitor=None):
     """Book start_dt with `clinician`, or with a fair pick of free clinicians when None.
 
-    Raises NotBookable or SlotTaken. A repeated idempotency key returns the
-    booking it made the first time.
+    Raises NotBookable, SlotTaken or PatientLimitReached. A repeated idempotency key
+    returns the booking it made the first time. A `visitor` (the public path) is held
+    to the per-patient cap, and with BOOKING_CONFIRMATION_MINUTES its booking is
+    pending until confirmed.
     """
-    candidates = [clinician] if clinician is not None else consultation_type.active_clinicians
+    if clinician is not None:
+        _check_clinician_bookable(clinician)
+    candidates = _bookable([clinician] if clinician is not None else consultation_type.active_clinicians)
     _serialise_bookings(candidates)
+    if visitor is not None:
+        _serialise_patient(patient)
+    fingerprint = request_fingerprint(consultation_type, clinician, start_dt, patient)
     # Looked up after the lock: a twin request that just committed is found here.
     earlier = _booking_with_key(idempotency_key)
     if earlier is not None:
-        return _replay(earlier, consultation_type, clinician, start_dt, patient)
+        return _replay(earlier, fingerprint)
+    if visitor is not None:
+        _check_patient_limit(patient, now)
+    release_expired_holds(now, [candidate.id for candidate in candidates])
     free = _check_offered(consultation_type, candidates, start_dt, now)
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
+    hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
     counts = _week_counts(free, start_dt)
     while counts:
         chosen_id = pick_fair_clinician(counts)
@@ -335,7 +447,8 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             end_dt=start_dt + rules.duration,
             blocked_start_dt=blocked.start_dt,
             blocked_end_dt=blocked.end_dt,
-            status=BookingStatus.CONFIRMED,
+            status=BookingStatus.PENDING if hold_minutes else BookingStatus.CONFIRMED,
+            confirm_by_dt=now + timedelta(minutes=hold_minutes) if hold_minutes else None,
             patient_name=patient.name,
             patient_email=patient.email,
             patient_phone=patient.phone,
@@ -346,10 +459,18 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             ical_sequence=0,
             manage_token_hash=token_hash,
             idempotency_key=idempotency_key,
+            idempotency_fingerprint=fingerprint,
+            client_network=visitor.client_network if visitor is not None else None,
             created_dt=now,
             updated_dt=now,
         )
         if _insert_booking(booking):
+            if booking.is_pending:
+                # No invite and no questionnaire until the patient confirms: a fake booking
+                # cannot put answers in the front desk's queue.
+                confirm_by = format_moment(booking.confirm_by_dt, booking.patient_zone)
+                _notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
+                return BookingOutcome(booking, token)
             intake_token = create_intake(booking, now)
             _notify_patient(booking, "booking_confirmed", now, token, intake_token)
             return BookingOutcome(booking, token, intake_token)
@@ -357,9 +478,52 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         # once (the other request holds the key) or the clinician was just booked.
         earlier = _booking_with_key(idempotency_key)
         if earlier is not None:
-            return _replay(earlier, consultation_type, clinician, start_dt, patient)
+            return _replay(earlier, fingerprint)
         del counts[chosen_id]
     raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician))
+
+
+def confirm_held(booking, manage_token, now):
+    """The patient confirmed a pending booking from its link: it stands, and the invite and questionnaire go out.
+
+    Confirming twice changes nothing. Raises HoldReleased once the deadline has passed.
+    """
+    if booking.status is BookingStatus.CONFIRMED:
+        return
+    if not booking.is_pending or booking.hold_expired(now):
+        raise HoldReleased(
+            "We did not hear from you in time, so this time was released for other patients. "
+            "Please book again, or call us."
+        )
+    booking.status = BookingStatus.CONFIRMED
+    booking.confirm_by_dt = None
+    booking.updated_dt = now
+    db.session.flush()
+    intake_token = create_intake(booking, now)
+    _notify_patient(booking, "booking_confirmed", now, manage_token, intake_token)
+
+
+RELEASED_UNCONFIRMED = "unconfirmed"
+
+
+def release_expired_holds(now, clinician_ids=None):
+    """Cancel pending bookings not confirmed by their deadline, so their slots open; return how many.
+
+    The worker calls this every round. Booking calls it for the clinicians it is about
+    to book: slots already treat an expired hold as free, and PostgreSQL's exclusion
+    constraint must agree. Nobody is emailed: the email asking to confirm said so.
+    """
+    query = select(Booking).where(Booking.status == BookingStatus.PENDING, Booking.confirm_by_dt <= now)
+    if clinician_ids is not None:
+        query = query.where(Booking.clinician_id.in_(clinician_ids))
+    expired = db.session.scalars(query.order_by(Booking.id).with_for_update()).all()
+    for booking in expired:
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_dt = now
+        booking.cancelled_by = RELEASED_UNCONFIRMED
+        booking.updated_dt = now
+    db.session.flush()
+    return len(expired)
 
 
 def cancel(booking, now, by, reason=""):
@@ -367,7 +531,7 @@ def cancel(booking, now, by, reason=""):
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_dt = now
     booking.cancelled_by = by
-    booking.cancellation_reason = reason
+    booking.cancellation_reason = reason or None
     booking.ical_sequence += 1
     booking.updated_dt = now
     db.session.flush()
@@ -384,6 +548,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
     clinician = clinician or booking.clinician
     only_clinician_changed = start_dt == booking.start_dt
     rules = staff_rules(consultation_type) if by_staff else consultation_type.slot_rules
+    _check_clinician_bookable(clinician)
     _serialise_bookings({booking.clinician, clinician})
     _check_offered(consultation_type, [clinician], start_dt, now, exclude_booking_id=booking.id, rules=rules)
     blocked = rules.blocked_interval(start_dt)
@@ -404,7 +569,10 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
         raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
-    _notify_patient(booking, "booking_rescheduled", now, token, only_clinician_changed=only_clinician_changed)
+    _notify_patient(
+        booking, "booking_rescheduled", now, token, _fresh_questionnaire_link(booking),
+        only_clinician_changed=only_clinician_changed,
+    )
     return token
 
 
@@ -444,11 +612,43 @@ def when_for_people(booking):
     }
 
 
-def _notify_patient(booking, template, now, manage_token=None, intake_token=None, **extra):
-    """Queue the patient's email with its calendar invite (REQUEST, or CANCEL once cancelled)."""
+def _fresh_questionnaire_link(booking):
+    """A new questionnaire link while it is unfinished (the one sent before keeps working), else None."""
+    if booking.intake is None or not booking.intake.is_editable:
+        return None
+    return renew_questionnaire_link(booking.intake)
+
+
+def email_questionnaire_link(booking):
+    """Email the patient a fresh link to their unfinished questionnaire; return False if there is none to finish.
+
+    The manage page offers this instead of opening the questionnaire with the manage
+    link: each link does one thing, and the questionnaire's goes only to the booking's address.
+    """
+    intake_token = _fresh_questionnaire_link(booking)
+    if intake_token is None:
+        return False
+    queue_email(
+        booking.patient_email,
+        "questionnaire_link",
+        {
+            "booking": booking,
+            "intake_url": public_url("intake.start", token=intake_token),
+            **when_for_people(booking),
+        },
+        expires_dt=booking.start_dt,
+    )
+    return True
+
+
+def _notify_patient(booking, template, now, manage_token=None, intake_token=None, invite=True, **extra):
+    """Queue the patient's email, with its calendar invite (REQUEST, or CANCEL once cancelled) unless `invite` is False.
+
+    A questionnaire link is only ever made from a questionnaire token, never from the manage token.
+    """
     manage_url = public_url("scheduling.manage", token=manage_token) if manage_token else ""
-    intake_url = public_url("intake.start", token=intake_token or manage_token) if manage_token else ""
-    ics, method = emailed_invite(booking, now)
+    intake_url = public_url("intake.start", token=intake_token) if intake_token else ""
+    ics, method = emailed_invite(booking, now) if invite else (None, None)
     queue_email(
         booking.patient_email,
         template,

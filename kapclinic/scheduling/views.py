@@ -3,7 +3,7 @@
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
@@ -18,20 +18,17 @@ from kapclinic.core.timezones import (
     parse_local_date,
     zone_names,
 )
-from kapclinic.extensions import db, limiter
+from kapclinic.extensions import db
 from kapclinic.ics.services import downloadable_invite
-from kapclinic.scheduling import services
+from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
+from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
 blueprint = Blueprint("scheduling", __name__)
 
 DAYS_SHOWN = 7
 _LAST_BOOKING = "last_booking"
-
-
-def _booking_rate_limit():
-    return current_app.config["BOOKING_RATE_LIMIT"]
 
 
 class SlotQuery:
@@ -149,7 +146,7 @@ def _details_context(consultation_type, query, form, alternatives=()):
 
 
 @blueprint.route("/book/<slug>/details", methods=["GET", "POST"])
-@limiter.limit(_booking_rate_limit, methods=["POST"])
+@public_path.public_booking_limit
 def patient_details(slug):
     consultation_type = _active_type_or_404(slug)
     now = now_utc()
@@ -180,18 +177,19 @@ def patient_details(slug):
     )
     try:
         outcome = services.book(
-            consultation_type, query.clinician, query.start_dt, patient, now, form.idempotency_key.data
+            consultation_type, query.clinician, query.start_dt, patient, now, form.idempotency_key.data,
+            visitor=public_path.visitor(),
         )
     except services.SlotTaken as taken:
         db.session.rollback()
         context = _details_context(consultation_type, query, form, taken.alternatives)
         return render_template("scheduling/details.html", taken=True, **context), 409
-    except services.NotBookable as refused:
+    except services.SchedulingError as refused:
         db.session.rollback()
-        if refused.field == "idempotency_key":
-            form.idempotency_key.errors = [str(refused)]
+        if refused.field in ("idempotency_key", "email", "phone"):
+            form[refused.field].errors = [str(refused)]
         else:
-            query.errors["start"] = str(refused)
+            query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     db.session.commit()
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
@@ -213,7 +211,8 @@ def _to_confirmation(outcome, idempotency_key, slot_key):
     if outcome.manage_token is not None:
         # Only the latest booking is remembered, for a double click or the back button.
         session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token, "slot": slot_key}
-        flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
+        if not outcome.booking.is_pending:
+            flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
         return redirect(url_for("scheduling.manage", token=outcome.manage_token))
     last = session.get(_LAST_BOOKING) or {}
     if idempotency_key and last.get("key") == idempotency_key:
@@ -236,6 +235,9 @@ def _manage_context(booking, token):
         "token": token,
         "can_change": booking.can_patient_change(now_utc(), timedelta(hours=window_hours)),
         "window_hours": window_hours,
+        "hold_expired": booking.hold_expired(now_utc()),
+        "confirm_by": format_moment(booking.confirm_by_dt, booking.patient_zone) if booking.confirm_by_dt else "",
+        "released_unconfirmed": booking.cancelled_by == services.RELEASED_UNCONFIRMED,
         **services.when_for_people(booking),
     }
 
@@ -245,6 +247,37 @@ def _manage_context(booking, token):
 def manage(token):
     booking = _booking_or_404(token)
     return render_template("scheduling/manage.html", **_manage_context(booking, token))
+
+
+@blueprint.post("/manage/<token>/confirm")
+@tokens.link_guessing_limit
+def confirm_booking(token):
+    booking = _booking_or_404(token)
+    if not ConfirmForm().validate():
+        abort(400)
+    try:
+        services.confirm_held(booking, token, now_utc())
+    except services.HoldReleased:
+        db.session.rollback()
+        return render_template("scheduling/manage.html", **_manage_context(booking, token)), 409
+    db.session.commit()
+    flash("Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire link, will follow shortly.")
+    return redirect(url_for("scheduling.manage", token=token))
+
+
+@blueprint.post("/manage/<token>/questionnaire-link")
+@tokens.link_guessing_limit
+@public_path.questionnaire_link_limit
+def email_questionnaire_link(token):
+    booking = _booking_or_404(token)
+    if not ConfirmForm().validate() or booking.status is not BookingStatus.CONFIRMED:
+        abort(400)
+    if services.email_questionnaire_link(booking):
+        db.session.commit()
+        flash(f"We have emailed a link to your questionnaire to {booking.patient_email}.")
+    else:
+        flash("Your questionnaire is finished: there is nothing more to fill in.")
+    return redirect(url_for("scheduling.manage", token=token))
 
 
 @blueprint.get("/manage/<token>/invite.ics")
@@ -300,7 +333,7 @@ def reschedule(token):
 
 @blueprint.route("/manage/<token>/reschedule/confirm", methods=["GET", "POST"])
 @tokens.link_guessing_limit
-@limiter.limit(_booking_rate_limit, methods=["POST"])
+@public_path.public_booking_limit
 def confirm_reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()
@@ -330,7 +363,7 @@ def confirm_reschedule(token):
         return render_template("scheduling/confirm_reschedule.html", **context), 409
     except services.NotBookable as refused:
         db.session.rollback()
-        query.errors["start"] = str(refused)
+        query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/confirm_reschedule.html", **context), 422
     db.session.commit()
     flash("Your consultation has moved. We have emailed you the new time and an updated invite.")

@@ -71,6 +71,8 @@ ROUTE_MATRIX = {
     ("scheduling.reschedule", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_reschedule", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_reschedule", "POST"): LINK_HOLDER_ONLY,
+    ("scheduling.confirm_booking", "POST"): LINK_HOLDER_ONLY,
+    ("scheduling.email_questionnaire_link", "POST"): LINK_HOLDER_ONLY,
     # The patient's questionnaire link, and the guardian's consent link.
     ("intake.start", "GET"): LINK_HOLDER_ONLY,
     ("intake.step", "GET"): LINK_HOLDER_ONLY,
@@ -147,6 +149,8 @@ ROUTE_MATRIX = {
     ("admin.outbox", "GET"): ADMIN_ONLY,
     ("admin.retry_message", "POST"): ADMIN_ONLY,
     ("admin.retry_all_failed", "POST"): ADMIN_ONLY,
+    ("admin.bursts", "GET"): ADMIN_ONLY,
+    ("admin.cancel_burst", "POST"): ADMIN_ONLY,
 }
 
 # POSTs are sent an empty form, which allowed roles see refused; these views would instead act

@@ -1,0 +1,51 @@
+"""What the public booking path (web pages and the JSON API alike) applies to each visitor.
+
+One booking budget per client address covers the web form, the API and reschedules
+from the manage page together: a script cannot get three budgets by using three doors.
+The key is the limiter's own (kapclinic.extensions), which counts an IPv6 /64 as one.
+"""
+
+from flask import current_app, request
+
+from kapclinic.core.clinic import clinic
+from kapclinic.core.tokens import hash_secret
+from kapclinic.extensions import limiter
+from kapclinic.scheduling.bursts import client_network
+from kapclinic.scheduling.services import PublicVisitor
+
+# Emails a manage page may ask for its questionnaire link, per booking.
+QUESTIONNAIRE_LINK_EMAILS = "3 per hour"
+
+
+def _booking_budget_spent():
+    return (
+        "Too many bookings were made from your network in the last hour, so we cannot take another online just now. "
+        f"Please try again later, or call us on {clinic().phone}."
+    )
+
+
+public_booking_limit = limiter.shared_limit(
+    lambda: current_app.config["BOOKING_RATE_LIMIT"],
+    scope="public-booking",
+    methods=["POST"],
+    error_message=_booking_budget_spent,
+)
+
+slots_limit = limiter.limit(
+    lambda: current_app.config["SLOTS_RATE_LIMIT"],
+    error_message="Too many requests for free times from your network. Please wait a minute and try again.",
+)
+
+# Keyed by the booking's link (hashed: no secret in the limiter's storage), so one
+# patient's button cannot become a way to flood their own inbox.
+questionnaire_link_limit = limiter.limit(
+    QUESTIONNAIRE_LINK_EMAILS,
+    key_func=lambda: hash_secret(request.view_args.get("token", "")),
+    methods=["POST"],
+    error_message="We have sent this link several times in the last hour. Please check your inbox and spam folder.",
+)
+
+
+def visitor():
+    """The visitor booking now, as the booking rules see them."""
+    return PublicVisitor(client_network=client_network(request.remote_addr))
