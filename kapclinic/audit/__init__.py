@@ -1,1 +1,4 @@
-"""The audit trail: who saw or changed which intake, when and from where; append-only and hash-chained."""
+"""The audit trail: who saw or changed which intake, when and from where.
+
+Append-only, and chained with a keyed hash (HMAC under AUDIT_KEY, which the database does not hold).
+"""

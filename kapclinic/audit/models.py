@@ -1,9 +1,10 @@
 """One row per thing a staff member did with patient data. Rows are never updated or deleted.
 
 The migration adds database triggers that refuse UPDATE and DELETE on this table, and
-every row carries the hash of the row before it, so a change made around the
-triggers (by someone with the database owner's rights) breaks the chain that
-`flask audit verify` checks.
+every row carries the hash of the row before it, keyed with AUDIT_KEY (which the
+database does not hold), so a change made around the triggers (by someone with the
+database owner's rights) breaks the chain that `flask audit verify` checks, and
+cannot be re-signed without the key.
 """
 
 import enum

@@ -80,7 +80,8 @@ class Verification:
 
 def verify(expected_head=None):
     """Walk the whole chain with the key; note where `expected_head` (a head recorded earlier) sits in it."""
-    count, head, found = 0, GENESIS_HASH, None
+    # The head of an empty trail is the genesis hash: a head recorded then is "before row 1".
+    count, head, found = 0, GENESIS_HASH, 0 if expected_head == GENESIS_HASH else None
 
     def counted():
         nonlocal count, head, found
