@@ -59,7 +59,7 @@ def clinicians():
                 "timezone": clinician.timezone,
                 "consultation_types": [item.slug for item in clinician.consultation_types if item.is_active],
             }
-            for clinician in services.active_clinicians()
+            for clinician in services.bookable_clinicians()
         ]
     )
 

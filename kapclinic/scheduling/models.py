@@ -70,7 +70,7 @@ class Clinician(db.Model):
     )
     time_off: Mapped[list["TimeOff"]] = relationship(back_populates="clinician", cascade="all, delete-orphan")
     # The staff account that acts for this profile, if any (accounts.models.StaffUser.clinician).
-    staff_user = relationship("StaffUser", uselist=False, viewonly=True)
+    staff_user = relationship("StaffUser", uselist=False, viewonly=True, lazy="selectin")
     consultation_types: Mapped[list["ConsultationType"]] = relationship(
         secondary=consultation_type_clinicians, back_populates="clinicians"
     )

@@ -121,6 +121,11 @@ def consultation_type_by_slug(slug):
 
 
 def active_clinicians():
+    """Active clinician profiles, bookable or not: staff still manage a deactivated clinician's bookings."""
+    return db.session.scalars(select(Clinician).where(Clinician.is_active).order_by(Clinician.id)).all()
+
+
+def bookable_clinicians():
     """Clinicians patients may book (see Clinician.is_bookable)."""
     return db.session.scalars(
         select(Clinician)

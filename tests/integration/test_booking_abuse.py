@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from icalendar import Calendar
 from sqlalchemy import create_engine, func, select, text
 
@@ -524,6 +524,13 @@ def test_upgrading_encrypts_cancellation_reasons_already_stored(make_app, empty_
                 {"public_id": str(uuid.uuid4()), "clinician": clinician_id, "type": type_id, "reason": reason,
                  "start": now_utc() + timedelta(days=number + 1), "end": now_utc() + timedelta(days=number + 1, hours=1),
                  "uid": uuid.uuid4().hex, "token": uuid.uuid4().hex})
+    with app.app_context():
+        # There and back: a downgrade puts the reasons back in clear, as they were.
+        upgrade(revision="0011bookingabuse")
+        downgrade(revision="0010outboxexpiry")
+        db.engine.dispose()
+    with engine.connect() as connection:
+        assert connection.scalars(text("SELECT cancellation_reason FROM bookings ORDER BY id")).all() == [REASON, ""]
     engine.dispose()
     with app.app_context():
         upgrade()
