@@ -75,19 +75,22 @@ def _rows(connection):
 
 
 def _resign(checked_with, signed_with, scheme):
-    """Check every row under the old scheme, then give it the new hash; print both heads."""
+    """Check every row under the old scheme, then give each its new hash; print both heads."""
     connection = op.get_bind()
-    if connection.execute(sa.select(audit_events.c.id).limit(1)).first() is None:
-        return
-    old_head, new_head, count = GENESIS_HASH, GENESIS_HASH, 0
-    _lift_triggers(connection)
-    for row in _rows(connection):
+    old_head = GENESIS_HASH
+    for row in _rows(connection):  # all checked before anything changes, triggers included
         if row.prev_hash != old_head or checked_with(row.prev_hash, row) != row.row_hash:
             raise RuntimeError(
                 f"audit trail broken at row {row.id} before re-signing it {scheme}: nothing was changed. "
                 "Keep a copy of audit_events and find out what happened before upgrading."
             )
-        old_head, new_prev = row.row_hash, new_head
+        old_head = row.row_hash
+    if old_head == GENESIS_HASH:
+        return
+    new_head, count = GENESIS_HASH, 0
+    _lift_triggers(connection)
+    for row in _rows(connection):
+        new_prev = new_head
         new_head = signed_with(new_prev, row)
         connection.execute(audit_events.update().where(audit_events.c.id == row.id).values(prev_hash=new_prev, row_hash=new_head))
         count += 1

@@ -122,9 +122,9 @@ def test_verify_against_a_recorded_head_notices_the_newest_rows_removed(app, des
 
 
 def test_upgrading_re_signs_the_plain_chain_with_the_key_and_refuses_a_broken_one(
-    make_app, sqlite_url, mailbox, create_staff_on
+    make_app, database_url, mailbox, create_staff_on
 ):
-    app = make_app(sqlite_url)
+    app = make_app(database_url)
     intake = submit_intake(app, seed_offering(app, "upgrade"), mailbox, 0, "Uma Upgrade", "uma@example.com")
     create_staff_on(app, Role.FRONT_DESK, "desk.upgrade@clinic.example.org")
     client = app.test_client()
@@ -166,6 +166,9 @@ def test_upgrading_re_signs_the_plain_chain_with_the_key_and_refuses_a_broken_on
             command.upgrade(app.extensions["migrate"].migrate.get_config(), "head")
         db.session.rollback()
         assert db.session.scalar(select(AuditEvent.detail).where(AuditEvent.id == 2)) == "rewritten"
+        db.session.rollback()
+        with pytest.raises(Exception, match="append-only"):  # the triggers stand
+            db.session.execute(text("UPDATE audit_events SET detail = 'again' WHERE id = 2"))
         db.session.rollback()
         db.engine.dispose()
 
