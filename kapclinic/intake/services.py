@@ -26,8 +26,10 @@ class IntakeClosed(Exception):
 # The "correct and resend" form must not become a way to mail anyone at volume: an intake
 # may resend the consent email this many times a day, and one address gets at most this
 # many consent emails that patients asked for (first requests included) a day, across
-# every intake. Counted in the database, in the transaction that queues the email: exact
-# across app processes, and it holds when Redis restarts or fails.
+# every intake. Counted in the database, in the transaction that queues the email, rather
+# than in Flask-Limiter's storage: it holds across app processes and when Redis restarts or
+# fails open, and a refused resend counts nothing. Per intake it is exact (the intake row is
+# locked); per address, resends from different intakes at the same instant may each pass once.
 GUARDIAN_EMAILS_A_DAY = 3
 GUARDIAN_EMAIL_WINDOW = timedelta(days=1)
 
