@@ -539,3 +539,15 @@ def test_upgrading_encrypts_cancellation_reasons_already_stored(make_app, empty_
         assert raw[0] and REASON not in raw[0] and raw[1] is None
         db.session.rollback()
         db.engine.dispose()
+
+
+def test_asking_for_the_questionnaire_link_again_and_again_is_limited_per_booking(make_app, sqlite_url, mailbox):
+    app = make_app(sqlite_url, RATELIMIT_ENABLED=True)
+    offering = seed_offering(app, "ask-again")
+    client = app.test_client()
+    assert _book_api(client, offering, 0).status_code == 201
+    token = _manage_token(mailbox.messages[-1])
+    mailbox.clear()
+    statuses = [client.post(f"/manage/{token}/questionnaire-link").status_code for _ in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    assert len(mailbox.messages) == 3
