@@ -2,11 +2,13 @@
 
 Every column that can hold clinical content is filled with something recognisable (answers,
 scores, screening flags and the answers that raised them, the guardian's consent, the review
-reason, staff notes and the contact log), then the raw SQLite file, or every PostgreSQL row
-as text, is searched. What stays in clear is the booking's contact details, statuses, times
-and the queue's markers (urgent, needs review, information flags, adolescent).
+reason, staff notes, the contact log, a patient's cancellation reason), then the raw SQLite
+file, or every PostgreSQL row as text, is searched. What stays in clear is the booking's
+contact details, statuses, times and the queue's markers (urgent, needs review, information
+flags, adolescent).
 """
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from sqlalchemy import select, text
 from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
+from kapclinic.scheduling.models import Booking
 from tests.conftest import seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
@@ -30,6 +33,7 @@ TYPED = {
     "guardian": {"guardian_relationship": "Qzx aunt"},
 }
 GUARDIAN_SIGNATURE = "Quintessa Zxguardian"
+CANCELLATION_REASON = "Qzx started lithium instead"
 STAFF_TEXT = {
     "urgent": "Qzx called back, safety plan agreed",
     "note": "Qzx note on ketamine dose history",
@@ -77,7 +81,12 @@ def _answered_flagged_reviewed(app, mailbox, create_staff):
     assert desk.post(f"{record}/notes", data={"kind": "note", "body": STAFF_TEXT["note"]}).status_code == 302
     assert desk.post(f"{record}/notes", data={"kind": "left_message", "body": STAFF_TEXT["contact"]}).status_code == 302
     assert desk.post(f"{record}/status", data={"status": "not_a_fit", "reason": STAFF_TEXT["reason"]}).status_code == 302
-    return desk.get(record).text
+
+    # Another patient cancels, saying why.
+    book_for_intake(patient, offering, mailbox, slot=2, name="Bo Other", email="bo@example.com", phone="+12125550177")
+    manage_path = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    assert patient.post(f"{manage_path}/cancel", data={"reason": CANCELLATION_REASON}).status_code == 302
+    return intake_id, desk.get(record).text
 
 
 def _stored_bytes(app):
@@ -99,14 +108,16 @@ def _stored_bytes(app):
 
 
 def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note(staff_app, mailbox, create_staff):
-    record = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
+    intake_id, record = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
     typed = [value for step in TYPED.values() for value in step.values()] + [GUARDIAN_SIGNATURE, *STAFF_TEXT.values()]
     # Stored, not lost: the staff read it all back, and the guardian's signature is on the intake.
     for value in [*typed, "Psychosis or schizophrenia", "Pregnant, breastfeeding", "Thoughts of death"]:
         assert value == GUARDIAN_SIGNATURE or value in record, value
     with staff_app.app_context():
-        assert db.session.scalar(select(Intake)).guardian_consent["signature"] == GUARDIAN_SIGNATURE
+        assert db.session.get(Intake, intake_id).guardian_consent["signature"] == GUARDIAN_SIGNATURE
+        assert db.session.scalar(select(Booking.cancellation_reason).where(Booking.patient_email == "bo@example.com")) == CANCELLATION_REASON
         db.session.rollback()
+    typed.append(CANCELLATION_REASON)
 
     stored = _stored_bytes(staff_app)
     found = [value for value in [*typed, *CLINICAL_WORDS] if value.encode("utf-8") in stored]
@@ -115,15 +126,15 @@ def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note
 
 def test_upgrading_moves_the_queue_onto_markers_and_drops_the_clear_flag_codes(staff_app, mailbox, create_staff):
     """Intakes flagged before migration 0013 keep their queue filters; no flag code stays in clear."""
-    _answered_flagged_reviewed(staff_app, mailbox, create_staff)
-    markers = select(Intake.is_urgent, Intake.needs_review, Intake.has_info_flags, Intake.is_adolescent)
+    intake_id, _ = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
+    markers = select(Intake.is_urgent, Intake.needs_review, Intake.has_info_flags, Intake.is_adolescent).where(Intake.id == intake_id)
     with staff_app.app_context():
         before = db.session.execute(markers).one()
         db.session.rollback()
         db.engine.dispose()
         downgrade(revision="0012keyedauditchain")
         with db.engine.connect() as connection:
-            codes = connection.execute(text("SELECT flag_codes FROM intakes")).scalar()
+            codes = connection.execute(text("SELECT flag_codes FROM intakes WHERE id = :id"), {"id": intake_id}).scalar()
         assert {"suicide_risk_phq9", "psychosis", "under_18", "level:clinician-review"} <= set(codes.split())
         upgrade()
         db.engine.dispose()
