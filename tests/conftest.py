@@ -9,6 +9,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import time, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -453,3 +454,34 @@ def queue_test_emails(app, recipients):
         db.session.commit()
         db.session.info.clear()  # not delivered at the end of this "request"
         return [message.id for message in messages]
+
+
+# --- browser ----------------------------------------------------------------------------------
+# Here rather than in tests/e2e/conftest.py because tests/deployed drives it too: Playwright's sync
+# API runs once per process, and a session fixture defined in two conftests would start it twice.
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = Path(__file__).resolve().parent / "e2e" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def skip_or_fail_without(what, how):
+    """Skip a test that needs a missing tool locally; in CI (.ci/run installs it) fail instead."""
+    if RUNNING_IN_CI:
+        pytest.fail(f"{what} is missing in CI: {how}")
+    pytest.skip(f"{what} is not installed here ({how}); CI installs it")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright (its own browser download cannot work here)."""
+    if not CHROMIUM.exists():
+        skip_or_fail_without("Debian's chromium", "apt-get install chromium")
+    if not AXE.exists():
+        skip_or_fail_without("axe-core", "make install-test runs npm ci in tests/e2e")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()

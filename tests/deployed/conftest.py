@@ -10,12 +10,13 @@ import shutil
 
 import pytest
 
+from tests.conftest import skip_or_fail_without
 from tests.deployed.stack import NGINX, REDIS_SERVER, running_stack
-from tests.e2e.conftest import ARTIFACTS, browser, open_browser, skip_or_fail_without  # noqa: F401 - shared fixtures
+from tests.e2e.conftest import ARTIFACTS, open_browser  # noqa: F401 - the journeys' browser contexts
 
 
 @pytest.fixture(scope="module")
-def stack(browser, postgres_server, worker_id):  # noqa: F811 - the browser first: without Chromium nothing is started
+def stack(browser, postgres_server, worker_id):  # the browser first: without Chromium nothing is started
     if not NGINX.exists():
         skip_or_fail_without("Debian's nginx", "apt-get install nginx-light")
     if not REDIS_SERVER.exists():

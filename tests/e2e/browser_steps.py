@@ -7,7 +7,8 @@ from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 STEP_URL = re.compile(r"/intake/[^/]+/step/(?P<key>[a-z0-9_]+)$")
 
 
-def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@example.com", date_of_birth="1990-04-12"):
+def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@example.com", date_of_birth="1990-04-12",
+                    phone="+1 212 555 0100"):
     """From the landing page to the booked page, through the first free time; return the time's label."""
     page = visit.page
     page.goto(server.url + "/")
@@ -20,7 +21,7 @@ def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@exa
     slot.click()
     page.locator("#name").wait_for()
     visit.check("your-details")
-    fill_details(page, name, email, date_of_birth)
+    fill_details(page, name, email, date_of_birth, phone)
     page.check("#contact_consent")
     with page.expect_navigation():
         page.get_by_role("button", name="Book this time").click()
@@ -29,11 +30,11 @@ def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@exa
     return label
 
 
-def fill_details(page, name, email, date_of_birth="1990-04-12"):
+def fill_details(page, name, email, date_of_birth="1990-04-12", phone="+1 212 555 0100"):
     """The booking form's fields, as the patient types them."""
     page.fill("#name", name)
     page.fill("#email", email)
-    page.fill("#phone", "+1 212 555 0100")
+    page.fill("#phone", phone)
     page.fill("#date_of_birth", date_of_birth)
 
 

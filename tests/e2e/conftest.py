@@ -1,7 +1,8 @@
 """A real browser (Debian's Chromium through Playwright) against the app served on 127.0.0.1.
 
-Playwright's own browser download cannot work here, so the tests drive /usr/bin/chromium.
-Without it they skip locally and fail in CI (.ci/run installs it). axe-core comes from
+Playwright's own browser download cannot work here, so the tests drive /usr/bin/chromium
+(the `browser` fixture, in tests/conftest.py: tests/deployed uses it too). Without it they
+skip locally and fail in CI (.ci/run installs it). axe-core comes from
 the npm registry at install time (tests/e2e/package-lock.json), never while tests run.
 """
 
@@ -18,35 +19,11 @@ from kapclinic.accounts import services as accounts
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from tests.conftest import RUNNING_IN_CI, STAFF_PASSWORD
+from tests.conftest import AXE, STAFF_PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-
-
-def skip_or_fail_without(what, how):
-    """Skip a test that needs a missing tool locally; in CI (.ci/run installs it) fail instead."""
-    if RUNNING_IN_CI:
-        pytest.fail(f"{what} is missing in CI: {how}")
-    pytest.skip(f"{what} is not installed here ({how}); CI installs it")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        skip_or_fail_without("Debian's chromium", "apt-get install chromium")
-    if not AXE.exists():
-        skip_or_fail_without("axe-core", "make install-test runs npm ci in tests/e2e")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
@@ -119,8 +96,9 @@ class Visit:
         self.check("sign-in")
         self.page.get_by_label("Email").fill(email)
         self.page.get_by_label("Password").fill(STAFF_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_load_state("load")
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="Sign in").click()
+        assert not self.page.url.startswith(server.url + "/staff/login"), f"sign-in refused: {self.page.inner_text('main')[:500]}"
 
     def close(self):
         """Close the browser context, as a patient closing the browser: the session cookie is gone."""
