@@ -63,6 +63,8 @@ def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_s
 def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_public_origin(stack, open_browser):
     phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone", **HTTPS)
     book_in_browser(phone, stack, CONSULTATION_NAME, name="Hana Https", email="hana@example.com", phone="+1 212 555 0101")
+    cookies = phone.context.cookies()  # the booking form's CSRF token lives in the session cookie
+    assert cookies and all(cookie["secure"] and cookie["httpOnly"] for cookie in cookies), cookies
 
     confirmation = stack.email_to("hana@example.com", "booked")
     links = _links(confirmation)
