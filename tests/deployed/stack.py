@@ -64,7 +64,7 @@ CLIENT_ADDRESS = "127.0.0.1"
 PROXY_ADDRESS = "127.0.0.2"
 
 CONSULTATION_SLUG = "first-consultation"
-CONSULTATION_NAME = "First-Consultation"  # seed_offering names a type after its slug
+CONSULTATION_NAME = CONSULTATION_SLUG.title()  # as seed_offering names it
 FRONT_DESK_EMAIL = "desk@clinic.example.org"
 STAFF = (
     # email, name, role; the clinician acts for the seeded consultation's clinician
