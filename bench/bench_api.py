@@ -16,6 +16,7 @@ import http.client
 import json
 import logging
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -170,7 +171,10 @@ def _gunicorn(url, port, data_key, workers, threads):
     env = {
         **os.environ,
         "KAPCLINIC_CONFIG": "production",
-        "SECRET_KEY": "bench-" + "s" * 40,
+        # Production refuses guessable secrets and a non-https public address.
+        "SECRET_KEY": secrets.token_hex(32),
+        "AUDIT_KEY": secrets.token_hex(32),
+        "PUBLIC_BASE_URL": "https://clinic.example.org",
         "DATABASE_URL": url,
         "KAPCLINIC_DATA_KEY": data_key,
         "REDIS_URL": "redis://127.0.0.1:6379/0",
