@@ -2,7 +2,7 @@
 
 import re
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -370,6 +370,32 @@ def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zon
     assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
     complete_steps(client, intake_url, ADULT_STEPS[:1], about={"date_of_birth": born})
     assert ("under_18" in {flag["code"] for flag in _intake().results["flags"]}) is needs_guardian
+
+
+@pytest.mark.parametrize(
+    ("consultation_utc", "born", "needs_guardian"),
+    [
+        # 00:30 on 11 March in New York, the day after clocks went forward (EDT, UTC-4): 18 that day.
+        # On the winter offset it would still be 10 March.
+        ("2030-03-11T04:30:00+00:00", "2012-03-11", False),
+        # 23:30 on 3 November in New York, the day clocks went back (EST, UTC-5): 18 only the next
+        # day, which it already is in Kiritimati and would be on the summer offset.
+        ("2030-11-04T04:30:00+00:00", "2012-11-04", True),
+    ],
+)
+def test_age_uses_the_clinics_offset_on_the_consultation_day_across_daylight_saving(
+    app, consultation, mailbox, consultation_utc, born, needs_guardian
+):
+    client = app.test_client()
+    intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=born, tz="Pacific/Kiritimati")
+    start = datetime.fromisoformat(consultation_utc)
+    # The consultation is moved straight in the database to a night of a clock change (no slot offers those).
+    db.session.execute(
+        update(Booking).values(start_dt=start, end_dt=start + timedelta(hours=1), blocked_start_dt=start,
+                               blocked_end_dt=start + timedelta(hours=1))
+    )
+    db.session.commit()
+    assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
 
 
 def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, consultation, mailbox):
