@@ -471,6 +471,24 @@ def test_manage_reschedule_form(app, offering, patient_booking, data):
         patient_booking.manage = response.headers["Location"]
 
 
+@pytest.fixture
+def held_booking(app, offering):
+    """A booking held until the patient confirms it (BOOKING_CONFIRMATION_MINUTES): its manage path."""
+    app.config["BOOKING_CONFIRMATION_MINUTES"] = 30
+    body = patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id)
+    response = app.test_client().post("/api/v1/bookings", json=body)
+    assert response.status_code == 201 and response.json["status"] == "pending"
+    return SimpleNamespace(manage=f"/manage/{response.json['manage_url'].rsplit('/', 1)[1]}")
+
+
+@FUZZ
+@given(body=form_bodies())
+def test_manage_confirm_and_questionnaire_link_posts_without_fields(app, held_booking, body):
+    """Confirming a held booking (the first success confirms it, the rest change nothing) and asking for the questionnaire link."""
+    submit(app, app.test_client(), f"{held_booking.manage}/confirm", body)
+    submit(app, app.test_client(), f"{held_booking.manage}/questionnaire-link", body)
+
+
 # --- patients: the intake -------------------------------------------------------------------
 
 
@@ -789,6 +807,19 @@ def test_admin_posts_without_fields(app, admin, other_clinician_user, failed_mes
         restore_row(app, OutboxMessage, failed_message.id, failed_message.row)
 
 
+@pytest.fixture
+def burst_booking(book):
+    return book(email="burst@example.com")
+
+
+@FUZZ
+@given(data=st.data())
+def test_cancel_burst_form(app, admin, burst_booking, data):
+    """Cancelling a burst: the first step shows what would be cancelled; with `confirmed` the first success cancels it."""
+    body = data.draw(form_bodies({"booking_ids": str(burst_booking.booking_id), "confirmed": st.sampled_from(["", "y"])}))
+    submit(app, admin.client, "/staff/admin/bursts/cancel", body)
+
+
 # --- the front desk ------------------------------------------------------------------------------------
 
 
@@ -879,6 +910,9 @@ FUZZED_POST_ENDPOINTS = {
     "admin.set_active": test_admin_posts_without_fields,
     "admin.retry_message": test_admin_posts_without_fields,
     "admin.retry_all_failed": test_admin_posts_without_fields,
+    "admin.cancel_burst": test_cancel_burst_form,
+    "scheduling.confirm_booking": test_manage_confirm_and_questionnaire_link_posts_without_fields,
+    "scheduling.email_questionnaire_link": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "frontdesk.add_note": test_intake_record_forms,
     "frontdesk.change_status": test_intake_record_forms,
     "frontdesk.acknowledge_urgent": test_intake_record_forms,
