@@ -72,7 +72,8 @@ class _BoundedRedisCache(RedisCache):
         name, index, now = self._get_prefix() + key, self._get_prefix() + _INDEX_KEY, time.time()
         # One MULTI/EXEC: each evicted key is handed to exactly one of the processes storing at once.
         pipeline = self._write_client.pipeline()
-        pipeline.set(name, self.serializer.dumps(value), ex=self.default_timeout)
+        expires = self._normalize_timeout(timeout)  # as RedisCache.set: -1 means never
+        pipeline.set(name, self.serializer.dumps(value), ex=expires if expires != -1 else None)
         pipeline.zadd(index, {name: now})
         pipeline.zremrangebyscore(index, "-inf", now - self.default_timeout)  # expired by themselves
         pipeline.zrange(index, 0, -self.max_entries - 1)
