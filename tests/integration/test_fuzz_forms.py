@@ -240,7 +240,7 @@ TOUCHED_BY_ANY_REQUEST = {"staff_sessions": {"last_seen_dt"}}
 # desk (README, "Safety over tidiness"); the step's answers stay unsaved.
 RISK_STEPS = {"phq9", "asq"}  # the steps with questions that raise urgent flags (kapclinic/intake/screening.py)
 SAFETY_ALERT_COLUMNS = {
-    "intakes": {"results", "flag_codes", "is_urgent", "urgent_alert_dt", "urgent_acknowledged_dt", "urgent_acknowledged_by_id"}
+    "intakes": {"results", "is_urgent", "urgent_alert_dt", "urgent_acknowledged_dt", "urgent_acknowledged_by_id"}
 }
 
 
@@ -343,7 +343,7 @@ def _ids(public_id):
 
 
 @pytest.fixture
-def book(app, offering):
+def book(app, offering, mailbox):
     """Return a factory: a booking of the offering's first free start, with its private paths and row ids."""
     patient = app.test_client()
 
@@ -354,10 +354,11 @@ def book(app, offering):
             if response.status_code == 201:
                 token, public_id = response.json["manage_url"].rsplit("/", 1)[1], response.json["id"]
                 booking_id, intake_id = run_in(app, partial(_ids, public_id))
+                # The questionnaire has its own link (a manage link opens none of it), from the confirmation email.
+                body = next(text for text in (m.get_body(("plain",)).get_content() for m in mailbox.messages) if token in text)
+                intake = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
                 return SimpleNamespace(
-                    # The manage link opens the intake too.
-                    manage=f"/manage/{token}", intake=f"/intake/{token}", public_id=public_id,
-                    booking_id=booking_id, intake_id=intake_id,
+                    manage=f"/manage/{token}", intake=intake, public_id=public_id, booking_id=booking_id, intake_id=intake_id,
                 )
         raise AssertionError("no free start left to book")
 
