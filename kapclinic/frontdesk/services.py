@@ -335,6 +335,8 @@ def fhir_answers(intake):
         results=intake.results,
         authored_dt=intake.submitted_dt or intake.updated_dt,
         is_minor=intakes.is_minor(intake),
+        patient_name=intake.booking.patient_name,
+        birth_date=intake.booking.patient_date_of_birth,
     )
 
 

@@ -118,6 +118,14 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
     assert export.status_code == 200 and export.mimetype == "application/fhir+json"
     response = QuestionnaireResponse.model_validate(export.json)
     assert response.status == "completed"
+    # The response says whose it is: a receiving system matches the contained Patient by name and birth date.
+    (patient,) = [resource for resource in export.json["contained"] if resource["resourceType"] == "Patient"]
+    assert export.json["subject"] == {"reference": f"#{patient['id']}"}
+    with app.app_context():
+        booking = db.session.get(Intake, urgent).booking
+        assert patient["name"] == [{"text": booking.patient_name}]
+        assert patient["birthDate"] == booking.patient_date_of_birth.isoformat()
+        db.session.rollback()
     version = export.json["questionnaire"].split("|")[1]
     definition = client.get(f"/staff/questionnaires/{version}.json")
     questionnaire = Questionnaire.model_validate(definition.json)
