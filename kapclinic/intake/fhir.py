@@ -69,37 +69,9 @@ TYPES_WITH_MAX_LENGTH = ("string", "text")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 PATIENT_ID = "patient"
 
-# LOINC codes the instrument registry (intake.instruments) does not hold, each checked
-# against a published source; by our linkId. Codes LOINC publishes for no item are not
-# made up: those items stay uncoded.
-#
-# AUDIT items 4-10: the items of LOINC panel 72110-0 "Alcohol Use Disorder
-# Identification Test [AUDIT]", LOINC 2.80, https://cdn.loinc.org/72110-0 (items 1-3,
-# 68518-0, 68519-8 and 68520-6, are in the registry already and match that page). LOINC
-# answer codes for the AUDIT's answers were not found in a source we could check, so
-# the AUDIT's answers keep our own code systems.
-# PCL-5 (panel 101697-1): no item codes were found in a source we could check (the
-# LOINC pages found list the panel and its score 101698-9 only), so its items stay
-# uncoded.
-LOINC_ITEM_CODES = {
-    "audit_4": "97734-8",
-    "audit_5": "97735-5",
-    "audit_6": "97736-3",
-    "audit_7": "97737-1",
-    "audit_8": "97738-9",
-    "audit_9": "97739-7",
-    "audit_10": "97740-5",
-}
-# By our linkId, then our answer code. PHQ-9 difficulty item 69722-7, LOINC answer list
-# LL359-1: the German Medical Informatics Initiative's PROMs module,
-# github.com/medizininformatik-initiative/kerndatensatzmodul-proms,
-# input/fsh/definitions/phq-9/mii-vs-phq-9-answer-list-ll359-1.fsh, and the same four
-# codes in the PHQ-9 Questionnaires of other public FHIR implementation guides. Note the
-# order: "Very difficult" is LA6575-0 and "Extremely difficult" LA6574-3 (some public
-# code has the two swapped).
-LOINC_ANSWER_CODES = {
-    "phq9_difficulty": {"0": "LA6572-7", "1": "LA6573-5", "2": "LA6575-0", "3": "LA6574-3"},
-}
+# PCL-5 (panel 101697-1): no item codes were found in a source we could check (the LOINC
+# pages found list the panel and its score 101698-9 only), so its items stay uncoded; codes
+# LOINC publishes for no item are not made up.
 
 # Every step in the order a patient meets them: the guardian signs just before the
 # patient's own consent, where steps_for puts the guardian step for a minor.
@@ -223,7 +195,7 @@ def _group_item(step, base):
 def _question_item(step, question, base):
     item_type = ITEM_TYPES[question.type]
     item = {"linkId": _link_id(step, question.link_id)}
-    code = question.loinc or LOINC_ITEM_CODES.get(question.link_id)
+    code = question.loinc
     if code:
         item["code"] = [_loinc(code)]
     item |= {"text": question.text, "type": item_type}
@@ -257,7 +229,7 @@ def _enable_when(step, link_id, expected, base):
 def _option_codings(step, question, base):
     """The Coding of each option, by our answer code.
 
-    Instrument options use their LOINC answer code where the registry (or LOINC_ANSWER_CODES) has one; other
+    Instrument options use their LOINC answer code where the registry has one; other
     options are our own codes in a code system per question, because the same code means
     different things in different questions ("0" is "Never" in AUDIT, "Not at all" in PCL-5).
     """
@@ -279,9 +251,7 @@ def _loinc_answer_codes(step, question):
     item = next(item for item in (*instrument.items, *instrument.extra_items) if item.link_id == question.link_id)
     # The question's options were built from the item's, in the same order.
     pairs = zip(question.options, item.options, strict=True)
-    return {code: option.loinc for (code, _label), option in pairs if option.loinc} | LOINC_ANSWER_CODES.get(
-        question.link_id, {}
-    )
+    return {code: option.loinc for (code, _label), option in pairs if option.loinc}
 
 
 # --- QuestionnaireResponse items ----------------------------------------------------

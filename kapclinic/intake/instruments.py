@@ -440,7 +440,17 @@ PHQ9 = Instrument(
             "phq9_difficulty",
             "If you checked off any problems, how difficult have these problems made it for you to do "
             "your work, take care of things at home, or get along with other people?",
-            _scale("Not difficult at all", "Somewhat difficult", "Very difficult", "Extremely difficult"),
+            # LOINC answer list LL359-1: the German Medical Informatics Initiative's PROMs module,
+            # github.com/medizininformatik-initiative/kerndatensatzmodul-proms,
+            # input/fsh/definitions/phq-9/mii-vs-phq-9-answer-list-ll359-1.fsh, and the same four codes
+            # in other public FHIR implementation guides. "Very difficult" is LA6575-0 and "Extremely
+            # difficult" LA6574-3 (some public code has the two swapped).
+            (
+                AnswerOption(0, "Not difficult at all", loinc="LA6572-7"),
+                AnswerOption(1, "Somewhat difficult", loinc="LA6573-5"),
+                AnswerOption(2, "Very difficult", loinc="LA6575-0"),
+                AnswerOption(3, "Extremely difficult", loinc="LA6574-3"),
+            ),
             loinc="69722-7",
             required=False,
         ),
@@ -550,41 +560,49 @@ AUDIT = Instrument(
             loinc="68519-8",
         ),
         Item("audit_3", "How often do you have six or more drinks on one occasion?", OCCASION_OPTIONS, loinc="68520-6"),
+        # Items 4-10: LOINC panel 72110-0, LOINC 2.80, https://cdn.loinc.org/72110-0 (items 1-3 match it too).
+        # No LOINC answer codes for the AUDIT's answers were found in a source we could check.
         Item(
             "audit_4",
             "How often during the last year have you found that you were not able to stop drinking once you "
             "had started?",
             OCCASION_OPTIONS,
+            loinc="97734-8",
         ),
         Item(
             "audit_5",
             "How often during the last year have you failed to do what was normally expected from you because "
             "of drinking?",
             OCCASION_OPTIONS,
+            loinc="97735-5",
         ),
         Item(
             "audit_6",
             "How often during the last year have you needed a first drink in the morning to get yourself going "
             "after a heavy drinking session?",
             OCCASION_OPTIONS,
+            loinc="97736-3",
         ),
         Item(
             "audit_7",
             "How often during the last year have you had a feeling of guilt or remorse after drinking?",
             OCCASION_OPTIONS,
+            loinc="97737-1",
         ),
         Item(
             "audit_8",
             "How often during the last year have you been unable to remember what happened the night before "
             "because you had been drinking?",
             OCCASION_OPTIONS,
+            loinc="97738-9",
         ),
-        Item("audit_9", "Have you or someone else been injured as a result of your drinking?", EVER_OPTIONS),
+        Item("audit_9", "Have you or someone else been injured as a result of your drinking?", EVER_OPTIONS, loinc="97739-7"),
         Item(
             "audit_10",
             "Has a relative or friend or a doctor or another health worker been concerned about your drinking "
             "or suggested you cut down?",
             EVER_OPTIONS,
+            loinc="97740-5",
         ),
     ),
     bands=(
