@@ -1,4 +1,4 @@
-"""`flask worker`: the long-running loop that queues due reminders and delivers the outbox.
+"""`flask worker`: the long-running loop that releases unconfirmed holds, queues due reminders and delivers the outbox.
 
 Several workers may run at once: outbox rows are claimed with FOR UPDATE SKIP LOCKED
 and a lease (notifications.services), reminders by a unique row (reminders.services),
@@ -17,6 +17,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.services import deliver_due
 from kapclinic.reminders import services as reminders
+from kapclinic.scheduling.services import release_expired_holds
 
 
 def _guarded(step, name):
@@ -35,8 +36,18 @@ def _queue_reminders(limit):
     return queued
 
 
+def _release_holds():
+    released = release_expired_holds(now_utc())
+    db.session.commit()
+    if released:
+        current_app.logger.info("holds released", extra={"fields": {"bookings": released}})
+    return released
+
+
 def run_round(limit):
-    """Queue due reminders (committed first, so they survive a failing mail server), then deliver."""
+    """Release unconfirmed holds and queue due reminders (each committed first, so they survive a failing
+    mail server), then deliver."""
+    _guarded(_release_holds, "holds")
     queued = _guarded(lambda: _queue_reminders(limit), "reminders")
     sent = _guarded(lambda: deliver_due(limit), "delivery")
     return queued, sent

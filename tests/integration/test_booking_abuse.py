@@ -387,6 +387,22 @@ def test_a_held_time_is_taken_for_others_until_its_deadline_then_free_and_releas
     assert booking.status is BookingStatus.CANCELLED and booking.cancelled_by == services.RELEASED_UNCONFIRMED
 
 
+def test_the_worker_round_releases_a_hold_past_its_deadline_and_keeps_one_inside_it(hold_app, mailbox):
+    from kapclinic.ops.worker import run_round
+
+    client = hold_app.test_client()
+    offering = seed_offering(hold_app, "worker-release")
+    assert _book_api(client, offering, 0).status_code == 201
+    assert _book_api(client, offering, -1, email="second@example.com", phone=_other_phone(51)).status_code == 201
+    expired, waiting = db.session.scalars(select(Booking).order_by(Booking.id)).all()
+    expired.confirm_by_dt = now_utc() - timedelta(minutes=1)
+    db.session.commit()
+    run_round(10)
+    db.session.expire_all()
+    assert expired.status is BookingStatus.CANCELLED and expired.cancelled_by == services.RELEASED_UNCONFIRMED
+    assert waiting.status is BookingStatus.PENDING
+
+
 def test_confirming_after_the_deadline_says_the_time_was_released(hold_app, mailbox):
     client = hold_app.test_client()
     offering = seed_offering(hold_app, "late")
