@@ -21,7 +21,7 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core import tokens
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
-from kapclinic.intake.models import Intake
+from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
 from kapclinic.scheduling.slots import Interval
@@ -462,6 +462,22 @@ def test_reschedule_email_and_manage_page_never_use_the_manage_link_for_the_ques
     [fresh] = _intake_tokens(emailed)
     assert tokens.stored_hash(fresh, tokens.INTAKE) is not None
     assert client.get(f"/intake/{fresh}").status_code in (200, 302)
+
+
+def test_reschedule_email_after_the_questionnaire_is_finished_offers_no_questionnaire(app, client, mailbox):
+    offering = seed_offering(app, "finished")
+    assert _book_api(client, offering, 0).status_code == 201
+    token = _manage_token(mailbox.messages[-1])
+    intake = db.session.scalar(select(Intake))
+    intake.status = IntakeStatus.SUBMITTED
+    db.session.commit()
+    mailbox.clear()
+    moved = client.post(f"/manage/{token}/reschedule/confirm?start={instant_param(offering.starts[4])}&tz=UTC")
+    assert moved.status_code == 302
+    [rescheduled] = mailbox.messages
+    for kind in ("plain", "html"):
+        body = rescheduled.get_body((kind,)).get_content()
+        assert "questionnaire" not in body.lower(), kind
 
 
 # --- 11. the cancellation reason at rest ---------------------------------------------------------------
