@@ -280,6 +280,7 @@ def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_t
         assert response.status_code == 201
     assert _book_api(client, offering, 8, address="203.0.113.99", email="real@example.com", phone=_other_phone(30)).status_code == 201
     admin = _admin(app)
+    assert 'href="/staff/admin/bursts"' in admin.get("/staff/").text  # found from the admin's home page
     page = admin.get("/staff/admin/bursts")
     assert page.status_code == 200
     assert "3 bookings" in page.text and "from one network (203.0.113.5)" in page.text
