@@ -119,6 +119,7 @@ def openapi_document():
                             "Free slots, in time order",
                         ),
                         "422": _json(_ref("Invalid"), "Invalid query, with a message per field"),
+                        "429": _json(_ref("Error"), "Too many questions from this address; try after Retry-After seconds"),
                     },
                 }
             },
@@ -138,7 +139,7 @@ def openapi_document():
                     "responses": {
                         "201": _json(_ref("Booking"), "Booked"),
                         "200": _json(_ref("Booking"), "The booking an earlier request with this idempotency key made"),
-                        "400": _json(_ref("Error"), "The body is not a JSON object"),
+                        "400": _json(_ref("Error"), "The body is not a JSON object (or is nested too deeply to read)"),
                         "409": _json(
                             {
                                 "type": "object",
@@ -153,8 +154,16 @@ def openapi_document():
                         ),
                         "413": _json(_ref("Error"), "The body is too large to be a booking"),
                         "415": _json(_ref("Error"), "Not a JSON body"),
-                        "422": _json(_ref("Invalid"), "Invalid fields, with a message per field"),
-                        "429": _json(_ref("Error"), "Too many booking attempts; try later"),
+                        "422": _json(
+                            _ref("Invalid"),
+                            "Invalid fields, with a message per field; also a reused idempotency key with other details, "
+                            "or an email or phone that already holds MAX_ACTIVE_BOOKINGS_PER_PATIENT upcoming consultations",
+                        ),
+                        "429": _json(
+                            _ref("Error"),
+                            "Too many bookings from this address (one budget with the web form and reschedules); "
+                            "try after Retry-After seconds",
+                        ),
                     },
                 }
             },

@@ -244,6 +244,9 @@ def test_slots_api_answers_429_with_a_message_past_its_limit(make_app, sqlite_ur
     assert refused.status_code == 429
     assert "Please wait a minute" in refused.json["message"]
     assert client.get("/api/v1/slots", query_string=query, environ_base={"REMOTE_ADDR": "198.51.100.21"}).status_code == 200
+    # The API's description tells a client to expect it.
+    document = client.get("/api/v1/openapi.json", environ_base={"REMOTE_ADDR": "198.51.100.22"}).json
+    assert "429" in document["paths"]["/slots"]["get"]["responses"]
 
 
 def test_slots_limit_default_leaves_room_for_a_patient_clicking_through(app):
