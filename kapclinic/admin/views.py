@@ -13,9 +13,9 @@ from kapclinic.admin import services
 from kapclinic.admin.forms import CancelBurstForm, ClinicSettingsForm, ConsultationTypeForm, StaffUserForm
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
+from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.clinic import clinic
 from kapclinic.core.clinic import save as save_clinic_settings
-from kapclinic.core.db import take_write_lock_next
 from kapclinic.core.timezones import format_moment, get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
@@ -118,16 +118,12 @@ def settings():
 
 
 def _recorded(page, action):
-    """End the reading transaction, then record that the page was shown in a short writing one."""
-    db.session.commit()
-    take_write_lock_next()
-    audit.record(current_user, action, now_utc())
-    db.session.commit()
-    return page
+    return record_after_render(page, lambda: audit.record(current_user, action, now_utc()))
 
 
 @blueprint.get("/outbox")
 @role_required(Role.ADMIN)
+@staff_site_only
 def outbox():
     page = render_template(
         "admin/outbox.html",
@@ -145,6 +141,7 @@ def _burst_settings():
 
 @blueprint.get("/bursts")
 @role_required(Role.ADMIN)
+@staff_site_only
 def bursts():
     min_count, window = _burst_settings()
     page = render_template(

@@ -118,6 +118,8 @@ def _audited_reads(intake_id, clinician_id, booking_public_id, desk_id):
         "schedule": ("clinician", f"/staff/clinicians/{clinician_id}/schedule?view=day"),
         "invite": ("clinician", f"/staff/bookings/{booking_public_id}/invite.ics"),
         "schedule export": ("clinician", f"/staff/clinicians/{clinician_id}/schedule.ics?start=2026-01-01&end=2026-01-31"),
+        "outbox": ("admin", "/staff/admin/outbox"),
+        "bursts": ("admin", "/staff/admin/bursts"),
     }
 
 
