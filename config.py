@@ -87,10 +87,9 @@ class BaseConfig:
 
     # Reverse proxies in front of the app (ProxyFix): client addresses for rate limits.
     PROXY_FIX_X_FOR = 0
+    # Where the rate limits count (REDIS_URL in production). What happens while it is away, and
+    # the headers, are the limiter's own arguments (kapclinic.extensions).
     RATELIMIT_STORAGE_URI = "memory://"
-    # If the shared rate-limit storage (Redis) is unreachable, serve rather than fail every request.
-    RATELIMIT_SWALLOW_ERRORS = True
-    RATELIMIT_HEADERS_ENABLED = True
     BOOKING_RATE_LIMIT = "20 per hour"
 
     # Refused private links (manage, questionnaire, guardian, feed, password reset) one address may try.
