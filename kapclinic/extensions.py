@@ -1,6 +1,4 @@
-"""Unbound Flask extensions; bound to the app in create_app. Imports nothing of the app."""
-
-import ipaddress
+"""Unbound Flask extensions; bound to the app in create_app. Imports nothing of the app but a pure helper."""
 
 import flask_limiter
 from flask import request
@@ -14,6 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 from sqlalchemy import MetaData
 
+from kapclinic.core.networks import network_of
+
 # Constraint names are fixed so that migrations can refer to them on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,24 +23,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 UNPARSABLE_ADDRESS = "unparsable-address"
-
-
-def network_of(address):
-    """The network a client counts as: its IPv4 address, or the /64 of its IPv6 address; None if not an address.
-
-    One home or phone is given a whole /64 and picks new addresses inside it at will, so
-    counting IPv6 per address would hand every client billions of budgets. An IPv4-mapped
-    IPv6 address (::ffff:192.0.2.1) is its IPv4 address.
-    """
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.version == 6:
-        return str(ipaddress.IPv6Network((int(ip), 64), strict=False))  # int(): a zone id (%eth0) drops out
-    return str(ip)
 
 
 def client_network():

@@ -1,28 +1,11 @@
 """Spotting bursts of bookings: one client network or one phone number booking many times in a short while.
 
-Pure module (no Flask, no database): it takes addresses and plain booking rows.
+Pure module (no Flask, no database): it takes plain booking rows, each with the client network it came
+from (kapclinic.core.networks).
 """
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-# One household or phone carrier hands a device a whole IPv6 /64: counting single
-# addresses there would let one person book from 2**64 of them.
-IPV6_NETWORK_PREFIX = 64
-
-
-def client_network(address):
-    """The network a booking came from: the IPv4 address, or the IPv6 /64 it sits in; None if not an IP."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    if ip.version == 4:
-        return str(ip)
-    return str(ipaddress.ip_network(f"{ip}/{IPV6_NETWORK_PREFIX}", strict=False))
 
 
 @dataclass(frozen=True)

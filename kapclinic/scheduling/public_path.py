@@ -8,9 +8,9 @@ The key is the limiter's own (kapclinic.extensions), which counts an IPv6 /64 as
 from flask import current_app, request
 
 from kapclinic.core.clinic import clinic
+from kapclinic.core.networks import network_of
 from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import limiter
-from kapclinic.scheduling.bursts import client_network
 from kapclinic.scheduling.services import PublicVisitor
 
 # Emails a manage page may ask for its questionnaire link, per booking.
@@ -48,4 +48,4 @@ questionnaire_link_limit = limiter.limit(
 
 def visitor():
     """The visitor booking now, as the booking rules see them."""
-    return PublicVisitor(client_network=client_network(request.remote_addr))
+    return PublicVisitor(client_network=network_of(request.remote_addr))

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kapclinic.scheduling.bursts import BookingTrace, client_network, find_bursts
+from kapclinic.core.networks import network_of
+from kapclinic.scheduling.bursts import BookingTrace, find_bursts
 
 T0 = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
@@ -23,7 +24,7 @@ DAY = timedelta(hours=24)
     ],
 )
 def test_a_booking_is_grouped_by_its_ipv4_address_or_ipv6_64(address, network):
-    assert client_network(address) == network
+    assert network_of(address) == network
 
 
 def _trace(booking_id, hours, network="203.0.113.5", phone=None):
