@@ -284,6 +284,10 @@ def email_questionnaire_link(token):
 @tokens.link_guessing_limit
 def download_invite(token):
     booking = _booking_or_404(token)
+    if booking.is_pending:
+        # A held time is not in anyone's calendar until the patient confirms it.
+        flash("Your calendar invite comes with your confirmation. Please confirm your consultation first.")
+        return redirect(url_for("scheduling.manage", token=token))
     response = make_response(downloadable_invite(booking, now_utc()))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="consultation.ics"'

@@ -360,8 +360,11 @@ def test_held_booking_sends_no_invite_or_questionnaire_until_the_patient_confirm
     page = client.get(f"/manage/{token}")
     assert "not booked yet" in page.text and "Please confirm it by" in page.text
     assert db.session.scalar(select(Booking.status)) is BookingStatus.PENDING  # opening the link changed nothing
+    held_invite = client.get(f"/manage/{token}/invite.ics")
+    assert held_invite.status_code == 302 and "BEGIN:VCALENDAR" not in held_invite.text
 
     assert client.post(f"/manage/{token}/confirm").status_code == 302
+    assert "BEGIN:VEVENT" in client.get(f"/manage/{token}/invite.ics").text
     db.session.expire_all()
     assert db.session.scalar(select(Booking.status)) is BookingStatus.CONFIRMED
     confirmed = mailbox.messages[-1]
