@@ -1,5 +1,6 @@
 """Shared fixtures: an app on a migrated SQLite file (or PostgreSQL), a real SMTP server, factories."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -76,13 +77,22 @@ def free_port():
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_smtp(handler):
+    """A real SMTP server on loopback that hands each message to `handler`; yields its controller."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
 @pytest.fixture(scope="session")
 def smtp_server():
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, mailbox
-    controller.stop()
+    with running_smtp(mailbox) as controller:
+        yield controller, mailbox
 
 
 @pytest.fixture

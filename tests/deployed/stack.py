@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,7 +52,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from tests.conftest import POSTGRES_URL, STAFF_PASSWORD, Mailbox, free_port, seed_offering
+from tests.conftest import POSTGRES_URL, STAFF_PASSWORD, Mailbox, free_port, running_smtp, seed_offering
 
 NGINX = Path("/usr/sbin/nginx")
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -272,12 +271,8 @@ def _database(admin_url):
 @contextlib.contextmanager
 def _smtp_server(folder):
     mailbox = SavingMailbox(folder)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with running_smtp(mailbox) as controller:
         yield controller.port, mailbox
-    finally:
-        controller.stop()
 
 
 def production_environment(database_url, redis_url, public_url, mail_port, app_port):

@@ -11,7 +11,6 @@ from email import message_from_bytes, policy
 from email.headerregistry import Address
 
 import pytest
-from aiosmtpd.controller import Controller
 from icalendar import Calendar
 
 from kapclinic.core.timezones import now_utc
@@ -19,7 +18,7 @@ from kapclinic.extensions import db
 from kapclinic.notifications.services import deliver_committed
 from kapclinic.scheduling import services
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import free_port
+from tests.conftest import running_smtp
 
 PATIENT = "Zoë Ñúñez"
 CLINICIAN = "José Álvarez"
@@ -41,10 +40,8 @@ class RawMailbox:
 @pytest.fixture(scope="module")
 def wire():
     mailbox = RawMailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, mailbox
-    controller.stop()
+    with running_smtp(mailbox) as controller:
+        yield controller, mailbox
 
 
 @pytest.fixture
