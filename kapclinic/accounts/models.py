@@ -82,3 +82,19 @@ class PasswordReset(db.Model):
     used_dt = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[StaffUser] = relationship()
+
+
+class PasswordResetRequest(db.Model):
+    """Someone asked for a reset link at /staff/reset; `flask worker` answers it and deletes the row.
+
+    Every request is recorded the same way, staff address or not, so the request's answer
+    cannot tell the two apart by the work it does. The address is kept only as an HMAC
+    under SECRET_KEY: the worker needs to match it against staff addresses, never to read
+    it, so a copy of the table tells nobody who was asked about.
+    """
+
+    __tablename__ = "password_reset_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_digest: Mapped[str] = mapped_column(db.String(64))
+    requested_dt = mapped_column(UTCDateTime, nullable=False)

@@ -1,14 +1,23 @@
 """Staff account rules: passwords (argon2id), sessions that end for real, password reset."""
 
+import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from kapclinic.accounts.models import PasswordReset, Role, SignedInUser, StaffSession, StaffUser
+from kapclinic.accounts.models import (
+    PasswordReset,
+    PasswordResetRequest,
+    Role,
+    SignedInUser,
+    StaffSession,
+    StaffUser,
+)
 from kapclinic.core import tokens
 from kapclinic.core.tokens import hash_secret
 from kapclinic.core.urls import public_url
@@ -162,12 +171,61 @@ def change_password(user, current_password, new_password, now):
     set_password(user, new_password, now)
 
 
+def _reset_address_digest(email):
+    """HMAC of a normalised staff address under SECRET_KEY, named for this purpose so it matches no other digest."""
+    message = f"kapclinic.password-reset-request:{email}".encode("utf-8")
+    return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
 def request_password_reset(email, now):
-    """Email a single-use reset link if the address belongs to an active user; say nothing either way."""
-    user = user_by_email(email)
-    if user is None or not user.is_active:
-        return
-    _send_password_link(user, now, "password_reset", current_app.config["PASSWORD_RESET_MINUTES"])
+    """Record a request for a reset link, the same one row whether or not the address is a staff account's.
+
+    Looking the user up here and writing their link and email only for staff made a known
+    address answer measurably slower than an unknown one; the worker does that part
+    (issue_requested_password_resets). Raises AccountError for an address that is not one.
+    """
+    try:
+        email = _staff_email(email)
+    except validation.InvalidField as error:
+        raise AccountError(str(error), "email") from None
+    db.session.add(PasswordResetRequest(address_digest=_reset_address_digest(email), requested_dt=now))
+    db.session.flush()
+
+
+def issue_requested_password_resets(now, limit):
+    """Email a reset link for each of up to `limit` requests naming an active user; delete every request taken.
+
+    Taken by DELETE ... RETURNING over rows locked with SKIP LOCKED, in the transaction that
+    queues the links: another worker passes over them, and a round that fails leaves them
+    whole for the next. A link lives PASSWORD_RESET_MINUTES from the request, as the page
+    promised, so a request older than that (the worker was down) gets none. Returns
+    (requests taken, links queued).
+    """
+    taken = (
+        select(PasswordResetRequest.id)
+        .order_by(PasswordResetRequest.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    requests = db.session.execute(
+        delete(PasswordResetRequest)
+        .where(PasswordResetRequest.id.in_(taken))
+        .returning(PasswordResetRequest.address_digest, PasswordResetRequest.requested_dt),
+        execution_options={"synchronize_session": False},
+    ).all()
+    if not requests:
+        return 0, 0
+    # Digests only match, never reveal: compute every active user's and look each request up.
+    active = db.session.scalars(select(StaffUser).where(StaffUser.is_active))
+    staff = {_reset_address_digest(user.email): user for user in active}
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    links = 0
+    for asked in requests:
+        user = staff.get(asked.address_digest)
+        if user is not None and now < asked.requested_dt + timedelta(minutes=minutes):
+            _send_password_link(user, asked.requested_dt, "password_reset", minutes)
+            links += 1
+    return len(requests), links
 
 
 WELCOME_LINK_MINUTES = 72 * 60
@@ -200,6 +258,7 @@ def set_active(user, active, now):
 
 
 def _send_password_link(user, now, template, minutes):
+    """Add a single-use link that lives `minutes` from `now` and queue its email (reset, or a new user's welcome)."""
     # Signed like patients' links, so a link we sent opens even from a network over the guessing limit.
     token, token_hash = tokens.issue(tokens.PASSWORD_RESET)
     db.session.add(PasswordReset(token_hash=token_hash, user=user, created_dt=now, expires_dt=now + timedelta(minutes=minutes)))

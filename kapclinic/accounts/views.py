@@ -12,7 +12,6 @@ from kapclinic.accounts.policy import staff_required
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db, limiter, login_manager
-from kapclinic.notifications.services import leave_to_sender
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
 
@@ -129,9 +128,12 @@ def request_reset():
     form = ResetRequestForm()
     if not form.validate_on_submit():
         return render_template("accounts/reset_request.html", form=form), 422 if request.method == "POST" else 200
-    services.request_password_reset(form.email.data, now_utc())
-    db.session.commit()
-    leave_to_sender()  # same response time for known and unknown addresses
+    try:
+        services.request_password_reset(form.email.data, now_utc())
+    except services.AccountError as error:
+        form.email.errors = [str(error)]
+        return render_template("accounts/reset_request.html", form=form), 422
+    db.session.commit()  # the same one row for staff and other addresses: `flask worker` sends the link
     flash(RESET_SENT)
     return redirect(url_for("accounts.login"))
 

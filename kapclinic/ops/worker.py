@@ -1,7 +1,9 @@
-"""`flask worker`: the long-running loop that releases unconfirmed holds, queues due reminders and delivers the outbox.
+"""`flask worker`: the long-running loop that releases unconfirmed holds, answers staff password-reset requests,
+queues due reminders and delivers the outbox.
 
 Several workers may run at once: outbox rows are claimed with FOR UPDATE SKIP LOCKED
-and a lease (notifications.services), reminders by a unique row (reminders.services),
+and a lease (notifications.services), reset requests are deleted as they are taken
+(accounts.services), reminders are decided by a unique row (reminders.services),
 so none is sent twice; a worker killed mid-batch leaves its claimed rows to be sent
 again once the lease runs out. SIGTERM or Ctrl-C ends the loop after the current round.
 """
@@ -13,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from kapclinic.accounts.services import issue_requested_password_resets
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.services import deliver_due
@@ -44,10 +47,19 @@ def _release_holds():
     return released
 
 
+def _issue_password_resets(limit):
+    taken, links = issue_requested_password_resets(now_utc(), limit)
+    db.session.commit()
+    if taken:
+        current_app.logger.info("password reset requests answered", extra={"fields": {"requests": taken, "links": links}})
+    return links
+
+
 def run_round(limit):
-    """Release unconfirmed holds and queue due reminders (each committed first, so they survive a failing
-    mail server), then deliver."""
+    """Release unconfirmed holds, answer password-reset requests and queue due reminders (each committed first,
+    so they survive a failing mail server), then deliver."""
     _guarded(_release_holds, "holds")
+    _guarded(lambda: _issue_password_resets(limit), "password resets")
     queued = _guarded(lambda: _queue_reminders(limit), "reminders")
     sent = _guarded(lambda: deliver_due(limit), "delivery")
     return queued, sent
