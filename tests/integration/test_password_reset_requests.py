@@ -123,3 +123,15 @@ def test_two_workers_at_once_answer_each_request_once_and_neither_waits(make_app
         db.session.rollback()
     links = {message.get_body(("plain",)).get_content() for message in mailbox.messages}
     assert len(mailbox.messages) == len(links) == 2
+
+
+def test_in_development_without_a_mail_server_the_reset_email_is_written_at_once(tmp_path, make_app, sqlite_url):
+    """`make run` starts no worker: the link must still reach instance/mail/ for a developer trying it."""
+    app = make_app(sqlite_url, MAIL_SERVER=None)
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        services.create_user("desk@clinic.example.org", "Dee Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc())
+        db.session.commit()
+    assert app.test_client().post("/staff/reset", data={"email": "desk@clinic.example.org"}).status_code == 302
+    [written] = (tmp_path / "mail").glob("*.eml")
+    assert re.search(rb"/staff/reset/\S+", written.read_bytes())
