@@ -53,7 +53,10 @@ class TrustedProxies:
     def __init__(self, app, allowed, x_for):
         self.app = app
         self.networks = parse_allowed_proxies(allowed)
-        self.proxied = ProxyFix(self._with_valid_address, x_for=x_for, x_proto=1, x_host=1)
+        # No x_host: the proxy passes the browser's Host itself (README), and a proxy that does not
+        # strip X-Forwarded-Host (nginx passes unknown headers on) would let a client choose the host
+        # the CSRF Referer check compares with.
+        self.proxied = ProxyFix(self._with_valid_address, x_for=x_for, x_proto=1)
 
     def _with_valid_address(self, environ, start_response):
         # A forwarded value that is not an address (a hostname, "unknown", a port) counts as no address.

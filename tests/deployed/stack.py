@@ -90,6 +90,8 @@ http {{
     uwsgi_temp_path {folder}/nginx-temp/uwsgi;
     scgi_temp_path {folder}/nginx-temp/scgi;
     client_body_buffer_size 512k;
+    # The app's own MAX_CONTENT_LENGTH: larger bodies get nginx's 413 and never reach a temp file.
+    client_max_body_size 256k;
     proxy_max_temp_file_size 0;
     server {{
         listen {client_address}:{port} ssl;
@@ -102,6 +104,9 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            # nginx passes on headers it does not set: a browser's own must not reach the app.
+            proxy_set_header X-Forwarded-Host "";
+            proxy_set_header Forwarded "";
         }}
     }}
 }}

@@ -1,5 +1,7 @@
 """Forwarded headers count only from the listed proxy: a client cannot name its own address."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -102,3 +104,20 @@ def test_a_malformed_proxy_list_stops_the_app_at_start_up(make_app, sqlite_url):
 )
 def test_only_a_valid_address_is_stored(value, stored):
     assert valid_ip_or_empty(value) == stored
+
+
+def test_a_client_behind_the_proxy_cannot_choose_the_host_the_csrf_check_compares_with(make_app, sqlite_url):
+    """nginx passes headers it does not set: an X-Forwarded-Host from the browser must not count."""
+    app = make_app(sqlite_url, WTF_CSRF_ENABLED=True, PROXY_FIX_X_FOR=1, FORWARDED_ALLOW_IPS=PROXY)
+    client = app.test_client()
+    client.environ_base.update(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_PROTO="https")
+    page = client.get("/staff/login", base_url="http://book.clinic.example").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": token, "email": "nobody@example.org", "password": "wrong"}
+    forged = client.post("/staff/login", data=form, base_url="http://book.clinic.example", headers={
+        "Referer": "https://evil.example/staff/login", "X-Forwarded-Host": "evil.example"})
+    assert forged.status_code == 400 and "referrer does not match" in forged.text
+    # The browser's own Referer on the real host passes the check (and the sign-in is then refused as wrong).
+    honest = client.post("/staff/login", data=form, base_url="http://book.clinic.example",
+                         headers={"Referer": "https://book.clinic.example/staff/login"})
+    assert honest.status_code == 401
