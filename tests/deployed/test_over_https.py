@@ -35,6 +35,16 @@ def _link_to(message, path):
     return next(link for link in LINK.findall(message.get_body(("plain",)).get_content()) if f"/{path}/" in link)
 
 
+def _book_then_follow_the_email(stack, open_browser, name, email, phone, path):
+    """Book on a phone, close the browser, and open the emailed link to `path` in a new one, as a patient does."""
+    booking = open_browser(PHONE, label="phone", **HTTPS)
+    book_in_browser(booking, stack, CONSULTATION_NAME, name=name, email=email, phone=phone)
+    booking.close()
+    later = open_browser(PHONE, label="phone-from-email", **HTTPS)
+    later.page.goto(_link_to(stack.email_to(email, "booked"), path))
+    return later
+
+
 def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_secure_cookies_and_hsts(stack, open_browser):
     desk = open_browser(label="front-desk", **HTTPS)
     page = desk.page
@@ -73,13 +83,8 @@ def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_pub
 
 
 def test_a_patient_cancels_from_the_manage_link_in_the_email(stack, open_browser):
-    phone = open_browser(PHONE, label="phone", **HTTPS)
-    book_in_browser(phone, stack, CONSULTATION_NAME, name="Cary Cancel", email="cary@example.com", phone="+1 212 555 0102")
-    phone.close()
-
-    later = open_browser(PHONE, label="phone-from-email", **HTTPS)
+    later = _book_then_follow_the_email(stack, open_browser, "Cary Cancel", "cary@example.com", "+1 212 555 0102", "manage")
     page = later.page
-    page.goto(_link_to(stack.email_to("cary@example.com", "booked"), "manage"))
     later.check("manage")
     page.get_by_role("link", name="Cancel").click()
     later.check("cancel")
@@ -97,15 +102,10 @@ def test_a_patient_cancels_from_the_manage_link_in_the_email(stack, open_browser
 def test_the_patient_answers_the_questionnaire_from_the_email_and_the_front_desk_reviews_it_from_the_browsers_address(
     stack, open_browser
 ):
-    patient = open_browser(PHONE, label="patient", **HTTPS)
-    book_in_browser(
-        patient, stack, CONSULTATION_NAME, name="Quinn Questions", email="quinn@example.com", phone="+1 212 555 0103"
+    later = _book_then_follow_the_email(
+        stack, open_browser, "Quinn Questions", "quinn@example.com", "+1 212 555 0103", "intake"
     )
-    patient.close()
-
-    later = open_browser(PHONE, label="patient-from-email", **HTTPS)
     page = later.page
-    page.goto(_link_to(stack.email_to("quinn@example.com", "booked"), "intake"))
     later.check("questionnaire")
     page.get_by_role("link", name="Start").click()
     assert answer_steps(later, changes={"about": {"legal_name": "Quinn Questions"}})[0] == "about"
