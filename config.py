@@ -7,6 +7,8 @@ without a real SECRET_KEY and DATABASE_URL.
 
 import os
 
+import click
+
 _MAIL_SETTINGS = (
     "MAIL_SERVER",
     "MAIL_PORT",
@@ -35,8 +37,12 @@ def mail_settings_from_environment(environ=os.environ):
     return settings
 
 
-class ConfigurationError(RuntimeError):
-    """The environment does not describe a configuration the app can run with."""
+class ConfigurationError(click.ClickException):
+    """The environment does not describe a configuration the app can run with.
+
+    A click exception, so `flask ...` commands (`flask db upgrade`, the first step of a deploy)
+    print its one-line reason instead of a traceback.
+    """
 
 
 class BaseConfig:
@@ -202,7 +208,7 @@ class ProductionConfig(BaseConfig):
         # 32-character hex key (128 bits) scores 95 or more, secrets.token_hex() about 245. A varied but
         # well-known phrase passes: this stops placeholders and repeated runs, not every weak choice.
         def estimated_bits(value):
-            return -sum(count * math.log2(count / len(value)) for count in Counter(value).values())
+            return sum(count * math.log2(len(value) / count) for count in Counter(value).values())
 
         if estimated_bits(secret) < 90:
             raise ConfigurationError(

@@ -1,7 +1,10 @@
 """The schema comes from migrations only, and matches the models; configuration refuses unsafe production."""
 
+import os
 import re
 import secrets
+import subprocess
+import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -121,6 +124,18 @@ READY = {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET, "DATABAS
 def test_production_refuses_to_start_without_real_secrets(environ, message):
     with pytest.raises(ConfigurationError, match=re.escape(message)):
         load_settings(environ)
+
+
+def test_a_deploy_with_a_guessable_secret_stops_with_one_line_saying_why():
+    """`flask db upgrade` is a deploy's first step: the operator reads the reason, not a traceback."""
+    environ = {**os.environ, **READY, "SECRET_KEY": "a" * 40, "KAPCLINIC_DATA_KEY": NEW_KEY}
+    run = subprocess.run([sys.executable, "-m", "flask", "--app", "kapclinic", "db", "upgrade"], env=environ,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [
+        "Error: SECRET_KEY is too predictable (about 0 bits by its character counts, 90 needed): make one with "
+        "python -c 'import secrets; print(secrets.token_hex())'"
+    ]
 
 
 # Drawn in the test, not at collection: every xdist worker must collect the same test ids.
