@@ -278,6 +278,7 @@ def reassign(intake_id):
 
 @blueprint.route("/intakes/<id:intake_id>/reschedule", methods=["GET", "POST"])
 @role_required(*DESK)
+@staff_site_only  # the page names the patient
 def reschedule(intake_id):
     intake = _intake_or_404(intake_id, for_update=request.method == "POST")
     now = now_utc()

@@ -273,6 +273,7 @@ def mark_outcome(public_id):
 
 @blueprint.route("/bookings/<public_id>/cancel", methods=["GET", "POST"])
 @role_required(*MANAGERS)
+@staff_site_only  # the page names the patient
 def cancel_booking(public_id):
     booking = services.booking_for(current_user, public_id)
     can_cancel = booking.status is BookingStatus.CONFIRMED and booking.start_dt > now_utc()

@@ -147,6 +147,19 @@ def test_another_site_cannot_make_a_staff_browser_open_or_record_a_patient_page(
     assert _rows(app, before) == []
 
 
+def test_pages_that_name_a_patient_before_a_change_open_only_from_the_staff_site(app, intake_id, clinician, signed_in):
+    clients, _ = signed_in
+    ((_, booking_public_id, _),) = _bookings(app)
+    pages = {
+        "workspace cancel": ("clinician", f"/staff/bookings/{booking_public_id}/cancel"),
+        "front desk reschedule": ("admin", f"/staff/intakes/{intake_id}/reschedule"),
+    }
+    for name, (who, url) in pages.items():
+        refused = clients[who].get(url, headers={"Sec-Fetch-Site": "cross-site"})
+        assert refused.status_code == 403 and "Ria Record" not in refused.text, name
+        assert clients[who].get(url, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200, name
+
+
 @pytest.mark.parametrize("origin", ["same-origin", "none", None])
 def test_staff_open_patient_pages_from_the_staff_site_a_bookmark_or_an_older_browser(
     app, intake_id, clinician, signed_in, origin
