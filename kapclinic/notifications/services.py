@@ -19,7 +19,7 @@ from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from kapclinic.notifications.mailer import build_message, transmit, uses_file_fallback
+from kapclinic.notifications.mailer import build_message, transmit
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 
 _QUEUED = "kapclinic.outbox_queued"
@@ -70,17 +70,6 @@ def _forget_rolled_back_messages(session):
     # transaction, and the emails queued in it, to be committed.
     if not session.in_nested_transaction():
         session.info.pop(_QUEUED, None)
-
-
-def leave_to_sender():
-    """Do not send this request's emails at its end; `flask outbox send` will.
-
-    For answers whose timing must not depend on whether an email went out (a reset
-    request for an unknown address sends none). In development, where emails are
-    files, there is no sender to wait for and no timing worth hiding.
-    """
-    if not uses_file_fallback(current_app):
-        db.session.info.pop(_COMMITTED, None)
 
 
 def deliver_committed():
