@@ -7,7 +7,7 @@ import traceback
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.exceptions import HTTPException
 
 from kapclinic.core.clinic import clinic, clinic_from_config
 from kapclinic.core.db import is_transient, rollback_quietly
@@ -52,7 +52,7 @@ def server_error(error):
     _error_page_context()
     if _wants_json():
         return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
-    return render_template("core/error.html", error=None), 500
+    return error_page(500), 500
 
 
 def database_unavailable(error, render_page=None):
@@ -76,38 +76,100 @@ def database_unavailable(error, render_page=None):
     elif render_page is not None:
         response = current_app.make_response(render_page())
     else:
-        response = current_app.make_response(render_template("core/error.html", error=ServiceUnavailable(DATABASE_AWAY)))
+        response = current_app.make_response(error_page(503, DATABASE_AWAY))
     response.status_code = 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+# Plain headings and, where werkzeug would speak for us, plain messages: a patient on the
+# wrong link should read what happened and what to do, not "If you entered the URL manually".
+HEADINGS = {
+    400: "We could not use that",
+    403: "You cannot open this page",
+    404: "Page not found",
+    405: "We can't do that here",
+    409: "We can't do that just now",
+    413: "That is too much to send at once",
+    415: "We could not use that",
+    422: "We could not use that",
+    429: "Please wait a moment",
+    500: "Something went wrong",
+    503: "We can't do that just now",
+}
+MESSAGES = {
+    400: "Something in what was sent was not as we expected, so nothing was changed. Please go back and try again.",
+    403: "This page is not open to you.",
+    404: (
+        "We could not find this page. If you typed the address, please check it. If you followed a link from one of "
+        "our emails, it may have been replaced by a newer one: please use the link in our most recent email."
+    ),
+    405: "This page cannot do that. Please go back and use the buttons on the page.",
+    409: "Nothing was changed. Please go back, reload the page and try again.",
+    413: "Nothing was saved. Please go back and send less at once.",
+    429: "Please wait a few minutes and try again.",
+    500: "We could not finish that. Nothing was changed. Please try again.",
+    503: "Nothing was changed. Please try again in a few minutes.",
+}
+
+
+def _is_staff_page():
+    return request.path == "/staff" or request.path.startswith("/staff/")
+
+
+def error_page(code, description=None):
+    """Our page for an HTTP error: the staff layout under /staff, the patients' everywhere else."""
+    return render_template(
+        "core/error.html",
+        code=code,
+        heading=HEADINGS.get(code, "Something went wrong"),
+        message=description or MESSAGES.get(code, MESSAGES[500]),
+        layout="staff_base.html" if _is_staff_page() else "base.html",
+        staff=_is_staff_page(),
+    )
+
+
+def _description(error):
+    """The error's own words, unless they are werkzeug's default for its class (written for developers)."""
+    if error.description == type(error).description:
+        return None
+    return error.description
+
+
+def refusal_response(error, body):
+    """Send `body` with the status of `error` and the headers HTTP gives it.
+
+    Our page replaces werkzeug's body, not what its headers say: Allow on a 405,
+    Retry-After, WWW-Authenticate; a 429 tells when its limit's window starts afresh.
+    """
+    response = current_app.make_response((body, error.code))
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    if error.code == 429 and "Retry-After" not in response.headers:
+        wait = seconds_until_limit_resets()
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def http_error(error):
+    _error_page_context()
+    if _wants_json():
+        body = jsonify({"error": error.name, "message": error.description})
+    else:
+        body = error_page(error.code, _description(error))
+    return refusal_response(error, body)
 
 
 def register_error_pages(app):
     for fault in DATABASE_FAULTS:
         app.register_error_handler(fault, database_unavailable)
     app.register_error_handler(Exception, server_error)
-
-    @app.errorhandler(HTTPException)
-    def http_error(error):
-        _error_page_context()
-        if _wants_json():
-            body = jsonify({"error": error.name, "message": error.description})
-        else:
-            body = render_template("core/error.html", error=error)
-        response = current_app.make_response((body, error.code))
-        # Our page replaces werkzeug's body, not what its headers say: Allow on a 405,
-        # Retry-After, WWW-Authenticate.
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        if error.code == 429 and "Retry-After" not in response.headers:
-            wait = _seconds_until_limit_resets()
-            if wait is not None:
-                response.headers["Retry-After"] = str(wait)
-        return response
+    app.register_error_handler(HTTPException, http_error)
 
 
-def _seconds_until_limit_resets():
+def seconds_until_limit_resets():
     """Seconds until the window of the limit this request broke starts afresh (None if no limit broke)."""
     limit = limiter.current_limit
     if limit is None or not limit.breached:

@@ -334,11 +334,25 @@ def _guardian_mailbox_digest(address):
     return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), mailbox.encode("utf-8"), "sha256").hexdigest()
 
 
+def _guardian_emails_today(now):
+    return select(func.count(GuardianEmailRequest.id)).where(GuardianEmailRequest.requested_dt > now - GUARDIAN_EMAIL_WINDOW)
+
+
+def guardian_resends_left(intake, now):
+    """How many more times today the patient may have the consent email sent again (a new address may have fewer).
+
+    The pages say so before the patient types, and stop offering the form once none are left.
+    """
+    resends = db.session.scalar(
+        _guardian_emails_today(now).where(GuardianEmailRequest.intake_id == intake.id, GuardianEmailRequest.is_resend)
+    )
+    return max(0, GUARDIAN_EMAILS_A_DAY - resends)
+
+
 def _check_guardian_email_limit(intake, address, now):
-    recent = select(func.count(GuardianEmailRequest.id)).where(GuardianEmailRequest.requested_dt > now - GUARDIAN_EMAIL_WINDOW)
-    resends = db.session.scalar(recent.where(GuardianEmailRequest.intake_id == intake.id, GuardianEmailRequest.is_resend))
-    to_mailbox = db.session.scalar(recent.where(GuardianEmailRequest.mailbox_digest == _guardian_mailbox_digest(address)))
-    if resends >= GUARDIAN_EMAILS_A_DAY or to_mailbox >= GUARDIAN_EMAILS_A_DAY:
+    digest = _guardian_mailbox_digest(address)
+    to_mailbox = db.session.scalar(_guardian_emails_today(now).where(GuardianEmailRequest.mailbox_digest == digest))
+    if guardian_resends_left(intake, now) == 0 or to_mailbox >= GUARDIAN_EMAILS_A_DAY:
         raise GuardianEmailLimit()
 
 
@@ -383,8 +397,13 @@ def _complete(intake, now):
     intake.review_status = ReviewStatus.AWAITING_REVIEW
 
 
+def guardian_may_sign(intake):
+    """The guardian's link opens a consent only while the consultation stands (a cancelled one has nothing to sign)."""
+    return intake.booking.is_active
+
+
 def guardian_sign(intake, signature, relationship_confirmed, now):
-    """Record the guardian's consent; the intake is then complete."""
+    """Record the guardian's consent; the intake is then complete. The caller checks guardian_may_sign first."""
     intake.guardian_consent = {
         "signature": signature,
         "confirmed": relationship_confirmed,

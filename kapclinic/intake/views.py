@@ -198,6 +198,7 @@ def done(token):
         awaiting_guardian=intake.status is IntakeStatus.AWAITING_GUARDIAN,
         guardian_email=intake.answers.get("guardian", {}).get("guardian_email", ""),
         resent="resent" in request.args,
+        may_resend=services.guardian_resends_left(intake, now_utc()) > 0,
     )
 
 
@@ -208,9 +209,15 @@ def change_guardian(token):
     if intake.status is not IntakeStatus.AWAITING_GUARDIAN:
         return redirect(url_for("intake.start", token=token))
     step = questionnaire.STEPS_BY_KEY["guardian"]
-    context = {"intake": intake, "token": token, "step": step, "progress": None, "support": False, "notice": ""}
-    if request.method == "GET":
-        return render_template("intake/step.html", values=intake.answers.get("guardian", {}), errors={}, **context)
+    resends_left = services.guardian_resends_left(intake, now_utc())
+    context = {
+        "intake": intake, "token": token, "step": step, "progress": None, "support": False, "notice": "",
+        "resends_left": resends_left, "resends_a_day": services.GUARDIAN_EMAILS_A_DAY, "resend_refused": resends_left == 0,
+    }
+    if request.method == "GET" or context["resend_refused"]:
+        # None left today: the page says so, with no form to fill in for nothing.
+        status = 429 if request.method == "POST" else 200
+        return render_template("intake/step.html", values=intake.answers.get("guardian", {}), errors={}, **context), status
     typed = {name: request.form.getlist(name) for name in request.form}
     if not _csrf_ok():
         context["notice"] = SESSION_EXPIRED
@@ -240,8 +247,11 @@ def guardian_consent(token):
         "sections": services.answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
         "errors": {},
         "values": {},
+        "may_sign": services.guardian_may_sign(intake),
         **when_for_people(intake.booking),
     }
+    if request.method == "POST" and not context["may_sign"]:
+        return render_template("intake/guardian.html", **context), 409
     if request.method == "GET" or intake.status is not IntakeStatus.AWAITING_GUARDIAN:
         return render_template("intake/guardian.html", **context)
     signature = (request.form.get("signature") or "").strip()

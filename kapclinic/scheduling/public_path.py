@@ -15,6 +15,7 @@ from kapclinic.scheduling.services import PublicVisitor
 
 # Emails a manage page may ask for its questionnaire link, per booking.
 QUESTIONNAIRE_LINK_EMAILS = "3 per hour"
+BOOKING_SCOPE = "public-booking"
 
 
 def _booking_budget_spent():
@@ -26,7 +27,7 @@ def _booking_budget_spent():
 
 public_booking_limit = limiter.shared_limit(
     lambda: current_app.config["BOOKING_RATE_LIMIT"],
-    scope="public-booking",
+    scope=BOOKING_SCOPE,
     methods=["POST"],
     error_message=_booking_budget_spent,
 )

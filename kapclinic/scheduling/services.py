@@ -310,15 +310,17 @@ def _check_patient_limit(patient, now):
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
     upcoming = select(func.count(Booking.id)).where(holds_its_slot(now), Booking.start_dt > now)
+    # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
-        ("email", "email address", func.lower(Booking.patient_email) == patient.email.lower()),
-        ("phone", "phone number", Booking.patient_phone == patient.phone),
+        ("email", "email address", "for one person", func.lower(Booking.patient_email) == patient.email.lower()),
+        ("phone", "phone number", "with this phone number", Booking.patient_phone == patient.phone),
     )
-    for field, label, same_patient in checks:
+    for field, label, whose, same_patient in checks:
         if db.session.scalar(upcoming.where(same_patient)) >= limit:
             raise PatientLimitReached(
                 f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, the most we "
-                f"book online for one person. To book another, please call us on {clinic().phone}.",
+                f"book online {whose}. To book another, please call us on {clinic().phone}. To change one of your "
+                "consultations instead, use the link in its confirmation email.",
                 field=field,
             )
 
@@ -531,8 +533,18 @@ def release_expired_holds(now, clinician_ids=None):
     return len(expired)
 
 
-def cancel(booking, now, by, reason=""):
-    """Cancel a booking; the slot opens again at once."""
+# Why the clinic cancelled, as the patient's email explains it.
+CANCELLED_PLAINLY = "plain"
+CANCELLED_UNCHECKED_BURST = "unchecked-burst"  # one of several bookings made together online that we could not check
+
+
+def cancel(booking, now, by, reason="", why=CANCELLED_PLAINLY):
+    """Cancel a booking; the slot opens again at once, and the patient is told `why`.
+
+    A held booking never confirmed was never sent an invite, so its email carries no
+    calendar update: there is nothing in the patient's calendar to remove.
+    """
+    invite_was_sent = not booking.is_pending
     booking.status = BookingStatus.CANCELLED
     booking.cancelled_dt = now
     booking.cancelled_by = by
@@ -540,7 +552,10 @@ def cancel(booking, now, by, reason=""):
     booking.ical_sequence += 1
     booking.updated_dt = now
     db.session.flush()
-    _notify_patient(booking, "booking_cancelled", now)
+    _notify_patient(
+        booking, "booking_cancelled", now, invite=invite_was_sent,
+        unchecked_burst=why == CANCELLED_UNCHECKED_BURST,
+    )
 
 
 def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
@@ -662,6 +677,7 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
             "manage_url": manage_url,
             "intake_url": intake_url,
             "book_url": public_url("scheduling.choose_type"),
+            "invite_attached": invite,
             **when_for_people(booking),
             **extra,
         },

@@ -1,9 +1,12 @@
 """The patient's booking path: type -> week of slots -> details -> confirmation, and the manage link."""
 
+import math
 import secrets
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask_limiter.errors import RateLimitExceeded
+from markupsafe import Markup, escape
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
@@ -18,6 +21,7 @@ from kapclinic.core.timezones import (
     parse_local_date,
     zone_names,
 )
+from kapclinic.core.views import http_error, refusal_response, seconds_until_limit_resets
 from kapclinic.extensions import db
 from kapclinic.ics.services import downloadable_invite
 from kapclinic.scheduling import public_path, services
@@ -187,12 +191,18 @@ def patient_details(slug):
     except services.SchedulingError as refused:
         db.session.rollback()
         if refused.field in ("idempotency_key", "email", "phone"):
-            form[refused.field].errors = [str(refused)]
+            form[refused.field].errors = [_phone_linked(str(refused))]
         else:
             query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     db.session.commit()
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
+
+
+def _phone_linked(message):
+    """The message, escaped, with the clinic's number as a tel: link, so a phone can call it in one tap."""
+    phone = clinic().phone
+    return escape(message).replace(escape(phone), Markup('<a href="tel:{0}">{0}</a>').format(phone))
 
 
 def _slot_key(consultation_type, query):
@@ -228,16 +238,26 @@ def _booking_or_404(token):
     return booking
 
 
+def _rebook_url(booking):
+    """The slot page of the booking's kind of consultation, or the list of kinds if it is no longer offered."""
+    if booking.consultation_type.is_active:
+        return url_for("scheduling.choose_slot", slug=booking.consultation_type.slug, tz=booking.patient_timezone)
+    return url_for("scheduling.choose_type")
+
+
 def _manage_context(booking, token):
+    now = now_utc()
     window_hours = clinic().cancellation_window_hours
     return {
         "booking": booking,
         "token": token,
-        "can_change": booking.can_patient_change(now_utc(), timedelta(hours=window_hours)),
+        "can_change": booking.can_patient_change(now, timedelta(hours=window_hours)),
         "window_hours": window_hours,
-        "hold_expired": booking.hold_expired(now_utc()),
+        # Past its deadline a hold is given up whether or not the worker has marked it yet:
+        # the page says so either way.
+        "released": booking.hold_expired(now) or booking.cancelled_by == services.RELEASED_UNCONFIRMED,
         "confirm_by": format_moment(booking.confirm_by_dt, booking.patient_zone) if booking.confirm_by_dt else "",
-        "released_unconfirmed": booking.cancelled_by == services.RELEASED_UNCONFIRMED,
+        "rebook_url": _rebook_url(booking),
         **services.when_for_people(booking),
     }
 
@@ -335,20 +355,26 @@ def reschedule(token):
     )
 
 
+def _reschedule_context(booking, token, now):
+    """The page that confirms a new time, from the query string's start and zone."""
+    query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
+    query.clinician = booking.clinician
+    if query.start_dt is None and "start" not in query.errors:
+        query.errors["start"] = "Please choose a new time first."
+    context = {**_manage_context(booking, token), "query": query, "form": ConfirmForm(), "alternatives": []}
+    if query.start_dt:
+        context["new_when"] = format_moment(query.start_dt, query.zone)
+    return context
+
+
 @blueprint.route("/manage/<token>/reschedule/confirm", methods=["GET", "POST"])
 @tokens.link_guessing_limit
 @public_path.public_booking_limit
 def confirm_reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()
-    query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
-    query.clinician = booking.clinician
-    if query.start_dt is None and "start" not in query.errors:
-        query.errors["start"] = "Please choose a new time first."
-    form = ConfirmForm()
-    context = {**_manage_context(booking, token), "query": query, "form": form, "alternatives": []}
-    if query.start_dt:
-        context["new_when"] = format_moment(query.start_dt, query.zone)
+    context = _reschedule_context(booking, token, now)
+    query, form = context["query"], context["form"]
     if query.errors:
         return render_template("scheduling/confirm_reschedule.html", **context), 400
     if request.method == "GET":
@@ -372,3 +398,38 @@ def confirm_reschedule(token):
     db.session.commit()
     flash("Your consultation has moved. We have emailed you the new time and an updated invite.")
     return redirect(url_for("scheduling.manage", token=new_token))
+
+
+# --- over a limit: the page the patient was on, not an error page -----------------------
+
+
+def _minutes_until_limit_resets(error):
+    seconds = seconds_until_limit_resets() or error.limit.limit.get_expiry()
+    return max(1, math.ceil(seconds / 60))
+
+
+@blueprint.errorhandler(RateLimitExceeded)
+def over_a_limit(error):
+    """Show the form again with what was typed, or the manage page, saying when to try again.
+
+    The booking budget refuses before the view runs, so the page is drawn here from the
+    request as it came; nothing was written. Anything else (a guessed link, a type or
+    booking that is not there) gets the error page: an error handler must not abort.
+    """
+    now = now_utc()
+    endpoint, args = request.endpoint, request.view_args or {}
+    if error.limit.scope == public_path.BOOKING_SCOPE:
+        over_limit = {"over_limit_minutes": _minutes_until_limit_resets(error)}
+        consultation_type = services.consultation_type_by_slug(args["slug"]) if "slug" in args else None
+        if endpoint == "scheduling.patient_details" and consultation_type is not None:
+            query = SlotQuery(consultation_type, request.args, now)
+            context = _details_context(consultation_type, query, PatientDetailsForm())
+            return refusal_response(error, render_template("scheduling/details.html", **context, **over_limit))
+        booking = services.booking_for_token(args["token"]) if "token" in args else None
+        if endpoint == "scheduling.confirm_reschedule" and booking is not None:
+            context = _reschedule_context(booking, args["token"], now)
+            return refusal_response(error, render_template("scheduling/confirm_reschedule.html", **context, **over_limit))
+    if endpoint == "scheduling.email_questionnaire_link" and error.limit.scope is None:
+        flash(error.description)
+        return redirect(url_for("scheduling.manage", token=args["token"]))
+    return http_error(error)
