@@ -137,11 +137,14 @@ class ClinicSettingsForm(BrowserForm):
 
 def _booking_ids(form, field):
     if not field.data or any(not 1 <= booking_id <= 2**31 - 1 for booking_id in field.data):
-        raise ValidationError("Choose a burst of bookings to cancel from the list.")
+        raise ValidationError("Tick the bookings to cancel on the bursts page.")
 
 
 class CancelBurstForm(BrowserForm):
-    """Cancel the bookings a burst listed: first shown for confirmation, then cancelled once `confirmed` is sent."""
+    """Cancel the bookings ticked on the bursts page: first shown for confirmation, then cancelled once `confirmed` is sent.
+
+    A family or a clinic's Wi-Fi can look like a burst, so each booking is chosen, not the burst as a whole.
+    """
 
     booking_ids = SelectMultipleField(coerce=int, validate_choice=False, validators=[_booking_ids])
     confirmed = BooleanField()

@@ -161,20 +161,37 @@ def booking_bursts(now, min_count, window):
     return [BurstView(burst, [bookings[booking_id] for booking_id in burst.booking_ids]) for burst in bursts]
 
 
-def bookings_to_cancel(booking_ids, now, for_update=False):
-    """The listed bookings that are still active and upcoming (others were cancelled or have passed meanwhile)."""
-    query = select(Booking).where(Booking.id.in_(booking_ids), *_upcoming_active(now)).order_by(Booking.id)
+class NotInABurst(ValueError):
+    """A booking chosen for cancelling is not in any burst the page lists now (cancelled, passed, or never in one)."""
+
+
+def bookings_to_cancel(booking_ids, now, min_count, window, for_update=False):
+    """The chosen bookings, each in a burst found now; raise NotInABurst for any other id.
+
+    The bursts page cancels only what it would list: an id typed into the form (or a
+    booking that left its burst meanwhile) cannot make it cancel anyone else's booking.
+    """
+    in_bursts = {booking.id for view in booking_bursts(now, min_count, window) for booking in view.bookings}
+    if not set(booking_ids) <= in_bursts:
+        raise NotInABurst(
+            "Some of these bookings are no longer in a burst: they were cancelled, have passed or were never listed. "
+            "Nothing was cancelled. Please look at the bursts page again."
+        )
+    query = select(Booking).where(Booking.id.in_(booking_ids)).order_by(Booking.id)
     return db.session.scalars(query.with_for_update() if for_update else query).all()
 
 
-def cancel_burst(actor, booking_ids, now):
-    """Cancel a burst's bookings; each patient gets the usual cancellation email and invite. Return how many.
+def cancel_burst(actor, booking_ids, now, min_count, window):
+    """Cancel the chosen bookings of current bursts; return how many.
 
-    One audit row per booking, with no patient data in its detail.
+    Each patient is emailed why (one of several bookings made together that we could
+    not check) and how to book again, or to ignore it if they never booked; a calendar
+    update goes only to those who were sent an invite. One audit row per booking, with
+    no patient data in its detail.
     """
-    bookings = bookings_to_cancel(booking_ids, now, for_update=True)
+    bookings = bookings_to_cancel(booking_ids, now, min_count, window, for_update=True)
     for booking in bookings:
-        scheduling.cancel(booking, now, by="admin")
+        scheduling.cancel(booking, now, by="admin", why=scheduling.CANCELLED_UNCHECKED_BURST)
         audit.record(
             actor, AuditAction.CANCELLED, now, booking=booking,
             detail=f"cancelled with a burst of {len(bookings)} suspicious bookings",

@@ -160,18 +160,21 @@ def bursts():
 def cancel_burst():
     form = CancelBurstForm()
     if not form.validate():
-        abort(400, "Choose a burst of bookings to cancel from the list.")
+        abort(400, "Tick the bookings to cancel on the bursts page.")
     now = now_utc()
-    if not form.confirmed.data:
-        bookings = services.bookings_to_cancel(form.booking_ids.data, now)
-        return render_template(
-            "admin/burst_cancel.html", bookings=bookings, zone=get_zone(clinic().timezone), format_moment=format_moment
-        )
-    cancelled = services.cancel_burst(current_user, form.booking_ids.data, now)
+    try:
+        if not form.confirmed.data:
+            bookings = services.bookings_to_cancel(form.booking_ids.data, now, *_burst_settings())
+            return render_template(
+                "admin/burst_cancel.html", bookings=bookings, zone=get_zone(clinic().timezone), format_moment=format_moment
+            )
+        cancelled = services.cancel_burst(current_user, form.booking_ids.data, now, *_burst_settings())
+    except services.NotInABurst as refused:
+        abort(400, str(refused))
     db.session.commit()
     flash(
-        f"Cancelled {cancelled} booking{'' if cancelled == 1 else 's'}. Each patient has been emailed that their "
-        "consultation is cancelled, with a calendar update."
+        f"Cancelled {cancelled} booking{'' if cancelled == 1 else 's'}. Each patient has been emailed why and how to "
+        "book again; those who had a calendar invite were sent an update."
     )
     return redirect(url_for("admin.bursts"))
 

@@ -334,6 +334,104 @@ def test_ipv6_addresses_in_one_64_are_one_network(app, client, mailbox):
     assert "from one network (2001:db8:1:2::/64)" in _admin(app).get("/staff/admin/bursts").text
 
 
+def _family_from_one_network(app, client, offering, names):
+    """Bookings made one after another from one address (a family, or a clinic's Wi-Fi, or a script)."""
+    for number, name in enumerate(names):
+        response = _book_api(client, offering, 2 * number, address="203.0.113.7", name=name,
+                             email=f"family{number}@example.com", phone=_other_phone(60 + number))
+        assert response.status_code == 201
+    return db.session.scalars(select(Booking.id).order_by(Booking.id)).all()
+
+
+def test_admin_chooses_which_bookings_of_a_burst_to_cancel_and_sees_each_ones_contacts(app, client, mailbox):
+    offering = seed_offering(app, "burst-choose")
+    ids = _family_from_one_network(app, client, offering, ["Ana Rivera"] * 4)
+    admin = _admin(app)
+    page = admin.get("/staff/admin/bursts")
+    boxes = re.findall(r'<input type="checkbox" id="cancel-(\d+)" name="booking_ids" value="(\d+)" checked>', page.text)
+    assert sorted(int(value) for _, value in boxes) == ids  # every row ticked by default
+    assert "Cancel the selected bookings…" in page.text
+
+    # The admin unticks the first booking: the family's real one.
+    chosen = [str(booking_id) for booking_id in ids[1:]]
+    confirm = admin.post("/staff/admin/bursts/cancel", data={"booking_ids": chosen})
+    assert confirm.status_code == 200 and "Cancel 3 bookings?" in confirm.text
+    for number in (1, 2, 3):  # four Ana Riveras, told apart by email and phone
+        assert f"family{number}@example.com" in confirm.text and _other_phone(60 + number).replace(" ", "") in confirm.text.replace(" ", "")
+    assert "family0@example.com" not in confirm.text
+    assert "Each patient is emailed" in confirm.text and "calendar feed shows the consultation as cancelled" in confirm.text
+    back, destructive = confirm.text.index("Go back without cancelling"), confirm.text.index('class="destructive"')
+    assert back < destructive and "</p>" in confirm.text[back:destructive]  # not side by side with the button
+    assert _count(Booking, Booking.status == BookingStatus.CANCELLED) == 0
+
+    mailbox.clear()
+    assert admin.post("/staff/admin/bursts/cancel", data={"booking_ids": chosen, "confirmed": "y"}).status_code == 302
+    db.session.expire_all()
+    statuses = dict(db.session.execute(select(Booking.id, Booking.status)).all())
+    assert statuses[ids[0]] is BookingStatus.CONFIRMED
+    assert [statuses[booking_id] for booking_id in ids[1:]] == [BookingStatus.CANCELLED] * 3
+    assert sorted(message["To"] for message in mailbox.messages) == [f"family{n}@example.com" for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("confirmed", ["", "y"])
+def test_cancelling_a_booking_that_is_in_no_burst_is_refused_and_changes_nothing(app, client, mailbox, confirmed):
+    offering = seed_offering(app, "burst-outsider")
+    ids = _family_from_one_network(app, client, offering, ["Fake One", "Fake Two", "Fake Three"])
+    assert _book_api(client, offering, 8, address="198.51.100.44", email="real@example.com", phone=_other_phone(70)).status_code == 201
+    outsider = db.session.scalar(select(Booking.id).where(Booking.patient_email == "real@example.com"))
+    admin = _admin(app)
+    mailbox.clear()
+    audit_rows = _count(AuditEvent)
+    for sent in ([outsider], [*ids, outsider], [10**6]):
+        refused = admin.post("/staff/admin/bursts/cancel", data={"booking_ids": [str(i) for i in sent], "confirmed": confirmed})
+        assert refused.status_code == 400
+        assert "Nothing was cancelled" in refused.text
+    db.session.expire_all()
+    assert _count(Booking, Booking.status == BookingStatus.CANCELLED) == 0
+    assert _count(AuditEvent) == audit_rows and mailbox.messages == []
+
+
+def test_a_burst_cancellation_email_says_why_and_what_to_do_and_sends_no_calendar_for_a_hold(make_app, sqlite_url, mailbox):
+    app = make_app(sqlite_url)
+    with app.app_context():
+        client = app.test_client()
+        offering = seed_offering(app, "burst-email")
+        ids = _family_from_one_network(app, client, offering, ["Sam One", "Sam Two", "Sam Three"])
+        # The last one is a hold its patient never confirmed: they were never sent an invite.
+        held = db.session.get(Booking, ids[-1])
+        held.status, held.confirm_by_dt = BookingStatus.PENDING, now_utc() + timedelta(minutes=20)
+        db.session.commit()
+        admin = _admin(app)
+        mailbox.clear()
+        assert admin.post("/staff/admin/bursts/cancel", data={"booking_ids": ids, "confirmed": "y"}).status_code == 302
+        by_address = {message["To"]: message for message in mailbox.messages}
+        assert len(by_address) == 3
+        for message in by_address.values():
+            text = _text_of(message)
+            assert message["Subject"].startswith("Your consultation with ") and message["Subject"].endswith(" is cancelled")
+            assert "one of several made together online that we could not check" in text
+            assert f"If you booked it, please call us on {CLINIC_PHONE} and we will find you a time." in text
+            assert "If you did not book it, you can ignore this email." in text
+            html = message.get_body(("html",)).get_content()
+            assert f'<a href="tel:{CLINIC_PHONE}">{CLINIC_PHONE}</a>' in html
+        held_email = by_address["family2@example.com"]
+        assert _invite_method(held_email) is None and "removes it from your calendar" not in _text_of(held_email)
+        for address in ("family0@example.com", "family1@example.com"):
+            assert _invite_method(by_address[address]) == "CANCEL"
+            assert "The attached update removes it from your calendar." in _text_of(by_address[address])
+
+
+def test_a_patients_own_cancellation_email_keeps_its_plain_words(app, client, mailbox):
+    offering = seed_offering(app, "own-cancel")
+    assert _book_api(client, offering, 0).status_code == 201
+    token = _manage_token(mailbox.messages[-1])
+    mailbox.clear()
+    assert client.post(f"/manage/{token}/cancel", data={"reason": ""}).status_code == 302
+    [message] = mailbox.messages
+    assert "could not check" not in _text_of(message) and "To book another time: https://clinic.example.org/book" in _text_of(message)
+    assert _invite_method(message) == "CANCEL"
+
+
 # --- 3. optional hold until confirmed ---------------------------------------------------------------
 
 

@@ -810,7 +810,8 @@ def test_admin_posts_without_fields(app, admin, other_clinician_user, failed_mes
 
 @pytest.fixture
 def burst_booking(book):
-    return book(email="burst@example.com")
+    """The first of three bookings from one network: a burst the bursts page lists (only those may be cancelled)."""
+    return [book(email=f"burst{number}@example.com") for number in range(3)][0]
 
 
 @FUZZ
