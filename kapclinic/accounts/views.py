@@ -19,8 +19,8 @@ blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
 SIGN_IN_FAILED = "That email and password do not match an active account."
 RESET_SENT = "If that address belongs to a staff account, a reset link is on its way. It works once, for a short time."
 PAUSED = (
-    "Signing in and resetting passwords are paused for a few minutes: the part of our system that counts "
-    "attempts is not answering. Please try again in a few minutes, or call the clinic."
+    "Signing in and resetting passwords are paused for a few minutes, while part of our system is not "
+    "answering. Please try again in a few minutes, or tell your administrator."
 )
 PAUSED_RETRY_AFTER_SECONDS = 60
 

@@ -54,7 +54,7 @@ def test_refused_links_are_rate_limited_per_address_and_working_links_never_coun
     assert answers == [404] * 6
     blocked = guesser.get("/intake/another-guess")
     assert blocked.status_code == 429
-    assert "Too Many Requests" in blocked.text and "Retry-After" in blocked.headers
+    assert "Please wait a moment" in blocked.text and "Retry-After" in blocked.headers
     assert "use the link in the most recent email" in blocked.text
     assert guesser.get("/feeds/forged.ics").status_code == 404  # feeds are fetched from shared addresses: not limited
     elsewhere = app.test_client().get("/manage/forged", environ_base={"REMOTE_ADDR": "203.0.113.9"})
