@@ -32,8 +32,10 @@ public_booking_limit = limiter.shared_limit(
     error_message=_booking_budget_spent,
 )
 
-slots_limit = limiter.limit(
+# The slots API and the week pages (booking, rescheduling) ask the same engine: one budget.
+slots_limit = limiter.shared_limit(
     lambda: current_app.config["SLOTS_RATE_LIMIT"],
+    scope="slot-questions",
     error_message="Too many requests for free times from your network. Please wait a minute and try again.",
 )
 

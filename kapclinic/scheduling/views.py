@@ -122,6 +122,7 @@ def choose_type():
 
 
 @blueprint.get("/book/<slug>")
+@public_path.slots_limit
 def choose_slot(slug):
     consultation_type = _active_type_or_404(slug)
     now = now_utc()
@@ -334,6 +335,7 @@ def cancel(token):
 
 @blueprint.get("/manage/<token>/reschedule")
 @tokens.link_guessing_limit
+@public_path.slots_limit
 def reschedule(token):
     booking = _booking_or_404(token)
     now = now_utc()

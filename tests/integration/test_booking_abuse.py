@@ -249,6 +249,27 @@ def test_slots_api_answers_429_with_a_message_past_its_limit(make_app, sqlite_ur
     assert "429" in document["paths"]["/slots"]["get"]["responses"]
 
 
+def test_the_week_pages_and_the_slots_api_share_one_budget(make_app, sqlite_url, mailbox):
+    """The booking and reschedule pages run the same slot engine: a script gains nothing by asking there."""
+    app = make_app(sqlite_url, RATELIMIT_ENABLED=True, SLOTS_RATE_LIMIT="3 per minute")
+    offering = seed_offering(app, "week-pages")
+    client = app.test_client()
+    assert _book_api(client, offering, 0, address="198.51.100.40").status_code == 201
+    token = _manage_token(mailbox.messages[-1])
+    here = {"REMOTE_ADDR": "198.51.100.41"}
+    day = offering.starts[0].date().isoformat()
+    asked = [
+        client.get("/api/v1/slots", query_string={"type": offering.slug, "start": day, "end": day, "tz": "UTC"},
+                   environ_base=here).status_code,
+        client.get(f"/book/{offering.slug}", environ_base=here).status_code,
+        client.get(f"/manage/{token}/reschedule", environ_base=here).status_code,
+    ]
+    assert asked == [200, 200, 200]
+    refused = client.get(f"/book/{offering.slug}", environ_base=here)
+    assert refused.status_code == 429 and "Please wait a minute" in refused.text
+    assert client.get(f"/book/{offering.slug}", environ_base={"REMOTE_ADDR": "198.51.100.42"}).status_code == 200
+
+
 def test_slots_limit_default_leaves_room_for_a_patient_clicking_through(app):
     count, per = app.config["SLOTS_RATE_LIMIT"].split(" per ")
     assert int(count) >= 60 and per == "minute"
