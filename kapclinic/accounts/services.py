@@ -1,7 +1,5 @@
 """Staff account rules: passwords (argon2id), sessions that end for real, password reset."""
 
-import hashlib
-import hmac
 import secrets
 from datetime import timedelta
 
@@ -172,9 +170,7 @@ def change_password(user, current_password, new_password, now):
 
 
 def _reset_address_digest(email):
-    """HMAC of a normalised staff address under SECRET_KEY, named for this purpose so it matches no other digest."""
-    message = f"kapclinic.password-reset-request:{email}".encode("utf-8")
-    return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return tokens.keyed_digest("password-reset-request", email)
 
 
 def request_password_reset(email, now):

@@ -6,6 +6,7 @@ database holds no working link.
 """
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -60,6 +61,16 @@ def _serializer(purpose):
 def hash_secret(secret):
     # UTF-8, not ASCII: a link typed with other characters must simply match nothing (404).
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def keyed_digest(purpose, value):
+    """An HMAC of `value` under SECRET_KEY, named for its purpose: rows can be matched, never read back.
+
+    For what must be counted or looked up without being kept (an address asked for a reset
+    link, a guardian's mailbox); the purpose keeps two uses from matching each other's digests.
+    """
+    message = f"kapclinic.{purpose}:{value}".encode("utf-8")
+    return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
 def issue(purpose):

@@ -1,6 +1,5 @@
 """Intake rules that need the database: create, save a step, score and flag, submit, guardian consent."""
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -330,8 +329,7 @@ def change_guardian(intake, form, now):
 def _guardian_mailbox_digest(address):
     """A keyed digest of the mailbox, so the count keeps no readable address; a +tag reaches the same mailbox."""
     local, _, domain = address.strip().lower().rpartition("@")
-    mailbox = f"{local.split('+', 1)[0]}@{domain}"
-    return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), mailbox.encode("utf-8"), "sha256").hexdigest()
+    return tokens.keyed_digest("guardian-mailbox", f"{local.split('+', 1)[0]}@{domain}")
 
 
 def _guardian_emails_today(now):
