@@ -114,6 +114,11 @@ class Intake(db.Model):
         return self.status is IntakeStatus.SUBMITTED
 
     @property
+    def awaits_guardian(self):
+        """Waiting for a guardian's signature that can still matter: not once the consultation is cancelled."""
+        return self.status is IntakeStatus.AWAITING_GUARDIAN and self.booking.is_active
+
+    @property
     def has_open_urgent_flag(self):
         return self.is_urgent and self.urgent_acknowledged_dt is None
 

@@ -195,7 +195,7 @@ def done(token):
     }
     return render_template(
         "intake/done.html", intake=intake, token=token, sections=services.answered_sections(intake), scores=scores,
-        awaiting_guardian=intake.status is IntakeStatus.AWAITING_GUARDIAN,
+        awaiting_guardian=intake.awaits_guardian,
         guardian_email=intake.answers.get("guardian", {}).get("guardian_email", ""),
         resent="resent" in request.args,
         may_resend=services.guardian_resends_left(intake, now_utc()) > 0,
@@ -206,7 +206,7 @@ def done(token):
 def change_guardian(token):
     """While the guardian's signature is awaited, the patient can correct their details and resend."""
     intake = _intake_or_404(token)
-    if intake.status is not IntakeStatus.AWAITING_GUARDIAN:
+    if not intake.awaits_guardian:
         return redirect(url_for("intake.start", token=token))
     step = questionnaire.STEPS_BY_KEY["guardian"]
     resends_left = services.guardian_resends_left(intake, now_utc())

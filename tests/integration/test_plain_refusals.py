@@ -236,6 +236,13 @@ def test_a_guardian_cannot_sign_once_the_consultation_is_cancelled(app, mailbox)
     assert intake.guardian_signed_dt is None and intake.guardian_consent is None
     assert intake.status is IntakeStatus.AWAITING_GUARDIAN
 
+    # Nor can the patient's side send the guardian another email for a cancelled consultation.
+    sent = len(mailbox.messages)
+    assert "Correct it and resend" not in patient.get(f"{intake_url}/done").text
+    assert patient.get(f"{intake_url}/guardian-details").status_code == 302
+    assert _resend(patient, intake_url, "other.guardian@example.com").status_code == 302
+    assert len(mailbox.messages) == sent
+
 
 def _resend(client, intake_url, address):
     form = form_for("guardian", guardian_email=address)
