@@ -86,7 +86,9 @@ class Visit:
                  .map(element => element.outerHTML.slice(0, 80))"""
         )
         assert unreachable == [], f"{name}: controls the Tab key skips: {unreachable}"
-        overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        # Against the screen we asked for, not window.innerWidth: a mobile browser widens its layout
+        # viewport to fit a too-wide page, and innerWidth grows with it.
+        overflow = self.page.evaluate("() => document.documentElement.scrollWidth") - self.page.viewport_size["width"]
         assert overflow <= 0, f"{name}: the page is {overflow}px wider than the screen"
         assert self.blocked_by_policy == [], f"{name}: the Content-Security-Policy blocked {self.blocked_by_policy}"
         assert self.server_errors == [], f"{name}: server errors {self.server_errors}"
