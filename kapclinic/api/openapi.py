@@ -47,7 +47,12 @@ _BOOKING = {
             "format": "date-time",
             "description": "Present while the booking is held for the patient to confirm from the email.",
         },
-        "manage_url": {"type": "string", "format": "uri", "description": "Absent when an idempotent replay returns an earlier booking."},
+        "manage_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "Absent when an idempotent replay returns an earlier booking, and while a hold awaits "
+            "confirmation: that link goes only to the patient's email, so confirming proves the address.",
+        },
     },
     "required": ["id", "status", "start", "end", "clinician_id", "type"],
 }

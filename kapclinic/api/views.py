@@ -104,7 +104,8 @@ def _booking_json(booking, manage_token, zone):
     }
     if booking.confirm_by_dt is not None:
         body["confirm_by"] = booking.confirm_by_dt.astimezone(zone).isoformat()
-    if manage_token:
+    if manage_token and not booking.is_pending:
+        # A held booking's link goes only to the patient's email: confirming from it proves the address.
         body["manage_url"] = public_url("scheduling.manage", token=manage_token)
     return body
 

@@ -262,6 +262,11 @@ def booking_for_token(token, for_update=False):
     return db.session.scalar(query.with_for_update() if for_update else query)
 
 
+def booking_by_public_id(public_id):
+    """The booking with this public id (not a link: callers decide who may see it), or None."""
+    return db.session.scalar(select(Booking).where(Booking.public_id == public_id))
+
+
 # --- booking --------------------------------------------------------------------
 
 

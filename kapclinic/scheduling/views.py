@@ -166,7 +166,7 @@ def patient_details(slug):
         # "Book this time" once more finds that booking instead of making (or failing) another.
         already = _booked_here(consultation_type, query)
         form.idempotency_key.data = already["key"] if already else secrets.token_urlsafe(24)
-        manage_url = url_for("scheduling.manage", token=already["token"]) if already else None
+        manage_url = _page_of_last_booking(already) if already else None
         return render_template(
             "scheduling/details.html", already_booked_url=manage_url, **_details_context(consultation_type, query, form)
         )
@@ -218,17 +218,39 @@ def _booked_here(consultation_type, query):
 
 
 def _to_confirmation(outcome, idempotency_key, slot_key):
-    """Show the booking's page; a repeated submit finds its token in this browser's session."""
+    """Show the booking's page; a repeated submit finds it again through this browser's session.
+
+    A held booking's page is its manage link, which goes only to the email address given:
+    confirming from it proves the address, so the browser that booked is not shown it.
+    """
     if outcome.manage_token is not None:
         # Only the latest booking is remembered, for a double click or the back button.
-        session[_LAST_BOOKING] = {"key": idempotency_key, "token": outcome.manage_token, "slot": slot_key}
-        if not outcome.booking.is_pending:
+        last = {"key": idempotency_key, "slot": slot_key}
+        if outcome.booking.is_pending:
+            last["held"] = outcome.booking.public_id
+        else:
+            last["token"] = outcome.manage_token
             flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
-        return redirect(url_for("scheduling.manage", token=outcome.manage_token))
+        session[_LAST_BOOKING] = last
+        return redirect(_page_of_last_booking(last))
     last = session.get(_LAST_BOOKING) or {}
     if idempotency_key and last.get("key") == idempotency_key:
-        return redirect(url_for("scheduling.manage", token=last["token"]))
+        return redirect(_page_of_last_booking(last))
     return render_template("scheduling/already_booked.html")
+
+
+def _page_of_last_booking(last):
+    return url_for("scheduling.held") if "held" in last else url_for("scheduling.manage", token=last["token"])
+
+
+@blueprint.get("/book/held")
+def held():
+    """What this browser's held booking awaits: the patient's confirmation from the emailed link."""
+    public_id = (session.get(_LAST_BOOKING) or {}).get("held")
+    booking = services.booking_by_public_id(public_id) if public_id else None
+    if booking is None or not booking.is_pending:
+        return redirect(url_for("scheduling.choose_type"))
+    return render_template("scheduling/held.html", **_manage_context(booking, token=None))
 
 
 def _booking_or_404(token):

@@ -493,6 +493,36 @@ def test_held_booking_sends_no_invite_or_questionnaire_until_the_patient_confirm
     assert _count(Intake) == 1
 
 
+def test_a_held_booking_can_be_confirmed_only_from_the_link_in_the_email(hold_app, mailbox):
+    """A script that books cannot confirm: the held booking's link goes only to the address it gave."""
+    client = hold_app.test_client()
+    offering = seed_offering(hold_app, "hold-proves-email")
+    by_api = _book_api(client, offering, 0)
+    assert by_api.status_code == 201 and "manage_url" not in by_api.json
+    api_token = _manage_token(mailbox.messages[-1])
+    assert api_token not in by_api.text
+
+    form = patient_form(email="web.patient@example.com")
+    booked = client.post(_details_url(offering, 4), data=form)
+    assert booked.status_code == 302 and booked.headers["Location"] == "/book/held"
+    page = client.get("/book/held")
+    assert "Check your email to confirm" in page.text and "web.patient@example.com" in page.text
+    web_token = _manage_token(mailbox.messages[-1])
+    assert "/manage/" not in page.text and web_token not in page.text
+    # Submitting the same form again (Back, or a double click) finds the same held booking, still unrevealed.
+    again = client.post(_details_url(offering, 4), data=form)
+    assert again.status_code == 302 and again.headers["Location"] == "/book/held"
+    assert web_token not in client.get(_details_url(offering, 4)).text
+    assert _count(Booking) == 2
+
+    # The emailed link confirms.
+    assert client.post(f"/manage/{web_token}/confirm").status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(Booking.status).where(Booking.patient_email == "web.patient@example.com")) \
+        is BookingStatus.CONFIRMED
+    assert client.get("/book/held").headers["Location"] == "/book"  # nothing held any more
+
+
 def test_a_held_time_is_taken_for_others_until_its_deadline_then_free_and_released(hold_app, mailbox):
     client = hold_app.test_client()
     offering = seed_offering(hold_app, "expiry")

@@ -58,6 +58,8 @@ ROUTE_MATRIX = {
     ("scheduling.choose_slot", "GET"): PUBLIC,
     ("scheduling.patient_details", "GET"): PUBLIC,
     ("scheduling.patient_details", "POST"): PUBLIC,
+    # This browser's own held booking, found through its session (others go on to /book).
+    ("scheduling.held", "GET"): PUBLIC,
     ("api.consultation_types", "GET"): PUBLIC,
     ("api.clinicians", "GET"): PUBLIC,
     ("api.slots", "GET"): PUBLIC,
