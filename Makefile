@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app kapclinic
 
-.PHONY: run serve worker stack test install install-test migrate demo bench clean
+.PHONY: run serve worker stack test test-unit install install-test migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ stack: install-test
 test: install-test
 	$(BIN)/ruff check kapclinic tests bench config.py wsgi.py
 	$(BIN)/python -m pytest -n 2
+
+# The pure logic alone (slot engine, instruments, screening, FHIR, chains, CSV): no database,
+# server or browser, in well under a minute. `make test` runs these too.
+test-unit: install-test
+	$(BIN)/python -m pytest tests/unit -q
 
 bench: install-test
 	$(BIN)/python bench/results.py
