@@ -473,13 +473,14 @@ def test_manage_reschedule_form(app, offering, patient_booking, data):
 
 
 @pytest.fixture
-def held_booking(app, offering):
-    """A booking held until the patient confirms it (BOOKING_CONFIRMATION_MINUTES): its manage path."""
+def held_booking(app, offering, mailbox):
+    """A booking held until the patient confirms it (BOOKING_CONFIRMATION_MINUTES): its manage path, from the email."""
     app.config["BOOKING_CONFIRMATION_MINUTES"] = 30
     body = patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id)
     response = app.test_client().post("/api/v1/bookings", json=body)
     assert response.status_code == 201 and response.json["status"] == "pending"
-    return SimpleNamespace(manage=f"/manage/{response.json['manage_url'].rsplit('/', 1)[1]}")
+    text = mailbox.messages[-1].get_body(("plain",)).get_content()
+    return SimpleNamespace(manage=re.search(r"https://clinic\.example\.org(/manage/\S+)", text).group(1))
 
 
 @FUZZ

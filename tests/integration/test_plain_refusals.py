@@ -57,13 +57,20 @@ def hold_app(make_app, sqlite_url):
         yield app
 
 
+DEADLINE_IN_NEW_YORK = r"by \w{3} \d\d \w{3} \d{4}, \d+:\d\d [AP]M E[SD]T\s+\(America/New York time\)"
+
+
 def test_the_hold_page_says_the_link_was_emailed_and_names_the_deadlines_zone(hold_app, mailbox):
     offering = seed_offering(hold_app, "held-page")
     client = hold_app.test_client()
     page = client.post(_details_url(offering, 0, tz="America/New_York"), data=patient_form(), follow_redirects=True)
-    assert page.request.path == _manage_path(mailbox.messages[-1])
-    assert "We have also emailed you this link" in page.text
-    assert re.search(r"Please confirm it by \w{3} \d\d \w{3} \d{4}, \d+:\d\d [AP]M E[SD]T\s+\(America/New York time\)", page.text)
+    assert page.request.path == "/book/held"
+    words = " ".join(page.text.split())
+    assert "We have emailed a link to ana.patient@example.com" in words
+    assert re.search(DEADLINE_IN_NEW_YORK, words)
+    # The emailed link opens the page that confirms, with the same deadline.
+    emailed = client.get(_manage_path(mailbox.messages[-1]))
+    assert re.search(r"Please confirm it " + DEADLINE_IN_NEW_YORK, emailed.text)
 
 
 def _hold_past_its_deadline(app, mailbox, slug):
