@@ -141,17 +141,13 @@ class BurstView:
     bookings: list  # in the order they were made
 
 
-def _upcoming_active(now):
-    return (scheduling.holds_its_slot(now), Booking.start_dt > now)
-
-
 def booking_bursts(now, min_count, window):
     """Active upcoming bookings made in bursts from one client network or with one phone, the worst first."""
     traces = [
         BookingTrace(*row)
         for row in db.session.execute(
             select(Booking.id, Booking.created_dt, Booking.client_network, Booking.patient_phone).where(
-                *_upcoming_active(now)
+                scheduling.upcoming_and_holding(now)
             )
         )
     ]

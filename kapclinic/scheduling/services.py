@@ -150,6 +150,11 @@ def holds_its_slot(now):
     )
 
 
+def upcoming_and_holding(now):
+    """SQL condition: a booking still to come that keeps its time (what the patient cap and the bursts page count)."""
+    return and_(holds_its_slot(now), Booking.start_dt > now)
+
+
 def load_calendars(clinicians, window, now, exclude_booking_id=None):
     """Build the slot engine's view of each clinician for `window` (one query per table)."""
     if not clinicians:
@@ -314,7 +319,7 @@ def _check_patient_limit(patient, now):
     compared without case; phones are stored in E.164, so equal numbers are equal text.
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
-    upcoming = select(func.count(Booking.id)).where(holds_its_slot(now), Booking.start_dt > now)
+    upcoming = select(func.count(Booking.id)).where(upcoming_and_holding(now))
     # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
         ("email", "email address", "for one person", func.lower(Booking.patient_email) == patient.email.lower()),
