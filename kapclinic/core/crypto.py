@@ -6,6 +6,7 @@ by `encrypted_columns`), then drops the old one.
 """
 
 import json
+import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -16,18 +17,27 @@ from sqlalchemy.types import TypeDecorator
 DEVELOPMENT_KEY_FILE = "data.key"
 
 
+def key_outside_production(app, file_name, make_key):
+    """A key production did not give: a fresh one per test app, or in development one kept in the instance folder.
+
+    The file is created readable by its owner only before the key is written into it.
+    """
+    if app.config.get("TESTING"):
+        return make_key()
+    key_file = Path(app.instance_path) / file_name
+    if not key_file.exists():
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(make_key())
+    return key_file.read_text().strip()
+
+
 def ensure_data_keys(app):
     """Give development a key kept in the instance folder, and testing a fresh one per app."""
-    if app.config.get("DATA_KEYS"):
-        return
-    if app.config.get("TESTING"):
-        app.config["DATA_KEYS"] = [Fernet.generate_key().decode("ascii")]
-        return
-    key_file = Path(app.instance_path) / DEVELOPMENT_KEY_FILE
-    if not key_file.exists():
-        key_file.write_bytes(Fernet.generate_key())
-        key_file.chmod(0o600)
-    app.config["DATA_KEYS"] = [key_file.read_text().strip()]
+    if not app.config.get("DATA_KEYS"):
+        app.config["DATA_KEYS"] = [
+            key_outside_production(app, DEVELOPMENT_KEY_FILE, lambda: Fernet.generate_key().decode("ascii"))
+        ]
 
 
 def _cipher():
