@@ -119,13 +119,14 @@ def _is_staff_page():
 
 def error_page(code, description=None):
     """Our page for an HTTP error: the staff layout under /staff, the patients' everywhere else."""
+    staff = _is_staff_page()
     return render_template(
         "core/error.html",
         code=code,
         heading=HEADINGS.get(code, "Something went wrong"),
         message=description or MESSAGES.get(code, MESSAGES[500]),
-        layout="staff_base.html" if _is_staff_page() else "base.html",
-        staff=_is_staff_page(),
+        layout="staff_base.html" if staff else "base.html",
+        staff=staff,
     )
 
 
