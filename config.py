@@ -200,9 +200,8 @@ class ProductionConfig(BaseConfig):
 
         secret = settings.get("SECRET_KEY") or ""
         if len(secret) < 32:
-            raise ConfigurationError(
-                "SECRET_KEY must be set to a random value of at least 32 characters in production"
-            )
+            raise ConfigurationError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+
         # Strength estimated from the secret's own characters: length times the Shannon entropy of their
         # frequencies. One repeated character scores 0, a short repeated pattern little; a random
         # 32-character hex key (128 bits) scores 95 or more, secrets.token_hex() about 245. A varied but
@@ -327,9 +326,7 @@ def load_settings(environ=os.environ):
     try:
         config_class = CONFIGS[name]
     except KeyError:
-        raise ConfigurationError(
-            f"KAPCLINIC_CONFIG={name!r} is not one of {', '.join(CONFIGS)}"
-        ) from None
+        raise ConfigurationError(f"KAPCLINIC_CONFIG={name!r} is not one of {', '.join(CONFIGS)}") from None
     settings = {key: getattr(config_class, key) for key in dir(config_class) if key.isupper()}
     for key in OVERRIDABLE_FROM_ENVIRONMENT:
         if environ.get(key):

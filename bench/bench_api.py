@@ -24,7 +24,8 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, time as wall_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -60,13 +61,24 @@ def seed(app):
     with app.app_context():
         clinicians = []
         for number in range(CLINICIANS):
-            clinician = Clinician(name=f"Bench {number}", email=f"bench{number}@clinic.example.org", timezone=ZONES[number])
+            clinician = Clinician(
+                name=f"Bench {number}", email=f"bench{number}@clinic.example.org", timezone=ZONES[number]
+            )
             for weekday in range(7):
-                clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=wall_time(7), end_time=wall_time(21)))
+                clinician.availability_rules.append(
+                    AvailabilityRule(weekday=weekday, start_time=wall_time(7), end_time=wall_time(21))
+                )
             clinicians.append(clinician)
         consultation_type = ConsultationType(
-            slug="bench", name="Bench", duration_minutes=45, buffer_after_minutes=15, min_notice_minutes=0,
-            horizon_days=120, slot_step_minutes=15, modality=Modality.VIDEO, clinicians=clinicians,
+            slug="bench",
+            name="Bench",
+            duration_minutes=45,
+            buffer_after_minutes=15,
+            min_notice_minutes=0,
+            horizon_days=120,
+            slot_step_minutes=15,
+            modality=Modality.VIDEO,
+            clinicians=clinicians,
         )
         db.session.add(consultation_type)
         db.session.commit()
@@ -84,17 +96,31 @@ def seed(app):
             taken.add((key, blocked))
             db.session.add(
                 Booking(
-                    public_id=str(uuid.uuid4()), clinician_id=slot.clinician_id, consultation_type_id=consultation_type.id,
-                    start_dt=slot.start_dt, end_dt=slot.end_dt, blocked_start_dt=blocked.start_dt, blocked_end_dt=blocked.end_dt,
-                    status=BookingStatus.CONFIRMED, patient_name="Bench Patient", patient_email="bench@example.com",
-                    patient_phone="+12125550100", patient_date_of_birth=now.date().replace(year=1990),
-                    patient_timezone="UTC", contact_consent=False, ical_uid=f"{uuid.uuid4()}@bench",
-                    manage_token_hash=uuid.uuid4().hex, created_dt=now, updated_dt=now,
+                    public_id=str(uuid.uuid4()),
+                    clinician_id=slot.clinician_id,
+                    consultation_type_id=consultation_type.id,
+                    start_dt=slot.start_dt,
+                    end_dt=slot.end_dt,
+                    blocked_start_dt=blocked.start_dt,
+                    blocked_end_dt=blocked.end_dt,
+                    status=BookingStatus.CONFIRMED,
+                    patient_name="Bench Patient",
+                    patient_email="bench@example.com",
+                    patient_phone="+12125550100",
+                    patient_date_of_birth=now.date().replace(year=1990),
+                    patient_timezone="UTC",
+                    contact_consent=False,
+                    ical_uid=f"{uuid.uuid4()}@bench",
+                    manage_token_hash=uuid.uuid4().hex,
+                    created_dt=now,
+                    updated_dt=now,
                 )
             )
         db.session.commit()
         count = db.session.scalar(select(db.func.count(Booking.id)))
-        free_after = services.find_slots(consultation_type, Interval(now + timedelta(days=92), now + timedelta(days=110)), now)
+        free_after = services.find_slots(
+            consultation_type, Interval(now + timedelta(days=92), now + timedelta(days=110)), now
+        )
         return count, free_after
 
 
@@ -188,9 +214,18 @@ def _gunicorn(url, port, data_key, workers, threads):
         "MAIL_SERVER": "127.0.0.1",
     }
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf",
-         "--pythonpath", str(ROOT / "bench"), "bench_app:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "python:kapclinic.ops.gunicorn_conf",
+            "--pythonpath",
+            str(ROOT / "bench"),
+            "bench_app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -232,16 +267,29 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
         # Every answer computed: a different zone per request, so no two share a cache entry.
         zones = sorted(available_timezones())
         computed = measure(
-            port, [("GET", slots_path.replace("America/Chicago", zones[number]), None) for number in range(max(32, requests // 8))],
+            port,
+            [
+                ("GET", slots_path.replace("America/Chicago", zones[number]), None)
+                for number in range(max(32, requests // 8))
+            ],
             clients,
         )
         posts = [
-            ("POST", "/api/v1/bookings", {
-                "type": "bench", "clinician_id": slot.clinician_id, "start": slot.start_dt.isoformat(),
-                # A phone of their own: one number may hold only MAX_ACTIVE_BOOKINGS_PER_PATIENT bookings.
-                "name": "Bench Patient", "email": f"p{number}@example.com", "phone": f"+1212555{1000 + number:04d}",
-                "date_of_birth": "1990-01-01", "tz": "UTC",
-            })
+            (
+                "POST",
+                "/api/v1/bookings",
+                {
+                    "type": "bench",
+                    "clinician_id": slot.clinician_id,
+                    "start": slot.start_dt.isoformat(),
+                    # A phone of their own: one number may hold only MAX_ACTIVE_BOOKINGS_PER_PATIENT bookings.
+                    "name": "Bench Patient",
+                    "email": f"p{number}@example.com",
+                    "phone": f"+1212555{1000 + number:04d}",
+                    "date_of_birth": "1990-01-01",
+                    "tz": "UTC",
+                },
+            )
             for number, slot in enumerate(_spaced(free)[: requests // 2 + 40])
         ]
         booking = measure(port, posts[40:], clients)
@@ -253,7 +301,7 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
             _drop_database(name)
     return {
         "setup": f"gunicorn {workers} workers x {threads} threads, PostgreSQL, {CLINICIANS} clinicians, "
-                 f"{bookings} existing bookings, {clients} concurrent clients",
+        f"{bookings} existing bookings, {clients} concurrent clients",
         "rows": [
             ("bare indexed query", bare),
             ("GET /api/v1/slots, 30 days (cached)", slots),

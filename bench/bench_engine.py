@@ -32,8 +32,11 @@ ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/
 DAYS = (7, 30, 90, 365)
 CLINICIANS = (1, 10, 50)
 RULES = SlotRules(
-    duration=timedelta(minutes=45), buffer_after=timedelta(minutes=15), min_notice=timedelta(hours=24),
-    horizon=timedelta(days=400), grid_minutes=15,
+    duration=timedelta(minutes=45),
+    buffer_after=timedelta(minutes=15),
+    min_notice=timedelta(hours=24),
+    horizon=timedelta(days=400),
+    grid_minutes=15,
 )
 FEED_EVENTS = 2_000
 
@@ -82,16 +85,20 @@ def feed_generation():
     organizer = Person("appointments@clinic.example.org", "Riverside KAP Clinic")
     events = [
         InviteEvent(
-            uid=f"{number}@bench.kapclinic", sequence=number % 3, start_dt=now + timedelta(hours=4 * number),
-            end_dt=now + timedelta(hours=4 * number, minutes=45), summary="Initial consultation: A. P.",
-            description="Video. Link in kapclinic.", location="Video call", organizer=organizer, attendee=None,
+            uid=f"{number}@bench.kapclinic",
+            sequence=number % 3,
+            start_dt=now + timedelta(hours=4 * number),
+            end_dt=now + timedelta(hours=4 * number, minutes=45),
+            summary="Initial consultation: A. P.",
+            description="Video. Link in kapclinic.",
+            location="Video call",
+            organizer=organizer,
+            attendee=None,
             cancelled=number % 50 == 0,
         )
         for number in range(FEED_EVENTS)
     ]
-    best, _, body = _best_of(
-        lambda: build_calendar(events, now, name="Consultations", refresh=timedelta(hours=1)), 3
-    )
+    best, _, body = _best_of(lambda: build_calendar(events, now, name="Consultations", refresh=timedelta(hours=1)), 3)
     return FEED_EVENTS, best * 1000, len(body)
 
 

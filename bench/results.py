@@ -4,8 +4,8 @@ Speed goals are checked here, as ratios and figures from this one run on this ma
 never as timed assertions in the test suite.
 """
 
-import platform
 import os
+import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +62,9 @@ def main():
         "| days | clinicians | slots | ms | µs per clinician-day |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    lines += [f"| {days} | {clinicians} | {slots} | {ms:.1f} | {per:.1f} |" for days, clinicians, slots, ms, per in engine]
+    lines += [
+        f"| {days} | {clinicians} | {slots} | {ms:.1f} | {per:.1f} |" for days, clinicians, slots, ms, per in engine
+    ]
     lines += [
         "",
         f"Cost per clinician-day ranges from {min(per_day):.0f} to {max(per_day):.0f} µs across a 365x50 / 7x1 span of "
@@ -82,7 +84,7 @@ def main():
         "",
     ]
     RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines[lines.index("## Slot engine alone (best of runs)"):]))
+    print("\n".join(lines[lines.index("## Slot engine alone (best of runs)") :]))
     print(f"written to {RESULTS}")
 
 

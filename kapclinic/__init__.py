@@ -9,8 +9,8 @@ from kapclinic.audit.keys import ensure_audit_key
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.core.proxies import TrustedProxies
-from kapclinic.ops.logging import register_logging
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
+from kapclinic.ops.logging import register_logging
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

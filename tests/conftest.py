@@ -295,11 +295,21 @@ def seed_offering(app, slug, zone="UTC", **type_overrides):
     from kapclinic.scheduling.slots import Interval
 
     with app.app_context():
-        clinician = Clinician(name=f"Dr. {slug.title()}", email=f"{slug}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=zone)
-        clinician.availability_rules = [AvailabilityRule(weekday=day, start_time=time(8), end_time=time(18)) for day in EVERY_DAY]
+        clinician = Clinician(
+            name=f"Dr. {slug.title()}", email=f"{slug}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=zone
+        )
+        clinician.availability_rules = [
+            AvailabilityRule(weekday=day, start_time=time(8), end_time=time(18)) for day in EVERY_DAY
+        ]
         values = {
-            "slug": slug, "name": slug.title(), "duration_minutes": 60, "min_notice_minutes": 0, "horizon_days": 30,
-            "slot_step_minutes": 30, "modality": Modality.PHONE, **type_overrides,
+            "slug": slug,
+            "name": slug.title(),
+            "duration_minutes": 60,
+            "min_notice_minutes": 0,
+            "horizon_days": 30,
+            "slot_step_minutes": 30,
+            "modality": Modality.PHONE,
+            **type_overrides,
         }
         consultation_type = ConsultationType(**values, clinicians=[clinician])
         db.session.add(consultation_type)
@@ -405,7 +415,9 @@ def create_staff(in_app):
             number = db.session.query(StaffUser).count() + 1
             clinician = None
             if role is Role.CLINICIAN:
-                clinician = Clinician(name=name, email=f"profile{number}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=timezone)
+                clinician = Clinician(
+                    name=name, email=f"profile{number}-{uuid.uuid4().hex[:6]}@clinic.example.org", timezone=timezone
+                )
                 clinician.availability_rules = [
                     AvailabilityRule(weekday=day, start_time=time(9), end_time=time(17)) for day in EVERY_DAY
                 ]
@@ -458,7 +470,11 @@ def queue_test_emails(app, recipients):
 
     with app.app_context(), app.test_request_context():
         messages = [
-            queue_email(recipient, "intake_urgent", {"reference": f"ref-{number}", "record_url": "https://clinic.example.org/staff/intakes/1"})
+            queue_email(
+                recipient,
+                "intake_urgent",
+                {"reference": f"ref-{number}", "record_url": "https://clinic.example.org/staff/intakes/1"},
+            )
             for number, recipient in enumerate(recipients)
         ]
         db.session.commit()
@@ -471,7 +487,13 @@ def queue_test_emails(app, recipients):
 # API runs once per process, and a session fixture defined in two conftests would start it twice.
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 AXE = Path(__file__).resolve().parent / "e2e" / "node_modules" / "axe-core" / "axe.min.js"
 
 

@@ -32,7 +32,10 @@ def book_for_intake(client, offering, mailbox, date_of_birth="1990-04-12", slot=
 
 
 def post_step(client, intake_url, key, **changes):
-    return client.post(f"{intake_url}/step/{key}", data=MultiDict([(k, v) for k, values in form_for(key, **changes).items() for v in values]))
+    return client.post(
+        f"{intake_url}/step/{key}",
+        data=MultiDict([(k, v) for k, values in form_for(key, **changes).items() for v in values]),
+    )
 
 
 def complete_steps(client, intake_url, keys, **changes_by_step):
@@ -43,7 +46,19 @@ def complete_steps(client, intake_url, keys, **changes_by_step):
     return last
 
 
-ADULT_STEPS = ["about", "reasons", "history", "medications", "medical", "psychiatric", "phq9", "asq", "gad7", "audit", "consent"]
+ADULT_STEPS = [
+    "about",
+    "reasons",
+    "history",
+    "medications",
+    "medical",
+    "psychiatric",
+    "phq9",
+    "asq",
+    "gad7",
+    "audit",
+    "consent",
+]
 
 
 def submit_intake(app, offering, mailbox, slot, name, email, **changes_by_step):

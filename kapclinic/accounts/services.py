@@ -147,7 +147,9 @@ def end_session(token, now):
 def end_all_sessions(user, now):
     """End every session of the user: a copied cookie stops working at once."""
     db.session.execute(
-        update(StaffSession).where(StaffSession.user_id == user.id, StaffSession.ended_dt.is_(None)).values(ended_dt=now)
+        update(StaffSession)
+        .where(StaffSession.user_id == user.id, StaffSession.ended_dt.is_(None))
+        .values(ended_dt=now)
     )
 
 
@@ -198,10 +200,7 @@ def issue_requested_password_resets(now, limit):
     (requests taken, links queued).
     """
     taken = (
-        select(PasswordResetRequest.id)
-        .order_by(PasswordResetRequest.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        select(PasswordResetRequest.id).order_by(PasswordResetRequest.id).limit(limit).with_for_update(skip_locked=True)
     )
     requests = db.session.execute(
         delete(PasswordResetRequest)
@@ -257,7 +256,9 @@ def _send_password_link(user, now, template, minutes):
     """Add a single-use link that lives `minutes` from `now` and queue its email (reset, or a new user's welcome)."""
     # Signed like patients' links, so a link we sent opens even from a network over the guessing limit.
     token, token_hash = tokens.issue(tokens.PASSWORD_RESET)
-    db.session.add(PasswordReset(token_hash=token_hash, user=user, created_dt=now, expires_dt=now + timedelta(minutes=minutes)))
+    db.session.add(
+        PasswordReset(token_hash=token_hash, user=user, created_dt=now, expires_dt=now + timedelta(minutes=minutes))
+    )
     queue_email(
         user.email,
         template,

@@ -2,14 +2,22 @@
 
 import re
 
-from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from kapclinic.accounts.models import Role
+from kapclinic.core.forms import BrowserForm
 from kapclinic.core.timezones import UnknownTimeZone, get_zone
 from kapclinic.scheduling import validation
-from kapclinic.core.forms import BrowserForm
 from kapclinic.scheduling.forms import cleaned_by
 from kapclinic.scheduling.models import Modality
 
@@ -65,7 +73,9 @@ class ConsultationTypeForm(BrowserForm):
         ],
     )
     name = StringField("Name patients see", validators=[DataRequired("Enter a name."), Length(max=120)])
-    description = TextAreaField("Description", validators=[cleaned_by(lambda value: validation.clean_note(value, 2000))])
+    description = TextAreaField(
+        "Description", validators=[cleaned_by(lambda value: validation.clean_note(value, 2000))]
+    )
     duration_minutes = _minutes("Length (minutes)", 5, 480)
     buffer_before_minutes = _minutes("Free time before (minutes)", 0, 240)
     buffer_after_minutes = _minutes("Free time after (minutes)", 0, 240)
@@ -74,10 +84,13 @@ class ConsultationTypeForm(BrowserForm):
     slot_step_minutes = SelectField(
         "Start times every", coerce=int, choices=[SelectChoice(step, f"{step} minutes") for step in STEPS]
     )
-    modality = SelectField("How it happens", choices=[SelectChoice(modality.value, modality.label) for modality in Modality])
+    modality = SelectField(
+        "How it happens", choices=[SelectChoice(modality.value, modality.label) for modality in Modality]
+    )
     location = StringField("Address (in person)", validators=[Length(max=255)])
     video_link = StringField(
-        "Video link (video)", validators=[Optional(), Length(max=255), URL(require_tld=True, message="Enter a full https:// link.")]
+        "Video link (video)",
+        validators=[Optional(), Length(max=255), URL(require_tld=True, message="Enter a full https:// link.")],
     )
     is_active = BooleanField("Patients can book it")
     clinicians = CheckboxesField("Offered by", coerce=int)
@@ -109,7 +122,9 @@ class ClinicSettingsForm(BrowserForm):
     phone = StringField("Phone", validators=[Length(max=32)])
     crisis_line = StringField("Crisis line (call or text)", validators=[Length(max=32)])
     emergency_number = StringField("Emergency number", validators=[Length(max=16)])
-    timezone = StringField("Default time zone (IANA name)", validators=[DataRequired("Enter a time zone."), Length(max=64)])
+    timezone = StringField(
+        "Default time zone (IANA name)", validators=[DataRequired("Enter a time zone."), Length(max=64)]
+    )
     cancellation_window_hours = _minutes("Patients may change online until (hours before)", 0, 168)
 
     def validate_name(self, field):

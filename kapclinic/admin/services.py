@@ -15,8 +15,17 @@ from kapclinic.scheduling.bursts import BookingTrace, find_bursts
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, Modality
 
 TYPE_FIELDS = (
-    "name", "description", "duration_minutes", "buffer_before_minutes", "buffer_after_minutes",
-    "min_notice_minutes", "horizon_days", "slot_step_minutes", "location", "video_link", "is_active",
+    "name",
+    "description",
+    "duration_minutes",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "min_notice_minutes",
+    "horizon_days",
+    "slot_step_minutes",
+    "location",
+    "video_link",
+    "is_active",
 )
 
 
@@ -67,8 +76,13 @@ OUTBOX_LIST_LIMIT = 200
 SENT_WINDOW = timedelta(hours=24)
 # What an admin may see of a message: never its bodies, which carry patients' private links.
 _OUTBOX_COLUMNS = (
-    OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.subject, OutboxMessage.attempts,
-    OutboxMessage.last_error, OutboxMessage.created_dt, OutboxMessage.next_attempt_dt,
+    OutboxMessage.id,
+    OutboxMessage.recipient,
+    OutboxMessage.subject,
+    OutboxMessage.attempts,
+    OutboxMessage.last_error,
+    OutboxMessage.created_dt,
+    OutboxMessage.next_attempt_dt,
 )
 
 
@@ -189,7 +203,10 @@ def cancel_burst(actor, booking_ids, now, min_count, window):
     for booking in bookings:
         scheduling.cancel(booking, now, by="admin", why=scheduling.CANCELLED_UNCHECKED_BURST)
         audit.record(
-            actor, AuditAction.CANCELLED, now, booking=booking,
+            actor,
+            AuditAction.CANCELLED,
+            now,
+            booking=booking,
             detail=f"cancelled with a burst of {len(bookings)} suspicious bookings",
         )
     return len(bookings)

@@ -101,7 +101,10 @@ def edit_type(type_id):
         form.slug.errors = [str(error)]
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), 422
     db.session.commit()
-    flash("Consultation type saved." + (f" {told} patient(s) with upcoming consultations were sent an updated invite." if told else ""))
+    flash(
+        "Consultation type saved."
+        + (f" {told} patient(s) with upcoming consultations were sent an updated invite." if told else "")
+    )
     return redirect(url_for("admin.consultation_types"))
 
 
@@ -166,7 +169,10 @@ def cancel_burst():
         if not form.confirmed.data:
             bookings = services.bookings_to_cancel(form.booking_ids.data, now, *_burst_settings())
             return render_template(
-                "admin/burst_cancel.html", bookings=bookings, zone=get_zone(clinic().timezone), format_moment=format_moment
+                "admin/burst_cancel.html",
+                bookings=bookings,
+                zone=get_zone(clinic().timezone),
+                format_moment=format_moment,
             )
         cancelled = services.cancel_burst(current_user, form.booking_ids.data, now, *_burst_settings())
     except services.NotInABurst as refused:
@@ -198,5 +204,7 @@ def retry_message(message_id):
 def retry_all_failed():
     retried = services.retry_failed(now_utc())
     db.session.commit()
-    flash(f"Queued again: {retried} failed message{'' if retried == 1 else 's'}. The worker sends them on its next round.")
+    flash(
+        f"Queued again: {retried} failed message{'' if retried == 1 else 's'}. The worker sends them on its next round."
+    )
     return redirect(url_for("admin.outbox"))

@@ -124,7 +124,9 @@ def openapi_document():
                             "Free slots, in time order",
                         ),
                         "422": _json(_ref("Invalid"), "Invalid query, with a message per field"),
-                        "429": _json(_ref("Error"), "Too many questions from this address; try after Retry-After seconds"),
+                        "429": _json(
+                            _ref("Error"), "Too many questions from this address; try after Retry-After seconds"
+                        ),
                     },
                 }
             },
@@ -140,7 +142,10 @@ def openapi_document():
                             "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                         }
                     ],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BookingRequest")}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("BookingRequest")}},
+                    },
                     "responses": {
                         "201": _json(_ref("Booking"), "Booked"),
                         "200": _json(_ref("Booking"), "The booking an earlier request with this idempotency key made"),

@@ -95,8 +95,11 @@ class BookingRequest(BaseModel):
     clinician_id: Annotated[int, DATABASE_ID] | None = None
     start: Annotated[
         str,
-        Field(max_length=40, description="ISO 8601 (RFC 3339) with offset",
-              json_schema_extra={"format": "date-time", "pattern": INSTANT_PATTERN}),
+        Field(
+            max_length=40,
+            description="ISO 8601 (RFC 3339) with offset",
+            json_schema_extra={"format": "date-time", "pattern": INSTANT_PATTERN},
+        ),
         BeforeValidator(_matching(INSTANT_PATTERN, INSTANT_MESSAGE)),
         AfterValidator(parse_instant),
     ]
@@ -112,8 +115,11 @@ class BookingRequest(BaseModel):
     ]
     phone: Annotated[
         str,
-        Field(max_length=validation.PHONE_MAX, description="International (+1 212 555 0100) or a national number of the clinic's country",
-              json_schema_extra={"minLength": 1}),
+        Field(
+            max_length=validation.PHONE_MAX,
+            description="International (+1 212 555 0100) or a national number of the clinic's country",
+            json_schema_extra={"minLength": 1},
+        ),
         AfterValidator(_as_value_error(validation.clean_phone)),
     ]
     date_of_birth: Annotated[
@@ -138,7 +144,9 @@ class SlotQuery(BaseModel):
 
     type: Annotated[str, Field(min_length=1, max_length=64, description="Consultation type slug")]
     start: Annotated[LocalDate, Field(description="First local date (YYYY-MM-DD)")]
-    end: Annotated[LocalDate, Field(description=f"Last local date, inclusive; at most {MAX_SLOT_RANGE_DAYS} days after start")]
+    end: Annotated[
+        LocalDate, Field(description=f"Last local date, inclusive; at most {MAX_SLOT_RANGE_DAYS} days after start")
+    ]
     tz: Annotated[Zone, Field(description="IANA time zone for the dates and the answer")]
     clinician: Annotated[QueryId | None, Field(description="Only this clinician")] = None
 
@@ -169,5 +177,3 @@ def field_errors(error: ValidationError):
             message = item["msg"]
         errors.setdefault(field, message)
     return errors
-
-

@@ -156,7 +156,13 @@ def create_booking():
     zone = get_zone(data.tz)
     try:
         outcome = services.book(
-            consultation_type, clinician, data.start, patient, now_utc(), data.idempotency_key, visitor=public_path.visitor()
+            consultation_type,
+            clinician,
+            data.start,
+            patient,
+            now_utc(),
+            data.idempotency_key,
+            visitor=public_path.visitor(),
         )
     except services.SlotTaken as taken:
         db.session.rollback()

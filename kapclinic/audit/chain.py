@@ -14,7 +14,17 @@ import hmac
 import json
 from dataclasses import dataclass
 
-HASHED_FIELDS = ("id", "occurred_dt", "actor_id", "action", "intake_id", "booking_id", "subject_user_id", "detail", "remote_addr")
+HASHED_FIELDS = (
+    "id",
+    "occurred_dt",
+    "actor_id",
+    "action",
+    "intake_id",
+    "booking_id",
+    "subject_user_id",
+    "detail",
+    "remote_addr",
+)
 
 
 def row_hash(key, prev_hash, fields):
@@ -37,7 +47,8 @@ def first_break(rows, genesis, key):
             return ChainBreak(row["id"], "does not follow the row before it (a row was removed or inserted)")
         if not hmac.compare_digest(row_hash(key, row["prev_hash"], row), row["row_hash"]):
             return ChainBreak(
-                row["id"], "its contents no longer match its hash (the row was changed, or AUDIT_KEY is not the key it was written with)"
+                row["id"],
+                "its contents no longer match its hash (the row was changed, or AUDIT_KEY is not the key it was written with)",
             )
         expected_prev = row["row_hash"]
     return None

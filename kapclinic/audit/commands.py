@@ -18,7 +18,9 @@ def _hash_argument(context, parameter, value):
 
 @audit_cli.command("verify")
 @click.option(
-    "--expect-head", metavar="HASH", callback=_hash_argument,
+    "--expect-head",
+    metavar="HASH",
+    callback=_hash_argument,
     help="A head hash recorded earlier (with a backup, in a ticket): fail unless it is still in the chain.",
 )
 def verify_command(expect_head):
@@ -30,7 +32,10 @@ def verify_command(expect_head):
     """
     result = services.verify(expect_head)
     if result.broken is not None:
-        click.echo(f"Audit trail BROKEN at row {result.broken.row_id}: {result.broken.reason}. {result.rows} rows read.", err=True)
+        click.echo(
+            f"Audit trail BROKEN at row {result.broken.row_id}: {result.broken.reason}. {result.rows} rows read.",
+            err=True,
+        )
         raise SystemExit(1)
     if expect_head and result.expected_head_row is None:
         click.echo(
@@ -39,6 +44,10 @@ def verify_command(expect_head):
             err=True,
         )
         raise SystemExit(1)
-    click.echo(f"Audit trail intact: {result.rows} rows. Head hash {result.head} (keep it elsewhere to detect removal of the newest rows).")
+    click.echo(
+        f"Audit trail intact: {result.rows} rows. Head hash {result.head} (keep it elsewhere to detect removal of the newest rows)."
+    )
     if expect_head:
-        click.echo(f"The recorded head is row {result.expected_head_row}; {result.rows - result.expected_head_row} rows added since.")
+        click.echo(
+            f"The recorded head is row {result.expected_head_row}; {result.rows - result.expected_head_row} rows added since."
+        )

@@ -38,7 +38,9 @@ def _fields(event):
 def record(actor, action, now, intake=None, booking=None, subject_user=None, detail=""):
     """Append one row for what `actor` did; it commits (or rolls back) with the change it describes."""
     _serialise_writers()
-    last = db.session.execute(select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    last = db.session.execute(
+        select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
     if booking is None and intake is not None:
         booking = intake.booking
     event = AuditEvent(
@@ -62,7 +64,9 @@ def record(actor, action, now, intake=None, booking=None, subject_user=None, det
 def _rows():
     after = 0
     while True:
-        batch = db.session.scalars(select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(VERIFY_BATCH)).all()
+        batch = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(VERIFY_BATCH)
+        ).all()
         if not batch:
             return
         for event in batch:

@@ -26,28 +26,65 @@ from kapclinic.scheduling.slots import Interval
 
 DEMO_CLINICIANS = (
     # name, credentials, email, zone, weekday hours
-    ("Dr. Maya Alvarez", "MD, Psychiatrist", "maya.alvarez@clinic.example.org", "America/New_York",
-     ((time(9), time(12)), (time(13), time(17)))),
-    ("Jordan Lee", "PMHNP-BC", "jordan.lee@clinic.example.org", "America/Los_Angeles",
-     ((time(8), time(12)), (time(14), time(18)))),
-    ("Dr. Priya Raman", "PsyD, Psychotherapist", "priya.raman@clinic.example.org", "Europe/London",
-     ((time(10), time(16)),)),
+    (
+        "Dr. Maya Alvarez",
+        "MD, Psychiatrist",
+        "maya.alvarez@clinic.example.org",
+        "America/New_York",
+        ((time(9), time(12)), (time(13), time(17))),
+    ),
+    (
+        "Jordan Lee",
+        "PMHNP-BC",
+        "jordan.lee@clinic.example.org",
+        "America/Los_Angeles",
+        ((time(8), time(12)), (time(14), time(18))),
+    ),
+    (
+        "Dr. Priya Raman",
+        "PsyD, Psychotherapist",
+        "priya.raman@clinic.example.org",
+        "Europe/London",
+        ((time(10), time(16)),),
+    ),
 )
 
 DEMO_TYPES = (
     # slug, name, description, minutes, buffer after, modality, where
-    ("initial-video", "Initial consultation (video)",
-     "A first conversation about your history and whether ketamine-assisted psychotherapy could fit.",
-     60, 15, Modality.VIDEO, "https://video.clinic.example.org/room"),
-    ("initial-in-person", "Initial consultation (in person)",
-     "The same first conversation, at the clinic.", 60, 15, Modality.IN_PERSON,
-     "Suite 4, 120 River Street, Springfield"),
-    ("follow-up-phone", "Follow-up call", "A shorter call for people already in touch with the clinic.",
-     30, 5, Modality.PHONE, ""),
+    (
+        "initial-video",
+        "Initial consultation (video)",
+        "A first conversation about your history and whether ketamine-assisted psychotherapy could fit.",
+        60,
+        15,
+        Modality.VIDEO,
+        "https://video.clinic.example.org/room",
+    ),
+    (
+        "initial-in-person",
+        "Initial consultation (in person)",
+        "The same first conversation, at the clinic.",
+        60,
+        15,
+        Modality.IN_PERSON,
+        "Suite 4, 120 River Street, Springfield",
+    ),
+    (
+        "follow-up-phone",
+        "Follow-up call",
+        "A shorter call for people already in touch with the clinic.",
+        30,
+        5,
+        Modality.PHONE,
+        "",
+    ),
 )
 
 DEMO_PASSWORD = "kapclinic-demo"
-DEMO_STAFF = (("admin@example.org", "Ada Admin", Role.ADMIN), ("frontdesk@example.org", "Frankie Desk", Role.FRONT_DESK))
+DEMO_STAFF = (
+    ("admin@example.org", "Ada Admin", Role.ADMIN),
+    ("frontdesk@example.org", "Frankie Desk", Role.FRONT_DESK),
+)
 
 DEMO_PATIENTS = (
     ("Alex Demo", "alex.demo@example.com"),
@@ -61,11 +98,18 @@ def _ensure_clinicians():
     for name, credentials, email, zone, hours in DEMO_CLINICIANS:
         clinician = db.session.scalar(select(Clinician).where(Clinician.email == email))
         if clinician is None:
-            clinician = Clinician(name=name, credentials=credentials, email=email, timezone=zone,
-                                  bio=f"{name.split()[-1]} sees adults and adolescents.")
+            clinician = Clinician(
+                name=name,
+                credentials=credentials,
+                email=email,
+                timezone=zone,
+                bio=f"{name.split()[-1]} sees adults and adolescents.",
+            )
             for weekday in range(5):
                 for start, end in hours:
-                    clinician.availability_rules.append(AvailabilityRule(weekday=weekday, start_time=start, end_time=end))
+                    clinician.availability_rules.append(
+                        AvailabilityRule(weekday=weekday, start_time=start, end_time=end)
+                    )
             db.session.add(clinician)
         clinicians.append(clinician)
     return clinicians
@@ -78,9 +122,15 @@ def _ensure_types(clinicians):
         offered_by = clinicians if modality is not Modality.IN_PERSON else clinicians[:1]
         db.session.add(
             ConsultationType(
-                slug=slug, name=name, description=description, duration_minutes=minutes,
-                buffer_after_minutes=buffer_after, min_notice_minutes=12 * 60, horizon_days=60,
-                slot_step_minutes=30, modality=modality,
+                slug=slug,
+                name=name,
+                description=description,
+                duration_minutes=minutes,
+                buffer_after_minutes=buffer_after,
+                min_notice_minutes=12 * 60,
+                horizon_days=60,
+                slot_step_minutes=30,
+                modality=modality,
                 location=where if modality is Modality.IN_PERSON else "",
                 video_link=where if modality is Modality.VIDEO else "",
                 clinicians=offered_by,
@@ -114,8 +164,12 @@ def _ensure_bookings():
     made = 0
     for (name, email), slot in zip(DEMO_PATIENTS, slots[::7], strict=False):
         patient = services.PatientDetails(
-            name=name, email=email, phone="+12125550100",
-            date_of_birth=now.date().replace(year=now.year - 35), timezone="America/Chicago", contact_consent=True,
+            name=name,
+            email=email,
+            phone="+12125550100",
+            date_of_birth=now.date().replace(year=now.year - 35),
+            timezone="America/Chicago",
+            contact_consent=True,
         )
         clinician = db.session.get(Clinician, slot.clinician_id)
         services.book(consultation_type, clinician, slot.start_dt, patient, now)

@@ -44,7 +44,9 @@ def engine_options(config):
         limits = {"timeout": seconds}  # SQLite's busy timeout
     else:
         # Added to any options the URL already carries (a search_path, a provider's endpoint).
-        startup = " ".join(part for part in (url.query.get("options", ""), f"-c lock_timeout={int(seconds * 1000)}") if part)
+        startup = " ".join(
+            part for part in (url.query.get("options", ""), f"-c lock_timeout={int(seconds * 1000)}") if part
+        )
         limits = {"options": startup, "connect_timeout": max(1, round(seconds))}
         options.setdefault("pool_timeout", seconds)  # waiting for a free connection in the pool
     options["connect_args"] = {**limits, **options.get("connect_args", {})}
@@ -82,7 +84,9 @@ def is_transient(error):
 
 def string_enum(enum_class, length=16):
     """A Python enum stored as its values in a VARCHAR: readable, and portable to any database."""
-    return Enum(enum_class, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members])
+    return Enum(
+        enum_class, native_enum=False, length=length, values_callable=lambda members: [m.value for m in members]
+    )
 
 
 class RowIdConverter(IntegerConverter):

@@ -69,7 +69,7 @@ def keyed_digest(purpose, value):
     For what must be counted or looked up without being kept (an address asked for a reset
     link, a guardian's mailbox); the purpose keeps two uses from matching each other's digests.
     """
-    message = f"kapclinic.{purpose}:{value}".encode("utf-8")
+    message = f"kapclinic.{purpose}:{value}".encode()
     return hmac.new(current_app.config["SECRET_KEY"].encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 

@@ -27,8 +27,7 @@ def _wants_json():
 
 
 DATABASE_AWAY = (
-    "We cannot reach our records for a moment, so nothing was saved. Please try again in a minute, "
-    "or call us."
+    "We cannot reach our records for a moment, so nothing was saved. Please try again in a minute, or call us."
 )
 RETRY_AFTER_SECONDS = 30
 # What a database that is away or too busy raises; database_unavailable sorts out the rest.
@@ -48,7 +47,9 @@ def server_error(error):
         f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
         for frame in traceback.extract_tb(error.__traceback__)[-6:]
     )
-    current_app.logger.error("unhandled %s on %s %s at %s", type(error).__name__, request.method, request.url_rule, frames)
+    current_app.logger.error(
+        "unhandled %s on %s %s at %s", type(error).__name__, request.method, request.url_rule, frames
+    )
     _error_page_context()
     if _wants_json():
         return jsonify({"error": "Internal Server Error", "message": "Something went wrong."}), 500
@@ -67,7 +68,10 @@ def database_unavailable(error, render_page=None):
     rollback_quietly()
     # The driver's class names the fault (refused, lock timeout); its message may hold SQL.
     current_app.logger.warning(
-        "database unavailable on %s %s: %s", request.method, request.url_rule, type(getattr(error, "orig", error)).__name__
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url_rule,
+        type(getattr(error, "orig", error)).__name__,
     )
     g.clinic_profile = clinic_from_config(current_app.config)
     _error_page_context()
@@ -204,8 +208,16 @@ def register_template_context(app):
 
 # Pages that hold nothing about a patient; every other response is sent with no-store.
 CACHEABLE_ENDPOINTS = frozenset(
-    {"static", "core.index", "scheduling.choose_type", "scheduling.choose_slot", "api.consultation_types",
-     "api.clinicians", "api.slots", "api.openapi"}
+    {
+        "static",
+        "core.index",
+        "scheduling.choose_type",
+        "scheduling.choose_slot",
+        "api.consultation_types",
+        "api.clinicians",
+        "api.slots",
+        "api.openapi",
+    }
 )
 
 

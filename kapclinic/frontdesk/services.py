@@ -235,11 +235,17 @@ def dashboard(user, now, zone):
     day_start, day_end = local_day_bounds(now.astimezone(zone).date(), zone)
     confirmed = Booking.status != BookingStatus.CANCELLED
     return Dashboard(
-        consultations_today=count(select(Booking.id).where(confirmed, Booking.start_dt >= day_start, Booking.start_dt < day_end)),
-        awaiting_review=count(select(Intake.id).join(Booking).where(_status_condition(ReviewStatus.AWAITING_REVIEW.value))),
+        consultations_today=count(
+            select(Booking.id).where(confirmed, Booking.start_dt >= day_start, Booking.start_dt < day_end)
+        ),
+        awaiting_review=count(
+            select(Intake.id).join(Booking).where(_status_condition(ReviewStatus.AWAITING_REVIEW.value))
+        ),
         urgent_open=count(select(Intake.id).join(Booking).where(_open_urgent())),
         incomplete_soon=count(
-            select(Intake.id).join(Booking).where(
+            select(Intake.id)
+            .join(Booking)
+            .where(
                 Intake.status != IntakeStatus.SUBMITTED,
                 confirmed,
                 Booking.start_dt >= now,
@@ -399,8 +405,14 @@ def change_status(user, intake, status_value, reason, now):
     intake.review_changed_dt = now
     intake.review_changed_by_id = user.id
     if status is ReviewStatus.NOT_A_FIT:
-        db.session.add(IntakeNote(intake=intake, author_id=user.id, kind=NoteKind.NOTE, body=f"Not a fit now: {reason}", created_dt=now))
-    audit.record(user, AuditAction.STATUS_CHANGED, now, intake=intake, detail=f"status: {previous.value} -> {status.value}")
+        db.session.add(
+            IntakeNote(
+                intake=intake, author_id=user.id, kind=NoteKind.NOTE, body=f"Not a fit now: {reason}", created_dt=now
+            )
+        )
+    audit.record(
+        user, AuditAction.STATUS_CHANGED, now, intake=intake, detail=f"status: {previous.value} -> {status.value}"
+    )
     return {}
 
 
@@ -442,7 +454,13 @@ def acknowledge_urgent(user, intake, action_taken, now):
     intake.urgent_acknowledged_dt = now
     intake.urgent_acknowledged_by_id = user.id
     db.session.add(
-        IntakeNote(intake=intake, author_id=user.id, kind=NoteKind.NOTE, body=f"Urgent answer followed up: {action_taken}", created_dt=now)
+        IntakeNote(
+            intake=intake,
+            author_id=user.id,
+            kind=NoteKind.NOTE,
+            body=f"Urgent answer followed up: {action_taken}",
+            created_dt=now,
+        )
     )
     audit.record(user, AuditAction.URGENT_ACKNOWLEDGED, now, intake=intake)
     return {}
@@ -459,7 +477,9 @@ def reassign(user, intake, clinician_id, now):
         return {"clinician": "That clinician already has this consultation."}
     previous_id = booking.clinician_id
     scheduling.reschedule(booking, booking.start_dt, now, clinician=clinician, by_staff=True)
-    audit.record(user, AuditAction.CLINICIAN_CHANGED, now, intake=intake, detail=f"clinician: {previous_id} -> {clinician.id}")
+    audit.record(
+        user, AuditAction.CLINICIAN_CHANGED, now, intake=intake, detail=f"clinician: {previous_id} -> {clinician.id}"
+    )
     return {}
 
 
@@ -496,7 +516,10 @@ def free_starts(intake, now, days):
     booking = intake.booking
     window = Interval(now, now + timedelta(days=days))
     return scheduling.find_slots(
-        booking.consultation_type, window, now, booking.clinician, exclude_booking_id=booking.id,
+        booking.consultation_type,
+        window,
+        now,
+        booking.clinician,
+        exclude_booking_id=booking.id,
         rules=scheduling.staff_rules(booking.consultation_type),
     )
-

@@ -99,7 +99,9 @@ def queue_csv():
         abort(400, "; ".join(f"{field}: {message}" for field, message in errors.items()))
     output = io.StringIO()
     writer = csv.writer(output)
-    writer.writerow(["Reference", "Patient", "Email", "Age", f"Consultation ({zone.key})", "Clinician", "Status", "Flags"])
+    writer.writerow(
+        ["Reference", "Patient", "Email", "Age", f"Consultation ({zone.key})", "Clinician", "Status", "Flags"]
+    )
     exported = services.all_queue_rows(current_user, filters, zone)
     for intake in exported:
         booking = intake.booking
@@ -234,7 +236,9 @@ def change_status(intake_id):
     form = request.form
     return _apply(
         intake_id,
-        lambda intake: services.change_status(current_user, intake, form.get("status", ""), form.get("reason"), now_utc()),
+        lambda intake: services.change_status(
+            current_user, intake, form.get("status", ""), form.get("reason"), now_utc()
+        ),
         "Status changed.",
         "review",
     )
@@ -327,8 +331,13 @@ def cancel(intake_id):
 @staff_site_only
 def patient_trail(intake_id):
     intake = _intake_or_404(intake_id)
-    page = render_template("frontdesk/trail.html", events=services.patient_trail(intake), intake=intake,
-                           subject_user=None, format_in_zone=_formatter())
+    page = render_template(
+        "frontdesk/trail.html",
+        events=services.patient_trail(intake),
+        intake=intake,
+        subject_user=None,
+        format_in_zone=_formatter(),
+    )
     return _record_shown(page, AuditAction.TRAIL_READ, intake=intake, detail="patient trail")
 
 
@@ -339,8 +348,13 @@ def staff_trail(user_id):
     user = services.staff_user(user_id)
     if user is None:
         abort(404)
-    page = render_template("frontdesk/trail.html", events=services.staff_trail(user), intake=None,
-                           subject_user=user, format_in_zone=_formatter())
+    page = render_template(
+        "frontdesk/trail.html",
+        events=services.staff_trail(user),
+        intake=None,
+        subject_user=user,
+        format_in_zone=_formatter(),
+    )
     return _record_shown(page, AuditAction.TRAIL_READ, subject_user=user, detail="staff trail")
 
 

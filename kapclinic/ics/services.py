@@ -10,7 +10,6 @@ from flask import current_app
 from kapclinic.core.clinic import clinic
 from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
 
-
 CANCELLED_PREFIX = "Cancelled: "
 
 
@@ -60,7 +59,10 @@ def invite_event(booking):
         )
     description = "\n".join(lines)
     return _event(
-        booking, f"Consultation with {profile.display_name}", description, Person(booking.patient_email, booking.patient_name)
+        booking,
+        f"Consultation with {profile.display_name}",
+        description,
+        Person(booking.patient_email, booking.patient_name),
     )
 
 

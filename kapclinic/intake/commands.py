@@ -37,7 +37,11 @@ def _reencrypt_table(table, columns):
         for row in rows:
             last = row[0]
             try:
-                values = {name: rotate(token) for name, token in row._mapping.items() if name != key.name and token is not None}
+                values = {
+                    name: rotate(token)
+                    for name, token in row._mapping.items()
+                    if name != key.name and token is not None
+                }
             except UnreadableData:
                 unreadable.append(last)
                 continue

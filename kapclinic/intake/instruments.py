@@ -596,7 +596,12 @@ AUDIT = Instrument(
             OCCASION_OPTIONS,
             loinc="97738-9",
         ),
-        Item("audit_9", "Have you or someone else been injured as a result of your drinking?", EVER_OPTIONS, loinc="97739-7"),
+        Item(
+            "audit_9",
+            "Have you or someone else been injured as a result of your drinking?",
+            EVER_OPTIONS,
+            loinc="97739-7",
+        ),
         Item(
             "audit_10",
             "Has a relative or friend or a doctor or another health worker been concerned about your drinking "

@@ -66,7 +66,9 @@ class Intake(db.Model):
     guardian_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
 
     status: Mapped[IntakeStatus] = mapped_column(string_enum(IntakeStatus, length=24), default=IntakeStatus.DRAFT)
-    response_status: Mapped[ResponseStatus] = mapped_column(string_enum(ResponseStatus, length=24), default=ResponseStatus.IN_PROGRESS)
+    response_status: Mapped[ResponseStatus] = mapped_column(
+        string_enum(ResponseStatus, length=24), default=ResponseStatus.IN_PROGRESS
+    )
     questionnaire_version: Mapped[str] = mapped_column(db.String(32))
     consent_version: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
 

@@ -186,17 +186,37 @@ REASONS_STEP = Step(
 )
 
 ANTIDEPRESSANT_ROWS = 5
-RESPONSES = (("helped", "Helped"), ("partly", "Helped a little"), ("no_help", "Did not help"), ("side_effects", "Stopped for side effects"))
+RESPONSES = (
+    ("helped", "Helped"),
+    ("partly", "Helped a little"),
+    ("no_help", "Did not help"),
+    ("side_effects", "Stopped for side effects"),
+)
 
 
 def _antidepressant_rows():
     questions = []
     for row in range(1, ANTIDEPRESSANT_ROWS + 1):
         questions += [
-            Question(f"ad{row}_name", f"Antidepressant {row}: name", "string", hint="Leave blank if none" if row == 1 else ""),
-            Question(f"ad{row}_dose", f"Antidepressant {row}: highest dose", "string", enable_when=((f"ad{row}_name", True),)),
-            Question(f"ad{row}_duration", f"Antidepressant {row}: how long you took it", "string", enable_when=((f"ad{row}_name", True),)),
-            Question(f"ad{row}_response", f"Antidepressant {row}: how it went", "choice", options=RESPONSES, enable_when=((f"ad{row}_name", True),)),
+            Question(
+                f"ad{row}_name", f"Antidepressant {row}: name", "string", hint="Leave blank if none" if row == 1 else ""
+            ),
+            Question(
+                f"ad{row}_dose", f"Antidepressant {row}: highest dose", "string", enable_when=((f"ad{row}_name", True),)
+            ),
+            Question(
+                f"ad{row}_duration",
+                f"Antidepressant {row}: how long you took it",
+                "string",
+                enable_when=((f"ad{row}_name", True),),
+            ),
+            Question(
+                f"ad{row}_response",
+                f"Antidepressant {row}: how it went",
+                "choice",
+                options=RESPONSES,
+                enable_when=((f"ad{row}_name", True),),
+            ),
         ]
     return tuple(questions)
 
@@ -233,16 +253,25 @@ MEDICATIONS = Step(
             max_length=TEXT_MAX,
         ),
         Question("allergies", "Allergies (medicines, foods, other)", "text", max_length=TEXT_MAX),
-        _yes_no("takes_benzodiazepines", "Do you take a benzodiazepine?", "For example lorazepam, clonazepam, alprazolam, diazepam"),
+        _yes_no(
+            "takes_benzodiazepines",
+            "Do you take a benzodiazepine?",
+            "For example lorazepam, clonazepam, alprazolam, diazepam",
+        ),
         _yes_no("takes_gabapentinoids", "Do you take gabapentin or pregabalin?"),
         _yes_no("takes_lamotrigine", "Do you take lamotrigine?"),
-        _yes_no("takes_opioids", "Do you take an opioid?", "Including tramadol, codeine, oxycodone, buprenorphine, methadone"),
+        _yes_no(
+            "takes_opioids",
+            "Do you take an opioid?",
+            "Including tramadol, codeine, oxycodone, buprenorphine, methadone",
+        ),
         _yes_no("takes_maoi", "Do you take an MAOI?", "For example phenelzine, tranylcypromine, selegiline"),
         _yes_no("takes_stimulants", "Do you take a stimulant?", "For example methylphenidate or amphetamine salts"),
         _yes_no("ketamine_or_anaesthesia_reaction", "Have you ever reacted badly to ketamine or to an anaesthetic?"),
         _details("reaction_details", "ketamine_or_anaesthesia_reaction", "What happened?"),
     ),
 )
+
 
 def _blood_pressure_pair(answers):
     systolic, diastolic = answers.get("bp_systolic"), answers.get("bp_diastolic")
@@ -259,21 +288,46 @@ MEDICAL = Step(
     "Physical health",
     "Ketamine raises blood pressure and heart rate for a while, so these questions matter for your safety.",
     (
-        Question("bp_systolic", "Your last blood pressure: top number (systolic)", "integer", minimum=60, maximum=260, hint="Leave blank if you do not know"),
-        Question("bp_diastolic", "Your last blood pressure: bottom number (diastolic)", "integer", minimum=30, maximum=160),
+        Question(
+            "bp_systolic",
+            "Your last blood pressure: top number (systolic)",
+            "integer",
+            minimum=60,
+            maximum=260,
+            hint="Leave blank if you do not know",
+        ),
+        Question(
+            "bp_diastolic", "Your last blood pressure: bottom number (diastolic)", "integer", minimum=30, maximum=160
+        ),
         Question(
             "high_blood_pressure",
             "Have you been told you have high blood pressure?",
             "choice",
             required=True,
-            options=(("no", "No"), ("controlled", "Yes, and it is controlled"), ("uncontrolled", "Yes, and it is not well controlled"), ("unsure", "Not sure")),
+            options=(
+                ("no", "No"),
+                ("controlled", "Yes, and it is controlled"),
+                ("uncontrolled", "Yes, and it is not well controlled"),
+                ("unsure", "Not sure"),
+            ),
         ),
         _yes_no("heart_disease", "Heart disease, heart rhythm problems or chest pain (angina)?"),
         _yes_no("stroke_or_aneurysm", "A stroke, or an aneurysm?"),
         _yes_no("head_injury_or_icp", "A serious head injury, or raised pressure inside the skull?"),
         _yes_no("glaucoma_or_eye_pressure", "Glaucoma or raised pressure in the eye?"),
         _yes_no("seizures", "Seizures or epilepsy?"),
-        Question("thyroid", "A thyroid condition?", "choice", required=True, options=(("no", "No"), ("overactive", "Overactive (hyperthyroid)"), ("underactive", "Underactive (hypothyroid)"), ("unsure", "Not sure"))),
+        Question(
+            "thyroid",
+            "A thyroid condition?",
+            "choice",
+            required=True,
+            options=(
+                ("no", "No"),
+                ("overactive", "Overactive (hyperthyroid)"),
+                ("underactive", "Underactive (hypothyroid)"),
+                ("unsure", "Not sure"),
+            ),
+        ),
         _yes_no("liver_disease", "Liver disease?"),
         _yes_no("bladder_problems", "Bladder or urinary problems (pain, frequency, cystitis)?"),
         Question(
@@ -281,7 +335,13 @@ MEDICAL = Step(
             "Are you pregnant, breastfeeding, or planning a pregnancy?",
             "choice",
             required=True,
-            options=(("no", "No"), ("pregnant", "Pregnant"), ("breastfeeding", "Breastfeeding"), ("planning", "Planning a pregnancy"), ("not_applicable", "Does not apply to me")),
+            options=(
+                ("no", "No"),
+                ("pregnant", "Pregnant"),
+                ("breastfeeding", "Breastfeeding"),
+                ("planning", "Planning a pregnancy"),
+                ("not_applicable", "Does not apply to me"),
+            ),
         ),
         Question("medical_other", "Anything else about your physical health", "text", max_length=TEXT_MAX),
     ),
@@ -293,21 +353,56 @@ PSYCHIATRIC = Step(
     "Mental health history",
     "Some experiences change how safe or helpful ketamine is. Answer as best you can.",
     (
-        Question("psychosis", "Have you ever had psychosis (hearing or seeing things others do not, or fixed beliefs others found untrue), or a diagnosis of schizophrenia?", "choice", required=True, options=YES_NO_UNSURE),
-        Question("mania", "Have you had periods of mania or hypomania (very high energy, little need for sleep, racing thoughts)?", "choice", required=True, options=(("no", "No"), ("past", "Yes, in the past"), ("current", "Yes, now or in the last month"), ("unsure", "Not sure"))),
+        Question(
+            "psychosis",
+            "Have you ever had psychosis (hearing or seeing things others do not, or fixed beliefs others found untrue), or a diagnosis of schizophrenia?",
+            "choice",
+            required=True,
+            options=YES_NO_UNSURE,
+        ),
+        Question(
+            "mania",
+            "Have you had periods of mania or hypomania (very high energy, little need for sleep, racing thoughts)?",
+            "choice",
+            required=True,
+            options=(
+                ("no", "No"),
+                ("past", "Yes, in the past"),
+                ("current", "Yes, now or in the last month"),
+                ("unsure", "Not sure"),
+            ),
+        ),
         _yes_no("dissociation", "Do you often feel detached from yourself or your surroundings (dissociation)?"),
         _yes_no("hospitalised", "Have you ever stayed in hospital for your mental health?"),
         _details("hospital_details", "hospitalised", "When, and what for?"),
-        Question("family_psychosis_bipolar", "Has a parent, brother or sister had psychosis, schizophrenia or bipolar disorder?", "choice", required=True, options=YES_NO_UNSURE),
+        Question(
+            "family_psychosis_bipolar",
+            "Has a parent, brother or sister had psychosis, schizophrenia or bipolar disorder?",
+            "choice",
+            required=True,
+            options=YES_NO_UNSURE,
+        ),
         _yes_no("drug_use", "Have you used recreational drugs in the last year?"),
-        Question("drugs_used", "Which, and when did you last use each?", "text", required=True, enable_when=(("drug_use", "yes"),), max_length=TEXT_MAX),
+        Question(
+            "drugs_used",
+            "Which, and when did you last use each?",
+            "text",
+            required=True,
+            enable_when=(("drug_use", "yes"),),
+            max_length=TEXT_MAX,
+        ),
         Question(
             "drug_last_use",
             "When did you last use any of them?",
             "choice",
             required=True,
             enable_when=(("drug_use", "yes"),),
-            options=(("week", "In the last week"), ("month", "In the last month"), ("three_months", "In the last 3 months"), ("year", "In the last year")),
+            options=(
+                ("week", "In the last week"),
+                ("month", "In the last month"),
+                ("three_months", "In the last 3 months"),
+                ("year", "In the last year"),
+            ),
         ),
     ),
 )
@@ -315,9 +410,13 @@ PSYCHIATRIC = Step(
 MOOD = _instrument_step("phq9", "Mood over the last two weeks", "")
 SAFETY = _instrument_step("asq", "Your safety", "We ask everyone these questions.")
 ANXIETY = _instrument_step("gad7", "Worry and anxiety", "")
-ALCOHOL = _instrument_step("audit", "Alcohol", "One drink is a can of beer, a glass of wine or a single measure of spirits.")
+ALCOHOL = _instrument_step(
+    "audit", "Alcohol", "One drink is a can of beer, a glass of wine or a single measure of spirits."
+)
 TRAUMA = _instrument_step(
-    "pcl5", "Stressful experiences", "You told us trauma is part of why you are reaching out.",
+    "pcl5",
+    "Stressful experiences",
+    "You told us trauma is part of why you are reaching out.",
     shown_when=("reasons", "reasons", "trauma"),
 )
 
@@ -349,11 +448,29 @@ GUARDIAN = Step(
         Question("guardian_relationship", "Their relationship to you", "string", required=True),
         Question("guardian_email", "Their email", "email", required=True, max_length=254),
         Question("guardian_phone", "Their phone", "phone", required=True, max_length=32),
-        Question("assent", "I want to take part in this consultation, and a parent or guardian will be involved", "boolean", required=True),
+        Question(
+            "assent",
+            "I want to take part in this consultation, and a parent or guardian will be involved",
+            "boolean",
+            required=True,
+        ),
     ),
 )
 
-STEPS = (ABOUT, REASONS_STEP, HISTORY, MEDICATIONS, MEDICAL, PSYCHIATRIC, MOOD, SAFETY, ANXIETY, ALCOHOL, TRAUMA, CONSENT)
+STEPS = (
+    ABOUT,
+    REASONS_STEP,
+    HISTORY,
+    MEDICATIONS,
+    MEDICAL,
+    PSYCHIATRIC,
+    MOOD,
+    SAFETY,
+    ANXIETY,
+    ALCOHOL,
+    TRAUMA,
+    CONSENT,
+)
 STEPS_BY_KEY = {step.key: step for step in (*STEPS, GUARDIAN)}
 
 

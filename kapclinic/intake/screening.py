@@ -84,7 +84,9 @@ def _suicide_risk(rules):
         rules.add("suicide_risk_phq9", URGENT, "Thoughts of death or self-harm on PHQ-9 item 9", "phq9", "phq9_9")
     first_yes = next((link_id for link_id in ASQ_SCREENING if rules.value("asq", link_id) == "true"), None)
     if rules.value("asq", ASQ_ACUITY) == "true":
-        rules.add("suicide_risk_asq_acute", URGENT, "ASQ acute positive: thoughts of suicide right now", "asq", ASQ_ACUITY)
+        rules.add(
+            "suicide_risk_asq_acute", URGENT, "ASQ acute positive: thoughts of suicide right now", "asq", ASQ_ACUITY
+        )
     elif first_yes:
         rules.add("suicide_risk_asq", URGENT, "ASQ positive suicide risk screen", "asq", first_yes)
 
@@ -110,26 +112,107 @@ def screen(answers_by_step, scores, age_at_consultation, adult_age=18, booked_da
     # Cardiovascular and neurological.
     systolic, diastolic = rules.value("medical", "bp_systolic"), rules.value("medical", "bp_diastolic")
     if (systolic or 0) > SYSTOLIC_LIMIT:
-        rules.add("blood_pressure", CLINICIAN_REVIEW, f"Blood pressure above {SYSTOLIC_LIMIT}/{DIASTOLIC_LIMIT}", "medical", "bp_systolic")
+        rules.add(
+            "blood_pressure",
+            CLINICIAN_REVIEW,
+            f"Blood pressure above {SYSTOLIC_LIMIT}/{DIASTOLIC_LIMIT}",
+            "medical",
+            "bp_systolic",
+        )
     elif (diastolic or 0) > DIASTOLIC_LIMIT:
-        rules.add("blood_pressure", CLINICIAN_REVIEW, f"Blood pressure above {SYSTOLIC_LIMIT}/{DIASTOLIC_LIMIT}", "medical", "bp_diastolic")
-    rules.when("medical", "high_blood_pressure", ("uncontrolled",), "blood_pressure_uncontrolled", CLINICIAN_REVIEW, "High blood pressure that is not well controlled")
-    rules.when("medical", "high_blood_pressure", ("controlled",), "blood_pressure_treated", INFO, "Treated high blood pressure")
-    rules.when("medical", "heart_disease", yes, "heart_disease", CLINICIAN_REVIEW, "Heart disease, arrhythmia or angina")
-    rules.when("medical", "stroke_or_aneurysm", yes, "stroke_or_aneurysm", CLINICIAN_REVIEW, "History of stroke or aneurysm")
-    rules.when("medical", "head_injury_or_icp", yes, "raised_intracranial_pressure", CLINICIAN_REVIEW, "Head injury or raised intracranial pressure")
-    rules.when("medical", "glaucoma_or_eye_pressure", yes, "raised_intraocular_pressure", CLINICIAN_REVIEW, "Glaucoma or raised intraocular pressure")
+        rules.add(
+            "blood_pressure",
+            CLINICIAN_REVIEW,
+            f"Blood pressure above {SYSTOLIC_LIMIT}/{DIASTOLIC_LIMIT}",
+            "medical",
+            "bp_diastolic",
+        )
+    rules.when(
+        "medical",
+        "high_blood_pressure",
+        ("uncontrolled",),
+        "blood_pressure_uncontrolled",
+        CLINICIAN_REVIEW,
+        "High blood pressure that is not well controlled",
+    )
+    rules.when(
+        "medical", "high_blood_pressure", ("controlled",), "blood_pressure_treated", INFO, "Treated high blood pressure"
+    )
+    rules.when(
+        "medical", "heart_disease", yes, "heart_disease", CLINICIAN_REVIEW, "Heart disease, arrhythmia or angina"
+    )
+    rules.when(
+        "medical", "stroke_or_aneurysm", yes, "stroke_or_aneurysm", CLINICIAN_REVIEW, "History of stroke or aneurysm"
+    )
+    rules.when(
+        "medical",
+        "head_injury_or_icp",
+        yes,
+        "raised_intracranial_pressure",
+        CLINICIAN_REVIEW,
+        "Head injury or raised intracranial pressure",
+    )
+    rules.when(
+        "medical",
+        "glaucoma_or_eye_pressure",
+        yes,
+        "raised_intraocular_pressure",
+        CLINICIAN_REVIEW,
+        "Glaucoma or raised intraocular pressure",
+    )
     rules.when("medical", "thyroid", ("overactive",), "hyperthyroidism", CLINICIAN_REVIEW, "Overactive thyroid")
     rules.when("medical", "liver_disease", yes, "liver_disease", CLINICIAN_REVIEW, "Liver disease")
-    rules.when("medical", "bladder_problems", yes, "bladder_problems", CLINICIAN_REVIEW, "Bladder or urinary problems (ketamine can irritate the bladder)")
-    rules.when("medical", "pregnancy", ("pregnant", "breastfeeding", "planning"), "pregnancy_or_breastfeeding", CLINICIAN_REVIEW, "Pregnant, breastfeeding or planning a pregnancy")
+    rules.when(
+        "medical",
+        "bladder_problems",
+        yes,
+        "bladder_problems",
+        CLINICIAN_REVIEW,
+        "Bladder or urinary problems (ketamine can irritate the bladder)",
+    )
+    rules.when(
+        "medical",
+        "pregnancy",
+        ("pregnant", "breastfeeding", "planning"),
+        "pregnancy_or_breastfeeding",
+        CLINICIAN_REVIEW,
+        "Pregnant, breastfeeding or planning a pregnancy",
+    )
 
     # Psychiatric.
-    rules.when("psychiatric", "psychosis", ("yes", "unsure"), "psychosis", CLINICIAN_REVIEW, "Psychosis or schizophrenia, or unsure")
-    rules.when("psychiatric", "family_psychosis_bipolar", ("yes",), "family_history_psychosis", CLINICIAN_REVIEW, "First-degree family history of psychosis or bipolar disorder")
-    rules.when("psychiatric", "mania", ("current",), "current_mania", CLINICIAN_REVIEW, "Mania or hypomania now or in the last month")
+    rules.when(
+        "psychiatric",
+        "psychosis",
+        ("yes", "unsure"),
+        "psychosis",
+        CLINICIAN_REVIEW,
+        "Psychosis or schizophrenia, or unsure",
+    )
+    rules.when(
+        "psychiatric",
+        "family_psychosis_bipolar",
+        ("yes",),
+        "family_history_psychosis",
+        CLINICIAN_REVIEW,
+        "First-degree family history of psychosis or bipolar disorder",
+    )
+    rules.when(
+        "psychiatric",
+        "mania",
+        ("current",),
+        "current_mania",
+        CLINICIAN_REVIEW,
+        "Mania or hypomania now or in the last month",
+    )
     rules.when("psychiatric", "dissociation", yes, "dissociation", INFO, "Frequent dissociation")
-    rules.when("psychiatric", "drug_last_use", ("week", "month", "three_months"), "recent_drug_use", CLINICIAN_REVIEW, "Recreational drug use in the last 3 months")
+    rules.when(
+        "psychiatric",
+        "drug_last_use",
+        ("week", "month", "three_months"),
+        "recent_drug_use",
+        CLINICIAN_REVIEW,
+        "Recreational drug use in the last 3 months",
+    )
 
     # Medicines that interact with ketamine or blunt its effect.
     for link_id, code, reason in (
@@ -140,27 +223,69 @@ def screen(answers_by_step, scores, age_at_consultation, adult_age=18, booked_da
         ("takes_maoi", "maoi", "Takes an MAOI"),
     ):
         rules.when("medications", link_id, yes, code, CLINICIAN_REVIEW, reason)
-    rules.when("medications", "ketamine_or_anaesthesia_reaction", yes, "prior_ketamine_reaction", CLINICIAN_REVIEW, "Prior reaction to ketamine or an anaesthetic")
+    rules.when(
+        "medications",
+        "ketamine_or_anaesthesia_reaction",
+        yes,
+        "prior_ketamine_reaction",
+        CLINICIAN_REVIEW,
+        "Prior reaction to ketamine or an anaesthetic",
+    )
 
     # Instrument results.
     audit = scores.get("audit")
     if audit is not None and "audit_harmful_or_above" in audit.flags:
-        rules.flags.append(Flag("alcohol_harmful", CLINICIAN_REVIEW, f"AUDIT {audit.total}: {audit.severity.replace('-', ' ')}", f"AUDIT total {audit.total} of 40", "audit"))
+        rules.flags.append(
+            Flag(
+                "alcohol_harmful",
+                CLINICIAN_REVIEW,
+                f"AUDIT {audit.total}: {audit.severity.replace('-', ' ')}",
+                f"AUDIT total {audit.total} of 40",
+                "audit",
+            )
+        )
     pcl5 = scores.get("pcl5")
     if pcl5 is not None and "pcl5_probable_ptsd" in pcl5.flags:
-        rules.flags.append(Flag("probable_ptsd", INFO, "PCL-5 at or above the probable PTSD cut-off", f"PCL-5 total {pcl5.total} of 80", "pcl5"))
+        rules.flags.append(
+            Flag(
+                "probable_ptsd",
+                INFO,
+                "PCL-5 at or above the probable PTSD cut-off",
+                f"PCL-5 total {pcl5.total} of 80",
+                "pcl5",
+            )
+        )
     phq9 = scores.get("phq9")
     if phq9 is not None and phq9.severity == "severe":
-        rules.flags.append(Flag("severe_depression", CLINICIAN_REVIEW, "PHQ-9 in the severe range", f"PHQ-9 total {phq9.total} of 27", "phq9"))
+        rules.flags.append(
+            Flag(
+                "severe_depression",
+                CLINICIAN_REVIEW,
+                "PHQ-9 in the severe range",
+                f"PHQ-9 total {phq9.total} of 27",
+                "phq9",
+            )
+        )
 
     given = rules.value("about", "date_of_birth")
     if booked_date_of_birth and given and given != booked_date_of_birth:
         rules.add(
-            "date_of_birth_mismatch", CLINICIAN_REVIEW,
-            f"Date of birth differs from the one given at booking ({booked_date_of_birth})", "about", "date_of_birth",
+            "date_of_birth_mismatch",
+            CLINICIAN_REVIEW,
+            f"Date of birth differs from the one given at booking ({booked_date_of_birth})",
+            "about",
+            "date_of_birth",
         )
     if age_at_consultation is not None and age_at_consultation < adult_age:
-        rules.flags.append(Flag(UNDER_ADULT_AGE, CLINICIAN_REVIEW, f"Under {adult_age}: guardian consent and adolescent assent needed", f"Age {age_at_consultation} at the consultation", "about"))
+        rules.flags.append(
+            Flag(
+                UNDER_ADULT_AGE,
+                CLINICIAN_REVIEW,
+                f"Under {adult_age}: guardian consent and adolescent assent needed",
+                f"Age {age_at_consultation} at the consultation",
+                "about",
+            )
+        )
 
     return sorted(rules.flags, key=lambda flag: LEVEL_ORDER[flag.level])
 

@@ -86,7 +86,10 @@ def intake_for_token(token, for_update=False):
     intake_hash = tokens.stored_hash(token, tokens.INTAKE)
     if intake_hash is None:
         return None
-    return _one(select(Intake).where((Intake.token_hash == intake_hash) | (Intake.previous_token_hash == intake_hash)), for_update)
+    return _one(
+        select(Intake).where((Intake.token_hash == intake_hash) | (Intake.previous_token_hash == intake_hash)),
+        for_update,
+    )
 
 
 def intake_for_guardian_token(token, for_update=False):
@@ -133,7 +136,10 @@ def is_minor(intake):
 
 def is_below_online_age(intake):
     """From the date of birth given at booking, so that a typo in the intake cannot lock anyone out."""
-    return age_on(intake.booking.patient_date_of_birth, _consultation_day(intake)) < current_app.config["MINIMUM_ONLINE_AGE"]
+    return (
+        age_on(intake.booking.patient_date_of_birth, _consultation_day(intake))
+        < current_app.config["MINIMUM_ONLINE_AGE"]
+    )
 
 
 def steps(intake):
@@ -198,7 +204,12 @@ def _store_results(intake, scores, flags, now):
     ]
     intake.results = {
         "scores": {
-            key: {"total": score.total, "severity": score.severity, "flags": sorted(score.flags), "subscores": score.subscores}
+            key: {
+                "total": score.total,
+                "severity": score.severity,
+                "flags": sorted(score.flags),
+                "subscores": score.subscores,
+            }
             for key, score in scores.items()
         },
         "flags": kept + current,
@@ -262,7 +273,10 @@ def save_step(intake, step, form, now):
         # The step is not saved, but a risk answer on it is not ignored either.
         signals = screening.urgent_signals(step.key, answers)
         if signals:
-            intake.results = {**intake.results, "flags": [flag.as_dict() for flag in signals] + intake.results.get("flags", [])}
+            intake.results = {
+                **intake.results,
+                "flags": [flag.as_dict() for flag in signals] + intake.results.get("flags", []),
+            }
             _raise_urgent(intake, now, known_urgent)
             db.session.flush()
         return StepOutcome(errors, answers, shows_support=bool(signals))
@@ -333,7 +347,9 @@ def _guardian_mailbox_digest(address):
 
 
 def _guardian_emails_today(now):
-    return select(func.count(GuardianEmailRequest.id)).where(GuardianEmailRequest.requested_dt > now - GUARDIAN_EMAIL_WINDOW)
+    return select(func.count(GuardianEmailRequest.id)).where(
+        GuardianEmailRequest.requested_dt > now - GUARDIAN_EMAIL_WINDOW
+    )
 
 
 def guardian_resends_left(intake, now):
@@ -359,8 +375,10 @@ def _send_guardian_request(intake, now, resend):
     _request_guardian_consent(intake)
     db.session.add(
         GuardianEmailRequest(
-            intake=intake, mailbox_digest=_guardian_mailbox_digest(intake.answers["guardian"]["guardian_email"]),
-            is_resend=resend, requested_dt=now,
+            intake=intake,
+            mailbox_digest=_guardian_mailbox_digest(intake.answers["guardian"]["guardian_email"]),
+            is_resend=resend,
+            requested_dt=now,
         )
     )
 

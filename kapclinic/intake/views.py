@@ -67,7 +67,11 @@ def start(token):
     if step is None:
         return redirect(url_for("intake.review", token=token))
     return render_template(
-        "intake/start.html", intake=intake, token=token, step=step, started=bool(intake.answers),
+        "intake/start.html",
+        intake=intake,
+        token=token,
+        step=step,
+        started=bool(intake.answers),
         **when_for_people(intake.booking),
     )
 
@@ -131,8 +135,13 @@ def database_away(error):
     return database_unavailable(
         error,
         lambda: render_template(
-            "intake/step.html", step=step, values=_typed_values(step, typed), errors={}, notice=NOT_SAVED,
-            support=False, progress=None,
+            "intake/step.html",
+            step=step,
+            values=_typed_values(step, typed),
+            errors={},
+            notice=NOT_SAVED,
+            support=False,
+            progress=None,
         ),
     )
 
@@ -191,10 +200,15 @@ def done(token):
     if intake.is_editable:
         return redirect(url_for("intake.start", token=token))
     scores = {
-        key: {**score, "label": severity_label(score["severity"])} for key, score in intake.results.get("scores", {}).items()
+        key: {**score, "label": severity_label(score["severity"])}
+        for key, score in intake.results.get("scores", {}).items()
     }
     return render_template(
-        "intake/done.html", intake=intake, token=token, sections=services.answered_sections(intake), scores=scores,
+        "intake/done.html",
+        intake=intake,
+        token=token,
+        sections=services.answered_sections(intake),
+        scores=scores,
         awaiting_guardian=intake.awaits_guardian,
         guardian_email=intake.answers.get("guardian", {}).get("guardian_email", ""),
         resent="resent" in request.args,
@@ -211,13 +225,22 @@ def change_guardian(token):
     step = questionnaire.STEPS_BY_KEY["guardian"]
     resends_left = services.guardian_resends_left(intake, now_utc())
     context = {
-        "intake": intake, "token": token, "step": step, "progress": None, "support": False, "notice": "",
-        "resends_left": resends_left, "resends_a_day": services.GUARDIAN_EMAILS_A_DAY, "resend_refused": resends_left == 0,
+        "intake": intake,
+        "token": token,
+        "step": step,
+        "progress": None,
+        "support": False,
+        "notice": "",
+        "resends_left": resends_left,
+        "resends_a_day": services.GUARDIAN_EMAILS_A_DAY,
+        "resend_refused": resends_left == 0,
     }
     if request.method == "GET" or context["resend_refused"]:
         # None left today: the page says so, with no form to fill in for nothing.
         status = 429 if request.method == "POST" else 200
-        return render_template("intake/step.html", values=intake.answers.get("guardian", {}), errors={}, **context), status
+        return render_template(
+            "intake/step.html", values=intake.answers.get("guardian", {}), errors={}, **context
+        ), status
     typed = {name: request.form.getlist(name) for name in request.form}
     if not _csrf_ok():
         context["notice"] = SESSION_EXPIRED
@@ -230,7 +253,9 @@ def change_guardian(token):
         return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 429
     if outcome.errors:
         db.session.rollback()
-        return render_template("intake/step.html", values=_typed_values(step, typed), errors=outcome.errors, **context), 422
+        return render_template(
+            "intake/step.html", values=_typed_values(step, typed), errors=outcome.errors, **context
+        ), 422
     db.session.commit()
     return redirect(url_for("intake.done", token=token, resent=1))
 

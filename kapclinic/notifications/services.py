@@ -149,7 +149,9 @@ def _record_failure(row, error, now, final=False):
     else:
         row.next_attempt_dt = now + min(timedelta(minutes=2**row.attempts), MAX_BACKOFF)
     # Only the id and the error's type: the message text may name the recipient.
-    current_app.logger.warning("outbox message %s not delivered (attempt %s): %s", row.id, row.attempts, type(error).__name__)
+    current_app.logger.warning(
+        "outbox message %s not delivered (attempt %s): %s", row.id, row.attempts, type(error).__name__
+    )
 
 
 def _held(claimed):
@@ -163,7 +165,11 @@ def _held(claimed):
     for message_id, attempts, message in claimed:
         renewed = db.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.attempts == attempts)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.attempts == attempts,
+            )
             .values(next_attempt_dt=now_utc() + lease)
         ).rowcount
         db.session.commit()

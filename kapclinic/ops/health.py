@@ -39,7 +39,9 @@ def readyz():
     except SQLAlchemyError as error:
         db.session.rollback()
         # The fault's type is for operators, in the log; anyone may ask this endpoint.
-        current_app.logger.warning("not ready: database unavailable", extra={"fields": {"error": type(getattr(error, "orig", error)).__name__}})
+        current_app.logger.warning(
+            "not ready: database unavailable", extra={"fields": {"error": type(getattr(error, "orig", error)).__name__}}
+        )
         return jsonify(status="unavailable"), 503
     db.session.rollback()
     head, known = _revisions(current_app.extensions["migrate"].directory)

@@ -96,7 +96,12 @@ def register_logging(app):
     # Flask's own last-resort log line names the path (and a token in it) and carries the message.
     app.log_exception = lambda exc_info: app.logger.error(
         "unhandled error",
-        extra={"fields": {"error": exc_info[0].__name__, "route": request.url_rule.rule if request.url_rule else "(no route)"}},
+        extra={
+            "fields": {
+                "error": exc_info[0].__name__,
+                "route": request.url_rule.rule if request.url_rule else "(no route)",
+            }
+        },
     )
     werkzeug_logger = logging.getLogger("werkzeug")
     if _without_request_lines not in werkzeug_logger.filters:

@@ -51,7 +51,9 @@ def _issue_password_resets(limit):
     taken, links = issue_requested_password_resets(now_utc(), limit)
     db.session.commit()
     if taken:
-        current_app.logger.info("password reset requests answered", extra={"fields": {"requests": taken, "links": links}})
+        current_app.logger.info(
+            "password reset requests answered", extra={"fields": {"requests": taken, "links": links}}
+        )
     return links
 
 

@@ -28,7 +28,9 @@ from kapclinic.scheduling.services import when_for_people
 
 def _due(kind, hours, now, limit, intake_status):
     already = exists().where(
-        and_(ReminderSent.booking_id == Booking.id, ReminderSent.kind == kind, ReminderSent.start_dt == Booking.start_dt)
+        and_(
+            ReminderSent.booking_id == Booking.id, ReminderSent.kind == kind, ReminderSent.start_dt == Booking.start_dt
+        )
     )
     query = select(Booking).where(
         Booking.status == BookingStatus.CONFIRMED,

@@ -7,7 +7,6 @@ import re
 from datetime import time, timedelta
 
 from kapclinic.core.timezones import parse_local_date
-
 from kapclinic.scheduling.slots import TimeRange
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -30,7 +29,9 @@ def parse_range(start_text, end_text, prefix):
     errors = {}
     start, end = parse_time(start_text), parse_time(end_text)
     if start is None:
-        errors[f"{prefix}_start"] = "Use a time like 09:00." if start_text else "Give a start time, or clear the end time."
+        errors[f"{prefix}_start"] = (
+            "Use a time like 09:00." if start_text else "Give a start time, or clear the end time."
+        )
     if end is None:
         errors[f"{prefix}_end"] = "Use a time like 17:00." if end_text else "Give an end time, or clear the start time."
     if errors:

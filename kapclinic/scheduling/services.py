@@ -33,7 +33,6 @@ from kapclinic.scheduling.models import (
     DateOverride,
     TimeOff,
 )
-from kapclinic.scheduling.validation import is_slug
 from kapclinic.scheduling.slots import (
     ClinicianCalendar,
     Interval,
@@ -43,6 +42,7 @@ from kapclinic.scheduling.slots import (
     local_week,
     pick_fair_clinician,
 )
+from kapclinic.scheduling.validation import is_slug
 
 ALTERNATIVES_SHOWN = 6
 
@@ -115,9 +115,7 @@ def active_consultation_types():
 def consultation_type_by_slug(slug):
     if not is_slug(slug):
         return None
-    return db.session.scalar(
-        select(ConsultationType).where(ConsultationType.slug == slug, ConsultationType.is_active)
-    )
+    return db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug, ConsultationType.is_active))
 
 
 def active_clinicians():
@@ -253,6 +251,7 @@ def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclud
 
 # --- manage tokens -------------------------------------------------------------
 
+
 def issue_manage_token():
     """Return (token for the link, hash to store)."""
     return tokens.issue(tokens.MANAGE_BOOKING)
@@ -294,7 +293,9 @@ def _serialise_bookings(clinicians):
     if not _on_postgresql():
         return
     for clinician_id in sorted(clinician.id for clinician in clinicians):
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id})
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id}
+        )
 
 
 def _serialise_patient(patient):
@@ -341,9 +342,7 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
     window = Interval(start_dt, start_dt + timedelta(minutes=1))
     calendars = load_calendars(clinicians, window, now, exclude_booking_id)
     free = [
-        slot.clinician_id
-        for slot in bookable_slots_for_all(calendars, rules, window, now)
-        if slot.start_dt == start_dt
+        slot.clinician_id for slot in bookable_slots_for_all(calendars, rules, window, now) if slot.start_dt == start_dt
     ]
     if free:
         return free
@@ -351,15 +350,9 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
         raise NotBookable("That time has already passed. Please choose a time in the future.")
     # Would it be offered if nobody had booked? Then it has just been taken.
     unbooked = [replace(calendar, busy=(), consultations=()) for calendar in calendars]
-    if any(
-        slot.start_dt == start_dt
-        for calendar in unbooked
-        for slot in bookable_slots(calendar, rules, window, now)
-    ):
+    if any(slot.start_dt == start_dt for calendar in unbooked for slot in bookable_slots(calendar, rules, window, now)):
         clinician = clinicians[0] if len(clinicians) == 1 else None
-        raise SlotTaken(
-            nearby_alternatives(consultation_type, start_dt, now, clinician, exclude_booking_id)
-        )
+        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, exclude_booking_id))
     raise NotBookable("That time is not one we offer. Please pick a time from the list.")
 
 
@@ -563,7 +556,10 @@ def cancel(booking, now, by, reason="", why=CANCELLED_PLAINLY):
     booking.updated_dt = now
     db.session.flush()
     _notify_patient(
-        booking, "booking_cancelled", now, invite=invite_was_sent,
+        booking,
+        "booking_cancelled",
+        now,
+        invite=invite_was_sent,
         unchecked_burst=why == CANCELLED_UNCHECKED_BURST,
     )
 
@@ -600,7 +596,11 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
     _notify_patient(
-        booking, "booking_rescheduled", now, token, _fresh_questionnaire_link(booking),
+        booking,
+        "booking_rescheduled",
+        now,
+        token,
+        _fresh_questionnaire_link(booking),
         only_clinician_changed=only_clinician_changed,
     )
     return token

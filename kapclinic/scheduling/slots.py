@@ -130,7 +130,6 @@ class _DisjointIntervals:
         return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends, strict=True)]
 
 
-
 def _day_converter(day, zone):
     """Wall time on `day` -> UTC: one fixed offset on a day without a clock change, else local_to_utc.
 
@@ -140,7 +139,9 @@ def _day_converter(day, zone):
     """
     midnight = datetime.combine(day, time(0))
     offset = zone.utcoffset(midnight)
-    if offset != zone.utcoffset(midnight.replace(fold=1)) or offset != zone.utcoffset(midnight.replace(hour=23, minute=59)):
+    if offset != zone.utcoffset(midnight.replace(fold=1)) or offset != zone.utcoffset(
+        midnight.replace(hour=23, minute=59)
+    ):
         return lambda wall_time: local_to_utc(day, wall_time, zone)
     return lambda wall_time: (datetime.combine(day, wall_time) - offset).replace(tzinfo=UTC)
 
@@ -205,12 +206,16 @@ def _collisions(calendar, rules):
     when cs - duration - gap < s < ce + gap. Both ends are open: a start exactly at
     either end is free.
     """
-    duration, before, after = (_micros(_EPOCH + span) for span in (rules.duration, rules.buffer_before, rules.buffer_after))
+    duration, before, after = (
+        _micros(_EPOCH + span) for span in (rules.duration, rules.buffer_before, rules.buffer_after)
+    )
     spans = [(_micros(busy.start_dt) - duration - after, _micros(busy.end_dt) + before) for busy in calendar.busy]
     spans += [(_micros(off.start_dt) - duration, _micros(off.end_dt)) for off in calendar.time_off]
     gap = _micros(_EPOCH + calendar.min_gap)
     if gap:
-        spans += [(_micros(item.start_dt) - duration - gap, _micros(item.end_dt) + gap) for item in calendar.consultations]
+        spans += [
+            (_micros(item.start_dt) - duration - gap, _micros(item.end_dt) + gap) for item in calendar.consultations
+        ]
     merged = []
     for low, high in sorted(spans):
         if merged and low < merged[-1][1]:
@@ -310,9 +315,7 @@ def local_week(moment, zone):
     """Return the Monday-to-Monday local week containing `moment`, as UTC instants."""
     local_day = moment.astimezone(zone).date()
     monday = local_day - timedelta(days=local_day.weekday())
-    return Interval(
-        local_to_utc(monday, time(0), zone), local_to_utc(monday + timedelta(days=7), time(0), zone)
-    )
+    return Interval(local_to_utc(monday, time(0), zone), local_to_utc(monday + timedelta(days=7), time(0), zone))
 
 
 def pick_fair_clinician(bookings_this_week):
@@ -329,8 +332,4 @@ def pick_fair_clinician(bookings_this_week):
 
 def utc_window_for_local_dates(first_day, last_day, zone):
     """Return the UTC interval covering local dates first_day..last_day inclusive."""
-    return Interval(
-        local_to_utc(first_day, time(0), zone), local_to_utc(last_day + ONE_DAY, time(0), zone)
-    )
-
-
+    return Interval(local_to_utc(first_day, time(0), zone), local_to_utc(last_day + ONE_DAY, time(0), zone))

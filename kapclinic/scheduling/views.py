@@ -128,9 +128,7 @@ def choose_slot(slug):
     now = now_utc()
     query = SlotQuery(consultation_type, request.args, now)
     status = 400 if query.errors else 200
-    week = _slot_week(
-        consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug
-    )
+    week = _slot_week(consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug)
     return (
         render_template("scheduling/choose_slot.html", consultation_type=consultation_type, query=query, **week),
         status,
@@ -182,7 +180,12 @@ def patient_details(slug):
     )
     try:
         outcome = services.book(
-            consultation_type, query.clinician, query.start_dt, patient, now, form.idempotency_key.data,
+            consultation_type,
+            query.clinician,
+            query.start_dt,
+            patient,
+            now,
+            form.idempotency_key.data,
             visitor=public_path.visitor(),
         )
     except services.SlotTaken as taken:
@@ -304,7 +307,9 @@ def confirm_booking(token):
         db.session.rollback()
         return render_template("scheduling/manage.html", **_manage_context(booking, token)), 409
     db.session.commit()
-    flash("Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire link, will follow shortly.")
+    flash(
+        "Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire link, will follow shortly."
+    )
     return redirect(url_for("scheduling.manage", token=token))
 
 
@@ -452,7 +457,9 @@ def over_a_limit(error):
         booking = services.booking_for_token(args["token"]) if "token" in args else None
         if endpoint == "scheduling.confirm_reschedule" and booking is not None:
             context = _reschedule_context(booking, args["token"], now)
-            return refusal_response(error, render_template("scheduling/confirm_reschedule.html", **context, **over_limit))
+            return refusal_response(
+                error, render_template("scheduling/confirm_reschedule.html", **context, **over_limit)
+            )
     if endpoint == "scheduling.email_questionnaire_link" and error.limit.scope is None:
         flash(error.description)
         return redirect(url_for("scheduling.manage", token=args["token"]))

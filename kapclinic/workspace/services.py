@@ -61,7 +61,9 @@ def set_date_override(clinician, day, hours):
 
 
 def remove_date_override(clinician, day):
-    db.session.execute(delete(DateOverride).where(DateOverride.clinician_id == clinician.id, DateOverride.on_date == day))
+    db.session.execute(
+        delete(DateOverride).where(DateOverride.clinician_id == clinician.id, DateOverride.on_date == day)
+    )
 
 
 def upcoming_overrides(clinician, today):
@@ -124,9 +126,8 @@ def preview(clinician, now):
     ]
 
 
-
-
 # --- schedule -----------------------------------------------------------------------
+
 
 def booking_for(user, public_id):
     """A booking `user` may see: admins any, clinicians only their own consultations."""

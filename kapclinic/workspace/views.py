@@ -161,7 +161,9 @@ def add_override(clinician_id):
         return _availability_page(clinician, errors=errors, values=form.to_dict(), status=422)
     services.set_date_override(clinician, day, hours)
     affected = services.bookings_on(clinician, day)
-    return _saved(clinician, affected, f"{day:%A %d %B %Y} is now {'a day off' if hours is None else 'set to other hours'}.")
+    return _saved(
+        clinician, affected, f"{day:%A %d %B %Y} is now {'a day off' if hours is None else 'set to other hours'}."
+    )
 
 
 @blueprint.post("/clinicians/<id:clinician_id>/overrides/<day>/delete")
@@ -323,7 +325,9 @@ def booking_ics(public_id):
 def schedule_ics(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
     today = now_utc().astimezone(clinician.zone).date()
-    span, errors = rules.parse_date_span(request.args.get("start"), request.args.get("end"), today - timedelta(days=365))
+    span, errors = rules.parse_date_span(
+        request.args.get("start"), request.args.get("end"), today - timedelta(days=365)
+    )
     if errors:
         abort(400, " ".join(errors.values()))
     window = utc_window_for_local_dates(*span, clinician.zone)

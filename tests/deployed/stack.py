@@ -36,7 +36,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -163,7 +163,8 @@ class Stack:
 
     def log_tails(self, characters=3000):
         return "\n".join(
-            f"--- {path.name} ---\n{path.read_text(errors='replace')[-characters:]}" for path in sorted(self.folder.glob("*.log"))
+            f"--- {path.name} ---\n{path.read_text(errors='replace')[-characters:]}"
+            for path in sorted(self.folder.glob("*.log"))
         )
 
 
@@ -171,7 +172,7 @@ def write_self_signed_certificate(folder, days=2):
     """A throwaway certificate for 127.0.0.1 and localhost (its own issuer); return its path."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kapclinic throwaway test stack")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -181,7 +182,9 @@ def write_self_signed_certificate(folder, days=2):
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=days))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(CLIENT_ADDRESS)), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(CLIENT_ADDRESS)), x509.DNSName("localhost")]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -209,7 +212,13 @@ def _start(folder, name, command, env=None):
     """Start one process in its own session (Ctrl-C at the terminal is ours to pass on), stderr to <name>.log."""
     with open(folder / f"{name}.log", "wb") as log:
         return subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=PROJECT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -254,7 +263,9 @@ def seed(app):
     with app.app_context():
         clinician = db.session.get(Clinician, offering.clinician_id)
         for email, name, role in STAFF:
-            accounts.create_user(email, name, role, STAFF_PASSWORD, now_utc(), clinician if role is Role.CLINICIAN else None)
+            accounts.create_user(
+                email, name, role, STAFF_PASSWORD, now_utc(), clinician if role is Role.CLINICIAN else None
+            )
         db.session.commit()
 
 
@@ -312,13 +323,21 @@ def running_stack(folder, postgres_admin_url=POSTGRES_URL):
     with _database(postgres_admin_url) as database_url, _smtp_server(folder / "mail") as (mail_port, mailbox):
         env = production_environment(database_url, f"redis://127.0.0.1:{redis_port}/0", url, mail_port, app_port)
         migration = subprocess.run(
-            [str(BIN / "flask"), "--app", "kapclinic", "db", "upgrade"], cwd=PROJECT, env=env, capture_output=True, text=True
+            [str(BIN / "flask"), "--app", "kapclinic", "db", "upgrade"],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if migration.returncode != 0:
             raise StackFailed(f"flask db upgrade failed:\n{migration.stdout[-3000:]}{migration.stderr[-3000:]}")
         # The same keys as the app processes, so what this app writes and reads matches theirs.
         app = create_app(
-            {"SQLALCHEMY_DATABASE_URI": database_url, "DATA_KEYS": [env["KAPCLINIC_DATA_KEY"]], "AUDIT_KEY": env["AUDIT_KEY"]}
+            {
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "DATA_KEYS": [env["KAPCLINIC_DATA_KEY"]],
+                "AUDIT_KEY": env["AUDIT_KEY"],
+            }
         )
         stack = Stack(url, folder, mailbox, app)
         try:
@@ -327,14 +346,30 @@ def running_stack(folder, postgres_admin_url=POSTGRES_URL):
             (folder / "nginx-temp").mkdir(exist_ok=True)
             (folder / "nginx.conf").write_text(
                 NGINX_CONF.format(
-                    user=_nginx_user_line(), folder=folder, client_address=CLIENT_ADDRESS, port=port,
-                    app_port=app_port, proxy_address=PROXY_ADDRESS,
+                    user=_nginx_user_line(),
+                    folder=folder,
+                    client_address=CLIENT_ADDRESS,
+                    port=port,
+                    app_port=app_port,
+                    proxy_address=PROXY_ADDRESS,
                 )
             )
             stack.processes["redis"] = _start(
-                folder, "redis",
-                [str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-                 "--dir", str(folder)],
+                folder,
+                "redis",
+                [
+                    str(REDIS_SERVER),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(folder),
+                ],
             )
             stack.processes["gunicorn"] = _start(
                 folder, "gunicorn", [str(BIN / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf", "wsgi:app"], env
@@ -344,8 +379,17 @@ def running_stack(folder, postgres_admin_url=POSTGRES_URL):
                 folder, "worker", [str(BIN / "flask"), "--app", "kapclinic", "worker", "--interval", "0.5"], env
             )
             stack.processes["nginx"] = _start(
-                folder, "nginx",
-                [str(NGINX), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "nginx-error.log")],
+                folder,
+                "nginx",
+                [
+                    str(NGINX),
+                    "-p",
+                    str(folder),
+                    "-c",
+                    str(folder / "nginx.conf"),
+                    "-e",
+                    str(folder / "nginx-error.log"),
+                ],
             )
             _wait_ready(stack, certificate)
             yield stack

@@ -28,7 +28,9 @@ LINK = re.compile(r"https?://[^\s\"'<>]+")
 
 def _links(message):
     """Every link in the email's text and HTML parts."""
-    return LINK.findall(message.get_body(("plain",)).get_content()) + LINK.findall(message.get_body(("html",)).get_content())
+    return LINK.findall(message.get_body(("plain",)).get_content()) + LINK.findall(
+        message.get_body(("html",)).get_content()
+    )
 
 
 def _link_to(message, path):
@@ -45,7 +47,9 @@ def _book_then_follow_the_email(stack, open_browser, name, email, phone, path):
     return later
 
 
-def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_secure_cookies_and_hsts(stack, open_browser):
+def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_secure_cookies_and_hsts(
+    stack, open_browser
+):
     desk = open_browser(label="front-desk", **HTTPS)
     page = desk.page
     desk.sign_in(stack, FRONT_DESK_EMAIL)
@@ -72,7 +76,9 @@ def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_s
 
 def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_public_origin(stack, open_browser):
     phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone", **HTTPS)
-    book_in_browser(phone, stack, CONSULTATION_NAME, name="Hana Https", email="hana@example.com", phone="+1 212 555 0101")
+    book_in_browser(
+        phone, stack, CONSULTATION_NAME, name="Hana Https", email="hana@example.com", phone="+1 212 555 0101"
+    )
     cookies = phone.context.cookies()  # the booking form's CSRF token lives in the session cookie
     assert cookies and all(cookie["secure"] and cookie["httpOnly"] for cookie in cookies), cookies
 
@@ -83,7 +89,9 @@ def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_pub
 
 
 def test_a_patient_cancels_from_the_manage_link_in_the_email(stack, open_browser):
-    later = _book_then_follow_the_email(stack, open_browser, "Cary Cancel", "cary@example.com", "+1 212 555 0102", "manage")
+    later = _book_then_follow_the_email(
+        stack, open_browser, "Cary Cancel", "cary@example.com", "+1 212 555 0102", "manage"
+    )
     page = later.page
     later.check("manage")
     page.get_by_role("link", name="Cancel").click()
@@ -127,10 +135,14 @@ def test_the_patient_answers_the_questionnaire_from_the_email_and_the_front_desk
     assert "Status changed." in desk.page.inner_text("main")
 
     with stack.app.app_context():
-        intake = db.session.scalars(db.select(Intake).join(Booking).where(Booking.patient_email == "quinn@example.com")).one()
+        intake = db.session.scalars(
+            db.select(Intake).join(Booking).where(Booking.patient_email == "quinn@example.com")
+        ).one()
         assert intake.review_status is ReviewStatus.IN_REVIEW
         change = db.session.scalars(
-            db.select(AuditEvent).where(AuditEvent.intake_id == intake.id, AuditEvent.action == AuditAction.STATUS_CHANGED)
+            db.select(AuditEvent).where(
+                AuditEvent.intake_id == intake.id, AuditEvent.action == AuditAction.STATUS_CHANGED
+            )
         ).one()
         # The browser's address: not nginx's (PROXY_ADDRESS), nor the one the browser made up.
         assert change.remote_addr == CLIENT_ADDRESS, (change.remote_addr, PROXY_ADDRESS, FORGED_ADDRESS)

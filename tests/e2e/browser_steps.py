@@ -7,8 +7,15 @@ from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 STEP_URL = re.compile(r"/intake/[^/]+/step/(?P<key>[a-z0-9_]+)$")
 
 
-def book_in_browser(visit, server, type_name, name="Ana Patient", email="ana@example.com", date_of_birth="1990-04-12",
-                    phone="+1 212 555 0100"):
+def book_in_browser(
+    visit,
+    server,
+    type_name,
+    name="Ana Patient",
+    email="ana@example.com",
+    date_of_birth="1990-04-12",
+    phone="+1 212 555 0100",
+):
     """From the landing page to the booked page, through the first free time; return the time's label."""
     page = visit.page
     page.goto(server.url + "/")
@@ -70,7 +77,9 @@ def answer_steps(visit, until=None, changes=None):
         fill_answers(page, {**SAMPLE_ANSWERS[key], **(changes or {}).get(key, {})})
         with page.expect_navigation():
             page.get_by_role("button", name="Save and continue").click()
-        assert current_step(page) != key, f"step {key} was not accepted: {page.locator('.error-summary').all_inner_texts()}"
+        assert current_step(page) != key, (
+            f"step {key} was not accepted: {page.locator('.error-summary').all_inner_texts()}"
+        )
         answered.append(key)
     return answered
 

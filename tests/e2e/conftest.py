@@ -73,7 +73,9 @@ class Visit:
         self.page.wait_for_load_state("load")
         self.shots += 1
         self.page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
-        self.page.evaluate(AXE.read_text())  # evaluated through the DevTools protocol: the page's CSP still applies to the page itself
+        self.page.evaluate(
+            AXE.read_text()
+        )  # evaluated through the DevTools protocol: the page's CSP still applies to the page itself
         violations = self.page.evaluate(
             """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
                  .filter(v => v.impact === "serious" || v.impact === "critical")
@@ -100,7 +102,9 @@ class Visit:
         self.page.get_by_label("Password").fill(STAFF_PASSWORD)
         with self.page.expect_navigation():
             self.page.get_by_role("button", name="Sign in").click()
-        assert not self.page.url.startswith(server.url + "/staff/login"), f"sign-in refused: {self.page.inner_text('main')[:500]}"
+        assert not self.page.url.startswith(server.url + "/staff/login"), (
+            f"sign-in refused: {self.page.inner_text('main')[:500]}"
+        )
 
     def close(self):
         """Close the browser context, as a patient closing the browser: the session cookie is gone."""
@@ -122,8 +126,14 @@ def open_browser(browser, request):
         folder = base_folder / f"{len(contexts) + 1}-{label}"
         folder.mkdir(parents=True, exist_ok=True)
         visit = Visit(context, page, folder)
-        page.on("console", lambda message: "Content Security Policy" in message.text and visit.blocked_by_policy.append(message.text))
-        page.on("response", lambda response: response.status >= 500 and visit.server_errors.append((response.status, response.url)))
+        page.on(
+            "console",
+            lambda message: "Content Security Policy" in message.text and visit.blocked_by_policy.append(message.text),
+        )
+        page.on(
+            "response",
+            lambda response: response.status >= 500 and visit.server_errors.append((response.status, response.url)),
+        )
         contexts.append(visit)
         return visit
 

@@ -6,10 +6,17 @@ import time
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking
-from tests.intake_answers import born_years_ago
 from tests.conftest import seed_offering
-from tests.e2e.browser_steps import answer_steps, book_in_browser, current_step, fill_details, press_enter_to_go_on, tab_to
+from tests.e2e.browser_steps import (
+    answer_steps,
+    book_in_browser,
+    current_step,
+    fill_details,
+    press_enter_to_go_on,
+    tab_to,
+)
 from tests.e2e.conftest import PHONE
+from tests.intake_answers import born_years_ago
 
 
 def _link(message, path):
@@ -19,7 +26,11 @@ def _link(message, path):
 def _confirmation(mailbox, address):
     """The booking's confirmation email, which the server sends just after answering: wait for it."""
     for _ in range(100):
-        found = [message for message in mailbox.messages if message["To"] == address and "booked" in message["Subject"].lower()]
+        found = [
+            message
+            for message in mailbox.messages
+            if message["To"] == address and "booked" in message["Subject"].lower()
+        ]
         if found:
             return found[-1]
         time.sleep(0.1)
@@ -72,7 +83,9 @@ def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(
     fifteen = born_years_ago(15)
     teen = open_browser(PHONE, label="adolescent")
     page = teen.page
-    book_in_browser(teen, live_server, "First-Consultation", name="Sam Young", email="sam@example.com", date_of_birth=fifteen)
+    book_in_browser(
+        teen, live_server, "First-Consultation", name="Sam Young", email="sam@example.com", date_of_birth=fifteen
+    )
     page.goto(_link(_confirmation(mailbox, "sam@example.com"), "intake"))
     page.get_by_role("link", name="Start").click()
     answered = answer_steps(teen, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sam Young"}})
@@ -137,7 +150,9 @@ def test_booking_and_a_questionnaire_step_work_with_the_keyboard_alone(live_serv
     assert current_step(page) == "asq"
     page.go_back()
     page.reload()
-    assert page.locator('[name=phq9_1][value="1"]').is_checked() and page.locator('[name=phq9_9][value="0"]').is_checked()
+    assert (
+        page.locator('[name=phq9_1][value="1"]').is_checked() and page.locator('[name=phq9_9][value="0"]').is_checked()
+    )
 
 
 def test_the_back_button_and_book_again_makes_one_booking_and_one_email(live_server, open_browser, mailbox):

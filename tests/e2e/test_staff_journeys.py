@@ -27,7 +27,9 @@ def _offered_hours(page):
 def test_the_front_desk_finds_the_urgent_intake_on_top_and_records_the_follow_up(live_server, open_browser, mailbox):
     offering = seed_offering(live_server.seeding_app, "first-consultation", zone="America/New_York")
     submit_intake(live_server.seeding_app, offering, mailbox, 0, "Cal Calm", "cal@example.com")
-    urgent_id = submit_intake(live_server.seeding_app, offering, mailbox, 4, "Una Urgent", "una@example.com", phq9={"phq9_9": "2"})
+    urgent_id = submit_intake(
+        live_server.seeding_app, offering, mailbox, 4, "Una Urgent", "una@example.com", phq9={"phq9_9": "2"}
+    )
     live_server.add_staff(Role.FRONT_DESK, "desk@clinic.example.org", "Dee Desk")
 
     desk = open_browser(label="front-desk")

@@ -1,8 +1,8 @@
 """Staff accounts: sign in and out, sessions that really end, idle timeout, password reset, roles, CLI."""
 
 import re
-from types import SimpleNamespace
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -96,7 +96,11 @@ def test_the_last_active_admin_cannot_be_deactivated_from_the_command_line(app, 
 def test_idle_sessions_end_after_the_configured_minutes(client, create_staff, in_app):
     user = create_staff()
     sign_in(client, user.email)
-    in_app(lambda: db.session.execute(StaffSession.__table__.update().values(last_seen_dt=now_utc() - timedelta(minutes=16))))
+    in_app(
+        lambda: db.session.execute(
+            StaffSession.__table__.update().values(last_seen_dt=now_utc() - timedelta(minutes=16))
+        )
+    )
     assert client.get("/staff/").status_code == 302
     assert in_app(lambda: db.session.scalar(select(StaffSession.ended_dt))) is not None
 
@@ -133,11 +137,15 @@ def test_password_reset_is_single_use_and_answers_the_same_for_unknown_emails(cl
     assert mailbox.messages == []  # nothing sent inside the request: its timing gives nothing away
     assert client.application.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
     assert [message["To"] for message in mailbox.messages] == [user.email]
-    link = re.search(r"https://clinic\.example\.org(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()).group(1)
+    link = re.search(
+        r"https://clinic\.example\.org(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()
+    ).group(1)
     assert client.get(link).status_code == 200
     done = client.post(link, data={"password": "reset passphrase ok", "confirm": "reset passphrase ok"})
     assert done.status_code == 302
-    assert client.post(link, data={"password": "another passphrase", "confirm": "another passphrase"}).status_code == 404
+    assert (
+        client.post(link, data={"password": "another passphrase", "confirm": "another passphrase"}).status_code == 404
+    )
     assert sign_in(client, user.email, "reset passphrase ok").status_code == 302
 
 
@@ -146,14 +154,18 @@ def test_reset_links_expire(client, create_staff, mailbox, in_app):
     client.post("/staff/reset", data={"email": user.email})
     client.application.test_cli_runner().invoke(args=["worker", "--once"])
     link = re.search(r"(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()).group(1)
-    in_app(lambda: db.session.execute(PasswordReset.__table__.update().values(expires_dt=now_utc() - timedelta(seconds=1))))
+    in_app(
+        lambda: db.session.execute(PasswordReset.__table__.update().values(expires_dt=now_utc() - timedelta(seconds=1)))
+    )
     assert client.get(link).status_code == 404
 
 
 def test_sign_in_and_reset_are_rate_limited(make_app, sqlite_url):
     app = make_app(sqlite_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
-    statuses = [client.post("/staff/login", data={"email": "a@example.org", "password": "x"}).status_code for _ in range(4)]
+    statuses = [
+        client.post("/staff/login", data={"email": "a@example.org", "password": "x"}).status_code for _ in range(4)
+    ]
     assert statuses[-1] == 429
     assert client.post("/staff/reset", data={"email": "a@example.org"}).status_code in (302, 429)
 
@@ -170,21 +182,54 @@ def test_cli_creates_users_with_a_prompted_password_never_an_argument(app, in_ap
     clinician = in_app(add_clinician)
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["users", "create", "--email", "dr.new@clinic.example.org", "--name", "Dr New", "--role", "clinician",
-              "--clinician-email", clinician.email],
+        args=[
+            "users",
+            "create",
+            "--email",
+            "dr.new@clinic.example.org",
+            "--name",
+            "Dr New",
+            "--role",
+            "clinician",
+            "--clinician-email",
+            clinician.email,
+        ],
         input="a long cli password\na long cli password\n",
     )
     assert result.exit_code == 0, result.output
-    user = in_app(lambda: SimpleNamespace(**{
-        key: getattr(services.user_by_email("dr.new@clinic.example.org"), key) for key in ("email", "role", "clinician_id")
-    }))
+    user = in_app(
+        lambda: SimpleNamespace(
+            **{
+                key: getattr(services.user_by_email("dr.new@clinic.example.org"), key)
+                for key in ("email", "role", "clinician_id")
+            }
+        )
+    )
     assert user.role is Role.CLINICIAN and user.clinician_id == clinician.id
     assert sign_in(app.test_client(), user.email, "a long cli password").status_code == 302
-    with_argument = runner.invoke(args=["users", "create", "--email", "x@clinic.example.org", "--name", "X", "--role", "admin", "--password", "secret"])
+    with_argument = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "x@clinic.example.org",
+            "--name",
+            "X",
+            "--role",
+            "admin",
+            "--password",
+            "secret",
+        ]
+    )
     assert with_argument.exit_code != 0
-    weak = runner.invoke(args=["users", "create", "--email", "y@clinic.example.org", "--name", "Y", "--role", "admin"], input="short\nshort\n")
+    weak = runner.invoke(
+        args=["users", "create", "--email", "y@clinic.example.org", "--name", "Y", "--role", "admin"],
+        input="short\nshort\n",
+    )
     assert weak.exit_code != 0 and "at least 12" in weak.output
-    result = runner.invoke(args=["users", "set-password", "--email", user.email], input="another long one!\nanother long one!\n")
+    result = runner.invoke(
+        args=["users", "set-password", "--email", user.email], input="another long one!\nanother long one!\n"
+    )
     assert result.exit_code == 0 and "sessions have ended" in result.output
 
 

@@ -25,10 +25,19 @@ def admin_client(client, create_staff):
 
 
 TYPE_FORM = {
-    "slug": "ketamine-follow-up", "name": "Follow-up, 30 min", "description": "A short check-in",
-    "duration_minutes": "30", "buffer_before_minutes": "0", "buffer_after_minutes": "10",
-    "min_notice_minutes": "0", "horizon_days": "30", "slot_step_minutes": "30", "modality": "phone",
-    "location": "", "video_link": "", "is_active": "y",
+    "slug": "ketamine-follow-up",
+    "name": "Follow-up, 30 min",
+    "description": "A short check-in",
+    "duration_minutes": "30",
+    "buffer_before_minutes": "0",
+    "buffer_after_minutes": "10",
+    "min_notice_minutes": "0",
+    "horizon_days": "30",
+    "slot_step_minutes": "30",
+    "modality": "phone",
+    "location": "",
+    "video_link": "",
+    "is_active": "y",
 }
 
 
@@ -36,16 +45,29 @@ def test_admin_adds_a_clinician_user_who_sets_a_password_and_signs_in(app, admin
     clinician_id = in_app(lambda: _new_clinician())
     response = admin_client.post(
         "/staff/admin/users/new",
-        data={"name": "Dr New", "email": "dr.new@clinic.example.org", "role": "clinician", "clinician_id": clinician_id},
+        data={
+            "name": "Dr New",
+            "email": "dr.new@clinic.example.org",
+            "role": "clinician",
+            "clinician_id": clinician_id,
+        },
     )
     assert response.status_code == 302
     welcome = mailbox.messages[-1]
     assert welcome["To"] == "dr.new@clinic.example.org"
-    link = re.search(r"https://clinic\.example\.org(/staff/reset/\S+)", welcome.get_body(("plain",)).get_content()).group(1)
+    link = re.search(
+        r"https://clinic\.example\.org(/staff/reset/\S+)", welcome.get_body(("plain",)).get_content()
+    ).group(1)
     newcomer = app.test_client()
-    assert newcomer.post(link, data={"password": "my own passphrase", "confirm": "my own passphrase"}).status_code == 302
+    assert (
+        newcomer.post(link, data={"password": "my own passphrase", "confirm": "my own passphrase"}).status_code == 302
+    )
     assert sign_in(newcomer, "dr.new@clinic.example.org", "my own passphrase").status_code == 302
-    assert newcomer.get("/staff/availability").headers["Location"].endswith(f"/staff/clinicians/{clinician_id}/availability")
+    assert (
+        newcomer.get("/staff/availability")
+        .headers["Location"]
+        .endswith(f"/staff/clinicians/{clinician_id}/availability")
+    )
 
 
 def _new_clinician():
@@ -60,7 +82,10 @@ def _new_clinician():
     [
         ({"name": "X", "email": "not-an-email", "role": "front_desk"}, "valid email"),
         ({"name": "", "email": "a@clinic.example.org", "role": "front_desk"}, "enter your name"),
-        ({"name": "Dr X", "email": "x@clinic.example.org", "role": "clinician", "clinician_id": "0"}, "clinician profile"),
+        (
+            {"name": "Dr X", "email": "x@clinic.example.org", "role": "clinician", "clinician_id": "0"},
+            "clinician profile",
+        ),
         ({"name": "Ada", "email": "admin@clinic.example.org", "role": "admin"}, "already exists"),
         ({"name": "Eve", "email": "eve@clinic.example.org", "role": "superuser"}, "Not a valid choice"),
     ],
@@ -97,7 +122,10 @@ def test_admin_creates_and_edits_a_consultation_type_patients_can_book(admin_cli
         item for item in listed if item["slug"] == "ketamine-follow-up"
     ).items()
     type_id = in_app(lambda: db.session.query(ConsultationType.id).filter_by(slug="ketamine-follow-up").scalar())
-    edited = admin_client.post(f"/staff/admin/types/{type_id}", data={**TYPE_FORM, "slug": "changed", "duration_minutes": "45", "is_active": ""})
+    edited = admin_client.post(
+        f"/staff/admin/types/{type_id}",
+        data={**TYPE_FORM, "slug": "changed", "duration_minutes": "45", "is_active": ""},
+    )
     assert edited.status_code == 302
     assert in_app(lambda: db.session.get(ConsultationType, type_id).slug) == "ketamine-follow-up"
     assert all(item["slug"] != "ketamine-follow-up" for item in admin_client.get("/api/v1/consultation-types").json)
@@ -132,15 +160,26 @@ def test_a_slug_in_use_is_refused(admin_client):
 def test_only_admins_reach_admin_pages(client, create_staff, role):
     user = create_staff(role)
     sign_in(client, user.email)
-    for path in ("/staff/admin/users", "/staff/admin/users/new", "/staff/admin/types", "/staff/admin/types/new", "/staff/admin/settings"):
+    for path in (
+        "/staff/admin/users",
+        "/staff/admin/users/new",
+        "/staff/admin/types",
+        "/staff/admin/types/new",
+        "/staff/admin/settings",
+    ):
         assert client.get(path).status_code == 403, path
     assert client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 403
     assert client.post(f"/staff/admin/users/{user.id}/deactivate").status_code == 403
 
 
 SETTINGS = {
-    "name": "Harbour Mind Clinic", "address": "1 Quay Road, Portsmouth", "phone": "+1 212 555 0199",
-    "crisis_line": "988", "emergency_number": "911", "timezone": "America/Chicago", "cancellation_window_hours": "168",
+    "name": "Harbour Mind Clinic",
+    "address": "1 Quay Road, Portsmouth",
+    "phone": "+1 212 555 0199",
+    "crisis_line": "988",
+    "emergency_number": "911",
+    "timezone": "America/Chicago",
+    "cancellation_window_hours": "168",
 }
 
 
@@ -151,9 +190,16 @@ def test_admin_changes_clinic_settings_and_patients_see_them(admin_client, mailb
     booked_offering = seed_offering(admin_client.application, "settings")
     response = admin_client.post(
         "/api/v1/bookings",
-        json={"type": "settings", "clinician_id": booked_offering.clinician_id, "start": booked_offering.starts[0].isoformat(),
-              "name": "Ana Patient", "email": "ana@example.com", "phone": "+12125550100", "date_of_birth": "1990-01-01",
-              "tz": "UTC"},
+        json={
+            "type": "settings",
+            "clinician_id": booked_offering.clinician_id,
+            "start": booked_offering.starts[0].isoformat(),
+            "name": "Ana Patient",
+            "email": "ana@example.com",
+            "phone": "+12125550100",
+            "date_of_birth": "1990-01-01",
+            "tz": "UTC",
+        },
     )
     assert response.status_code == 201
     email = mailbox.messages[-1]
@@ -184,7 +230,10 @@ def test_invalid_clinic_settings_are_explained(admin_client, changes, message):
 def test_changing_how_patients_meet_sends_upcoming_patients_an_updated_invite(app, admin_client, mailbox):
     offering = seed_offering(app, "first-consultation")  # by phone
     patient = app.test_client()
-    booked = patient.post("/api/v1/bookings", json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id))
+    booked = patient.post(
+        "/api/v1/bookings",
+        json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id),
+    )
     assert booked.status_code == 201
     (confirmation,) = mailbox.messages
     first_invite = Calendar.from_ical(_invite_part(confirmation)).walk("VEVENT")[0]
@@ -192,12 +241,21 @@ def test_changing_how_patients_meet_sends_upcoming_patients_an_updated_invite(ap
     with app.app_context():
         type_id = db.session.scalar(select(ConsultationType.id).where(ConsultationType.slug == "first-consultation"))
         db.session.rollback()
-    form = {**TYPE_FORM, "slug": "first-consultation", "name": "First consultation", "duration_minutes": "60",
-            "clinicians": [str(offering.clinician_id)]}
+    form = {
+        **TYPE_FORM,
+        "slug": "first-consultation",
+        "name": "First consultation",
+        "duration_minutes": "60",
+        "clinicians": [str(offering.clinician_id)],
+    }
 
     renamed = admin_client.post(f"/staff/admin/types/{type_id}", data=form)
     assert renamed.status_code == 302 and mailbox.messages == []  # the patient's invite shows no type name
-    moved = admin_client.post(f"/staff/admin/types/{type_id}", data={**form, "modality": "in_person", "location": "12 Elm Street"}, follow_redirects=True)
+    moved = admin_client.post(
+        f"/staff/admin/types/{type_id}",
+        data={**form, "modality": "in_person", "location": "12 Elm Street"},
+        follow_redirects=True,
+    )
     assert "1 patient(s) with upcoming consultations were sent an updated invite" in moved.text
 
     (update,) = mailbox.messages

@@ -29,14 +29,18 @@ def admin_client(client, create_staff):
 
 def _invite(admin_client, email):
     """Add a staff user through the admin page: their welcome email carries a private password link."""
-    response = admin_client.post("/staff/admin/users/new", data={"name": "Fay Desk", "email": email, "role": "front_desk"})
+    response = admin_client.post(
+        "/staff/admin/users/new", data={"name": "Fay Desk", "email": email, "role": "front_desk"}
+    )
     assert response.status_code == 302
 
 
 def _welcome(in_app, email):
     return in_app(
         lambda: db.session.execute(
-            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.attempts).where(OutboxMessage.recipient == email)
+            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.attempts).where(
+                OutboxMessage.recipient == email
+            )
         ).one()
     )
 

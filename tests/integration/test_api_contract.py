@@ -67,12 +67,18 @@ BOOKING_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("number", "case"), list(enumerate(BOOKING_CASES)), ids=[f"{field}-{number}" for number, (field, _, _) in enumerate(BOOKING_CASES)]
+    ("number", "case"),
+    list(enumerate(BOOKING_CASES)),
+    ids=[f"{field}-{number}" for number, (field, _, _) in enumerate(BOOKING_CASES)],
 )
-def test_a_booking_field_the_document_forbids_is_refused_and_one_it_allows_is_booked(client, offering, document, number, case):
+def test_a_booking_field_the_document_forbids_is_refused_and_one_it_allows_is_booked(
+    client, offering, document, number, case
+):
     field, value, allowed = case
     value = value(offering) if callable(value) else value
-    body = patient_json(offering, _start(offering, 0), email=f"patient{number}@example.com", phone=f"+121255501{number:02d}")
+    body = patient_json(
+        offering, _start(offering, 0), email=f"patient{number}@example.com", phone=f"+121255501{number:02d}"
+    )
     body[field] = value
     assert _allows(document["components"]["schemas"]["BookingRequest"], body) is allowed, "the document says otherwise"
     response = client.post(f"{API}/bookings", json=body)
@@ -98,7 +104,9 @@ SLOT_CASES = [
 
 
 @pytest.mark.parametrize(("field", "value", "allowed"), SLOT_CASES)
-def test_a_slots_query_the_document_forbids_is_refused_and_one_it_allows_is_answered(client, offering, document, field, value, allowed):
+def test_a_slots_query_the_document_forbids_is_refused_and_one_it_allows_is_answered(
+    client, offering, document, field, value, allowed
+):
     parameters = {parameter["name"]: parameter for parameter in document["paths"]["/slots"]["get"]["parameters"]}
     schema = parameters[field]["schema"]
     # A query string is text: an integer parameter's value is read as its number.

@@ -45,7 +45,13 @@ def _as_owner(app, *statements):
     """Statements run with the database owner's rights, around the triggers that refuse UPDATE and DELETE (put back after)."""
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
-        db.session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER" if postgres else "DROP TRIGGER IF EXISTS audit_events_no_update"))
+        db.session.execute(
+            text(
+                "ALTER TABLE audit_events DISABLE TRIGGER USER"
+                if postgres
+                else "DROP TRIGGER IF EXISTS audit_events_no_update"
+            )
+        )
         if not postgres:
             db.session.execute(text("DROP TRIGGER IF EXISTS audit_events_no_delete"))
         for statement in statements:
@@ -54,10 +60,12 @@ def _as_owner(app, *statements):
             db.session.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
         else:
             for event in ("UPDATE", "DELETE"):
-                db.session.execute(text(
-                    f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
-                    "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
-                ))
+                db.session.execute(
+                    text(
+                        f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
+                        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+                    )
+                )
         db.session.commit()
 
 
@@ -133,7 +141,10 @@ def test_upgrading_re_signs_the_plain_chain_with_the_key_and_refuses_a_broken_on
         client.get(f"/staff/intakes/{intake}")
 
     def chain():
-        rows = [(event.id, event.prev_hash, event.row_hash) for event in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        rows = [
+            (event.id, event.prev_hash, event.row_hash)
+            for event in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        ]
         db.session.rollback()  # outside a request every SQLite transaction holds the write lock
         return rows
 
@@ -211,7 +222,7 @@ def app_role_url(postgres_url, postgres_server):
             connection.execute(text(grant.format(database=url.database, role=role)))
     yield url.set(username=role).render_as_string(hide_password=False)
     with owner.connect() as connection:
-        connection.execute(text(f'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = \'{role}\''))
+        connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"))
         connection.execute(text(f"DROP OWNED BY {role}"))
         connection.execute(text(f"DROP ROLE {role}"))
     owner.dispose()
@@ -232,7 +243,10 @@ def test_the_app_runs_as_a_role_that_can_add_to_the_trail_but_never_change_it(
     assert sign_in(client, "desk.role@clinic.example.org").status_code == 302
     assert client.get(f"/staff/intakes/{intake}").status_code == 200
     assert client.post(f"/staff/intakes/{intake}/status", data={"status": "in_review"}).status_code == 302
-    assert client.post(f"/staff/intakes/{intake}/notes", data={"kind": "called", "body": "Left a message"}).status_code == 302
+    assert (
+        client.post(f"/staff/intakes/{intake}/notes", data={"kind": "called", "body": "Left a message"}).status_code
+        == 302
+    )
     with app.app_context():
         actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
         db.session.rollback()

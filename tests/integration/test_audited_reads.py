@@ -37,8 +37,11 @@ def clinician(create_staff_for_clinician, offering):
 def _rows(app, after=0):
     with app.app_context():
         rows = db.session.execute(
-            select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.booking_id, AuditEvent.intake_id, AuditEvent.detail)
-            .where(AuditEvent.id > after).order_by(AuditEvent.id)
+            select(
+                AuditEvent.action, AuditEvent.actor_id, AuditEvent.booking_id, AuditEvent.intake_id, AuditEvent.detail
+            )
+            .where(AuditEvent.id > after)
+            .order_by(AuditEvent.id)
         ).all()
         db.session.rollback()
     return [tuple(row) for row in rows]
@@ -53,7 +56,9 @@ def _last_id(app):
 
 def _bookings(app):
     with app.app_context():
-        rows = db.session.execute(select(Booking.id, Booking.public_id, Booking.start_dt).order_by(Booking.start_dt)).all()
+        rows = db.session.execute(
+            select(Booking.id, Booking.public_id, Booking.start_dt).order_by(Booking.start_dt)
+        ).all()
         db.session.rollback()
     return rows
 
@@ -71,16 +76,27 @@ def test_a_clinicians_schedule_exports_outcomes_and_cancellations_are_in_the_aud
     assert "Ria Record" in client.get(schedule, query_string={"date": day}).text
     assert client.get(schedule, query_string={"date": day, "view": "day"}).status_code == 200
     assert client.get(f"/staff/bookings/{first_public}/invite.ics").status_code == 200
-    span = client.get(f"/staff/clinicians/{clinician.clinician_id}/schedule.ics", query_string={"start": day, "end": day})
+    span = client.get(
+        f"/staff/clinicians/{clinician.clinician_id}/schedule.ics", query_string={"start": day, "end": day}
+    )
     assert span.status_code == 200
-    assert client.post(f"/staff/bookings/{second_public}/cancel", data={"reason": "Clinician unwell"}).status_code == 302
+    assert (
+        client.post(f"/staff/bookings/{second_public}/cancel", data={"reason": "Clinician unwell"}).status_code == 302
+    )
     started = now_utc() - timedelta(hours=2)
 
     def start_first_consultation():
         with app.app_context():
-            db.session.execute(Booking.__table__.update().where(Booking.id == first_id).values(
-                start_dt=started, end_dt=started + timedelta(hours=1),
-                blocked_start_dt=started, blocked_end_dt=started + timedelta(hours=1)))
+            db.session.execute(
+                Booking.__table__.update()
+                .where(Booking.id == first_id)
+                .values(
+                    start_dt=started,
+                    end_dt=started + timedelta(hours=1),
+                    blocked_start_dt=started,
+                    blocked_end_dt=started + timedelta(hours=1),
+                )
+            )
             db.session.commit()
 
     start_first_consultation()
@@ -117,7 +133,10 @@ def _audited_reads(intake_id, clinician_id, booking_public_id, desk_id):
         "staff trail": ("admin", f"/staff/audit/users/{desk_id}"),
         "schedule": ("clinician", f"/staff/clinicians/{clinician_id}/schedule?view=day"),
         "invite": ("clinician", f"/staff/bookings/{booking_public_id}/invite.ics"),
-        "schedule export": ("clinician", f"/staff/clinicians/{clinician_id}/schedule.ics?start=2026-01-01&end=2026-01-31"),
+        "schedule export": (
+            "clinician",
+            f"/staff/clinicians/{clinician_id}/schedule.ics?start=2026-01-01&end=2026-01-31",
+        ),
         "outbox": ("admin", "/staff/admin/outbox"),
         "bursts": ("admin", "/staff/admin/bursts"),
     }
@@ -134,7 +153,9 @@ def signed_in(app, create_staff, clinician):
 
 
 @pytest.mark.parametrize("origin", ["cross-site", "same-site"])
-def test_another_site_cannot_make_a_staff_browser_open_or_record_a_patient_page(app, intake_id, clinician, signed_in, origin):
+def test_another_site_cannot_make_a_staff_browser_open_or_record_a_patient_page(
+    app, intake_id, clinician, signed_in, origin
+):
     clients, desk = signed_in
     ((_, booking_public_id, _),) = _bookings(app)
     before = _last_id(app)

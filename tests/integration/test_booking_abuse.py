@@ -101,7 +101,8 @@ def test_patient_is_told_to_call_when_their_email_already_holds_two_upcoming_con
         assert response.status_code == 302
     # The same address typed in other capitals is the same address.
     third = client.post(
-        _details_url(offering, 4), data=patient_form(email="ANA.Patient@Example.COM", phone=_other_phone(3), name="Ana Third")
+        _details_url(offering, 4),
+        data=patient_form(email="ANA.Patient@Example.COM", phone=_other_phone(3), name="Ana Third"),
     )
     assert third.status_code == 422
     assert "already has 2 upcoming consultations" in third.text
@@ -158,8 +159,13 @@ def test_one_email_booking_many_times_at_once_gets_exactly_the_cap_on_postgres(m
     # Six clinicians, so nothing but the patient's own lock stands between the six requests.
     offerings = [seed_offering(app, f"cap-race-{number}") for number in range(6)]
     bodies = [
-        patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id,
-                     phone=_other_phone(number), tz="UTC")
+        patient_json(
+            offering,
+            instant_param(offering.starts[0]),
+            clinician_id=offering.clinician_id,
+            phone=_other_phone(number),
+            tz="UTC",
+        )
         for number, offering in enumerate(offerings)
     ]
     answers = _race(app, bodies)
@@ -173,7 +179,9 @@ def test_one_email_booking_many_times_at_once_gets_exactly_the_cap_on_postgres(m
 
 def _deactivate_clinicians_account(clinician_id):
     clinician = db.session.get(Clinician, clinician_id)
-    user = accounts.create_user(f"c{clinician_id}@clinic.example.org", clinician.name, Role.CLINICIAN, STAFF_PASSWORD, now_utc(), clinician)
+    user = accounts.create_user(
+        f"c{clinician_id}@clinic.example.org", clinician.name, Role.CLINICIAN, STAFF_PASSWORD, now_utc(), clinician
+    )
     accounts.set_active(user, False, now_utc())
     db.session.commit()
 
@@ -184,7 +192,10 @@ def test_a_deactivated_clinician_is_neither_offered_nor_booked_nor_moved_to(app,
     token = _manage_token(mailbox.messages[-1])
     _deactivate_clinicians_account(offering.clinician_id)
     day = offering.starts[0].date()
-    slots = client.get("/api/v1/slots", query_string={"type": offering.slug, "start": day.isoformat(), "end": day.isoformat(), "tz": "UTC"})
+    slots = client.get(
+        "/api/v1/slots",
+        query_string={"type": offering.slug, "start": day.isoformat(), "end": day.isoformat(), "tz": "UTC"},
+    )
     assert slots.status_code == 200 and slots.json["slots"] == []  # first available offers nothing
     assert offering.clinician_id not in [item["id"] for item in client.get("/api/v1/clinicians").json]
     assert client.get(f"/book/{offering.slug}?clinician={offering.clinician_id}").status_code == 400
@@ -204,8 +215,14 @@ def test_a_deactivated_clinician_is_neither_offered_nor_booked_nor_moved_to(app,
 
 @pytest.mark.parametrize(
     "change",
-    [{"name": "Someone Else"}, {"email": "other@example.com"}, {"phone": "+12125550199"},
-     {"date_of_birth": "1991-04-12"}, {"tz": "Europe/London"}, {"contact_consent": True}],
+    [
+        {"name": "Someone Else"},
+        {"email": "other@example.com"},
+        {"phone": "+12125550199"},
+        {"date_of_birth": "1991-04-12"},
+        {"tz": "Europe/London"},
+        {"contact_consent": True},
+    ],
 )
 def test_reusing_a_request_key_with_changed_details_is_refused_not_silently_dropped(app, client, mailbox, change):
     offering = seed_offering(app, "replay")
@@ -239,11 +256,17 @@ def test_slots_api_answers_429_with_a_message_past_its_limit(make_app, sqlite_ur
     day = offering.starts[0].date().isoformat()
     query = {"type": offering.slug, "start": day, "end": day, "tz": "UTC"}
     here = {"REMOTE_ADDR": "198.51.100.20"}
-    assert [client.get("/api/v1/slots", query_string=query, environ_base=here).status_code for _ in range(2)] == [200, 200]
+    assert [client.get("/api/v1/slots", query_string=query, environ_base=here).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
     refused = client.get("/api/v1/slots", query_string=query, environ_base=here)
     assert refused.status_code == 429
     assert "Please wait a minute" in refused.json["message"]
-    assert client.get("/api/v1/slots", query_string=query, environ_base={"REMOTE_ADDR": "198.51.100.21"}).status_code == 200
+    assert (
+        client.get("/api/v1/slots", query_string=query, environ_base={"REMOTE_ADDR": "198.51.100.21"}).status_code
+        == 200
+    )
     # The API's description tells a client to expect it.
     document = client.get("/api/v1/openapi.json", environ_base={"REMOTE_ADDR": "198.51.100.22"}).json
     assert "429" in document["paths"]["/slots"]["get"]["responses"]
@@ -259,8 +282,11 @@ def test_the_week_pages_and_the_slots_api_share_one_budget(make_app, sqlite_url,
     here = {"REMOTE_ADDR": "198.51.100.41"}
     day = offering.starts[0].date().isoformat()
     asked = [
-        client.get("/api/v1/slots", query_string={"type": offering.slug, "start": day, "end": day, "tz": "UTC"},
-                   environ_base=here).status_code,
+        client.get(
+            "/api/v1/slots",
+            query_string={"type": offering.slug, "start": day, "end": day, "tz": "UTC"},
+            environ_base=here,
+        ).status_code,
         client.get(f"/book/{offering.slug}", environ_base=here).status_code,
         client.get(f"/manage/{token}/reschedule", environ_base=here).status_code,
     ]
@@ -299,10 +325,22 @@ def test_viewing_the_outbox_page_is_recorded_in_the_audit_trail(app):
 def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_told(app, client, mailbox):
     offering = seed_offering(app, "burst")
     for number in range(3):
-        response = _book_api(client, offering, 2 * number, address="203.0.113.5",
-                             email=f"fake{number}@example.com", phone=_other_phone(10 + number), name=f"Fake Person {number}")
+        response = _book_api(
+            client,
+            offering,
+            2 * number,
+            address="203.0.113.5",
+            email=f"fake{number}@example.com",
+            phone=_other_phone(10 + number),
+            name=f"Fake Person {number}",
+        )
         assert response.status_code == 201
-    assert _book_api(client, offering, 8, address="203.0.113.99", email="real@example.com", phone=_other_phone(30)).status_code == 201
+    assert (
+        _book_api(
+            client, offering, 8, address="203.0.113.99", email="real@example.com", phone=_other_phone(30)
+        ).status_code
+        == 201
+    )
     admin = _admin(app)
     assert 'href="/staff/admin/bursts"' in admin.get("/staff/").text  # found from the admin's home page
     page = admin.get("/staff/admin/bursts")
@@ -326,7 +364,9 @@ def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_t
     told = sorted(message["To"] for message in mailbox.messages)
     assert told == ["fake0@example.com", "fake1@example.com", "fake2@example.com"]
     assert {_invite_method(message) for message in mailbox.messages} == {"CANCEL"}
-    cancelled = db.session.execute(select(AuditEvent.booking_id, AuditEvent.detail).where(AuditEvent.action == AuditAction.CANCELLED)).all()
+    cancelled = db.session.execute(
+        select(AuditEvent.booking_id, AuditEvent.detail).where(AuditEvent.action == AuditAction.CANCELLED)
+    ).all()
     assert sorted(str(booking_id) for booking_id, _ in cancelled) == sorted(booking_ids)
     assert not any("Fake" in detail or "example.com" in detail for _, detail in cancelled)
     assert "No bursts right now" in admin.get("/staff/admin/bursts").text
@@ -336,12 +376,19 @@ def test_bookings_with_one_phone_from_many_networks_are_a_burst_too(app, client,
     offering = seed_offering(app, "phone-burst")
     for number in range(3):
         address = f"2001:db8:{number}::1"  # three different /64s
-        response = _book_api(client, offering, 2 * number, address=address, email=f"p{number}@example.com", phone="+12125550177")
+        response = _book_api(
+            client, offering, 2 * number, address=address, email=f"p{number}@example.com", phone="+12125550177"
+        )
         if number < 2:
             assert response.status_code == 201
     # The cap stops the third, so widen it for this test of the view.
     app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"] = 5
-    assert _book_api(client, offering, 4, address="2001:db8:2::1", email="p2@example.com", phone="+12125550177").status_code == 201
+    assert (
+        _book_api(
+            client, offering, 4, address="2001:db8:2::1", email="p2@example.com", phone="+12125550177"
+        ).status_code
+        == 201
+    )
     page = _admin(app).get("/staff/admin/bursts")
     assert "3 bookings" in page.text and "with one phone number (+12125550177)" in page.text
 
@@ -350,7 +397,17 @@ def test_ipv6_addresses_in_one_64_are_one_network(app, client, mailbox):
     offering = seed_offering(app, "v6-burst")
     for number in range(3):
         address = f"2001:db8:1:2::{number + 1:x}"
-        assert _book_api(client, offering, 2 * number, address=address, email=f"v{number}@example.com", phone=_other_phone(40 + number)).status_code == 201
+        assert (
+            _book_api(
+                client,
+                offering,
+                2 * number,
+                address=address,
+                email=f"v{number}@example.com",
+                phone=_other_phone(40 + number),
+            ).status_code
+            == 201
+        )
     assert set(db.session.scalars(select(Booking.client_network))) == {"2001:db8:1:2::/64"}
     assert "from one network (2001:db8:1:2::/64)" in _admin(app).get("/staff/admin/bursts").text
 
@@ -358,8 +415,15 @@ def test_ipv6_addresses_in_one_64_are_one_network(app, client, mailbox):
 def _family_from_one_network(app, client, offering, names):
     """Bookings made one after another from one address (a family, or a clinic's Wi-Fi, or a script)."""
     for number, name in enumerate(names):
-        response = _book_api(client, offering, 2 * number, address="203.0.113.7", name=name,
-                             email=f"family{number}@example.com", phone=_other_phone(60 + number))
+        response = _book_api(
+            client,
+            offering,
+            2 * number,
+            address="203.0.113.7",
+            name=name,
+            email=f"family{number}@example.com",
+            phone=_other_phone(60 + number),
+        )
         assert response.status_code == 201
     return db.session.scalars(select(Booking.id).order_by(Booking.id)).all()
 
@@ -378,9 +442,14 @@ def test_admin_chooses_which_bookings_of_a_burst_to_cancel_and_sees_each_ones_co
     confirm = admin.post("/staff/admin/bursts/cancel", data={"booking_ids": chosen})
     assert confirm.status_code == 200 and "Cancel 3 bookings?" in confirm.text
     for number in (1, 2, 3):  # four Ana Riveras, told apart by email and phone
-        assert f"family{number}@example.com" in confirm.text and _other_phone(60 + number).replace(" ", "") in confirm.text.replace(" ", "")
+        assert f"family{number}@example.com" in confirm.text and _other_phone(60 + number).replace(
+            " ", ""
+        ) in confirm.text.replace(" ", "")
     assert "family0@example.com" not in confirm.text
-    assert "Each patient is emailed" in confirm.text and "calendar feed shows the consultation as cancelled" in confirm.text
+    assert (
+        "Each patient is emailed" in confirm.text
+        and "calendar feed shows the consultation as cancelled" in confirm.text
+    )
     back, destructive = confirm.text.index("Go back without cancelling"), confirm.text.index('class="destructive"')
     assert back < destructive and "</p>" in confirm.text[back:destructive]  # not side by side with the button
     assert _count(Booking, Booking.status == BookingStatus.CANCELLED) == 0
@@ -398,13 +467,20 @@ def test_admin_chooses_which_bookings_of_a_burst_to_cancel_and_sees_each_ones_co
 def test_cancelling_a_booking_that_is_in_no_burst_is_refused_and_changes_nothing(app, client, mailbox, confirmed):
     offering = seed_offering(app, "burst-outsider")
     ids = _family_from_one_network(app, client, offering, ["Fake One", "Fake Two", "Fake Three"])
-    assert _book_api(client, offering, 8, address="198.51.100.44", email="real@example.com", phone=_other_phone(70)).status_code == 201
+    assert (
+        _book_api(
+            client, offering, 8, address="198.51.100.44", email="real@example.com", phone=_other_phone(70)
+        ).status_code
+        == 201
+    )
     outsider = db.session.scalar(select(Booking.id).where(Booking.patient_email == "real@example.com"))
     admin = _admin(app)
     mailbox.clear()
     audit_rows = _count(AuditEvent)
     for sent in ([outsider], [*ids, outsider], [10**6]):
-        refused = admin.post("/staff/admin/bursts/cancel", data={"booking_ids": [str(i) for i in sent], "confirmed": confirmed})
+        refused = admin.post(
+            "/staff/admin/bursts/cancel", data={"booking_ids": [str(i) for i in sent], "confirmed": confirmed}
+        )
         assert refused.status_code == 400
         assert "Nothing was cancelled" in refused.text
     db.session.expire_all()
@@ -412,7 +488,9 @@ def test_cancelling_a_booking_that_is_in_no_burst_is_refused_and_changes_nothing
     assert _count(AuditEvent) == audit_rows and mailbox.messages == []
 
 
-def test_a_burst_cancellation_email_says_why_and_what_to_do_and_sends_no_calendar_for_a_hold(make_app, sqlite_url, mailbox):
+def test_a_burst_cancellation_email_says_why_and_what_to_do_and_sends_no_calendar_for_a_hold(
+    make_app, sqlite_url, mailbox
+):
     app = make_app(sqlite_url)
     with app.app_context():
         client = app.test_client()
@@ -429,7 +507,9 @@ def test_a_burst_cancellation_email_says_why_and_what_to_do_and_sends_no_calenda
         assert len(by_address) == 3
         for message in by_address.values():
             text = _text_of(message)
-            assert message["Subject"].startswith("Your consultation with ") and message["Subject"].endswith(" is cancelled")
+            assert message["Subject"].startswith("Your consultation with ") and message["Subject"].endswith(
+                " is cancelled"
+            )
             assert "one of several made together online that we could not check" in text
             assert f"If you booked it, please call us on {CLINIC_PHONE} and we will find you a time." in text
             assert "If you did not book it, you can ignore this email." in text
@@ -449,7 +529,9 @@ def test_a_patients_own_cancellation_email_keeps_its_plain_words(app, client, ma
     mailbox.clear()
     assert client.post(f"/manage/{token}/cancel", data={"reason": ""}).status_code == 302
     [message] = mailbox.messages
-    assert "could not check" not in _text_of(message) and "To book another time: https://clinic.example.org/book" in _text_of(message)
+    assert "could not check" not in _text_of(
+        message
+    ) and "To book another time: https://clinic.example.org/book" in _text_of(message)
     assert _invite_method(message) == "CANCEL"
 
 
@@ -518,8 +600,10 @@ def test_a_held_booking_can_be_confirmed_only_from_the_link_in_the_email(hold_ap
     # The emailed link confirms.
     assert client.post(f"/manage/{web_token}/confirm").status_code == 302
     db.session.expire_all()
-    assert db.session.scalar(select(Booking.status).where(Booking.patient_email == "web.patient@example.com")) \
+    assert (
+        db.session.scalar(select(Booking.status).where(Booking.patient_email == "web.patient@example.com"))
         is BookingStatus.CONFIRMED
+    )
     assert client.get("/book/held").headers["Location"] == "/book"  # nothing held any more
 
 
@@ -584,7 +668,9 @@ def test_postgres_books_over_a_hold_past_its_deadline_and_refuses_one_inside_it(
     assert _book_api(client, offering, 0, email="b@example.com", phone=_other_phone(60)).status_code == 409
     with app.app_context():
         consultation_type = db.session.scalar(select(ConsultationType).where(ConsultationType.slug == offering.slug))
-        patient = services.PatientDetails("Late Comer", "late@example.com", "+12125550161", now_utc().date().replace(year=1990), "UTC", False)
+        patient = services.PatientDetails(
+            "Late Comer", "late@example.com", "+12125550161", now_utc().date().replace(year=1990), "UTC", False
+        )
         outcome = services.book(consultation_type, None, offering.starts[0], patient, now_utc() + timedelta(minutes=31))
         db.session.commit()
         statuses = db.session.scalars(select(Booking.status).order_by(Booking.id)).all()
@@ -695,23 +781,39 @@ def test_upgrading_encrypts_cancellation_reasons_already_stored(make_app, empty_
         db.engine.dispose()
     engine = create_engine(empty_database)
     with engine.begin() as connection:
-        clinician_id = connection.execute(text(
-            "INSERT INTO clinicians (name, credentials, bio, email, timezone, is_active, min_gap_minutes) "
-            "VALUES ('Dr A', '', '', 'a@clinic.example.org', 'UTC', true, 0) RETURNING id")).scalar()
-        type_id = connection.execute(text(
-            "INSERT INTO consultation_types (slug, name, description, duration_minutes, buffer_before_minutes, "
-            "buffer_after_minutes, min_notice_minutes, horizon_days, slot_step_minutes, modality, location, video_link, is_active) "
-            "VALUES ('t', 'T', '', 60, 0, 0, 0, 30, 30, 'phone', '', '', true) RETURNING id")).scalar()
+        clinician_id = connection.execute(
+            text(
+                "INSERT INTO clinicians (name, credentials, bio, email, timezone, is_active, min_gap_minutes) "
+                "VALUES ('Dr A', '', '', 'a@clinic.example.org', 'UTC', true, 0) RETURNING id"
+            )
+        ).scalar()
+        type_id = connection.execute(
+            text(
+                "INSERT INTO consultation_types (slug, name, description, duration_minutes, buffer_before_minutes, "
+                "buffer_after_minutes, min_notice_minutes, horizon_days, slot_step_minutes, modality, location, video_link, is_active) "
+                "VALUES ('t', 'T', '', 60, 0, 0, 0, 30, 30, 'phone', '', '', true) RETURNING id"
+            )
+        ).scalar()
         for number, reason in enumerate((REASON, "")):
-            connection.execute(text(
-                "INSERT INTO bookings (public_id, clinician_id, consultation_type_id, start_dt, end_dt, blocked_start_dt, "
-                "blocked_end_dt, status, patient_name, patient_email, patient_phone, patient_date_of_birth, patient_timezone, "
-                "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason) "
-                "VALUES (:public_id, :clinician, :type, :start, :end, :start, :end, 'cancelled', 'A', 'a@example.com', "
-                "'+12125550100', '1990-01-01', 'UTC', false, :uid, 0, :token, :start, :start, :reason)"),
-                {"public_id": str(uuid.uuid4()), "clinician": clinician_id, "type": type_id, "reason": reason,
-                 "start": now_utc() + timedelta(days=number + 1), "end": now_utc() + timedelta(days=number + 1, hours=1),
-                 "uid": uuid.uuid4().hex, "token": uuid.uuid4().hex})
+            connection.execute(
+                text(
+                    "INSERT INTO bookings (public_id, clinician_id, consultation_type_id, start_dt, end_dt, blocked_start_dt, "
+                    "blocked_end_dt, status, patient_name, patient_email, patient_phone, patient_date_of_birth, patient_timezone, "
+                    "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason) "
+                    "VALUES (:public_id, :clinician, :type, :start, :end, :start, :end, 'cancelled', 'A', 'a@example.com', "
+                    "'+12125550100', '1990-01-01', 'UTC', false, :uid, 0, :token, :start, :start, :reason)"
+                ),
+                {
+                    "public_id": str(uuid.uuid4()),
+                    "clinician": clinician_id,
+                    "type": type_id,
+                    "reason": reason,
+                    "start": now_utc() + timedelta(days=number + 1),
+                    "end": now_utc() + timedelta(days=number + 1, hours=1),
+                    "uid": uuid.uuid4().hex,
+                    "token": uuid.uuid4().hex,
+                },
+            )
     with app.app_context():
         # There and back: a downgrade puts the reasons back in clear, as they were.
         upgrade(revision="0011bookingabuse")

@@ -57,7 +57,9 @@ def test_slots_are_given_in_the_requested_zone_with_offset(client, offered):
 def test_patient_books_through_the_api_and_gets_a_manage_url(client, offered, mailbox):
     consultation_type, clinician = offered
     slot = _first_slot(client, consultation_type)
-    response = client.post("/api/v1/bookings", json=patient_json(consultation_type, slot["start"], clinician_id=clinician.id))
+    response = client.post(
+        "/api/v1/bookings", json=patient_json(consultation_type, slot["start"], clinician_id=clinician.id)
+    )
     assert response.status_code == 201, response.json
     body = response.json
     assert body["status"] == "confirmed"

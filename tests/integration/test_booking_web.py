@@ -113,7 +113,9 @@ def test_double_submit_of_the_form_books_once(client, offered):
     assert db.session.scalar(select(func.count(Booking.id))) == 1
 
 
-def test_back_and_book_again_finds_the_booking_instead_of_booking_another_clinician(client, create_clinician, create_consultation_type):
+def test_back_and_book_again_finds_the_booking_instead_of_booking_another_clinician(
+    client, create_clinician, create_consultation_type
+):
     """With "first available" and two clinicians free, a second submit from a fresh form would book the other one."""
     consultation_type = create_consultation_type(clinicians=[create_clinician(), create_clinician()])
     details_url, first = _book_first_slot(client, consultation_type)
@@ -202,7 +204,9 @@ def test_manage_pages_are_not_cached_and_send_no_referrer_to_other_sites(client,
     assert page.headers["Referrer-Policy"] == "same-origin"
 
 
-def test_first_available_goes_to_the_least_booked_clinician_that_week(client, create_clinician, create_consultation_type):
+def test_first_available_goes_to_the_least_booked_clinician_that_week(
+    client, create_clinician, create_consultation_type
+):
     from datetime import datetime, time
 
     busy, free = create_clinician(), create_clinician()  # busy has the lower id: ties go to busy

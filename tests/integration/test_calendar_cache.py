@@ -54,7 +54,9 @@ def test_a_booked_slot_is_gone_from_the_next_answer(app, client, mailbox):
     offering = seed_offering(app, "fresh")
     before = client.get(_slots_path(offering)).json["slots"]
     taken = before[0]
-    booked = client.post("/api/v1/bookings", json=patient_json(offering, taken["start"], clinician_id=offering.clinician_id))
+    booked = client.post(
+        "/api/v1/bookings", json=patient_json(offering, taken["start"], clinician_id=offering.clinician_id)
+    )
     assert booked.status_code == 201
     after = client.get(_slots_path(offering)).json["slots"]
     assert taken["start"] not in [slot["start"] for slot in after]
@@ -115,7 +117,9 @@ def test_a_feed_is_served_from_the_cache_until_a_consultation_changes(app, clien
     first, _ = _statements(app, lambda: patient.get(feed_path))
     again, statements = _statements(app, lambda: patient.get(feed_path))
     assert again.data == first.data and b"BEGIN:VEVENT" not in first.data
-    assert statements and not any("FROM bookings" in statement for statement in statements), "only the link is looked up"
+    assert statements and not any("FROM bookings" in statement for statement in statements), (
+        "only the link is looked up"
+    )
 
     offering = seed_offering(app, "feedcache")
 
@@ -163,6 +167,11 @@ def test_without_its_redis_the_api_computes_every_answer(make_app, sqlite_url, m
     client = app.test_client()
     slots = client.get(_slots_path(offering))
     assert slots.status_code == 200 and slots.json["slots"]
-    booked = client.post("/api/v1/bookings", json=patient_json(offering, slots.json["slots"][0]["start"], clinician_id=offering.clinician_id))
+    booked = client.post(
+        "/api/v1/bookings",
+        json=patient_json(offering, slots.json["slots"][0]["start"], clinician_id=offering.clinician_id),
+    )
     assert booked.status_code == 201
-    assert slots.json["slots"][0]["start"] not in [slot["start"] for slot in client.get(_slots_path(offering)).json["slots"]]
+    assert slots.json["slots"][0]["start"] not in [
+        slot["start"] for slot in client.get(_slots_path(offering)).json["slots"]
+    ]

@@ -16,25 +16,52 @@ def test_cli_clinician_sets_hours_and_a_day_off_exports_and_subscribes(staff_app
 
     def profile():
         clinician = Clinician(name="Dr Story", email="story.profile@clinic.example.org", timezone="Europe/London")
-        db.session.add(ConsultationType(
-            slug="story", name="Story consult", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=60, modality=Modality.VIDEO, clinicians=[clinician]))
+        db.session.add(
+            ConsultationType(
+                slug="story",
+                name="Story consult",
+                duration_minutes=60,
+                min_notice_minutes=0,
+                horizon_days=30,
+                slot_step_minutes=60,
+                modality=Modality.VIDEO,
+                clinicians=[clinician],
+            )
+        )
 
     in_app(profile)
     created = app.test_cli_runner().invoke(
-        args=["users", "create", "--email", "dr.story@clinic.example.org", "--name", "Dr Story", "--role", "clinician",
-              "--clinician-email", "story.profile@clinic.example.org"],
+        args=[
+            "users",
+            "create",
+            "--email",
+            "dr.story@clinic.example.org",
+            "--name",
+            "Dr Story",
+            "--role",
+            "clinician",
+            "--clinician-email",
+            "story.profile@clinic.example.org",
+        ],
         input="a story passphrase\na story passphrase\n",
     )
     assert created.exit_code == 0, created.output
     client = app.test_client()
     assert sign_in(client, "dr.story@clinic.example.org", "a story passphrase").status_code == 302
-    clinician_id = re.search(r"/staff/clinicians/(\d+)/", client.get("/staff/availability").headers["Location"]).group(1)
+    clinician_id = re.search(r"/staff/clinicians/(\d+)/", client.get("/staff/availability").headers["Location"]).group(
+        1
+    )
 
     def slots(first, days=7):
-        return client.get("/api/v1/slots", query_string={
-            "type": "story", "start": first.isoformat(), "end": (first + timedelta(days=days - 1)).isoformat(), "tz": "Europe/London",
-        }).json["slots"]
+        return client.get(
+            "/api/v1/slots",
+            query_string={
+                "type": "story",
+                "start": first.isoformat(),
+                "end": (first + timedelta(days=days - 1)).isoformat(),
+                "tz": "Europe/London",
+            },
+        ).json["slots"]
 
     first = (now_utc() + timedelta(days=2)).date()
     assert slots(first) == []  # no hours yet
@@ -42,11 +69,23 @@ def test_cli_clinician_sets_hours_and_a_day_off_exports_and_subscribes(staff_app
     assert client.post(f"/staff/clinicians/{clinician_id}/hours", data=weekdays).status_code == 302
     assert {slot["start"][11:16] for slot in slots(first)} == {"10:00", "11:00", "12:00"}
     day_off = first + timedelta(days=1)
-    assert client.post(f"/staff/clinicians/{clinician_id}/overrides", data={"on_date": day_off.isoformat(), "kind": "day_off"}).status_code == 302
+    assert (
+        client.post(
+            f"/staff/clinicians/{clinician_id}/overrides", data={"on_date": day_off.isoformat(), "kind": "day_off"}
+        ).status_code
+        == 302
+    )
     assert day_off.isoformat() not in {slot["start"][:10] for slot in slots(first)}
 
-    booked = client.post("/api/v1/bookings", json=patient_json(
-        type("T", (), {"slug": "story"}), slots(first)[0]["start"], clinician_id=int(clinician_id), tz="Europe/London"))
+    booked = client.post(
+        "/api/v1/bookings",
+        json=patient_json(
+            type("T", (), {"slug": "story"}),
+            slots(first)[0]["start"],
+            clinician_id=int(clinician_id),
+            tz="Europe/London",
+        ),
+    )
     assert booked.status_code == 201
     export = client.get(f"/staff/bookings/{booked.json['id']}/invite.ics")
     (event,) = Calendar.from_ical(export.data).walk("VEVENT")

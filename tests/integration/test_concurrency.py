@@ -57,8 +57,11 @@ def _race(app, bodies):
 
 def _body(clinician_id, start, number):
     body = patient_json(
-        type("T", (), {"slug": "race"}), instant_param(start), clinician_id=clinician_id,
-        email=f"patient{number}@example.com", tz="UTC",
+        type("T", (), {"slug": "race"}),
+        instant_param(start),
+        clinician_id=clinician_id,
+        email=f"patient{number}@example.com",
+        tz="UTC",
     )
     return body
 
@@ -118,9 +121,14 @@ def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_
 
         def values(start, status="confirmed"):
             return {
-                "public_id": str(uuid.uuid4()), "clinician_id": clinician_id, "type_id": type_id,
-                "start": start, "end": start + timedelta(hours=1), "status": status,
-                "uid": uuid.uuid4().hex, "token": uuid.uuid4().hex,
+                "public_id": str(uuid.uuid4()),
+                "clinician_id": clinician_id,
+                "type_id": type_id,
+                "start": start,
+                "end": start + timedelta(hours=1),
+                "status": status,
+                "uid": uuid.uuid4().hex,
+                "token": uuid.uuid4().hex,
             }
 
         db.session.execute(insert, values(starts[0]))

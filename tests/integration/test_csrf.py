@@ -8,13 +8,25 @@ from kapclinic.extensions import db
 from tests.conftest import seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
 
-SAMPLE_VALUES = {"clinician_id": "1", "public_id": "00000000-0000-0000-0000-000000000000", "day": "2030-01-01",
-                 "time_off_id": "1", "user_id": "1", "type_id": "1", "action": "deactivate", "intake_id": "1",
-                 "message_id": "1", "slug": "first-consultation", "key": "about"}
+SAMPLE_VALUES = {
+    "clinician_id": "1",
+    "public_id": "00000000-0000-0000-0000-000000000000",
+    "day": "2030-01-01",
+    "time_off_id": "1",
+    "user_id": "1",
+    "type_id": "1",
+    "action": "deactivate",
+    "intake_id": "1",
+    "message_id": "1",
+    "slug": "first-consultation",
+    "key": "about",
+}
 
 
 def _row_counts():
-    counts = {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
+    counts = {
+        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+    }
     db.session.rollback()
     return counts
 

@@ -49,8 +49,19 @@ FLAG_RAISING = {
 }
 # What the flags, reasons and scores look like inside the results: none may be readable.
 CLINICAL_WORDS = [
-    "suicide_risk", "psychosis", "pregnan", "under_18", "level:", "clinician-review", "Thoughts of death",
-    "ASQ positive", "severity", '"total"', "subscores", "PHQ-9 item 9", "Age 15 at the consultation",
+    "suicide_risk",
+    "psychosis",
+    "pregnan",
+    "under_18",
+    "level:",
+    "clinician-review",
+    "Thoughts of death",
+    "ASQ positive",
+    "severity",
+    '"total"',
+    "subscores",
+    "PHQ-9 item 9",
+    "Age 15 at the consultation",
 ]
 
 
@@ -65,8 +76,11 @@ def _answered_flagged_reviewed(app, mailbox, create_staff):
     complete_steps(patient, intake_url, ADOLESCENT_STEPS[8:], **changes)
     assert patient.post(f"{intake_url}/review").status_code == 302
     guardian_path = next(
-        line for message in mailbox.messages if message["To"] == "grace@example.com"
-        for line in message.get_body(("plain",)).get_content().split() if "/intake/guardian/" in line
+        line
+        for message in mailbox.messages
+        if message["To"] == "grace@example.com"
+        for line in message.get_body(("plain",)).get_content().split()
+        if "/intake/guardian/" in line
     ).removeprefix("https://clinic.example.org")
     signed = app.test_client().post(guardian_path, data={"signature": GUARDIAN_SIGNATURE, "agree": "yes"})
     assert signed.status_code == 200
@@ -80,11 +94,15 @@ def _answered_flagged_reviewed(app, mailbox, create_staff):
     assert desk.post(f"{record}/urgent", data={"action_taken": STAFF_TEXT["urgent"]}).status_code == 302
     assert desk.post(f"{record}/notes", data={"kind": "note", "body": STAFF_TEXT["note"]}).status_code == 302
     assert desk.post(f"{record}/notes", data={"kind": "left_message", "body": STAFF_TEXT["contact"]}).status_code == 302
-    assert desk.post(f"{record}/status", data={"status": "not_a_fit", "reason": STAFF_TEXT["reason"]}).status_code == 302
+    assert (
+        desk.post(f"{record}/status", data={"status": "not_a_fit", "reason": STAFF_TEXT["reason"]}).status_code == 302
+    )
 
     # Another patient cancels, saying why.
     book_for_intake(patient, offering, mailbox, slot=2, name="Bo Other", email="bo@example.com", phone="+12125550177")
-    manage_path = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    manage_path = re.search(
+        r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()
+    ).group(1)
     assert patient.post(f"{manage_path}/cancel", data={"reason": CANCELLATION_REASON}).status_code == 302
     return intake_id, desk.get(record).text
 
@@ -115,7 +133,10 @@ def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note
         assert value == GUARDIAN_SIGNATURE or value in record, value
     with staff_app.app_context():
         assert db.session.get(Intake, intake_id).guardian_consent["signature"] == GUARDIAN_SIGNATURE
-        assert db.session.scalar(select(Booking.cancellation_reason).where(Booking.patient_email == "bo@example.com")) == CANCELLATION_REASON
+        assert (
+            db.session.scalar(select(Booking.cancellation_reason).where(Booking.patient_email == "bo@example.com"))
+            == CANCELLATION_REASON
+        )
         db.session.rollback()
     typed.append(CANCELLATION_REASON)
 
@@ -127,14 +148,18 @@ def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note
 def test_upgrading_moves_the_queue_onto_markers_and_drops_the_clear_flag_codes(staff_app, mailbox, create_staff):
     """Intakes flagged before migration 0013 keep their queue filters; no flag code stays in clear."""
     intake_id, _ = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
-    markers = select(Intake.is_urgent, Intake.needs_review, Intake.has_info_flags, Intake.is_adolescent).where(Intake.id == intake_id)
+    markers = select(Intake.is_urgent, Intake.needs_review, Intake.has_info_flags, Intake.is_adolescent).where(
+        Intake.id == intake_id
+    )
     with staff_app.app_context():
         before = db.session.execute(markers).one()
         db.session.rollback()
         db.engine.dispose()
         downgrade(revision="0012keyedauditchain")
         with db.engine.connect() as connection:
-            codes = connection.execute(text("SELECT flag_codes FROM intakes WHERE id = :id"), {"id": intake_id}).scalar()
+            codes = connection.execute(
+                text("SELECT flag_codes FROM intakes WHERE id = :id"), {"id": intake_id}
+            ).scalar()
         assert {"suicide_risk_phq9", "psychosis", "under_18", "level:clinician-review"} <= set(codes.split())
         upgrade()
         db.engine.dispose()

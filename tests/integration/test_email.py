@@ -26,8 +26,12 @@ def booked(app, create_clinician, create_consultation_type, mailbox):
     start = now + timedelta(days=3)
     slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
     patient = services.PatientDetails(
-        name="Zoë O'Brien, Jr.", email="zoe@example.com", phone="+12125550100",
-        date_of_birth=now.date().replace(year=1990), timezone="Europe/London", contact_consent=True,
+        name="Zoë O'Brien, Jr.",
+        email="zoe@example.com",
+        phone="+12125550100",
+        date_of_birth=now.date().replace(year=1990),
+        timezone="Europe/London",
+        contact_consent=True,
     )
     with app.test_request_context(method="POST"):
         outcome = services.book(consultation_type, clinician, slot.start_dt, patient, now)
@@ -121,7 +125,9 @@ def test_cancellation_sends_method_cancel_with_same_uid_and_next_sequence(app, b
     assert "is cancelled" in str(event["DESCRIPTION"]) and "To cancel or change" not in str(event["DESCRIPTION"])
 
 
-def test_smtp_down_keeps_the_booking_and_the_outbox_delivers_later(app, create_clinician, create_consultation_type, mailbox, smtp_server):
+def test_smtp_down_keeps_the_booking_and_the_outbox_delivers_later(
+    app, create_clinician, create_consultation_type, mailbox, smtp_server
+):
     client = app.test_client()
     clinician = create_clinician()
     consultation_type = create_consultation_type(clinicians=[clinician])
@@ -129,9 +135,14 @@ def test_smtp_down_keeps_the_booking_and_the_outbox_delivers_later(app, create_c
     start = now + timedelta(days=3)
     slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
     body = {
-        "type": consultation_type.slug, "clinician_id": clinician.id,
-        "start": slot.start_dt.isoformat(), "name": "Ana Patient", "email": "ana@example.com",
-        "phone": "+12125550100", "date_of_birth": "1990-01-01", "tz": "America/New_York",
+        "type": consultation_type.slug,
+        "clinician_id": clinician.id,
+        "start": slot.start_dt.isoformat(),
+        "name": "Ana Patient",
+        "email": "ana@example.com",
+        "phone": "+12125550100",
+        "date_of_birth": "1990-01-01",
+        "tz": "America/New_York",
     }
     mailbox.refuse = True
     response = client.post("/api/v1/bookings", json=body)
@@ -166,8 +177,13 @@ def test_a_hanging_mail_server_does_not_hang_the_booking(make_app, sqlite_url):
     app = make_app(sqlite_url, MAIL_PORT=listener.getsockname()[1], MAIL_TIMEOUT_SECONDS=0.5)
     offering = seed_offering(app, "slow")
     body = {
-        "type": "slow", "clinician_id": offering.clinician_id, "start": offering.starts[0].isoformat(),
-        "name": "Ana Patient", "email": "ana@example.com", "phone": "+12125550100", "date_of_birth": "1990-01-01",
+        "type": "slow",
+        "clinician_id": offering.clinician_id,
+        "start": offering.starts[0].isoformat(),
+        "name": "Ana Patient",
+        "email": "ana@example.com",
+        "phone": "+12125550100",
+        "date_of_birth": "1990-01-01",
         "tz": "UTC",
     }
     started = clock.monotonic()
@@ -202,7 +218,9 @@ def test_an_email_queued_before_a_lost_race_in_a_savepoint_still_goes_out_with_t
     """flush_in_savepoint rolls back only its savepoint: emails queued earlier in the transaction stand."""
     with app.test_request_context("/", method="POST"):
         queue_email(
-            "dr@clinic.example.org", "password_reset", {"name": "Dr", "minutes": 60, "reset_url": "https://clinic.example.org/x"}
+            "dr@clinic.example.org",
+            "password_reset",
+            {"name": "Dr", "minutes": 60, "reset_url": "https://clinic.example.org/x"},
         )
         db.session.flush()
         lost = flush_in_savepoint(

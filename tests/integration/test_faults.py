@@ -18,12 +18,15 @@ from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
 from tests.conftest import STAFF_PASSWORD, Mailbox, free_port, patient_form, patient_json, seed_offering, sign_in
-from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, post_step
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 
 def _row_counts(app):
     with app.app_context():
-        counts = {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
+        counts = {
+            table.name: db.session.scalar(select(func.count()).select_from(table))
+            for table in db.metadata.sorted_tables
+        }
         db.session.rollback()
     return counts
 
@@ -67,11 +70,15 @@ def test_an_unreachable_database_gives_clean_503s(make_app):
     client = app.test_client()
     page = client.get("/")
     assert page.status_code == 503 and page.headers["Retry-After"] == "30"
-    assert "nothing was saved" in page.text and app.config["CLINIC_PHONE"] in page.text  # the clinic's number still shows
+    assert (
+        "nothing was saved" in page.text and app.config["CLINIC_PHONE"] in page.text
+    )  # the clinic's number still shows
     api = client.get("/api/v1/consultation-types")
     assert api.status_code == 503 and api.json["error"] == "Service Unavailable"
     start = (now_utc() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    booking = client.post("/api/v1/bookings", json=patient_json(SimpleNamespace(slug="first-consultation"), start.isoformat()))
+    booking = client.post(
+        "/api/v1/bookings", json=patient_json(SimpleNamespace(slug="first-consultation"), start.isoformat())
+    )
     assert booking.status_code == 503 and "nothing was saved" in booking.json["message"]
     assert client.get("/readyz").status_code == 503
 
@@ -113,7 +120,9 @@ def held_write_lock(sqlite_url):
     connection.close()
 
 
-def test_a_busy_database_keeps_the_patients_typed_answers_and_writes_nothing(make_app, sqlite_url, held_write_lock, mailbox):
+def test_a_busy_database_keeps_the_patients_typed_answers_and_writes_nothing(
+    make_app, sqlite_url, held_write_lock, mailbox
+):
     app = make_app(sqlite_url, DATABASE_LOCK_TIMEOUT_SECONDS=0.3)
     offering = seed_offering(app, "first-consultation")
     client = app.test_client()

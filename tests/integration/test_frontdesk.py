@@ -42,7 +42,10 @@ def _events(app, **where):
         query = select(AuditEvent).order_by(AuditEvent.id)
         for name, value in where.items():
             query = query.where(getattr(AuditEvent, name) == value)
-        rows = [(event.action, event.actor_id, event.intake_id, event.detail, event.remote_addr) for event in db.session.scalars(query)]
+        rows = [
+            (event.action, event.actor_id, event.intake_id, event.detail, event.remote_addr)
+            for event in db.session.scalars(query)
+        ]
         db.session.rollback()
     return rows
 
@@ -59,7 +62,10 @@ def _second_clinician(app, offering):
         consultation_type = db.session.scalar(select(ConsultationType).where(ConsultationType.slug == offering.slug))
         first = db.session.get(Clinician, offering.clinician_id)
         second = Clinician(name="Dr. Second", email="second@clinic.example.org", timezone=first.timezone)
-        second.availability_rules = [type(rule)(weekday=rule.weekday, start_time=rule.start_time, end_time=rule.end_time) for rule in first.availability_rules]
+        second.availability_rules = [
+            type(rule)(weekday=rule.weekday, start_time=rule.start_time, end_time=rule.end_time)
+            for rule in first.availability_rules
+        ]
         consultation_type.clinicians.append(second)
         db.session.flush()
         return second.id
@@ -75,7 +81,9 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
     queue = client.get("/staff/intakes")
     assert queue.status_code == 200
     page = queue.text
-    assert page.index("Una Urgent") < page.index("Cal Calm"), "the urgent intake must be on top although its consultation is later"
+    assert page.index("Una Urgent") < page.index("Cal Calm"), (
+        "the urgent intake must be on top although its consultation is later"
+    )
     assert re.search(r"<strong>1</strong> urgent flags open", page)
     assert re.search(r"<strong>2</strong> intakes awaiting review", page)
     assert queue.headers["Cache-Control"] == "no-store"
@@ -88,7 +96,12 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
     assert (AuditAction.INTAKE_VIEWED, desk.id, urgent) in [event[:3] for event in _events(app)]
 
     assert client.post(f"/staff/intakes/{urgent}/status", data={"status": "in_review"}).status_code == 302
-    assert client.post(f"/staff/intakes/{urgent}/notes", data={"kind": "called", "body": "Spoke with Una; safe tonight."}).status_code == 302
+    assert (
+        client.post(
+            f"/staff/intakes/{urgent}/notes", data={"kind": "called", "body": "Spoke with Una; safe tonight."}
+        ).status_code
+        == 302
+    )
     second = _second_clinician(app, offering)
     mailbox.clear()
     assert client.post(f"/staff/intakes/{urgent}/clinician", data={"clinician_id": str(second)}).status_code == 302
@@ -109,8 +122,11 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
 
     actions = [event[0] for event in _events(app, intake_id=urgent)]
     assert actions == [
-        AuditAction.INTAKE_VIEWED, AuditAction.STATUS_CHANGED, AuditAction.CONTACT_LOGGED,
-        AuditAction.CLINICIAN_CHANGED, AuditAction.INTAKE_VIEWED,
+        AuditAction.INTAKE_VIEWED,
+        AuditAction.STATUS_CHANGED,
+        AuditAction.CONTACT_LOGGED,
+        AuditAction.CLINICIAN_CHANGED,
+        AuditAction.INTAKE_VIEWED,
     ]
     assert all(event[4] == "127.0.0.1" for event in _events(app))
 
@@ -164,7 +180,12 @@ def test_not_a_fit_needs_a_reason_and_a_refused_change_writes_nothing(app, clien
         assert db.session.scalar(select(db.func.count(IntakeNote.id))) == 0
         db.session.rollback()
 
-    assert client.post(f"/staff/intakes/{calm}/status", data={"status": "not_a_fit", "reason": "Wants in-person only"}).status_code == 302
+    assert (
+        client.post(
+            f"/staff/intakes/{calm}/status", data={"status": "not_a_fit", "reason": "Wants in-person only"}
+        ).status_code
+        == 302
+    )
     record = client.get(f"/staff/intakes/{calm}").text
     assert "Not a fit now: Wants in-person only" in record
 
@@ -179,16 +200,25 @@ def test_a_clinician_sees_only_their_own_patients_intakes(app, client, create_st
         from kapclinic.accounts.models import StaffUser
         from kapclinic.core.timezones import now_utc
 
-        user = accounts.create_user("dr.frontdesk@clinic.example.org", "Dr. Frontdesk", Role.CLINICIAN, "correct horse battery",
-                                    now_utc(), db.session.get(Clinician, offering.clinician_id))
+        user = accounts.create_user(
+            "dr.frontdesk@clinic.example.org",
+            "Dr. Frontdesk",
+            Role.CLINICIAN,
+            "correct horse battery",
+            now_utc(),
+            db.session.get(Clinician, offering.clinician_id),
+        )
         return db.session.get(StaffUser, user.id).email
 
     sign_in(client, _in_app(app, link_user))
     page = client.get("/staff/intakes").text
     assert "Una Urgent" in page and "Cal Calm" in page and "Oscar Other" not in page
     assert client.get(f"/staff/intakes/{urgent}").status_code == 200
-    for path in (f"/staff/intakes/{elsewhere}", f"/staff/intakes/{elsewhere}/print",
-                 f"/staff/intakes/{elsewhere}/questionnaire-response.json"):
+    for path in (
+        f"/staff/intakes/{elsewhere}",
+        f"/staff/intakes/{elsewhere}/print",
+        f"/staff/intakes/{elsewhere}/questionnaire-response.json",
+    ):
         assert client.get(path).status_code == 404, path
     assert client.post(f"/staff/intakes/{elsewhere}/notes", data={"kind": "note", "body": "x"}).status_code == 404
     # Changing a consultation is the front desk's job.
@@ -214,8 +244,12 @@ def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, 
     assert "Cal Calm" in in_url and "Una Urgent" in in_url
     bad = client.get("/staff/intakes?status=nope&from=2026-02-30&flag=x&clinician=abc")
     assert bad.status_code == 400
-    for message in ("Please choose a status from the list.", "Please give a date as YYYY-MM-DD.",
-                    "Please choose a flag from the list.", "Please choose a clinician from the list."):
+    for message in (
+        "Please choose a status from the list.",
+        "Please give a date as YYYY-MM-DD.",
+        "Please choose a flag from the list.",
+        "Please choose a clinician from the list.",
+    ):
         assert message in bad.text
     # The audit row records which filters were used but never the search text.
     details = [event[3] for event in _events(app) if event[0] is AuditAction.QUEUE_VIEWED]
@@ -224,18 +258,20 @@ def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, 
 
 
 def test_csv_export_neutralises_formulas(app, client, create_staff, offering, mailbox):
-    intake_id = submit_intake(app, offering, mailbox, 0, "=HYPERLINK(\"http://evil\")", "formula@example.com")
+    intake_id = submit_intake(app, offering, mailbox, 0, '=HYPERLINK("http://evil")', "formula@example.com")
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
     response = client.get("/staff/intakes.csv")
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[1][1] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1][1] == '\'=HYPERLINK("http://evil")'
     # Each exported patient's trail shows the export.
     assert (AuditAction.QUEUE_EXPORTED, desk.id, intake_id) in [event[:3] for event in _events(app)]
 
 
-def test_front_desk_reschedules_and_cancels_for_the_patient_with_the_same_emails(app, client, create_staff, offering, mailbox):
+def test_front_desk_reschedules_and_cancels_for_the_patient_with_the_same_emails(
+    app, client, create_staff, offering, mailbox
+):
     intake_id = submit_intake(app, offering, mailbox, 0, "Rita Move", "rita@example.com")
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
@@ -250,7 +286,10 @@ def test_front_desk_reschedules_and_cancels_for_the_patient_with_the_same_emails
     assert bad.status_code == 422 and "Please choose one of the times listed." in bad.text
 
     mailbox.clear()
-    assert client.post(f"/staff/intakes/{intake_id}/cancel", data={"reason": "Patient phoned to cancel"}).status_code == 302
+    assert (
+        client.post(f"/staff/intakes/{intake_id}/cancel", data={"reason": "Patient phoned to cancel"}).status_code
+        == 302
+    )
     (cancelled,) = mailbox.messages
     assert "METHOD:CANCEL" in cancelled.as_string()
     with app.app_context():
@@ -311,7 +350,9 @@ def test_the_audit_trail_refuses_changes_and_verify_finds_tampering(app, client,
 
         # Someone with the owner's rights goes around the triggers: the chain shows it.
         postgres = db.engine.dialect.name == "postgresql"
-        db.session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER" if postgres else "DROP TRIGGER audit_events_no_update"))
+        db.session.execute(
+            text("ALTER TABLE audit_events DISABLE TRIGGER USER" if postgres else "DROP TRIGGER audit_events_no_update")
+        )
         db.session.execute(text("UPDATE audit_events SET remote_addr = '10.0.0.9' WHERE id = 2"))
         db.session.commit()
     result = runner.invoke(args=["audit", "verify"])
@@ -336,12 +377,20 @@ def test_times_in_the_queue_follow_the_clinic_zone_across_a_dst_change(app, clie
         for number, day in enumerate((change - timedelta(days=2), change + timedelta(days=2))):
             start = datetime.combine(day, time(10), zone).astimezone(UTC)
             booking = Booking(
-                public_id=f"00000000-0000-0000-0000-00000000000{number}", clinician_id=offering.clinician_id,
-                consultation_type=consultation_type, start_dt=start, end_dt=start + timedelta(hours=1),
-                blocked_start_dt=start, blocked_end_dt=start + timedelta(hours=1), patient_name=f"Dee {number}",
-                patient_email=f"dee{number}@example.com", patient_phone="+12125550100",
-                patient_date_of_birth=datetime(1990, 1, 1).date(), patient_timezone="UTC",
-                ical_uid=f"dst-{number}@test", manage_token_hash=f"{number:064d}",
+                public_id=f"00000000-0000-0000-0000-00000000000{number}",
+                clinician_id=offering.clinician_id,
+                consultation_type=consultation_type,
+                start_dt=start,
+                end_dt=start + timedelta(hours=1),
+                blocked_start_dt=start,
+                blocked_end_dt=start + timedelta(hours=1),
+                patient_name=f"Dee {number}",
+                patient_email=f"dee{number}@example.com",
+                patient_phone="+12125550100",
+                patient_date_of_birth=datetime(1990, 1, 1).date(),
+                patient_timezone="UTC",
+                ical_uid=f"dst-{number}@test",
+                manage_token_hash=f"{number:064d}",
             )
             db.session.add(booking)
             intake_services.create_for_booking(booking, now_utc())
@@ -375,12 +424,17 @@ def test_an_urgent_answer_stays_open_until_someone_records_the_follow_up(app, cl
     assert re.search(r"<strong>1</strong> urgent flags open", client.get("/staff/intakes").text)
     empty = client.post(f"/staff/intakes/{intake_id}/urgent", data={"action_taken": " "})
     assert empty.status_code == 422 and "Please say what was done" in empty.text
-    done = client.post(f"/staff/intakes/{intake_id}/urgent", data={"action_taken": "Called Dana; safety plan in place."})
+    done = client.post(
+        f"/staff/intakes/{intake_id}/urgent", data={"action_taken": "Called Dana; safety plan in place."}
+    )
     assert done.status_code == 302
     page = client.get("/staff/intakes").text
     assert re.search(r"<strong>0</strong> urgent flags open", page)
     record = client.get(f"/staff/intakes/{intake_id}").text
-    assert "Followed up by Frankie Desk" in record and "Urgent answer followed up: Called Dana; safety plan in place." in record
+    assert (
+        "Followed up by Frankie Desk" in record
+        and "Urgent answer followed up: Called Dana; safety plan in place." in record
+    )
     assert "Thoughts of death or self-harm on PHQ-9 item 9" in record, "the flag itself stays on the record"
 
     mailbox.clear()
@@ -424,10 +478,16 @@ def test_the_front_desk_can_reassign_inside_the_patients_notice_period(app, clie
 
 @pytest.mark.parametrize(
     ("flag", "expected"),
-    [("urgent", {"Una Urgent"}), ("clinician-review", {"Rae Review", "Tia Teen"}), ("under_18", {"Tia Teen"}),
-     ("none", {"Nia None"})],
+    [
+        ("urgent", {"Una Urgent"}),
+        ("clinician-review", {"Rae Review", "Tia Teen"}),
+        ("under_18", {"Tia Teen"}),
+        ("none", {"Nia None"}),
+    ],
 )
-def test_front_desk_filters_the_queue_by_flag_from_the_markers_alone(app, offering, mailbox, create_staff, flag, expected):
+def test_front_desk_filters_the_queue_by_flag_from_the_markers_alone(
+    app, offering, mailbox, create_staff, flag, expected
+):
     """Each filter the queue offers, read from the clear markers alone (Ivy's flag is for information only)."""
     fifteen = born_years_ago(15)
     submit_intake(app, offering, mailbox, 0, "Nia None", "nia@example.com")
@@ -435,7 +495,9 @@ def test_front_desk_filters_the_queue_by_flag_from_the_markers_alone(app, offeri
     submit_intake(app, offering, mailbox, 4, "Rae Review", "rae@example.com", psychiatric={"psychosis": "yes"})
     submit_intake(app, offering, mailbox, 6, "Ivy Info", "ivy@example.com", psychiatric={"dissociation": "yes"})
     teen = app.test_client()
-    teen_url = book_for_intake(teen, offering, mailbox, slot=8, name="Tia Teen", email="tia@example.com", date_of_birth=fifteen)
+    teen_url = book_for_intake(
+        teen, offering, mailbox, slot=8, name="Tia Teen", email="tia@example.com", date_of_birth=fifteen
+    )
     complete_steps(teen, teen_url, ["about"], about={"date_of_birth": fifteen})
     desk = app.test_client()
     sign_in(desk, create_staff(Role.FRONT_DESK).email)
@@ -456,11 +518,14 @@ def test_a_patient_cancelling_while_the_desk_reassigns_is_not_overwritten(make_a
     offering = seed_offering(app, "race")
     intake_id = submit_intake(app, offering, mailbox, 0, "Cara Cancel", "cara@example.com")
     second = _second_clinician(app, offering)
+
     def add_desk_user():
         from kapclinic.accounts import services as accounts
         from kapclinic.core.timezones import now_utc
 
-        return accounts.create_user("race.desk@clinic.example.org", "Rae Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc()).email
+        return accounts.create_user(
+            "race.desk@clinic.example.org", "Rae Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc()
+        ).email
 
     client = app.test_client()
     sign_in(client, _in_app(app, add_desk_user))
@@ -471,11 +536,14 @@ def test_a_patient_cancelling_while_the_desk_reassigns_is_not_overwritten(make_a
     booking_id = patient_side.execute(text("SELECT booking_id FROM intakes WHERE id = :id"), {"id": intake_id}).scalar()
     patient_side.execute(text("SELECT id FROM bookings WHERE id = :id FOR UPDATE"), {"id": booking_id})
     patient_side.execute(
-        text("UPDATE bookings SET status = 'cancelled', ical_sequence = ical_sequence + 1 WHERE id = :id"), {"id": booking_id}
+        text("UPDATE bookings SET status = 'cancelled', ical_sequence = ical_sequence + 1 WHERE id = :id"),
+        {"id": booking_id},
     )
     results = {}
     desk_request = threading.Thread(
-        target=lambda: results.update(response=client.post(f"/staff/intakes/{intake_id}/clinician", data={"clinician_id": str(second)}))
+        target=lambda: results.update(
+            response=client.post(f"/staff/intakes/{intake_id}/clinician", data={"clinician_id": str(second)})
+        )
     )
     mailbox.clear()
     desk_request.start()

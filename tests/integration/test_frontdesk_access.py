@@ -88,8 +88,14 @@ def world(app, mailbox, create_staff, in_app):
         from kapclinic.accounts import services as accounts
         from kapclinic.core.timezones import now_utc
 
-        user = accounts.create_user("own.clinician@clinic.example.org", "Dr. Own", Role.CLINICIAN, STAFF_PASSWORD,
-                                    now_utc(), db.session.get(Clinician, own.clinician_id))
+        user = accounts.create_user(
+            "own.clinician@clinic.example.org",
+            "Dr. Own",
+            Role.CLINICIAN,
+            STAFF_PASSWORD,
+            now_utc(),
+            db.session.get(Clinician, own.clinician_id),
+        )
         return user.id
 
     users = {
@@ -158,9 +164,14 @@ def test_a_patients_token_opens_nothing_on_the_staff_side(app, world):
 
 def test_staff_pages_with_patient_data_are_never_cached(app, world):
     desk = world["clients"]["front_desk"]
-    for path in ("/staff/intakes", "/staff/intakes.csv", f"/staff/intakes/{world['own']}",
-                 f"/staff/intakes/{world['own']}/print", f"/staff/intakes/{world['own']}/questionnaire-response.json",
-                 f"/staff/audit/intakes/{world['own']}"):
+    for path in (
+        "/staff/intakes",
+        "/staff/intakes.csv",
+        f"/staff/intakes/{world['own']}",
+        f"/staff/intakes/{world['own']}/print",
+        f"/staff/intakes/{world['own']}/questionnaire-response.json",
+        f"/staff/audit/intakes/{world['own']}",
+    ):
         client = world["clients"]["admin"] if "/audit/" in path else desk
         response = client.get(path)
         assert response.status_code == 200, path

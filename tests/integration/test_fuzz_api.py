@@ -91,8 +91,12 @@ def booking_bodies(offering):
         "type": offering.slug,
         "clinician_id": st.sampled_from([offering.clinician_id, None]),
         "start": st.sampled_from([instant_param(start) for start in offering.starts[:3]]),
-        "name": "Ana Patient", "email": "ana.patient@example.com", "phone": "+12125550100",
-        "date_of_birth": "1990-04-12", "tz": "America/New_York", "contact_consent": st.booleans(),
+        "name": "Ana Patient",
+        "email": "ana.patient@example.com",
+        "phone": "+12125550100",
+        "date_of_birth": "1990-04-12",
+        "tz": "America/New_York",
+        "contact_consent": st.booleans(),
         "idempotency_key": st.sampled_from(REQUEST_KEYS),
     }
     objects = bodies("json", fields(valid, values=json_field_values))
@@ -117,7 +121,9 @@ def booking_bodies(offering):
 @given(data=st.data())
 def test_booking_endpoint(app, offering, api_schema, data):
     body = data.draw(booking_bodies(offering))
-    headers = data.draw(st.dictionaries(st.just("Idempotency-Key"), st.one_of(st.sampled_from(REQUEST_KEYS), header_values)))
+    headers = data.draw(
+        st.dictionaries(st.just("Idempotency-Key"), st.one_of(st.sampled_from(REQUEST_KEYS), header_values))
+    )
     before = database_state(app)
     response = app.test_client().post(f"{API}/bookings", headers=headers, **body.request_arguments())
     report(f"POST /bookings headers={headers!r} {body!r}", f"POST /bookings: {response.status_code}")
@@ -172,7 +178,9 @@ API_PATHS = ("/consultation-types", "/clinicians", "/slots", "/bookings", "/open
 def test_any_method_on_any_endpoint(app, offering, api_schema, path, method, query, body):
     """Whatever arrives: documented answers for the operations, 405 for other methods, and only a booking writes."""
     before = database_state(app)
-    response = app.test_client().open(f"{API}{path}", method=method.upper(), query_string=query, **body.request_arguments())
+    response = app.test_client().open(
+        f"{API}{path}", method=method.upper(), query_string=query, **body.request_arguments()
+    )
     report(f"{method.upper()} {path} query={query!r} {body!r}", f"{method.upper()} {path}: {response.status_code}")
     if path != "/openapi.json":  # the document itself is not one of its operations
         check_answer(api_schema, path, method, response)
@@ -197,7 +205,8 @@ CASES = [
     for path, methods in openapi_document()["paths"].items()
     for method, operation in methods.items()
     # An operation that takes nothing has no invalid request to generate.
-    for mode in [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if {"parameters", "requestBody"} & set(operation) else [])
+    for mode in [GenerationMode.POSITIVE]
+    + ([GenerationMode.NEGATIVE] if {"parameters", "requestBody"} & set(operation) else [])
 ]
 
 

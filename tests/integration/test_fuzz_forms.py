@@ -32,28 +32,86 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import db
-from kapclinic.intake import questionnaire
 from kapclinic.frontdesk.models import NoteKind
 from kapclinic.frontdesk.services import FLAG_FILTERS, STATUS_FILTERS
+from kapclinic.intake import questionnaire
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, TimeOff
 from tests.conftest import STAFF_PASSWORD, patient_json, seed_offering, sign_in
-from tests.intake_answers import born_years_ago, ADULT_STEPS, complete_steps, post_step
+from tests.intake_answers import ADULT_STEPS, born_years_ago, complete_steps, post_step
 
 # --- hostile values -----------------------------------------------------------------------
 
 SCRIPT_PROBE = "<script>alert(1)</script>"
 
 ODD_TEXTS = (
-    "", " ", "\t", "\x00", "Ana\x00Patient", "\r\n", "Eve\r\nBcc: victim@example.com", "line one\nline two",
-    SCRIPT_PROBE, '"><img src=x onerror=alert(1)>', "' OR '1'='1' --", "{{ 7 * 7 }}", "%s%s%n", "../../etc/passwd",
-    "%00", "\\", "\u202eevil", "\u2066isolated\u2069", "\u200b", "Zo\u200de", "\ufeffBOM", "\u00a0", "\u2028", "\u0085",
-    "\x7f", "\x1b[31mred", "مرحبا بالعالم", "שלום עולם", "日本語の名前", "Z̸̢͓a̵l̴g̷o̶", "👩🏽‍⚕️", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "\uffff",
-    "\ufffe", "\U000f0000", "\ue000", "\U0010ffff", "İıßﬀ", "abc", "-1", "0", "00", "1e309", "NaN", "Infinity",
-    "99999999999999999999", "0x1F", "1.5", "١٢٣", "²", "𝟗", "true", "null", "[]", "{}", "2024-02-30", "0001-01-01",
-    "9999-12-31", "1900-01-01T00:00:00", "24:00", "23:60", "-01:00", "9:00", "٠٩:٠٠", "2030-01-01T09:00:00Z",
+    "",
+    " ",
+    "\t",
+    "\x00",
+    "Ana\x00Patient",
+    "\r\n",
+    "Eve\r\nBcc: victim@example.com",
+    "line one\nline two",
+    SCRIPT_PROBE,
+    '"><img src=x onerror=alert(1)>',
+    "' OR '1'='1' --",
+    "{{ 7 * 7 }}",
+    "%s%s%n",
+    "../../etc/passwd",
+    "%00",
+    "\\",
+    "\u202eevil",
+    "\u2066isolated\u2069",
+    "\u200b",
+    "Zo\u200de",
+    "\ufeffBOM",
+    "\u00a0",
+    "\u2028",
+    "\u0085",
+    "\x7f",
+    "\x1b[31mred",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "日本語の名前",
+    "Z̸̢͓a̵l̴g̷o̶",
+    "👩🏽‍⚕️",
+    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "\uffff",
+    "\ufffe",
+    "\U000f0000",
+    "\ue000",
+    "\U0010ffff",
+    "İıßﬀ",
+    "abc",
+    "-1",
+    "0",
+    "00",
+    "1e309",
+    "NaN",
+    "Infinity",
+    "99999999999999999999",
+    "0x1F",
+    "1.5",
+    "١٢٣",
+    "²",
+    "𝟗",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "2024-02-30",
+    "0001-01-01",
+    "9999-12-31",
+    "1900-01-01T00:00:00",
+    "24:00",
+    "23:60",
+    "-01:00",
+    "9:00",
+    "٠٩:٠٠",
+    "2030-01-01T09:00:00Z",
 )
 # Lengths just inside and outside the limits of fields and columns, in one- to four-byte characters.
 _LONG_UNITS = ("a", "é", "😀", "\u202e", "\x00", "a\r\n", "1")
@@ -78,7 +136,9 @@ json_values = st.recursive(
     max_leaves=6,
 )
 EXTRA_FIELD_NAMES = st.one_of(
-    st.sampled_from(["csrf_token", "id", "role", "is_admin", "is_active", "status", "user_id", "__proto__", "submit", ""]),
+    st.sampled_from(
+        ["csrf_token", "id", "role", "is_admin", "is_active", "status", "user_id", "__proto__", "submit", ""]
+    ),
     st.text(max_size=12),
 )
 # Bodies no browser sends: broken encodings, truncated multipart, JSON that is not an object.
@@ -168,7 +228,12 @@ def field_values(valid, with_uploads=False):
     """One field: its valid value (first, so the first example can succeed), hostile text, several values, a file, or none."""
     several = st.lists(hostile_texts, min_size=2, max_size=3)
     return weighted(
-        as_strategy(valid), hostile_texts, hostile_texts, several, st.just(MISSING), *([uploads] if with_uploads else [])
+        as_strategy(valid),
+        hostile_texts,
+        hostile_texts,
+        several,
+        st.just(MISSING),
+        *([uploads] if with_uploads else []),
     )
 
 
@@ -177,7 +242,8 @@ def fields(draw, valid, values=field_values, **options):
     """The fields, each drawn on its own or all valid but one (which reaches the checks behind the first); then extras."""
     odd_one = draw(st.sampled_from(list(valid))) if valid and draw(st.booleans()) else None
     drawn = {
-        name: draw(as_strategy(good) if odd_one not in (None, name) else values(good, **options)) for name, good in valid.items()
+        name: draw(as_strategy(good) if odd_one not in (None, name) else values(good, **options))
+        for name, good in valid.items()
     }
     drawn = {name: value for name, value in drawn.items() if value is not MISSING}
     drawn.update(draw(st.dictionaries(EXTRA_FIELD_NAMES, hostile_texts, max_size=2)))
@@ -285,7 +351,9 @@ def submit(app, client, path, body, query=None, safety_alerts=False):
     if response.mimetype == "text/html":
         assert SCRIPT_PROBE not in response.text, f"POST {path} echoed markup unescaped"
         # A form shown again with a field marked wrong is a refusal, and refusals are 4xx.
-        assert not (response.status_code == 200 and 'aria-invalid="true"' in response.text), f"POST {path} refused with 200"
+        assert not (response.status_code == 200 and 'aria-invalid="true"' in response.text), (
+            f"POST {path} refused with 200"
+        )
     if is_refusal(response):
         after = database_state(app, safety_alerts)
         changed = sorted(name for name in before if before[name] != after[name])
@@ -320,6 +388,7 @@ def run_in(app, function):
 
 def row_values(app, model, row_id):
     """The row's column values by attribute name, to put it back later."""
+
     def read():
         row = db.session.get(model, row_id)
         return {name: getattr(row, name) for name in inspect(model).column_attrs.keys()}
@@ -355,10 +424,16 @@ def book(app, offering, mailbox):
                 token, public_id = response.json["manage_url"].rsplit("/", 1)[1], response.json["id"]
                 booking_id, intake_id = run_in(app, partial(_ids, public_id))
                 # The questionnaire has its own link (a manage link opens none of it), from the confirmation email.
-                body = next(text for text in (m.get_body(("plain",)).get_content() for m in mailbox.messages) if token in text)
+                body = next(
+                    text for text in (m.get_body(("plain",)).get_content() for m in mailbox.messages) if token in text
+                )
                 intake = re.search(r"https://clinic\.example\.org(/intake/\S+)", body).group(1)
                 return SimpleNamespace(
-                    manage=f"/manage/{token}", intake=intake, public_id=public_id, booking_id=booking_id, intake_id=intake_id,
+                    manage=f"/manage/{token}",
+                    intake=intake,
+                    public_id=public_id,
+                    booking_id=booking_id,
+                    intake_id=intake_id,
                 )
         raise AssertionError("no free start left to book")
 
@@ -374,8 +449,12 @@ def adolescent_awaiting_guardian(app, book, mailbox):
     complete_steps(client, booked.intake, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": born})
     assert client.post(f"{booked.intake}/review").status_code == 302
     request = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
-    guardian_path = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content())
-    return SimpleNamespace(intake=booked.intake, guardian=guardian_path.group(1), row=row_values(app, Intake, booked.intake_id))
+    guardian_path = re.search(
+        r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content()
+    )
+    return SimpleNamespace(
+        intake=booked.intake, guardian=guardian_path.group(1), row=row_values(app, Intake, booked.intake_id)
+    )
 
 
 def signed_in(app, create_staff, role):
@@ -410,7 +489,8 @@ def urgent_intake(app, book, offering):
         first = db.session.get(Clinician, offering.clinician_id)
         second = Clinician(name="Dr. Second", email="second@clinic.example.org", timezone=first.timezone)
         second.availability_rules = [
-            type(rule)(weekday=rule.weekday, start_time=rule.start_time, end_time=rule.end_time) for rule in first.availability_rules
+            type(rule)(weekday=rule.weekday, start_time=rule.start_time, end_time=rule.end_time)
+            for rule in first.availability_rules
         ]
         consultation_type.clinicians.append(second)
         db.session.flush()
@@ -418,8 +498,11 @@ def urgent_intake(app, book, offering):
 
     second_id = run_in(app, add_second_clinician)
     return SimpleNamespace(
-        id=booked.intake_id, booking_id=booked.booking_id, clinician_ids=(offering.clinician_id, second_id),
-        intake_row=row_values(app, Intake, booked.intake_id), booking_row=row_values(app, Booking, booked.booking_id),
+        id=booked.intake_id,
+        booking_id=booked.booking_id,
+        clinician_ids=(offering.clinician_id, second_id),
+        intake_row=row_values(app, Intake, booked.intake_id),
+        booking_row=row_values(app, Booking, booked.booking_id),
     )
 
 
@@ -434,12 +517,17 @@ def _later_day(days=10):
 @given(data=st.data())
 def test_booking_form(app, offering, data):
     starts = st.sampled_from([instant_param(start) for start in offering.starts])
-    query = data.draw(query_strings({"start": starts, "clinician": str(offering.clinician_id), "tz": "America/New_York"}))
+    query = data.draw(
+        query_strings({"start": starts, "clinician": str(offering.clinician_id), "tz": "America/New_York"})
+    )
     body = data.draw(
         form_bodies(
             {
-                "name": "Ana Patient", "email": "ana.patient@example.com", "phone": "+1 212 555 0100",
-                "date_of_birth": "1990-04-12", "contact_consent": "y",
+                "name": "Ana Patient",
+                "email": "ana.patient@example.com",
+                "phone": "+1 212 555 0100",
+                "date_of_birth": "1990-04-12",
+                "contact_consent": "y",
                 "idempotency_key": st.uuids().map(lambda key: key.hex),
             }
         )
@@ -497,7 +585,9 @@ def test_manage_confirm_and_questionnaire_link_posts_without_fields(app, held_bo
 def _step_questions(key):
     """The step's fields and their valid values; a field the sample leaves empty is valid empty."""
     sample = SAMPLE_ANSWERS[key]
-    return {question.link_id: sample.get(question.link_id, "") for question in questionnaire.STEPS_BY_KEY[key].questions}
+    return {
+        question.link_id: sample.get(question.link_id, "") for question in questionnaire.STEPS_BY_KEY[key].questions
+    }
 
 
 @pytest.fixture
@@ -505,7 +595,9 @@ def intake_showing(app, book, key):
     """The path of a new intake that shows the step `key`: the guardian's for an adolescent, trauma once chosen."""
     booking = book(date_of_birth=born_years_ago(15)) if key == "guardian" else book()
     if key == "pcl5":
-        assert post_step(app.test_client(), booking.intake, "reasons", reasons=["depression", "trauma"]).status_code == 302
+        assert (
+            post_step(app.test_client(), booking.intake, "reasons", reasons=["depression", "trauma"]).status_code == 302
+        )
     return booking.intake
 
 
@@ -561,7 +653,9 @@ def desk_user(create_staff):
 
 
 @FUZZ
-@given(query=query_strings({"next": "/staff/intakes"}), body=form_bodies({"email": DESK_EMAIL, "password": STAFF_PASSWORD}))
+@given(
+    query=query_strings({"next": "/staff/intakes"}), body=form_bodies({"email": DESK_EMAIL, "password": STAFF_PASSWORD})
+)
 def test_login_form(app, desk_user, query, body):
     submit(app, app.test_client(), "/staff/login", body, query)
 
@@ -595,7 +689,9 @@ def test_set_password_form(app, reset_link, body):
 
 
 @ON_SQLITE_ONLY
-@pytest.mark.parametrize(("method", "path"), [("POST", "/staff/reset/%C3%A9t%C3%A9"), ("GET", "/feeds/%C3%A9t%C3%A9.ics")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/staff/reset/%C3%A9t%C3%A9"), ("GET", "/feeds/%C3%A9t%C3%A9.ics")]
+)
 def test_a_link_token_with_non_ascii_characters_is_not_found(app, method, path):
     response = app.test_client().open(path, method=method, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert response.status_code == 404
@@ -650,7 +746,9 @@ def test_a_limit_thousands_of_digits_long_is_refused(app, admin, offering, field
 
 @FUZZ
 @given(
-    body=form_bodies({"on_date": _later_day(), "kind": st.sampled_from(["hours", "day_off"]), "start": "10:00", "end": "14:00"})
+    body=form_bodies(
+        {"on_date": _later_day(), "kind": st.sampled_from(["hours", "day_off"]), "start": "10:00", "end": "14:00"}
+    )
 )
 def test_date_override_form(app, admin, offering, body):
     submit(app, admin.client, f"/staff/clinicians/{offering.clinician_id}/overrides", body)
@@ -668,7 +766,9 @@ def time_off(app, offering):
 
     def add():
         start = now_utc() + timedelta(days=20)
-        span = TimeOff(clinician_id=offering.clinician_id, start_dt=start, end_dt=start + timedelta(days=1), reason="Away")
+        span = TimeOff(
+            clinician_id=offering.clinician_id, start_dt=start, end_dt=start + timedelta(days=1), reason="Away"
+        )
         db.session.add(span)
         db.session.flush()
         return span.id
@@ -691,7 +791,9 @@ def staff_booking(app, book):
     """A booking the admin changes from the schedule, with its row as first booked."""
     booking = book()
     return SimpleNamespace(
-        path=f"/staff/bookings/{booking.public_id}", id=booking.booking_id, row=row_values(app, Booking, booking.booking_id)
+        path=f"/staff/bookings/{booking.public_id}",
+        id=booking.booking_id,
+        row=row_values(app, Booking, booking.booking_id),
     )
 
 
@@ -733,10 +835,19 @@ def test_marking_a_started_consultation_from_the_schedule_works(app, admin, star
 # --- administration ----------------------------------------------------------------------------------
 
 TYPE_FORM = {
-    "slug": st.uuids().map(lambda key: f"type-{key.hex[:8]}"), "name": "Follow-up, 30 min", "description": "A short check-in",
-    "duration_minutes": "30", "buffer_before_minutes": "0", "buffer_after_minutes": "10", "min_notice_minutes": "0",
-    "horizon_days": "30", "slot_step_minutes": "30", "modality": st.sampled_from(["phone", "video", "in_person"]),
-    "location": "12 Elm Street", "video_link": "https://video.clinic.example.org/room", "is_active": "y",
+    "slug": st.uuids().map(lambda key: f"type-{key.hex[:8]}"),
+    "name": "Follow-up, 30 min",
+    "description": "A short check-in",
+    "duration_minutes": "30",
+    "buffer_before_minutes": "0",
+    "buffer_after_minutes": "10",
+    "min_notice_minutes": "0",
+    "horizon_days": "30",
+    "slot_step_minutes": "30",
+    "modality": st.sampled_from(["phone", "video", "in_person"]),
+    "location": "12 Elm Street",
+    "video_link": "https://video.clinic.example.org/room",
+    "is_active": "y",
 }
 
 
@@ -753,8 +864,10 @@ def test_consultation_type_forms(app, admin, offering, data):
 @given(
     body=form_bodies(
         {
-            "email": st.uuids().map(lambda key: f"staff-{key.hex[:8]}@clinic.example.org"), "name": "Robin Staff",
-            "role": st.sampled_from([role.value for role in Role]), "clinician_id": "0",
+            "email": st.uuids().map(lambda key: f"staff-{key.hex[:8]}@clinic.example.org"),
+            "name": "Robin Staff",
+            "role": st.sampled_from([role.value for role in Role]),
+            "clinician_id": "0",
         }
     )
 )
@@ -766,8 +879,13 @@ def test_new_staff_user_form(app, admin, body):
 @given(
     body=form_bodies(
         {
-            "name": "Riverside KAP Clinic", "address": "120 River Street", "phone": "+1 555 0100", "crisis_line": "988",
-            "emergency_number": "911", "timezone": "America/Chicago", "cancellation_window_hours": "24",
+            "name": "Riverside KAP Clinic",
+            "address": "120 River Street",
+            "phone": "+1 555 0100",
+            "crisis_line": "988",
+            "emergency_number": "911",
+            "timezone": "America/Chicago",
+            "cancellation_window_hours": "24",
         }
     )
 )
@@ -819,7 +937,9 @@ def burst_booking(book):
 @given(data=st.data())
 def test_cancel_burst_form(app, admin, burst_booking, data):
     """Cancelling a burst: the first step shows what would be cancelled; with `confirmed` the first success cancels it."""
-    body = data.draw(form_bodies({"booking_ids": str(burst_booking.booking_id), "confirmed": st.sampled_from(["", "y"])}))
+    body = data.draw(
+        form_bodies({"booking_ids": str(burst_booking.booking_id), "confirmed": st.sampled_from(["", "y"])})
+    )
     submit(app, admin.client, "/staff/admin/bursts/cancel", body)
 
 
@@ -830,7 +950,10 @@ def _front_desk_forms(intake, offering):
     """Each change the intake record offers, with valid values for its fields."""
     return {
         "notes": {"kind": st.sampled_from([kind.value for kind in NoteKind]), "body": "Called back; safe tonight."},
-        "status": {"status": st.sampled_from([status.value for status in ReviewStatus]), "reason": "Needs medical clearance"},
+        "status": {
+            "status": st.sampled_from([status.value for status in ReviewStatus]),
+            "reason": "Needs medical clearance",
+        },
         "urgent": {"action_taken": "Called; safety plan reviewed"},
         "clinician": {"clinician_id": st.sampled_from([str(clinician_id) for clinician_id in intake.clinician_ids])},
         "reschedule": {"start": st.sampled_from([start.isoformat() for start in offering.starts])},
@@ -854,8 +977,13 @@ def test_intake_record_forms(app, front_desk, urgent_intake, offering, change, d
     path=st.sampled_from(["/staff/intakes", "/staff/intakes.csv"]),
     body=form_bodies(
         {
-            "q": "Ana", "status": st.sampled_from(list(STATUS_FILTERS)), "flag": st.sampled_from(list(FLAG_FILTERS)),
-            "clinician": "1", "from": "2020-01-01", "to": "2200-12-31", "page": "1",
+            "q": "Ana",
+            "status": st.sampled_from(list(STATUS_FILTERS)),
+            "flag": st.sampled_from(list(FLAG_FILTERS)),
+            "clinician": "1",
+            "from": "2020-01-01",
+            "to": "2200-12-31",
+            "page": "1",
         }
     ),
 )
@@ -870,7 +998,10 @@ ONCE_BROKEN = [
     ("/staff/login", Body("json", {"email": 5, "password": {"a": None}})),
     ("/staff/reset", Body("multipart", {"email": Upload(b"x", "evil.txt")})),
     ("/staff/admin/types/new", Body("form", {**TYPE_FORM, "slug": "deep", "horizon_days": "1" * 500})),
-    ("/staff/admin/users/new", Body("form", {"email": "robin@clinic.example.org", "name": "Robin", "role": "clinician"})),
+    (
+        "/staff/admin/users/new",
+        Body("form", {"email": "robin@clinic.example.org", "name": "Robin", "role": "clinician"}),
+    ),
 ]
 
 

@@ -31,15 +31,22 @@ def _adolescent_awaiting_guardian(app, offering, mailbox, slot, email, guardian_
     """An adolescent books the `slot`-th start (60 minutes, starts 30 apart) and submits; the guardian is asked once."""
     patient = app.test_client()
     intake_url = book_for_intake(patient, offering, mailbox, slot=slot, email=email, date_of_birth=FIFTEEN)
-    complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": FIFTEEN},
-                   guardian={"guardian_email": guardian_email})
+    complete_steps(
+        patient,
+        intake_url,
+        ADULT_STEPS[:-1] + ["guardian", "consent"],
+        about={"date_of_birth": FIFTEEN},
+        guardian={"guardian_email": guardian_email},
+    )
     assert patient.post(f"{intake_url}/review").status_code == 302
     return intake_url
 
 
 def _resend(client, intake_url, **changes):
     form = form_for("guardian", **changes)
-    return client.post(f"{intake_url}/guardian-details", data=MultiDict([(k, v) for k, values in form.items() for v in values]))
+    return client.post(
+        f"{intake_url}/guardian-details", data=MultiDict([(k, v) for k, values in form.items() for v in values])
+    )
 
 
 def _sent_to(mailbox, address):
@@ -57,7 +64,9 @@ def test_patient_can_resend_the_guardian_email_three_times_a_day_then_is_asked_t
     for number in range(3):
         assert _resend(client, intake_url, guardian_email=f"grace{number}@example.com").status_code == 302
         assert len(_sent_to(mailbox, f"grace{number}@example.com")) == 1
-    last_link = re.search(r"(/intake/guardian/\S+)", _sent_to(mailbox, "grace2@example.com")[0].get_body(("plain",)).get_content()).group(1)
+    last_link = re.search(
+        r"(/intake/guardian/\S+)", _sent_to(mailbox, "grace2@example.com")[0].get_body(("plain",)).get_content()
+    ).group(1)
     sent_before = len(mailbox.messages)
 
     refused = _resend(client, intake_url, guardian_email="grace3@example.com", guardian_name="Grace Changed")
@@ -66,7 +75,9 @@ def test_patient_can_resend_the_guardian_email_three_times_a_day_then_is_asked_t
     assert "Please call us on" in refused.text and app.config["CLINIC_PHONE"] in refused.text
     assert len(mailbox.messages) == sent_before  # nothing sent
     saved = _guardian_answers("teen@example.com")
-    assert saved["guardian_email"] == "grace2@example.com" and saved["guardian_name"] != "Grace Changed"  # nothing saved
+    assert (
+        saved["guardian_email"] == "grace2@example.com" and saved["guardian_name"] != "Grace Changed"
+    )  # nothing saved
     assert app.test_client().get(last_link).status_code == 200  # the last link sent still works
 
     # A day later the patient may resend again.
@@ -96,8 +107,16 @@ def test_one_address_gets_at_most_three_requested_consent_emails_a_day_across_in
 
 def test_the_guardian_email_carries_no_text_the_requester_typed(app, offering, mailbox):
     intake_url = _adolescent_awaiting_guardian(app, offering, mailbox, 0, "teen@example.com", "first@example.com")
-    assert _resend(app.test_client(), intake_url, guardian_email="grace@example.com", guardian_name=TYPED_NAME,
-                   guardian_relationship="Aunt").status_code == 302
+    assert (
+        _resend(
+            app.test_client(),
+            intake_url,
+            guardian_email="grace@example.com",
+            guardian_name=TYPED_NAME,
+            guardian_relationship="Aunt",
+        ).status_code
+        == 302
+    )
     (message,) = _sent_to(mailbox, "grace@example.com")
     for part in (message.get_body(("plain",)), message.get_body(("html",))):
         content = part.get_content()

@@ -2,8 +2,8 @@
 
 import re
 import uuid
-from types import SimpleNamespace
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -27,7 +27,9 @@ def seeded(make_app, database_url):
 
 def _rows(app):
     with app.app_context():
-        return db.session.scalar(select(func.count(Booking.id))), db.session.scalar(select(func.count(OutboxMessage.id)))
+        return db.session.scalar(select(func.count(Booking.id))), db.session.scalar(
+            select(func.count(OutboxMessage.id))
+        )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +81,10 @@ def test_hostile_booking_fields_are_refused_and_nothing_is_written(seeded, chang
 def test_cancel_reason_with_control_characters_is_refused(seeded):
     app, consultation_type, clinician, slot = seeded
     client = app.test_client()
-    created = client.post("/api/v1/bookings", json=patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id))
+    created = client.post(
+        "/api/v1/bookings",
+        json=patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id),
+    )
     manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
     refused = client.post(manage_path + "/cancel", data={"reason": "bye\u0000"})
     assert refused.status_code == 422
@@ -91,7 +96,9 @@ def test_a_reused_request_key_for_another_booking_is_refused(seeded):
     app, consultation_type, clinician, slot = seeded
     client = app.test_client()
     key = uuid.uuid4().hex
-    first = patient_json(consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id, idempotency_key=key)
+    first = patient_json(
+        consultation_type, instant_param(slot.start_dt), clinician_id=clinician.id, idempotency_key=key
+    )
     assert client.post("/api/v1/bookings", json=first).status_code == 201
     other_time = instant_param(slot.start_dt + timedelta(hours=2))
     second = {**first, "start": other_time, "email": "someone.else@example.com"}
@@ -152,10 +159,13 @@ def test_pages_with_patient_data_are_never_cached(app, mailbox):
     offering = seed_offering(app, "cache")
     client = app.test_client()
     created = client.post(
-        "/api/v1/bookings", json=patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id)
+        "/api/v1/bookings",
+        json=patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id),
     )
     manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
-    intake_path = re.search(r"https://clinic\.example\.org(/intake/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    intake_path = re.search(
+        r"https://clinic\.example\.org(/intake/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()
+    ).group(1)
     for path in (manage_path, intake_path, f"{intake_path}/step/about", f"{intake_path}/support"):
         assert client.get(path).status_code == 200, path
         assert client.get(path).headers.get("Cache-Control") == "no-store", path

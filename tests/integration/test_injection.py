@@ -43,11 +43,20 @@ def test_a_hostile_name_is_escaped_in_pages_emails_and_invites(make_app, sqlite_
         db.session.rollback()
 
     with app.app_context():
-        accounts.create_user("dr@clinic.example.org", "Dr", Role.CLINICIAN, STAFF_PASSWORD, now_utc(), db.session.get(Clinician, clinician_id))
+        accounts.create_user(
+            "dr@clinic.example.org",
+            "Dr",
+            Role.CLINICIAN,
+            STAFF_PASSWORD,
+            now_utc(),
+            db.session.get(Clinician, clinician_id),
+        )
         db.session.commit()
     staff = app.test_client()
     sign_in(staff, "dr@clinic.example.org")
-    schedule = staff.get(f"/staff/clinicians/{clinician_id}/schedule?view=week&date={now_utc().date().isoformat()}").text
+    schedule = staff.get(
+        f"/staff/clinicians/{clinician_id}/schedule?view=week&date={now_utc().date().isoformat()}"
+    ).text
     assert "<b onmouseover" not in schedule
     staff_invite = staff.get(f"/staff/bookings/{public_id}/invite.ics")
     event = _assert_one_event_without_alarm(staff_invite.text)
@@ -60,7 +69,10 @@ def _assert_one_event_without_alarm(ics_text):
     assert len(events) == 1 and not list(calendar.walk("VALARM"))
     unfolded = ics_text.replace("\r\n ", "")
     assert [line for line in unfolded.splitlines() if line.startswith(("BEGIN:", "END:"))] == [
-        "BEGIN:VCALENDAR", "BEGIN:VEVENT", "END:VEVENT", "END:VCALENDAR",
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "END:VEVENT",
+        "END:VCALENDAR",
     ]
     return events[0]
 
@@ -68,8 +80,11 @@ def _assert_one_event_without_alarm(ics_text):
 def test_line_breaks_that_could_add_email_headers_are_refused_and_nothing_is_written(app, client, mailbox):
     seed_offering(app, "first-consultation")
     url = _details_url(client)
-    for field, value in (("email", "ana@example.com\r\nBcc: all@example.net"), ("name", "Ana\r\nBcc: all@example.net"),
-                         ("phone", "+1 212 555 0100\nX-Priority: 1")):
+    for field, value in (
+        ("email", "ana@example.com\r\nBcc: all@example.net"),
+        ("name", "Ana\r\nBcc: all@example.net"),
+        ("phone", "+1 212 555 0100\nX-Priority: 1"),
+    ):
         refused = client.post(url, data=patient_form(**{field: value}))
         assert refused.status_code == 422, field
         assert 'class="error"' in refused.text
@@ -108,20 +123,30 @@ def test_html_typed_into_a_refused_form_comes_back_as_text(app, mailbox):
     offering = seed_offering(app, "first-consultation")
     patient = app.test_client()
     intake_url = book_for_intake(patient, offering, mailbox, date_of_birth=born_years_ago(15))
-    complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": born_years_ago(15)})
+    complete_steps(
+        patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": born_years_ago(15)}
+    )
     assert patient.post(f"{intake_url}/review").status_code == 302
     open_intake_url = book_for_intake(patient, offering, mailbox, slot=2, email="other@example.com")
     to_guardian = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
-    guardian_path = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", to_guardian.get_body(("plain",)).get_content()).group(1)
+    guardian_path = re.search(
+        r"https://clinic\.example\.org(/intake/guardian/\S+)", to_guardian.get_body(("plain",)).get_content()
+    ).group(1)
     accounts.create_user("desk@clinic.example.org", "Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc())
     db.session.commit()
     desk = app.test_client()
     sign_in(desk, "desk@clinic.example.org")
     record = re.search(r'href="(/staff/intakes/\d+)"', desk.get("/staff/intakes?from=").text).group(1)
-    booking_form = re.search(r'class="slot" href="([^"]+)"', patient.get("/book/first-consultation").text).group(1).replace("&amp;", "&")
+    booking_form = (
+        re.search(r'class="slot" href="([^"]+)"', patient.get("/book/first-consultation").text)
+        .group(1)
+        .replace("&amp;", "&")
+    )
 
     refused = {
-        "booking details (bad email)": patient.post(booking_form, data=patient_form(name=f"Ana {PROBE}", email="not-an-email")),
+        "booking details (bad email)": patient.post(
+            booking_form, data=patient_form(name=f"Ana {PROBE}", email="not-an-email")
+        ),
         "questionnaire step (no reason ticked)": patient.post(f"{open_intake_url}/step/reasons", data={"hopes": PROBE}),
         "guardian consent (not ticked)": app.test_client().post(guardian_path, data={"signature": PROBE}),
         "staff note (no such kind)": desk.post(f"{record}/notes", data={"kind": "gossip", "body": PROBE}),

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
+from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
-from kapclinic.scheduling.models import Booking
-from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+from kapclinic.scheduling.models import Booking
 from tests.conftest import patient_json, seed_offering
-from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, form_for, post_step
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for, post_step
 
 
 @pytest.fixture
@@ -74,11 +74,16 @@ def test_the_manage_link_does_not_open_the_questionnaire_or_its_answers(app, con
     complete_steps(patient, intake_url, ADULT_STEPS, medications={"medication_list": "zz-secret-medicine 5 mg"})
     assert patient.post(f"{intake_url}/review").status_code == 302
     assert "zz-secret-medicine" in patient.get(f"{intake_url}/done").text  # the questionnaire link reads them back
-    manage_url = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()).group(1)
+    manage_url = re.search(
+        r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()
+    ).group(1)
     manage_token = manage_url.rsplit("/", 1)[1]
 
     holder = app.test_client()
-    tried = [f"/intake/{manage_token}{page}" for page in ("", "/done", "/review", "/step/about", "/support", "/guardian-details")]
+    tried = [
+        f"/intake/{manage_token}{page}"
+        for page in ("", "/done", "/review", "/step/about", "/support", "/guardian-details")
+    ]
     answers = [holder.get(path) for path in tried]
     assert [answer.status_code for answer in answers] == [404] * 6
     assert not any("zz-secret-medicine" in answer.text for answer in answers)
@@ -159,7 +164,9 @@ def test_invalid_answers_are_explained_per_field_keep_what_was_typed_and_save_no
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
     complete_steps(client, intake_url, ADULT_STEPS[:4])
-    response = post_step(client, intake_url, "medical", bp_systolic="400", bp_diastolic="eighty", thyroid=None, medical_other="Knee pain" )
+    response = post_step(
+        client, intake_url, "medical", bp_systolic="400", bp_diastolic="eighty", thyroid=None, medical_other="Knee pain"
+    )
     assert response.status_code == 422
     assert "between 60 and 260" in response.text
     assert "whole number" in response.text
@@ -181,7 +188,9 @@ def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
     with app.app_context():
         client = app.test_client()
         intake_url = book_for_intake(client, offering, mailbox)
-        response = client.post(f"{intake_url}/step/reasons", data={"reasons": "anxiety", "hopes": "Sleep better", "csrf_token": "stale"})
+        response = client.post(
+            f"{intake_url}/step/reasons", data={"reasons": "anxiety", "hopes": "Sleep better", "csrf_token": "stale"}
+        )
         assert response.status_code == 400
         assert "timed out" in response.text
         assert "Sleep better" in response.text
@@ -199,7 +208,9 @@ def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, m
     intake = _intake()
     assert intake.status is IntakeStatus.AWAITING_GUARDIAN
     request = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
-    consent_path = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content()).group(1)
+    consent_path = re.search(
+        r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content()
+    ).group(1)
     guardian_client = app.test_client()
     page = guardian_client.get(consent_path).text
     assert "consent" in page.lower()
@@ -324,7 +335,9 @@ def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_ag
     client.post(f"{intake_url}/review")
     assert _intake().status is IntakeStatus.SUBMITTED
     manage_path = created.json["manage_url"].removeprefix("https://clinic.example.org")
-    moved = client.post(f"{manage_path}/reschedule/confirm", query_string={"start": instant_param(offering.starts[0]), "tz": "UTC"})
+    moved = client.post(
+        f"{manage_path}/reschedule/confirm", query_string={"start": instant_param(offering.starts[0]), "tz": "UTC"}
+    )
     assert moved.status_code == 302
     intake = _intake()
     assert intake.status is IntakeStatus.DRAFT
@@ -353,7 +366,8 @@ def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zon
     offering = seed_offering(app, "far-zones", zone="Asia/Tokyo")
     days_apart = {"Pacific/Kiritimati": 1, "Pacific/Pago_Pago": -1}[patient_zone]
     start = next(
-        start for start in offering.starts
+        start
+        for start in offering.starts
         if (start.astimezone(ZoneInfo(patient_zone)).date() - start.astimezone(CLINIC_ZONE).date()).days == days_apart
     )
     eighteenth = start.astimezone(CLINIC_ZONE).date() + timedelta(days=eighteenth_after_clinic_day)
@@ -363,10 +377,14 @@ def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zon
     client = app.test_client()
     created = client.post(
         "/api/v1/bookings",
-        json=patient_json(offering, instant_param(start), clinician_id=offering.clinician_id, date_of_birth=born, tz=patient_zone),
+        json=patient_json(
+            offering, instant_param(start), clinician_id=offering.clinician_id, date_of_birth=born, tz=patient_zone
+        ),
     )
     assert created.status_code == 201, created.json
-    intake_url = re.search(r"https://clinic\.example\.org(/intake/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
+    intake_url = re.search(
+        r"https://clinic\.example\.org(/intake/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()
+    ).group(1)
     assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
     complete_steps(client, intake_url, ADULT_STEPS[:1], about={"date_of_birth": born})
     assert ("under_18" in {flag["code"] for flag in _intake().results["flags"]}) is needs_guardian
@@ -391,8 +409,12 @@ def test_age_uses_the_clinics_offset_on_the_consultation_day_across_daylight_sav
     start = datetime.fromisoformat(consultation_utc)
     # The consultation is moved straight in the database to a night of a clock change (no slot offers those).
     db.session.execute(
-        update(Booking).values(start_dt=start, end_dt=start + timedelta(hours=1), blocked_start_dt=start,
-                               blocked_end_dt=start + timedelta(hours=1))
+        update(Booking).values(
+            start_dt=start,
+            end_dt=start + timedelta(hours=1),
+            blocked_start_dt=start,
+            blocked_end_dt=start + timedelta(hours=1),
+        )
     )
     db.session.commit()
     assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
@@ -426,14 +448,21 @@ def test_a_wrong_guardian_address_can_be_corrected_and_the_link_resent(app, cons
     client = app.test_client()
     fifteen = born_years_ago(15)
     intake_url = book_for_intake(client, consultation, mailbox, date_of_birth=fifteen)
-    complete_steps(client, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen},
-              guardian={"guardian_email": "typo@example.con"})
+    complete_steps(
+        client,
+        intake_url,
+        ADULT_STEPS[:-1] + ["guardian", "consent"],
+        about={"date_of_birth": fifteen},
+        guardian={"guardian_email": "typo@example.con"},
+    )
     client.post(f"{intake_url}/review")
     first_link = re.search(r"(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()).group(1)
     assert "typo@example.con" in client.get(f"{intake_url}/done").text
     fixed = client.post(
         f"{intake_url}/guardian-details",
-        data=MultiDict([(k, v) for k, values in form_for("guardian", guardian_email="grace@example.com").items() for v in values]),
+        data=MultiDict(
+            [(k, v) for k, values in form_for("guardian", guardian_email="grace@example.com").items() for v in values]
+        ),
     )
     assert fixed.status_code == 302
     assert mailbox.messages[-1]["To"] == "grace@example.com"
@@ -453,7 +482,9 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
         start = offering.starts[round_number * 2]
         created = client.post(
             "/api/v1/bookings",
-            json=patient_json(offering, instant_param(start), clinician_id=offering.clinician_id, email=f"p{round_number}@example.com"),
+            json=patient_json(
+                offering, instant_param(start), clinician_id=offering.clinician_id, email=f"p{round_number}@example.com"
+            ),
         )
         assert created.status_code == 201
         body = mailbox.messages[-1].get_body(("plain",)).get_content()
@@ -471,7 +502,9 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
         for thread in threads:
             thread.join(timeout=60)
         with app.app_context():
-            intake = db.session.scalar(select(Intake).join(Intake.booking).where(Booking.patient_email == f"p{round_number}@example.com"))
+            intake = db.session.scalar(
+                select(Intake).join(Intake.booking).where(Booking.patient_email == f"p{round_number}@example.com")
+            )
             assert {"phq9", "gad7"} <= set(intake.answers), round_number
 
 
@@ -485,7 +518,9 @@ def test_outbox_bodies_are_encrypted_at_rest_and_dropped_once_sent(app, consulta
 
     def stored():
         with sqlite3.connect(path) as connection:
-            return connection.execute("SELECT status, subject, body_text, body_html, ics FROM outbox_messages").fetchall()
+            return connection.execute(
+                "SELECT status, subject, body_text, body_html, ics FROM outbox_messages"
+            ).fetchall()
 
     waiting = stored()
     assert [row[0] for row in waiting] == ["pending"]

@@ -16,17 +16,26 @@ from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
 from kapclinic.workspace.services import rotate_feed_token
 from tests.conftest import STAFF_PASSWORD, seed_offering
-from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
-FORGED = ["/manage/forged", "/manage/forged/invite.ics", "/intake/forged", "/intake/guardian/forged", "/staff/reset/forged",
-          "/manage/forged/cancel"]
+FORGED = [
+    "/manage/forged",
+    "/manage/forged/invite.ics",
+    "/intake/forged",
+    "/intake/guardian/forged",
+    "/staff/reset/forged",
+    "/manage/forged/cancel",
+]
 
 
 def _links(mailbox):
     """Every private link in the emails sent so far, as paths."""
     found = []
     for message in mailbox.messages:
-        found += re.findall(r"https://clinic\.example\.org(/(?:manage|intake|staff/reset)/[^\s\"<]+)", message.get_body(("plain",)).get_content())
+        found += re.findall(
+            r"https://clinic\.example\.org(/(?:manage|intake|staff/reset)/[^\s\"<]+)",
+            message.get_body(("plain",)).get_content(),
+        )
     return found
 
 
@@ -44,7 +53,9 @@ def test_refused_links_are_rate_limited_per_address_and_working_links_never_coun
     app = make_app(sqlite_url, RATELIMIT_ENABLED=True, LINK_GUESS_RATE_LIMIT="6 per hour")
     patient = _adolescent_with_guardian_link(app, mailbox)
     links = _links(mailbox)
-    assert {link.split("/")[1] for link in links} >= {"manage", "intake"} and any("/guardian/" in link for link in links)
+    assert {link.split("/")[1] for link in links} >= {"manage", "intake"} and any(
+        "/guardian/" in link for link in links
+    )
     for _ in range(3):
         for link in links:
             assert patient.get(link).status_code < 400, link  # 3 x every real link: none is counted
@@ -63,21 +74,27 @@ def test_refused_links_are_rate_limited_per_address_and_working_links_never_coun
 
 def test_links_carry_at_least_128_random_bits_and_the_database_holds_none_of_them(app, mailbox):
     _adolescent_with_guardian_link(app, mailbox)
-    accounts.create_user("dr@clinic.example.org", "Dr Lee", Role.CLINICIAN, STAFF_PASSWORD, now_utc(), db.session.get(Clinician, 1))
+    accounts.create_user(
+        "dr@clinic.example.org", "Dr Lee", Role.CLINICIAN, STAFF_PASSWORD, now_utc(), db.session.get(Clinician, 1)
+    )
     db.session.commit()
     app.test_client().post("/staff/reset", data={"email": "dr@clinic.example.org"})
     app.test_cli_runner().invoke(args=["worker", "--once"])  # reset emails leave with the worker, not the request
     feed_token = rotate_feed_token(db.session.get(Clinician, 1))
     db.session.commit()
-    link_tokens = [re.match(r"/(?:manage|intake/guardian|intake|staff/reset)/([^/]+)", link).group(1) for link in _links(mailbox)]
+    link_tokens = [
+        re.match(r"/(?:manage|intake/guardian|intake|staff/reset)/([^/]+)", link).group(1) for link in _links(mailbox)
+    ]
     assert len(set(link_tokens)) >= 4  # manage, questionnaire, guardian, password reset
     secrets = {token: _secret(token) for token in [*link_tokens, feed_token]}
     for token, secret in secrets.items():
         assert len(base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))) * 8 >= 128, token
-    dump = "\n".join(repr(tuple(row)) for table in db.metadata.sorted_tables for row in db.session.execute(select(table)))
+    dump = "\n".join(
+        repr(tuple(row)) for table in db.metadata.sorted_tables for row in db.session.execute(select(table))
+    )
     db.session.rollback()
     for token, secret in secrets.items():
-        where = dump[max(0, dump.find(token) - 300): dump.find(token) + 50] if token in dump else ""
+        where = dump[max(0, dump.find(token) - 300) : dump.find(token) + 50] if token in dump else ""
         assert token not in dump and secret not in dump, f"a working link can be read from the database: {where}"
 
 

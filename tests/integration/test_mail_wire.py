@@ -63,11 +63,20 @@ def _book(app, name=PATIENT):
     now = now_utc()
     with app.app_context():
         clinician = Clinician(name=CLINICIAN, credentials="MD", email="jose@clinic.example.org", timezone="UTC")
-        clinician.availability_rules = [AvailabilityRule(weekday=day, start_time=start, end_time=end)
-                                        for day in range(7) for start, end in [(time(9), time(17))]]
+        clinician.availability_rules = [
+            AvailabilityRule(weekday=day, start_time=start, end_time=end)
+            for day in range(7)
+            for start, end in [(time(9), time(17))]
+        ]
         consultation_type = ConsultationType(
-            slug="wire", name="Consultation", duration_minutes=60, min_notice_minutes=0, horizon_days=30,
-            slot_step_minutes=60, modality=Modality.VIDEO, video_link="https://video.clinic.example.org/room",
+            slug="wire",
+            name="Consultation",
+            duration_minutes=60,
+            min_notice_minutes=0,
+            horizon_days=30,
+            slot_step_minutes=60,
+            modality=Modality.VIDEO,
+            video_link="https://video.clinic.example.org/room",
             clinicians=[clinician],
         )
         db.session.add(consultation_type)
@@ -75,8 +84,12 @@ def _book(app, name=PATIENT):
         start = now + timedelta(days=3)
         slot = services.find_slots(consultation_type, Interval(start, start + timedelta(days=1)), now)[0]
         patient = services.PatientDetails(
-            name=name, email="zoe@example.com", phone="+12125550100",
-            date_of_birth=now.date().replace(year=1990), timezone="Europe/Madrid", contact_consent=True,
+            name=name,
+            email="zoe@example.com",
+            phone="+12125550100",
+            date_of_birth=now.date().replace(year=1990),
+            timezone="Europe/Madrid",
+            contact_consent=True,
         )
         with app.test_request_context(method="POST"):
             outcome = services.book(consultation_type, clinician, slot.start_dt, patient, now)
@@ -138,7 +151,9 @@ def test_email_says_it_was_sent_automatically_and_names_its_sender(make_app, sql
 
 
 def test_a_neutral_display_name_keeps_ketamine_off_lock_screens_and_invites(make_app, sqlite_url, wire, raw_mail):
-    app = _app(make_app, sqlite_url, wire, CLINIC_NAME="Riverside Ketamine Clinic", CLINIC_DISPLAY_NAME="Riverside Health")
+    app = _app(
+        make_app, sqlite_url, wire, CLINIC_NAME="Riverside Ketamine Clinic", CLINIC_DISPLAY_NAME="Riverside Health"
+    )
     booking_id = _book(app)
     with app.app_context(), app.test_request_context(method="POST"):
         from kapclinic.scheduling.models import Booking

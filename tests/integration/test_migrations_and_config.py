@@ -9,9 +9,8 @@ import sys
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, func, inspect, select, text
-
 from cryptography.fernet import Fernet
+from sqlalchemy import CheckConstraint, func, inspect, select, text
 
 from config import ConfigurationError, load_settings
 from kapclinic.core.db import engine_options
@@ -40,9 +39,15 @@ def test_migrations_build_exactly_the_models_schema(make_app, database_url):
             assert {check["name"] for check in inspector.get_check_constraints(table.name)} >= expected, table.name
         if db.engine.dialect.name == "postgresql":
             with db.engine.connect() as connection:
-                exclusions = connection.execute(
-                    text("SELECT conname FROM pg_constraint WHERE contype = 'x' AND conrelid = 'bookings'::regclass")
-                ).scalars().all()
+                exclusions = (
+                    connection.execute(
+                        text(
+                            "SELECT conname FROM pg_constraint WHERE contype = 'x' AND conrelid = 'bookings'::regclass"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
             assert exclusions == ["ex_bookings_no_overlap"]
     assert {"clinicians", "consultation_types", "bookings", "outbox_messages", "intakes", "alembic_version"} <= tables
 
@@ -71,7 +76,12 @@ def test_demo_data_is_idempotent_and_yields_slots(make_app, sqlite_url):
     start = date.today() + timedelta(days=1)
     slots = client.get(
         "/api/v1/slots",
-        query_string={"type": "initial-video", "start": start.isoformat(), "end": (start + timedelta(days=13)).isoformat(), "tz": "UTC"},
+        query_string={
+            "type": "initial-video",
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=13)).isoformat(),
+            "tz": "UTC",
+        },
     ).json["slots"]
     assert len(slots) > 20
 
@@ -97,27 +107,44 @@ def test_demo_data_plants_no_known_password_in_a_server_database_under_the_devel
 
 
 STRONG_SECRET = secrets.token_hex()
-READY = {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET, "DATABASE_URL": "postgresql://db/kap",
-         "PUBLIC_BASE_URL": "https://book.clinic.example", "AUDIT_KEY": secrets.token_hex()}
+READY = {
+    "KAPCLINIC_CONFIG": "production",
+    "SECRET_KEY": STRONG_SECRET,
+    "DATABASE_URL": "postgresql://db/kap",
+    "PUBLIC_BASE_URL": "https://book.clinic.example",
+    "AUDIT_KEY": secrets.token_hex(),
+}
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
         ({"KAPCLINIC_CONFIG": "production", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
-        ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"}, "SECRET_KEY"),
+        (
+            {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "short", "DATABASE_URL": "postgresql://db/kap"},
+            "SECRET_KEY",
+        ),
         ({**READY, "SECRET_KEY": "x" * 40}, "SECRET_KEY is too predictable"),
         ({**READY, "SECRET_KEY": "ab" * 32}, "SECRET_KEY is too predictable"),
         ({**READY, "SECRET_KEY": "abcd" * 10}, "SECRET_KEY is too predictable"),
         ({"KAPCLINIC_CONFIG": "production", "SECRET_KEY": STRONG_SECRET}, "DATABASE_URL"),
-        ({key: value for key, value in READY.items() if key != "PUBLIC_BASE_URL"}, "PUBLIC_BASE_URL must be set to the https://"),
+        (
+            {key: value for key, value in READY.items() if key != "PUBLIC_BASE_URL"},
+            "PUBLIC_BASE_URL must be set to the https://",
+        ),
         ({**READY, "PUBLIC_BASE_URL": "http://book.clinic.example"}, "PUBLIC_BASE_URL must be set to the https://"),
         ({**READY, "PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL must be set to the https://"),
         (READY, "KAPCLINIC_DATA_KEY"),
         ({**READY, "KAPCLINIC_DATA_KEY": "not-a-fernet-key"}, "not a Fernet key"),
         ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": ""}, "AUDIT_KEY must be set"),
-        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": "a" * 64}, "AUDIT_KEY must be set"),
-        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": STRONG_SECRET}, "AUDIT_KEY must be set"),
+        (
+            {**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": "a" * 64},
+            "AUDIT_KEY must be set",
+        ),
+        (
+            {**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": STRONG_SECRET},
+            "AUDIT_KEY must be set",
+        ),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
 )
@@ -129,8 +156,13 @@ def test_production_refuses_to_start_without_real_secrets(environ, message):
 def test_a_deploy_with_a_guessable_secret_stops_with_one_line_saying_why():
     """`flask db upgrade` is a deploy's first step: the operator reads the reason, not a traceback."""
     environ = {**os.environ, **READY, "SECRET_KEY": "a" * 40, "KAPCLINIC_DATA_KEY": NEW_KEY}
-    run = subprocess.run([sys.executable, "-m", "flask", "--app", "kapclinic", "db", "upgrade"], env=environ,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "kapclinic", "db", "upgrade"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == [
         "Error: SECRET_KEY is too predictable (about 0 bits by its character counts, 90 needed): make one with "
@@ -235,10 +267,17 @@ def test_upgrading_to_the_front_desk_copies_flag_codes_out_of_existing_intakes(m
 
 
 def test_the_lock_timeout_joins_options_the_database_url_already_has():
-    settings = load_settings({**READY, "KAPCLINIC_DATA_KEY": NEW_KEY,
-                              "DATABASE_URL": "postgresql+psycopg://db/kap?options=-c%20search_path%3Dclinic"})
+    settings = load_settings(
+        {
+            **READY,
+            "KAPCLINIC_DATA_KEY": NEW_KEY,
+            "DATABASE_URL": "postgresql+psycopg://db/kap?options=-c%20search_path%3Dclinic",
+        }
+    )
     connect = engine_options(settings)["connect_args"]
     assert connect["options"] == "-c search_path=clinic -c lock_timeout=15000"
     assert engine_options({**settings, "DATABASE_LOCK_TIMEOUT_SECONDS": 0}).get("connect_args") is None  # drivers' own
-    sqlite = engine_options({**settings, "SQLALCHEMY_DATABASE_URI": "sqlite:///x.sqlite3", "DATABASE_LOCK_TIMEOUT_SECONDS": 2.5})
+    sqlite = engine_options(
+        {**settings, "SQLALCHEMY_DATABASE_URI": "sqlite:///x.sqlite3", "DATABASE_LOCK_TIMEOUT_SECONDS": 2.5}
+    )
     assert sqlite["connect_args"] == {"timeout": 2.5} and "pool_timeout" not in sqlite

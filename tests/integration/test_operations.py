@@ -18,7 +18,7 @@ from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking
 from tests.conftest import queue_test_emails, seed_offering
-from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps, post_step
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 
 @pytest.fixture
@@ -72,11 +72,15 @@ def test_readiness_fails_cleanly_without_a_database_and_tells_only_the_log_why(m
 def test_logs_of_a_booking_and_intake_hold_no_patient_data(app, offering, mailbox, caplog):
     caplog.set_level(logging.INFO, logger="kapclinic")
     patient = app.test_client()
-    intake_url = book_for_intake(patient, offering, mailbox, name="Quentin Zephyrine", email="quentin.zephyrine@example.com")
+    intake_url = book_for_intake(
+        patient, offering, mailbox, name="Quentin Zephyrine", email="quentin.zephyrine@example.com"
+    )
     complete_steps(patient, intake_url, ADULT_STEPS, phq9={"phq9_9": "2"})
     patient.post(f"{intake_url}/review")
     patient.get(intake_url)
-    manage_url = re.search(r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()).group(1)
+    manage_url = re.search(
+        r"https://clinic\.example\.org(/manage/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()
+    ).group(1)
     patient.get(manage_url)
     post_step(patient, "/intake/not-a-real-token", "about")
 
@@ -85,11 +89,24 @@ def test_logs_of_a_booking_and_intake_hold_no_patient_data(app, offering, mailbo
     assert len(lines) > 15
     entries = [json.loads(line) for line in lines]
     assert all(entry.get("request_id") for entry in entries if entry["message"] == "request")
-    assert {entry["route"] for entry in entries if entry["message"] == "request"} >= {"/intake/<token>/step/<key>", "/manage/<token>"}
+    assert {entry["route"] for entry in entries if entry["message"] == "request"} >= {
+        "/intake/<token>/step/<key>",
+        "/manage/<token>",
+    }
     joined = "\n".join(lines)
     token = manage_url.rsplit("/", 1)[1]
-    for secret in ("Quentin", "Zephyrine", "quentin.zephyrine", "212 555", "Springfield", "Sertraline", "Ben (brother)",
-                   token, intake_url.rsplit("/", 1)[1], "not-a-real-token"):
+    for secret in (
+        "Quentin",
+        "Zephyrine",
+        "quentin.zephyrine",
+        "212 555",
+        "Springfield",
+        "Sertraline",
+        "Ben (brother)",
+        token,
+        intake_url.rsplit("/", 1)[1],
+        "not-a-real-token",
+    ):
         assert secret not in joined, secret
 
 
@@ -147,7 +164,9 @@ def test_reminders_go_out_once_at_24_and_2_hours(app, offering, mailbox, without
     assert "use the link in your confirmation email" in body and "/manage/" not in body
 
 
-def test_no_reminder_for_a_consultation_booked_inside_its_window_or_cancelled(app, offering, mailbox, without_intake_nudges):
+def test_no_reminder_for_a_consultation_booked_inside_its_window_or_cancelled(
+    app, offering, mailbox, without_intake_nudges
+):
     _, start, _ = _booked(app, offering, mailbox, email="late@example.com", booked_hours_before=10)
     cancelled_id, _, _ = _booked(app, offering, mailbox, email="gone@example.com", slot=3, booked_hours_before=100)
     with app.app_context():
@@ -167,7 +186,9 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
     _delivered(app)
     (nudge,) = mailbox.messages
     assert nudge["Subject"].endswith("is not finished yet")
-    new_link = re.search(r"https://clinic\.example\.org(/intake/\S+)", nudge.get_body(("plain",)).get_content()).group(1)
+    new_link = re.search(r"https://clinic\.example\.org(/intake/\S+)", nudge.get_body(("plain",)).get_content()).group(
+        1
+    )
     resumed = patient.get(new_link)
     assert resumed.status_code == 200 and "/step/reasons" in resumed.text, "answers so far are kept"
     # Someone part-way through the form when the email arrives carries on with the link they have.
@@ -177,7 +198,9 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
 def _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before):
     """A 15-year-old booked 100 hours ahead and submitted `submitted_hours_before` the consultation; return (start, link)."""
     fifteen = born_years_ago(15)
-    _, start, link = _booked(app, offering, mailbox, email="teen@example.com", booked_hours_before=100, date_of_birth=fifteen)
+    _, start, link = _booked(
+        app, offering, mailbox, email="teen@example.com", booked_hours_before=100, date_of_birth=fifteen
+    )
     patient = app.test_client()
     complete_steps(patient, link, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": fifteen})
     assert patient.post(f"{link}/review").status_code == 302
@@ -186,7 +209,9 @@ def _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before
         assert intake.status is IntakeStatus.AWAITING_GUARDIAN
         intake.signed_dt = start - timedelta(hours=submitted_hours_before)
         db.session.commit()
-    first = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content())
+    first = re.search(
+        r"https://clinic\.example\.org(/intake/guardian/\S+)", mailbox.messages[-1].get_body(("plain",)).get_content()
+    )
     return start, first.group(1)
 
 
@@ -265,7 +290,9 @@ def test_reminder_runs_at_the_same_moment_send_each_reminder_once(app, offering,
     assert sum(counts) == 6
     mailbox.clear()
     _delivered(app)
-    assert sorted(message["To"] for message in mailbox.messages) == sorted(f"many{number}@example.com" for number in range(6))
+    assert sorted(message["To"] for message in mailbox.messages) == sorted(
+        f"many{number}@example.com" for number in range(6)
+    )
 
 
 # --- the worker --------------------------------------------------------------------
@@ -326,7 +353,8 @@ def test_with_a_worker_running_requests_leave_their_emails_to_it(make_app, sqlit
     app = make_app(sqlite_url, OUTBOX_SEND_AFTER_REQUEST=False)
     offering = seed_offering(app, "later")
     booked = app.test_client().post(
-        "/api/v1/bookings", json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id)
+        "/api/v1/bookings",
+        json=patient_json(offering, offering.starts[0].isoformat(), clinician_id=offering.clinician_id),
     )
     assert booked.status_code == 201
     assert mailbox.messages == []
@@ -371,7 +399,9 @@ def test_a_failing_reminder_step_does_not_stop_delivery(app, mailbox, caplog):
     assert any(getattr(record, "fields", {}).get("step") == "reminders" for record in caplog.records)
 
 
-def test_a_reminder_held_up_past_the_consultation_is_not_sent(app, offering, mailbox, without_intake_nudges, monkeypatch):
+def test_a_reminder_held_up_past_the_consultation_is_not_sent(
+    app, offering, mailbox, without_intake_nudges, monkeypatch
+):
     from kapclinic.notifications.services import deliver_due
 
     _, start, _ = _booked(app, offering, mailbox, booked_hours_before=100)

@@ -60,7 +60,9 @@ def test_a_reset_request_does_the_same_database_work_for_a_staff_address_and_an_
     assert known == unknown
 
 
-def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_addresses(staff_app, create_staff, in_app, mailbox):
+def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_addresses(
+    staff_app, create_staff, in_app, mailbox
+):
     user = create_staff()
     left = create_staff(email="left@clinic.example.org")
     in_app(lambda: services.deactivate(db.session.get(StaffUser, left.id), now_utc()))
@@ -76,7 +78,9 @@ def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_address
 
     assert [message["To"] for message in mailbox.messages] == [user.email]
     assert _count(in_app, PasswordResetRequest) == 0
-    link = re.search(r"https://clinic\.example\.org(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content())
+    link = re.search(
+        r"https://clinic\.example\.org(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()
+    )
     assert client.get(link.group(1)).status_code == 200
     _worker_round(staff_app)
     assert len(mailbox.messages) == 1

@@ -76,7 +76,10 @@ def test_the_hold_page_says_the_link_was_emailed_and_names_the_deadlines_zone(ho
 def _hold_past_its_deadline(app, mailbox, slug):
     offering = seed_offering(app, slug)
     client = app.test_client()
-    assert client.post("/api/v1/bookings", json=patient_json(offering, instant_param(offering.starts[0]))).status_code == 201
+    assert (
+        client.post("/api/v1/bookings", json=patient_json(offering, instant_param(offering.starts[0]))).status_code
+        == 201
+    )
     booking = db.session.scalar(select(Booking))
     booking.confirm_by_dt = now_utc() - timedelta(minutes=1)
     db.session.commit()
@@ -125,8 +128,11 @@ def budget_app(make_app, sqlite_url):
 
 def _over_budget_alert(page):
     alert = _alert(page)
-    minutes = re.search(r"We can't take another booking online from your network just now[^.]*\.\s+Please try again in "
-                        r"about\s+(\d+) minutes", alert)
+    minutes = re.search(
+        r"We can't take another booking online from your network just now[^.]*\.\s+Please try again in "
+        r"about\s+(\d+) minutes",
+        alert,
+    )
     assert minutes and 55 <= int(minutes.group(1)) <= 60, alert
     assert TEL_LINK in alert
     return alert
@@ -136,7 +142,9 @@ def test_a_booking_over_the_networks_budget_shows_the_form_again_with_what_was_t
     offering = seed_offering(budget_app, "over-budget")
     client = budget_app.test_client()
     assert client.post(_details_url(offering, 0), data=patient_form()).status_code == 302
-    typed = patient_form(name="Bea Second", email="bea@example.com", phone="+1 212 555 0142", date_of_birth="1985-02-03")
+    typed = patient_form(
+        name="Bea Second", email="bea@example.com", phone="+1 212 555 0142", date_of_birth="1985-02-03"
+    )
 
     refused = client.post(_details_url(offering, 2), data=typed)
     assert refused.status_code == 429
@@ -150,7 +158,10 @@ def test_a_booking_over_the_networks_budget_shows_the_form_again_with_what_was_t
     assert _bookings() == 1
 
     # Over the budget, an address that is no form gets the plain error page, never a 500.
-    for nowhere in (f"/book/no-such-type/details?start={instant_param(offering.starts[4])}", "/manage/made-up/reschedule/confirm"):
+    for nowhere in (
+        f"/book/no-such-type/details?start={instant_param(offering.starts[4])}",
+        "/manage/made-up/reschedule/confirm",
+    ):
         page = client.post(nowhere)
         assert page.status_code == 429 and "<h1>Please wait a moment</h1>" in page.text
 
@@ -180,7 +191,10 @@ def test_a_reschedule_over_the_networks_budget_shows_the_reschedule_page_with_th
 def test_the_cap_refusal_is_summarised_at_the_top_and_offers_a_number_to_tap(app, client, mailbox):
     offering = seed_offering(app, "cap-summary")
     for slot in (0, 2):
-        assert client.post(_details_url(offering, slot), data=patient_form(phone=f"+1 212 555 01{slot:02d}")).status_code == 302
+        assert (
+            client.post(_details_url(offering, slot), data=patient_form(phone=f"+1 212 555 01{slot:02d}")).status_code
+            == 302
+        )
 
     third = client.post(_details_url(offering, 4), data=patient_form(phone="+1 212 555 0199", name="Ana Third"))
     assert third.status_code == 422
@@ -197,9 +211,16 @@ def test_the_cap_refusal_is_summarised_at_the_top_and_offers_a_number_to_tap(app
 def test_the_phone_cap_speaks_of_the_phone_number_not_of_one_person(app, client, mailbox):
     offering = seed_offering(app, "cap-phone")
     for slot, email in ((0, "one@example.com"), (2, "two@example.com")):
-        assert client.post(_details_url(offering, slot), data=patient_form(email=email, phone="+1 212 555 0177")).status_code == 302
+        assert (
+            client.post(
+                _details_url(offering, slot), data=patient_form(email=email, phone="+1 212 555 0177")
+            ).status_code
+            == 302
+        )
 
-    third = client.post(_details_url(offering, 4), data=patient_form(email="three@example.com", phone="+1 212 555 0177"))
+    third = client.post(
+        _details_url(offering, 4), data=patient_form(email="three@example.com", phone="+1 212 555 0177")
+    )
     assert third.status_code == 422
     field_error = re.search(r'<p class="error" id="phone-error">(.*?)</p>', third.text, re.S).group(1)
     assert "the most we book online with this phone number" in field_error and "one person" not in field_error
@@ -217,10 +238,17 @@ def _adolescent_awaiting_guardian(app, mailbox, slug):
     offering = seed_offering(app, slug)
     patient = app.test_client()
     intake_url = book_for_intake(patient, offering, mailbox, email="teen@example.com", date_of_birth=FIFTEEN)
-    complete_steps(patient, intake_url, ADULT_STEPS[:-1] + ["guardian", "consent"], about={"date_of_birth": FIFTEEN},
-                   guardian={"guardian_email": "grace@example.com"})
+    complete_steps(
+        patient,
+        intake_url,
+        ADULT_STEPS[:-1] + ["guardian", "consent"],
+        about={"date_of_birth": FIFTEEN},
+        guardian={"guardian_email": "grace@example.com"},
+    )
     assert patient.post(f"{intake_url}/review").status_code == 302
-    guardian_link = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", _text(mailbox.messages[-1])).group(1)
+    guardian_link = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", _text(mailbox.messages[-1])).group(
+        1
+    )
     return patient, intake_url, guardian_link
 
 
@@ -253,7 +281,9 @@ def test_a_guardian_cannot_sign_once_the_consultation_is_cancelled(app, mailbox)
 
 def _resend(client, intake_url, address):
     form = form_for("guardian", guardian_email=address)
-    return client.post(f"{intake_url}/guardian-details", data=MultiDict([(k, v) for k, values in form.items() for v in values]))
+    return client.post(
+        f"{intake_url}/guardian-details", data=MultiDict([(k, v) for k, values in form.items() for v in values])
+    )
 
 
 def test_the_resend_form_says_its_daily_limit_up_front_and_goes_away_once_it_is_spent(app, mailbox):

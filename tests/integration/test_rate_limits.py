@@ -38,13 +38,19 @@ def test_an_ipv4_client_counts_once_however_its_address_is_written_and_a_garbled
 
 def _booking(client, offering, number, **overrides):
     body = patient_json(
-        offering, offering.starts[number].isoformat(), clinician_id=offering.clinician_id,
-        email=f"patient{number}@example.com", phone=f"+1212555010{number}", **overrides,
+        offering,
+        offering.starts[number].isoformat(),
+        clinician_id=offering.clinician_id,
+        email=f"patient{number}@example.com",
+        phone=f"+1212555010{number}",
+        **overrides,
     )
     return client.post("/api/v1/bookings", json=body)
 
 
-def test_only_a_429_speaks_of_the_limit_and_its_retry_after_is_the_time_left_in_the_window(make_app, sqlite_url, mailbox):
+def test_only_a_429_speaks_of_the_limit_and_its_retry_after_is_the_time_left_in_the_window(
+    make_app, sqlite_url, mailbox
+):
     app = make_app(sqlite_url, RATELIMIT_ENABLED=True, BOOKING_RATE_LIMIT="2 per hour")
     offering = seed_offering(app, "retry-after")
     client = app.test_client()
@@ -60,12 +66,16 @@ def test_only_a_429_speaks_of_the_limit_and_its_retry_after_is_the_time_left_in_
 
 def test_a_503_with_the_database_away_says_when_to_retry_the_outage_not_the_limit(make_app):
     app = make_app(
-        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone", DATABASE_LOCK_TIMEOUT_SECONDS=1,
-        RATELIMIT_ENABLED=True, BOOKING_RATE_LIMIT="5 per hour",
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone",
+        DATABASE_LOCK_TIMEOUT_SECONDS=1,
+        RATELIMIT_ENABLED=True,
+        BOOKING_RATE_LIMIT="5 per hour",
     )
     client = app.test_client()
     start = (now_utc() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    refused = client.post("/api/v1/bookings", json=patient_json(SimpleNamespace(slug="first-consultation"), start.isoformat()))
+    refused = client.post(
+        "/api/v1/bookings", json=patient_json(SimpleNamespace(slug="first-consultation"), start.isoformat())
+    )
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == "30"  # Flask-Limiter had put the hour's window here (2,622 s seen)
 
@@ -74,7 +84,9 @@ def _links(mailbox):
     return [
         link
         for message in mailbox.messages
-        for link in re.findall(r"https://clinic\.example\.org(/(?:manage|intake)/[^\s\"<]+)", message.get_body(("plain",)).get_content())
+        for link in re.findall(
+            r"https://clinic\.example\.org(/(?:manage|intake)/[^\s\"<]+)", message.get_body(("plain",)).get_content()
+        )
     ]
 
 

@@ -31,9 +31,21 @@ CLIENT_TIMEOUT_SECONDS = 2.5
 
 def _start_redis(port, directory):
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, socket_timeout=1)
     deadline = time.monotonic() + 10
@@ -88,8 +100,11 @@ def _log_lines(captured):
 
 def _booking(client, offering, number):
     body = patient_json(
-        offering, offering.starts[number].isoformat(), clinician_id=offering.clinician_id,
-        email=f"patient{number}@example.com", phone=f"+1212555010{number}",
+        offering,
+        offering.starts[number].isoformat(),
+        clinician_id=offering.clinician_id,
+        email=f"patient{number}@example.com",
+        phone=f"+1212555010{number}",
     )
     return client.post("/api/v1/bookings", json=body)
 
@@ -103,8 +118,12 @@ def test_with_redis_stopped_staff_sign_in_pauses_with_a_clear_503_while_booking_
     make_app, sqlite_url, mailbox, own_redis, capfd
 ):
     app = make_app(
-        sqlite_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=own_redis.url, SLOT_CACHE_SECONDS=60,
-        BOOKING_RATE_LIMIT="2 per hour", LOGIN_RATE_LIMIT="100 per hour",
+        sqlite_url,
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=own_redis.url,
+        SLOT_CACHE_SECONDS=60,
+        BOOKING_RATE_LIMIT="2 per hour",
+        LOGIN_RATE_LIMIT="100 per hour",
     )
     offering = seed_offering(app, "redis-stopped")
     client = app.test_client()
@@ -174,7 +193,15 @@ def test_with_redis_frozen_the_landing_page_slots_booking_and_sign_in_all_answer
     try:
         # Connections to Redis are open and pooled, as in a running site, when it freezes.
         assert server.request("GET", _slots_path(offering))[0] == 200
-        assert server.request("POST", "/staff/login", "email=a%40b.org&password=x", {"Content-Type": "application/x-www-form-urlencoded"})[0] == 401
+        assert (
+            server.request(
+                "POST",
+                "/staff/login",
+                "email=a%40b.org&password=x",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )[0]
+            == 401
+        )
         own_redis.freeze()
 
         # Each answers within the client's timeout (a stalled page raises TimeoutError here).
@@ -200,8 +227,10 @@ def test_a_script_asking_a_thousand_distinct_questions_cannot_grow_the_slots_cac
     client = app.test_client()
     zones = sorted(available_timezones() - {"localtime", "Factory"})
     questions = [
-        _slots_path(offering, zone, days) + extra for extra in ("", f"&clinician={offering.clinician_id}")
-        for days in (0, 1) for zone in zones
+        _slots_path(offering, zone, days) + extra
+        for extra in ("", f"&clinician={offering.clinician_id}")
+        for days in (0, 1)
+        for zone in zones
     ][:1000]
     assert len(questions) == 1000
     for path in questions:

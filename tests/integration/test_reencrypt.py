@@ -38,8 +38,12 @@ def _book_and_cancel(app, slug):
         start = offering.starts[0]
         slot = services.find_slots(consultation_type, Interval(start, start + timedelta(hours=2)), now)[0]
         patient = services.PatientDetails(
-            name="Zoë Keys", email="zoe.keys@example.com", phone="+12125550100",
-            date_of_birth=now.date().replace(year=1990), timezone="UTC", contact_consent=True,
+            name="Zoë Keys",
+            email="zoe.keys@example.com",
+            phone="+12125550100",
+            date_of_birth=now.date().replace(year=1990),
+            timezone="UTC",
+            contact_consent=True,
         )
         booking = services.book(consultation_type, clinician, slot.start_dt, patient, now).booking
         services.cancel(db.session.get(Booking, booking.id), now, by="clinic", reason="Clinician unwell")
@@ -74,7 +78,9 @@ def _received_by(mailbox, address):
     return [message for message in mailbox.messages if message["To"] == address]
 
 
-def test_after_rotating_and_dropping_the_old_key_every_value_opens_and_waiting_emails_still_go_out(make_app, database_url, mailbox):
+def test_after_rotating_and_dropping_the_old_key_every_value_opens_and_waiting_emails_still_go_out(
+    make_app, database_url, mailbox
+):
     old_key, new_key = _key(), _key()
     old = make_app(database_url, DATA_KEYS=[old_key])
     _book_and_cancel(old, "rotate")
@@ -98,7 +104,9 @@ def test_after_rotating_and_dropping_the_old_key_every_value_opens_and_waiting_e
     assert len(_received_by(mailbox, "frontdesk@clinic.example.org")) == 1
 
 
-def test_an_email_no_current_key_opens_fails_alone_with_a_reason_the_admin_sees(make_app, database_url, mailbox, create_staff):
+def test_an_email_no_current_key_opens_fails_alone_with_a_reason_the_admin_sees(
+    make_app, database_url, mailbox, create_staff
+):
     old_key, new_key = _key(), _key()
     queue_test_emails(make_app(database_url, DATA_KEYS=[old_key]), ["lost@clinic.example.org"])
     new_only = make_app(database_url, DATA_KEYS=[new_key])
@@ -133,9 +141,9 @@ def test_reencrypt_goes_past_a_row_no_key_opens_and_exits_non_zero(make_app, dat
     assert result.exit_code == 1
     assert "outbox_messages: 1 row(s) cannot be read with the current data keys" in result.output
     with rotated.app_context():
-        rows = dict(db.session.execute(
-            select(OutboxMessage.recipient, type_coerce(OutboxMessage.body_text, Text))
-        ).all())
+        rows = dict(
+            db.session.execute(select(OutboxMessage.recipient, type_coerce(OutboxMessage.body_text, Text))).all()
+        )
     assert _opens_with(newest_key, rows["kept@clinic.example.org"])  # the others were moved all the same
     assert _opens_with(lost_key, rows["lost@clinic.example.org"])  # the unreadable one is left as it was
 

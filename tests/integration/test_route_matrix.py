@@ -22,7 +22,7 @@ from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
 from tests.conftest import seed_offering, sign_in
-from tests.intake_answers import born_years_ago, ADULT_STEPS, book_for_intake, complete_steps
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 ROLES = ("anonymous", "patient_token", "front_desk", "clinician", "admin")
 
@@ -302,7 +302,9 @@ def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
 
     shared = in_app(
         lambda: {
-            "user_id": staff["front_desk"].id,  # a staff member other than the admin: the admin may not deactivate themself
+            "user_id": staff[
+                "front_desk"
+            ].id,  # a staff member other than the admin: the admin may not deactivate themself
             "action": "activate",  # already active: the admin's request changes nothing
             "message_id": db.session.scalar(select(func.min(OutboxMessage.id))),  # sent, so retrying it is refused
             "version": QUESTIONNAIRE_VERSION,
@@ -351,14 +353,20 @@ def test_each_role_gets_what_the_matrix_says_on_every_route(app, world, role):
         if row is None:
             continue  # named by test_every_route_has_a_row_in_the_matrix
         expected = row[ROLES.index(role)]
-        token = world.links[_link_kind(rule.endpoint)] if role == "patient_token" and "token" in rule.arguments else FORGED_TOKEN
+        token = (
+            world.links[_link_kind(rule.endpoint)]
+            if role == "patient_token" and "token" in rule.arguments
+            else FORGED_TOKEN
+        )
         path = _path(rule, world.own, token)
         response = _ask(client, rule.endpoint, method, path)
         observed = outcome_of(response, path)
         checked += 1
         if observed != expected:
-            mismatches.append(f"{method} {rule.rule} ({rule.endpoint}): expected {expected}, got {observed} "
-                              f"[{response.status_code} {response.headers.get('Location', '')}]")
+            mismatches.append(
+                f"{method} {rule.rule} ({rule.endpoint}): expected {expected}, got {observed} "
+                f"[{response.status_code} {response.headers.get('Location', '')}]"
+            )
     assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
     assert checked >= len(ROUTE_MATRIX)
 

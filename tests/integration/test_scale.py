@@ -84,7 +84,9 @@ def stop_processes():
 def _post_booking(port, body):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        connection.request("POST", "/api/v1/bookings", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        connection.request(
+            "POST", "/api/v1/bookings", body=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -101,7 +103,9 @@ def _patient_name(number):
     return f"Scale {chr(65 + number % 26)}{chr(97 + number // 26)} Patient"
 
 
-def test_two_gunicorn_instances_take_200_simultaneous_bookings_of_20_slots(make_app, postgres_url, smtp_server, mailbox, tmp_path, stop_processes):
+def test_two_gunicorn_instances_take_200_simultaneous_bookings_of_20_slots(
+    make_app, postgres_url, smtp_server, mailbox, tmp_path, stop_processes
+):
     data_key = Fernet.generate_key().decode()
     app = make_app(postgres_url, DATA_KEYS=[data_key])
     offering = seed_offering(app, "scale", duration_minutes=30)
@@ -111,8 +115,15 @@ def test_two_gunicorn_instances_take_200_simultaneous_bookings_of_20_slots(make_
     ports, logs = [free_port(), free_port()], []
     for port in ports:
         log_path = tmp_path / f"gunicorn-{port}.log"
-        env = _production_env(postgres_url, data_key, controller.port, PORT=str(port), WEB_CONCURRENCY="2",
-                              GUNICORN_THREADS="4", BOOKING_RATE_LIMIT="10000 per hour")
+        env = _production_env(
+            postgres_url,
+            data_key,
+            controller.port,
+            PORT=str(port),
+            WEB_CONCURRENCY="2",
+            GUNICORN_THREADS="4",
+            BOOKING_RATE_LIMIT="10000 per hour",
+        )
         process = _start([str(BIN / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf", "wsgi:app"], env, log_path)
         stop_processes.append(process)
         logs.append(log_path)
@@ -124,8 +135,13 @@ def test_two_gunicorn_instances_take_200_simultaneous_bookings_of_20_slots(make_
     results = [None] * attempts
 
     def attempt(number):
-        body = patient_json(offering, slots[number % 20].isoformat(), clinician_id=offering.clinician_id,
-                            name=_patient_name(number), email=f"scale{number}@example.com")
+        body = patient_json(
+            offering,
+            slots[number % 20].isoformat(),
+            clinician_id=offering.clinician_id,
+            name=_patient_name(number),
+            email=f"scale{number}@example.com",
+        )
         barrier.wait()
         results[number] = _post_booking(ports[number % 2], body)
 
@@ -216,7 +232,9 @@ def _wait_until_sent(app, total, seconds=60):
     return sent
 
 
-def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(make_app, postgres_url, tmp_path, stop_processes):
+def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(
+    make_app, postgres_url, tmp_path, stop_processes
+):
     total = 60
     app, data_key = _queued_outbox(make_app, postgres_url, total)
 
@@ -224,7 +242,9 @@ def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(ma
     controller = Controller(server, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        env = _production_env(postgres_url, data_key, controller.port, WORKER_BATCH="10", OUTBOX_CLAIM_LEASE_SECONDS="3")
+        env = _production_env(
+            postgres_url, data_key, controller.port, WORKER_BATCH="10", OUTBOX_CLAIM_LEASE_SECONDS="3"
+        )
         first = _worker(env, tmp_path / "worker-1.log")
         stop_processes.append(first)
         assert server.holding.wait(timeout=30), (tmp_path / "worker-1.log").read_text()[-2000:]
@@ -247,7 +267,9 @@ def test_workers_never_send_a_message_twice_even_when_one_is_killed_mid_batch(ma
     assert "staff1@clinic.example.org" not in worker_logs and "ref-" not in worker_logs
 
 
-def test_a_mail_server_slower_than_the_lease_never_gets_a_message_twice(make_app, postgres_url, tmp_path, stop_processes):
+def test_a_mail_server_slower_than_the_lease_never_gets_a_message_twice(
+    make_app, postgres_url, tmp_path, stop_processes
+):
     """Batches outlast their one-second lease; the other worker takes what is left, and nothing is sent by both."""
     total = 30
     app, data_key = _queued_outbox(make_app, postgres_url, total)
@@ -255,7 +277,9 @@ def test_a_mail_server_slower_than_the_lease_never_gets_a_message_twice(make_app
     controller = Controller(server, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        env = _production_env(postgres_url, data_key, controller.port, WORKER_BATCH="10", OUTBOX_CLAIM_LEASE_SECONDS="1")
+        env = _production_env(
+            postgres_url, data_key, controller.port, WORKER_BATCH="10", OUTBOX_CLAIM_LEASE_SECONDS="1"
+        )
         stop_processes.extend(_worker(env, tmp_path / f"worker-{number}.log") for number in (1, 2))
         sent = _wait_until_sent(app, total)
     finally:

@@ -26,8 +26,13 @@ def clinician_user(create_staff, in_app):
     def offer():
         db.session.add(
             ConsultationType(
-                slug="feed", name="Initial consultation, video; 60 min", duration_minutes=60, min_notice_minutes=0,
-                horizon_days=400, slot_step_minutes=60, modality=Modality.VIDEO,
+                slug="feed",
+                name="Initial consultation, video; 60 min",
+                duration_minutes=60,
+                min_notice_minutes=0,
+                horizon_days=400,
+                slot_step_minutes=60,
+                modality=Modality.VIDEO,
                 video_link="https://video.clinic.example.org/room",
                 clinicians=[db.session.get(Clinician, user.clinician_id)],
             )
@@ -41,12 +46,22 @@ def _book(client, user, days_ahead=3, name="Zoë O'Brien-Núñez", index=0):
     first = (now_utc() + timedelta(days=days_ahead)).date()
     slots = client.get(
         "/api/v1/slots",
-        query_string={"type": "feed", "start": first.isoformat(), "end": (first + timedelta(days=1)).isoformat(), "tz": "UTC"},
+        query_string={
+            "type": "feed",
+            "start": first.isoformat(),
+            "end": (first + timedelta(days=1)).isoformat(),
+            "tz": "UTC",
+        },
     ).json["slots"]
     response = client.post(
         "/api/v1/bookings",
-        json=patient_json(type("T", (), {"slug": "feed"}), slots[index]["start"], clinician_id=user.clinician_id,
-                          name=name, email=f"patient{days_ahead}{index}@example.com"),
+        json=patient_json(
+            type("T", (), {"slug": "feed"}),
+            slots[index]["start"],
+            clinician_id=user.clinician_id,
+            name=name,
+            email=f"patient{days_ahead}{index}@example.com",
+        ),
     )
     assert response.status_code == 201, response.json
     return response.json
@@ -86,7 +101,9 @@ def test_clinician_cancels_with_a_reason_and_the_patient_gets_method_cancel(clie
     status, reason = in_app(lambda: db.session.execute(select(Booking.status, Booking.cancellation_reason)).one())
     assert status is BookingStatus.CANCELLED and reason == "Clinician unwell"
     day = parse_instant(booked["start"]).date().isoformat()
-    slots = client.get("/api/v1/slots", query_string={"type": "feed", "start": day, "end": day, "tz": "UTC"}).json["slots"]
+    slots = client.get("/api/v1/slots", query_string={"type": "feed", "start": day, "end": day, "tz": "UTC"}).json[
+        "slots"
+    ]
     assert parse_instant(booked["start"]) in [parse_instant(slot["start"]) for slot in slots]
 
 
@@ -96,10 +113,16 @@ def test_past_consultations_are_marked_completed_or_no_show(client, clinician_us
     url = f"/staff/bookings/{booked['id']}/outcome"
     assert client.post(url, data={"status": "completed"}).status_code == 403  # it has not started yet
     started = now_utc() - timedelta(hours=2)
-    in_app(lambda: db.session.execute(
-        Booking.__table__.update().values(start_dt=started, end_dt=started + timedelta(hours=1),
-                                          blocked_start_dt=started, blocked_end_dt=started + timedelta(hours=1))
-    ))
+    in_app(
+        lambda: db.session.execute(
+            Booking.__table__.update().values(
+                start_dt=started,
+                end_dt=started + timedelta(hours=1),
+                blocked_start_dt=started,
+                blocked_end_dt=started + timedelta(hours=1),
+            )
+        )
+    )
     assert client.post(url, data={"status": "no_show"}).status_code == 302
     status, sequence = in_app(lambda: db.session.execute(select(Booking.status, Booking.ical_sequence)).one())
     assert status is BookingStatus.NO_SHOW and sequence == 1
@@ -120,7 +143,9 @@ def test_one_consultation_and_a_date_range_download_as_ics(client, clinician_use
         query_string={"start": first["start"][:10], "end": second["start"][:10]},
     )
     assert [str(event["UID"]) for event in _events(span.data)] and len(_events(span.data)) == 2
-    bad = client.get(f"/staff/clinicians/{clinician_user.clinician_id}/schedule.ics", query_string={"start": "x", "end": "y"})
+    bad = client.get(
+        f"/staff/clinicians/{clinician_user.clinician_id}/schedule.ics", query_string={"start": "x", "end": "y"}
+    )
     assert bad.status_code == 400
 
 
@@ -145,9 +170,20 @@ def test_feed_can_show_full_names_when_the_clinic_chooses(make_app, database_url
     app = make_app(database_url, FEED_PATIENT_NAMES="full")
     client = app.test_client()
     user = create_staff(Role.CLINICIAN, email="dr.full@clinic.example.org")
-    in_app(lambda: db.session.add(ConsultationType(
-        slug="feed", name="Consult", duration_minutes=60, min_notice_minutes=0, horizon_days=30, slot_step_minutes=60,
-        modality=Modality.PHONE, clinicians=[db.session.get(Clinician, user.clinician_id)])))
+    in_app(
+        lambda: db.session.add(
+            ConsultationType(
+                slug="feed",
+                name="Consult",
+                duration_minutes=60,
+                min_notice_minutes=0,
+                horizon_days=30,
+                slot_step_minutes=60,
+                modality=Modality.PHONE,
+                clinicians=[db.session.get(Clinician, user.clinician_id)],
+            )
+        )
+    )
     _book(client, user)
     sign_in(client, user.email)
     (event,) = _events(client.get(_feed_url(client, user)).data)
@@ -158,9 +194,20 @@ def test_feed_names_the_clinic_by_its_neutral_display_name(make_app, database_ur
     app = make_app(database_url, CLINIC_NAME="Riverside Ketamine Clinic", CLINIC_DISPLAY_NAME="Riverside Health")
     client = app.test_client()
     user = create_staff(Role.CLINICIAN, email="dr.neutral@clinic.example.org", name="Dr Neutral")
-    in_app(lambda: db.session.add(ConsultationType(
-        slug="feed", name="Consult", duration_minutes=60, min_notice_minutes=0, horizon_days=30, slot_step_minutes=60,
-        modality=Modality.PHONE, clinicians=[db.session.get(Clinician, user.clinician_id)])))
+    in_app(
+        lambda: db.session.add(
+            ConsultationType(
+                slug="feed",
+                name="Consult",
+                duration_minutes=60,
+                min_notice_minutes=0,
+                horizon_days=30,
+                slot_step_minutes=60,
+                modality=Modality.PHONE,
+                clinicians=[db.session.get(Clinician, user.clinician_id)],
+            )
+        )
+    )
     _book(client, user)
     sign_in(client, user.email)
     calendar = Calendar.from_ical(client.get(_feed_url(client, user)).data)
@@ -206,8 +253,12 @@ def test_feed_times_stay_local_across_daylight_saving(client, clinician_user, in
     for number, start in enumerate(starts):
         response = client.post(
             "/api/v1/bookings",
-            json=patient_json(type("T", (), {"slug": "feed"}), start.isoformat(), clinician_id=clinician_user.clinician_id,
-                              email=f"dst{number}@example.com"),
+            json=patient_json(
+                type("T", (), {"slug": "feed"}),
+                start.isoformat(),
+                clinician_id=clinician_user.clinician_id,
+                email=f"dst{number}@example.com",
+            ),
         )
         assert response.status_code == 201, response.json
     sign_in(client, clinician_user.email)
@@ -222,8 +273,13 @@ def test_no_access_to_another_clinicians_schedule_feed_or_bookings(client, creat
     other = create_staff(Role.CLINICIAN, email="dr.other@clinic.example.org")
     sign_in(client, other.email)
     theirs = f"/staff/clinicians/{clinician_user.clinician_id}"
-    for path in (f"{theirs}/schedule", f"{theirs}/schedule.ics?start=2030-01-01&end=2030-01-02", f"{theirs}/feed",
-                 f"/staff/bookings/{booked['id']}/invite.ics", f"/staff/bookings/{booked['id']}/cancel"):
+    for path in (
+        f"{theirs}/schedule",
+        f"{theirs}/schedule.ics?start=2030-01-01&end=2030-01-02",
+        f"{theirs}/feed",
+        f"/staff/bookings/{booked['id']}/invite.ics",
+        f"/staff/bookings/{booked['id']}/cancel",
+    ):
         assert client.get(path).status_code == 403, path
     assert client.post(f"{theirs}/feed").status_code == 403
     assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "x"}).status_code == 403
@@ -235,9 +291,17 @@ def test_finished_or_past_consultations_cannot_be_cancelled(client, clinician_us
     booked = _book(client, clinician_user)
     sign_in(client, clinician_user.email)
     started = now_utc() - timedelta(hours=2)
-    in_app(lambda: db.session.execute(Booking.__table__.update().values(
-        start_dt=started, end_dt=started + timedelta(hours=1), blocked_start_dt=started,
-        blocked_end_dt=started + timedelta(hours=1), status="completed")))
+    in_app(
+        lambda: db.session.execute(
+            Booking.__table__.update().values(
+                start_dt=started,
+                end_dt=started + timedelta(hours=1),
+                blocked_start_dt=started,
+                blocked_end_dt=started + timedelta(hours=1),
+                status="completed",
+            )
+        )
+    )
     sent = len(mailbox.messages)
     assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "oops"}).status_code == 409
     assert len(mailbox.messages) == sent

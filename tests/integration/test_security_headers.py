@@ -19,9 +19,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 def _assert_protected(response, where):
     headers = response.headers
     policy = headers.get("Content-Security-Policy", "")
-    directives = dict(
-        (part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip()
-    )
+    directives = dict((part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip())
     assert "'unsafe-inline'" not in directives.get("script-src", directives.get("default-src", "")), where
     assert directives.get("script-src") == "'self'", where
     assert directives.get("frame-ancestors") == "'none'", where
@@ -56,10 +54,14 @@ def test_public_pages_api_errors_and_files_carry_the_headers(app, client, mailbo
 
 def test_production_sends_hsts_and_secure_http_only_same_site_cookies(make_app, sqlite_url):
     production = load_settings(
-        {"KAPCLINIC_CONFIG": "production", "SECRET_KEY": "0cfe409799fe3ed552315c72fd331d512a91c010d444a446a7367c642a701367",
-         "DATABASE_URL": "postgresql+psycopg://db/kap", "PUBLIC_BASE_URL": "https://clinic.example.org",
-         "AUDIT_KEY": "a3e1f04c9b7d25e8c6f0b1d9e7a4c2f85b0d3e6a9c1f4b7e2d5a8c0f3b6e9d12",
-         "KAPCLINIC_DATA_KEY": "bm90LWEta2V5LWJ1dC1sb25nLWVub3VnaC0zMmJ5dGU="}
+        {
+            "KAPCLINIC_CONFIG": "production",
+            "SECRET_KEY": "0cfe409799fe3ed552315c72fd331d512a91c010d444a446a7367c642a701367",
+            "DATABASE_URL": "postgresql+psycopg://db/kap",
+            "PUBLIC_BASE_URL": "https://clinic.example.org",
+            "AUDIT_KEY": "a3e1f04c9b7d25e8c6f0b1d9e7a4c2f85b0d3e6a9c1f4b7e2d5a8c0f3b6e9d12",
+            "KAPCLINIC_DATA_KEY": "bm90LWEta2V5LWJ1dC1sb25nLWVub3VnaC0zMmJ5dGU=",
+        }
     )
     assert production["HSTS_SECONDS"] >= 365 * 24 * 3600
     app = make_app(
@@ -76,8 +78,14 @@ def test_production_sends_hsts_and_secure_http_only_same_site_cookies(make_app, 
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie, cookie
 
 
-@pytest.mark.parametrize("template", sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")
-                                            if not p.relative_to(TEMPLATES).as_posix().startswith("email/")))
+@pytest.mark.parametrize(
+    "template",
+    sorted(
+        p.relative_to(TEMPLATES).as_posix()
+        for p in TEMPLATES.rglob("*.html")
+        if not p.relative_to(TEMPLATES).as_posix().startswith("email/")
+    ),
+)
 def test_pages_hold_no_inline_script_or_style_the_policy_would_block(template):
     """The policy allows neither; an inline handler or style would silently stop working in browsers."""
     source = (TEMPLATES / template).read_text()

@@ -33,7 +33,9 @@ def test_far_future_dates_are_refused_cleanly(client, create_staff):
     sign_in(client, user.email)
     base = f"/staff/clinicians/{user.clinician_id}"
     assert client.post(f"{base}/overrides", data={"on_date": "9999-12-31", "kind": "day_off"}).status_code == 422
-    assert client.post(f"{base}/time-off", data={"first_day": "9999-12-30", "last_day": "9999-12-31"}).status_code == 422
+    assert (
+        client.post(f"{base}/time-off", data={"first_day": "9999-12-30", "last_day": "9999-12-31"}).status_code == 422
+    )
     assert client.get(f"{base}/schedule.ics?start=9999-12-30&end=9999-12-31").status_code == 400
 
 

@@ -44,7 +44,9 @@ def test_api_keeps_nine_am_local_across_the_next_change(client, create_clinician
     assert len(starts) == 8
 
 
-def test_los_angeles_patient_sees_new_york_hours_shift_only_while_the_zones_differ(client, create_clinician, create_consultation_type):
+def test_los_angeles_patient_sees_new_york_hours_shift_only_while_the_zones_differ(
+    client, create_clinician, create_consultation_type
+):
     """Both change on the same US dates, so a 09:00 New York rule stays 06:00 in Los Angeles."""
     clinician = create_clinician(timezone="America/New_York", hours=((time(9), time(10)),))
     consultation_type = create_consultation_type(clinicians=[clinician], horizon_days=400)

@@ -20,8 +20,13 @@ STRANGER = "203.0.113.7"
 @pytest.fixture
 def proxied_app(make_app, sqlite_url):
     """One reverse proxy in front (PROXY_FIX_X_FOR=1) at 10.0.0.5, and a sign-in limit of 3 a minute."""
-    app = make_app(sqlite_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute", PROXY_FIX_X_FOR=1,
-                   FORWARDED_ALLOW_IPS=f"192.0.2.0/24, {PROXY}")
+    app = make_app(
+        sqlite_url,
+        RATELIMIT_ENABLED=True,
+        LOGIN_RATE_LIMIT="3 per minute",
+        PROXY_FIX_X_FOR=1,
+        FORWARDED_ALLOW_IPS=f"192.0.2.0/24, {PROXY}",
+    )
     with app.app_context():
         accounts.create_user("desk@clinic.example.org", "Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc(), None)
         db.session.commit()
@@ -31,8 +36,12 @@ def proxied_app(make_app, sqlite_url):
 def _failed_sign_ins(app, peer, forwarded_for):
     client = app.test_client()
     return [
-        client.post("/staff/login", data={"email": "nobody@example.org", "password": "wrong"},
-                    environ_base={"REMOTE_ADDR": peer}, headers={"X-Forwarded-For": address}).status_code
+        client.post(
+            "/staff/login",
+            data={"email": "nobody@example.org", "password": "wrong"},
+            environ_base={"REMOTE_ADDR": peer},
+            headers={"X-Forwarded-For": address},
+        ).status_code
         for address in forwarded_for
     ]
 
@@ -99,8 +108,15 @@ def test_a_malformed_proxy_list_stops_the_app_at_start_up(make_app, sqlite_url):
 
 @pytest.mark.parametrize(
     ("value", "stored"),
-    [("203.0.113.9", "203.0.113.9"), (" 2001:DB8::1 ", "2001:db8::1"), ("unknown", ""), ("1.2.3.4:5678", ""),
-     ("", ""), (None, ""), ("x" * 100, "")],
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        (" 2001:DB8::1 ", "2001:db8::1"),
+        ("unknown", ""),
+        ("1.2.3.4:5678", ""),
+        ("", ""),
+        (None, ""),
+        ("x" * 100, ""),
+    ],
 )
 def test_only_a_valid_address_is_stored(value, stored):
     assert valid_ip_or_empty(value) == stored
@@ -114,10 +130,18 @@ def test_a_client_behind_the_proxy_cannot_choose_the_host_the_csrf_check_compare
     page = client.get("/staff/login", base_url="http://book.clinic.example").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     form = {"csrf_token": token, "email": "nobody@example.org", "password": "wrong"}
-    forged = client.post("/staff/login", data=form, base_url="http://book.clinic.example", headers={
-        "Referer": "https://evil.example/staff/login", "X-Forwarded-Host": "evil.example"})
+    forged = client.post(
+        "/staff/login",
+        data=form,
+        base_url="http://book.clinic.example",
+        headers={"Referer": "https://evil.example/staff/login", "X-Forwarded-Host": "evil.example"},
+    )
     assert forged.status_code == 400 and "referrer does not match" in forged.text
     # The browser's own Referer on the real host passes the check (and the sign-in is then refused as wrong).
-    honest = client.post("/staff/login", data=form, base_url="http://book.clinic.example",
-                         headers={"Referer": "https://book.clinic.example/staff/login"})
+    honest = client.post(
+        "/staff/login",
+        data=form,
+        base_url="http://book.clinic.example",
+        headers={"Referer": "https://book.clinic.example/staff/login"},
+    )
     assert honest.status_code == 401

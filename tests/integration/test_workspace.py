@@ -27,8 +27,13 @@ def clinician_user(create_staff, in_app):
 
         db.session.add(
             ConsultationType(
-                slug="workspace", name="Workspace consult", duration_minutes=60, min_notice_minutes=0,
-                horizon_days=30, slot_step_minutes=60, modality=Modality.VIDEO,
+                slug="workspace",
+                name="Workspace consult",
+                duration_minutes=60,
+                min_notice_minutes=0,
+                horizon_days=30,
+                slot_step_minutes=60,
+                modality=Modality.VIDEO,
                 clinicians=[db.session.get(Clinician, user.clinician_id)],
             )
         )
@@ -41,7 +46,12 @@ def _slots(client, days_ahead=1, days=7, tz="America/New_York"):
     first = now_utc().date() + timedelta(days=days_ahead)
     response = client.get(
         "/api/v1/slots",
-        query_string={"type": "workspace", "start": first.isoformat(), "end": (first + timedelta(days=days - 1)).isoformat(), "tz": tz},
+        query_string={
+            "type": "workspace",
+            "start": first.isoformat(),
+            "end": (first + timedelta(days=days - 1)).isoformat(),
+            "tz": tz,
+        },
     )
     return response.json["slots"]
 
@@ -91,7 +101,12 @@ def test_a_day_off_and_other_hours_change_that_day_only(client, clinician_user):
     other = day_off + timedelta(days=1)
     url = f"/staff/clinicians/{clinician_user.clinician_id}/overrides"
     assert client.post(url, data={"on_date": day_off.isoformat(), "kind": "day_off"}).status_code == 302
-    assert client.post(url, data={"on_date": other.isoformat(), "kind": "hours", "start": "13:00", "end": "15:00"}).status_code == 302
+    assert (
+        client.post(
+            url, data={"on_date": other.isoformat(), "kind": "hours", "start": "13:00", "end": "15:00"}
+        ).status_code
+        == 302
+    )
     by_day = {}
     for slot in _slots(client):
         by_day.setdefault(slot["start"][:10], set()).add(slot["start"][11:16])
@@ -106,14 +121,20 @@ def test_time_off_lists_the_bookings_it_covers_and_keeps_them(client, clinician_
     slot = _slots(client, days_ahead=3)[0]
     booked = client.post(
         "/api/v1/bookings",
-        json=patient_json(type("T", (), {"slug": "workspace"}), slot["start"], clinician_id=clinician_user.clinician_id),
+        json=patient_json(
+            type("T", (), {"slug": "workspace"}), slot["start"], clinician_id=clinician_user.clinician_id
+        ),
     )
     assert booked.status_code == 201
     sign_in(client, clinician_user.email)
     first = date.fromisoformat(slot["start"][:10]) - timedelta(days=1)
     response = client.post(
         f"/staff/clinicians/{clinician_user.clinician_id}/time-off",
-        data={"first_day": first.isoformat(), "last_day": (first + timedelta(days=3)).isoformat(), "reason": "Conference"},
+        data={
+            "first_day": first.isoformat(),
+            "last_day": (first + timedelta(days=3)).isoformat(),
+            "reason": "Conference",
+        },
     )
     assert response.status_code == 200
     assert "1 booked consultation falls in this time" in response.text
@@ -161,8 +182,14 @@ def test_a_clinician_cannot_touch_another_clinicians_availability(client, create
     assert client.get(f"{theirs}/hours").status_code == 403
     assert client.post(f"{theirs}/hours", data=_hours_form(d0_r0=("10:00", "11:00"))).status_code == 403
     assert client.post(f"{theirs}/overrides", data={"on_date": "2099-01-01", "kind": "day_off"}).status_code == 403
-    assert client.post(f"{theirs}/time-off", data={"first_day": "2099-01-01", "last_day": "2099-01-02"}).status_code == 403
-    assert client.get("/staff/availability").headers["Location"].endswith(f"/staff/clinicians/{other.clinician_id}/availability")
+    assert (
+        client.post(f"{theirs}/time-off", data={"first_day": "2099-01-01", "last_day": "2099-01-02"}).status_code == 403
+    )
+    assert (
+        client.get("/staff/availability")
+        .headers["Location"]
+        .endswith(f"/staff/clinicians/{other.clinician_id}/availability")
+    )
     assert len(_slots(client)) == 7 * 8  # unchanged
 
 
@@ -170,7 +197,9 @@ def test_an_admin_manages_any_clinicians_availability(client, create_staff, clin
     admin = create_staff(Role.ADMIN)
     sign_in(client, admin.email)
     assert "Dr Own" in client.get("/staff/availability").text
-    response = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/hours", data=_hours_form(d0_r0=("10:00", "11:00")))
+    response = client.post(
+        f"/staff/clinicians/{clinician_user.clinician_id}/hours", data=_hours_form(d0_r0=("10:00", "11:00"))
+    )
     assert response.status_code == 302
     assert client.get("/staff/clinicians/999999/availability").status_code == 404
 
@@ -182,7 +211,9 @@ def test_daily_limit_and_minimum_gap_shape_what_patients_can_book(client, clinic
     slots = _slots(client, days_ahead=2, days=1, tz="America/New_York")
     booked = client.post(
         "/api/v1/bookings",
-        json=patient_json(type("T", (), {"slug": "workspace"}), slots[0]["start"], clinician_id=clinician_user.clinician_id),
+        json=patient_json(
+            type("T", (), {"slug": "workspace"}), slots[0]["start"], clinician_id=clinician_user.clinician_id
+        ),
     )
     assert booked.status_code == 201
     assert _slots(client, days_ahead=2, days=1) == []  # the one consultation that day is taken
@@ -195,17 +226,28 @@ def test_daily_limit_and_minimum_gap_shape_what_patients_can_book(client, clinic
 
 @pytest.mark.parametrize(
     ("data", "field"),
-    [({"max_per_day": "0"}, "max_per_day"), ({"max_per_day": "many"}, "max_per_day"),
-     ({"min_gap_minutes": "-5"}, "min_gap_minutes"), ({"types": "no-such-type"}, "types")],
+    [
+        ({"max_per_day": "0"}, "max_per_day"),
+        ({"max_per_day": "many"}, "max_per_day"),
+        ({"min_gap_minutes": "-5"}, "min_gap_minutes"),
+        ({"types": "no-such-type"}, "types"),
+    ],
 )
 def test_invalid_limits_are_explained(client, clinician_user, data, field):
     sign_in(client, clinician_user.email)
-    response = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"types": "workspace", **data})
+    response = client.post(
+        f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"types": "workspace", **data}
+    )
     assert response.status_code == 422
     assert f'id="{field}-error"' in response.text
 
 
 def test_a_clinician_who_stops_offering_a_type_disappears_from_it(client, clinician_user):
     sign_in(client, clinician_user.email)
-    assert client.post(f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"min_gap_minutes": "0"}).status_code == 302
+    assert (
+        client.post(
+            f"/staff/clinicians/{clinician_user.clinician_id}/offering", data={"min_gap_minutes": "0"}
+        ).status_code
+        == 302
+    )
     assert _slots(client) == []

@@ -14,8 +14,17 @@ KEY = b"the audit key, which the database never holds"
 def _chain(count, key=KEY):
     rows, previous = [], GENESIS
     for number in range(1, count + 1):
-        row = {"id": number, "occurred_dt": f"2026-11-25T12:00:0{number}+00:00", "actor_id": 1, "action": "intake.viewed",
-               "intake_id": 7, "booking_id": 7, "subject_user_id": None, "detail": "", "remote_addr": "127.0.0.1"}
+        row = {
+            "id": number,
+            "occurred_dt": f"2026-11-25T12:00:0{number}+00:00",
+            "actor_id": 1,
+            "action": "intake.viewed",
+            "intake_id": 7,
+            "booking_id": 7,
+            "subject_user_id": None,
+            "detail": "",
+            "remote_addr": "127.0.0.1",
+        }
         row["prev_hash"] = previous
         row["row_hash"] = previous = row_hash(key, previous, row)
         rows.append(row)

@@ -10,8 +10,18 @@ from kapclinic.scheduling.slots import TimeRange
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("09:00", time(9)), ("23:59", time(23, 59)), (" 07:30 ", time(7, 30)), ("9:00", None), ("24:00", None),
-     ("12:60", None), ("noon", None), ("", None), (None, None), ("０９:００", None)],
+    [
+        ("09:00", time(9)),
+        ("23:59", time(23, 59)),
+        (" 07:30 ", time(7, 30)),
+        ("9:00", None),
+        ("24:00", None),
+        ("12:60", None),
+        ("noon", None),
+        ("", None),
+        (None, None),
+        ("０９:００", None),
+    ],
 )
 def test_times_are_read_as_24_hour_hh_mm(text, expected):
     assert parse_time(text) == expected
@@ -26,7 +36,9 @@ def test_touching_ranges_are_fine_and_come_back_in_order():
 
 
 def test_overlapping_ranges_name_the_later_one():
-    _, errors = parse_weekly_hours({"d0_r0_start": "09:00", "d0_r0_end": "12:00", "d0_r2_start": "11:59", "d0_r2_end": "13:00"})
+    _, errors = parse_weekly_hours(
+        {"d0_r0_start": "09:00", "d0_r0_end": "12:00", "d0_r2_start": "11:59", "d0_r2_end": "13:00"}
+    )
     assert list(errors) == ["d0_r2_start"]
 
 
@@ -48,8 +60,12 @@ def test_each_range_gets_a_message_per_field(start, end, errors):
 
 @pytest.mark.parametrize(
     ("first", "last", "field"),
-    [("2026-12-24", "2026-12-23", "last_day"), ("2026-13-01", "2026-12-31", "first_day"),
-     ("2026-11-01", "2026-11-02", "first_day"), ("2026-12-01", "2028-01-01", "last_day")],
+    [
+        ("2026-12-24", "2026-12-23", "last_day"),
+        ("2026-13-01", "2026-12-31", "first_day"),
+        ("2026-11-01", "2026-11-02", "first_day"),
+        ("2026-12-01", "2028-01-01", "last_day"),
+    ],
 )
 def test_date_spans_are_checked(first, last, field):
     span, errors = parse_date_span(first, last, today=date(2026, 11, 25))
@@ -57,4 +73,7 @@ def test_date_spans_are_checked(first, last, field):
 
 
 def test_a_single_day_of_time_off_is_a_span():
-    assert parse_date_span("2026-12-24", "2026-12-24", today=date(2026, 11, 25)) == ((date(2026, 12, 24), date(2026, 12, 24)), {})
+    assert parse_date_span("2026-12-24", "2026-12-24", today=date(2026, 11, 25)) == (
+        (date(2026, 12, 24), date(2026, 12, 24)),
+        {},
+    )

@@ -39,13 +39,31 @@ AUTHORED = datetime(2026, 11, 25, 8, 0, tzinfo=ZoneInfo("America/New_York"))
 
 # http://hl7.org/fhir/R4/valueset-item-type.html
 R4_ITEM_TYPES = {
-    "group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time", "string", "text",
-    "url", "choice", "open-choice", "attachment", "reference", "quantity",
+    "group",
+    "display",
+    "boolean",
+    "decimal",
+    "integer",
+    "date",
+    "dateTime",
+    "time",
+    "string",
+    "text",
+    "url",
+    "choice",
+    "open-choice",
+    "attachment",
+    "reference",
+    "quantity",
 }
 # The value[x] each item type takes in a response (item-type definitions).
 VALUE_KEYS = {
-    "boolean": "valueBoolean", "integer": "valueInteger", "date": "valueDate",
-    "string": "valueString", "text": "valueString", "choice": "valueCoding",
+    "boolean": "valueBoolean",
+    "integer": "valueInteger",
+    "date": "valueDate",
+    "string": "valueString",
+    "text": "valueString",
+    "choice": "valueCoding",
 }
 
 
@@ -75,7 +93,12 @@ def stored_results(answers_by_step):
         step = STEPS_BY_KEY[key]
         if step.instrument:
             score = INSTRUMENTS[key].score(questionnaire.instrument_answers(step, answers))
-            scores[key] = {"total": score.total, "severity": score.severity, "flags": sorted(score.flags), "subscores": score.subscores}
+            scores[key] = {
+                "total": score.total,
+                "severity": score.severity,
+                "flags": sorted(score.flags),
+                "subscores": score.subscores,
+            }
     return {"scores": scores, "flags": []}
 
 
@@ -143,8 +166,19 @@ def test_questionnaire_is_valid_fhir_with_a_versioned_canonical_url():
     # que-0: a name usable as a machine identifier.
     assert parsed.name[0].isupper() and parsed.name.isalnum()
     assert [group["linkId"] for group in resource["item"]] == [
-        "about", "reasons", "history", "medications", "medical", "psychiatric",
-        "phq9", "asq", "gad7", "audit", "pcl5", "guardian", "consent",
+        "about",
+        "reasons",
+        "history",
+        "medications",
+        "medical",
+        "psychiatric",
+        "phq9",
+        "asq",
+        "gad7",
+        "audit",
+        "pcl5",
+        "guardian",
+        "consent",
     ]
 
 
@@ -217,7 +251,18 @@ def test_every_audit_item_carries_its_loinc_code():
     codes = [items[f"audit.audit_{number}"]["code"] for number in range(1, 11)]
     assert codes == [
         [{"system": LOINC, "code": code}]
-        for code in ("68518-0", "68519-8", "68520-6", "97734-8", "97735-5", "97736-3", "97737-1", "97738-9", "97739-7", "97740-5")
+        for code in (
+            "68518-0",
+            "68519-8",
+            "68520-6",
+            "97734-8",
+            "97735-5",
+            "97736-3",
+            "97737-1",
+            "97738-9",
+            "97739-7",
+            "97740-5",
+        )
     ]
 
 

@@ -108,8 +108,16 @@ def test_pcl5_offers_the_published_five_point_scale_scored_0_to_4():
 @pytest.mark.parametrize(
     ("number", "expected"),
     [
-        (1, ((0, "Never"), (1, "Monthly or less"), (2, "2 to 4 times a month"), (3, "2 to 3 times a week"),
-             (4, "4 or more times a week"))),
+        (
+            1,
+            (
+                (0, "Never"),
+                (1, "Monthly or less"),
+                (2, "2 to 4 times a month"),
+                (3, "2 to 3 times a week"),
+                (4, "4 or more times a week"),
+            ),
+        ),
         (2, ((0, "1 or 2"), (1, "3 or 4"), (2, "5 or 6"), (3, "7, 8, or 9"), (4, "10 or more"))),
         *[(number, tuple(enumerate(OCCASION_LABELS))) for number in range(3, 9)],
         *[(number, ((0, EVER_LABELS[0]), (2, EVER_LABELS[1]), (4, EVER_LABELS[2]))) for number in (9, 10)],
@@ -129,8 +137,7 @@ def test_asq_questions_are_yes_or_no():
     [
         ("phq9", "Over the last 2 weeks, how often have you been bothered by any of the following problems?"),
         ("gad7", "Over the last 2 weeks, how often have you been bothered by the following problems?"),
-        ("pcl5", "Below is a list of problems that people sometimes have in response to a very stressful "
-                 "experience."),
+        ("pcl5", "Below is a list of problems that people sometimes have in response to a very stressful experience."),
         ("audit", "Because alcohol use can affect your health and can interfere with certain medications"),
     ],
 )
@@ -153,8 +160,11 @@ def test_pcl5_instructions_ask_about_the_past_month():
         ("gad7_7", "Feeling afraid as if something awful might happen"),
         ("audit_1", "How often do you have a drink containing alcohol?"),
         ("audit_3", "How often do you have six or more drinks on one occasion?"),
-        ("audit_10", "Has a relative or friend or a doctor or another health worker been concerned about your "
-                     "drinking or suggested you cut down?"),
+        (
+            "audit_10",
+            "Has a relative or friend or a doctor or another health worker been concerned about your "
+            "drinking or suggested you cut down?",
+        ),
         ("pcl5_1", "Repeated, disturbing, and unwanted memories of the stressful experience?"),
         ("pcl5_17", 'Being "superalert" or watchful or on guard?'),
         ("pcl5_20", "Trouble falling or staying asleep?"),

@@ -26,7 +26,8 @@ def test_a_warning_every_request_would_repeat_is_logged_once_per_interval_with_a
             logger.warning("storage unreachable")
         logger.warning("something else")  # another kind of warning has its own interval
         assert [(record.getMessage(), record.fields["held_back"]) for record in kept.records] == [
-            ("storage unreachable", 0), ("something else", 0)
+            ("storage unreachable", 0),
+            ("something else", 0),
         ]
         time.sleep(0.25)  # the interval has passed
         logger.warning("storage unreachable")

@@ -35,8 +35,8 @@ from kapclinic.intake.questionnaire import (
     steps_for,
     validate_step,
 )
-from kapclinic.scheduling import validation
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS as VALID
+from kapclinic.scheduling import validation
 from tests.intake_answers import form_for
 
 TODAY = date(2026, 6, 1)

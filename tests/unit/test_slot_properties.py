@@ -93,9 +93,7 @@ class Scenario:
 # Every DST change of these zones happens between 01:00 and 03:00 local time, so a third
 # of the wall times are drawn from 01:00-03:00, a third from 00:00-04:00 and a third
 # from the whole day (minute precision, so most are off any grid).
-wall_minutes = st.one_of(
-    st.integers(60, 3 * 60), st.integers(0, 4 * 60), st.integers(0, MINUTES_PER_DAY - 2)
-)
+wall_minutes = st.one_of(st.integers(60, 3 * 60), st.integers(0, 4 * 60), st.integers(0, MINUTES_PER_DAY - 2))
 
 
 def as_time(minute_of_day):
@@ -136,7 +134,9 @@ def windows(draw, zone, anchor):
         viewer = zone if kind == "clinician dates" else draw(st.sampled_from(VIEWER_ZONES))
         first = anchor + timedelta(days=draw(st.integers(-7, 1)))
         return utc_window_for_local_dates(first, first + timedelta(days=draw(st.integers(0, 13))), viewer)
-    start = datetime.combine(anchor, time(0), tzinfo=UTC) + timedelta(minutes=draw(st.integers(-7 * MINUTES_PER_DAY, MINUTES_PER_DAY)))
+    start = datetime.combine(anchor, time(0), tzinfo=UTC) + timedelta(
+        minutes=draw(st.integers(-7 * MINUTES_PER_DAY, MINUTES_PER_DAY))
+    )
     length = timedelta(minutes=draw(st.integers(MINUTES_PER_DAY, 14 * MINUTES_PER_DAY)))
     return Interval(start, start + length)
 
@@ -175,7 +175,9 @@ def calendars(draw, zone, anchor, window, clinician_id):
     override_days = st.one_of(st.just(anchor), st.integers(-9, 16).map(lambda n: anchor + timedelta(days=n)))
     overrides = draw(st.dictionaries(override_days, day_ranges, max_size=4))
     fortnight = 15 * MINUTES_PER_DAY
-    time_off = draw(st.lists(spans(window.start_dt, -2 * MINUTES_PER_DAY, fortnight, 1, 3 * MINUTES_PER_DAY), max_size=3))
+    time_off = draw(
+        st.lists(spans(window.start_dt, -2 * MINUTES_PER_DAY, fortnight, 1, 3 * MINUTES_PER_DAY), max_size=3)
+    )
     busy = draw(st.lists(spans(window.start_dt, -MINUTES_PER_DAY, fortnight, 5, 4 * 60), max_size=8))
     return ClinicianCalendar(clinician_id, zone, weekly, overrides, tuple(time_off), tuple(busy))
 
@@ -449,7 +451,9 @@ def test_pick_fair_clinician_takes_the_lowest_id_among_the_least_booked(counts):
 # --- the time zone primitives the engine stands on --------------------------------------
 
 
-anchored_days = st.builds(lambda anchor, offset: anchor + timedelta(days=offset), st.sampled_from(ANCHORS), st.integers(-2, 2))
+anchored_days = st.builds(
+    lambda anchor, offset: anchor + timedelta(days=offset), st.sampled_from(ANCHORS), st.integers(-2, 2)
+)
 wall_times = st.builds(
     lambda minute, second: time(*divmod(minute, 60), second), wall_minutes, st.one_of(st.just(0), st.integers(0, 59))
 )

@@ -327,12 +327,33 @@ def test_hourly_grid_after_now_stays_on_the_hour_across_lord_howe_half_hour_jump
 @pytest.mark.parametrize(
     ("sydney_monday", "la_sunday", "patient_sees"),
     [
-        pytest.param(date(2026, 1, 12), date(2026, 1, 11), ["2:00 PM PST", "3:00 PM PST", "4:00 PM PST"], id="january-aedt-vs-pst"),
-        pytest.param(date(2026, 3, 30), date(2026, 3, 29), ["3:00 PM PDT", "4:00 PM PDT", "5:00 PM PDT"], id="march-aedt-vs-pdt"),
-        pytest.param(date(2026, 4, 6), date(2026, 4, 5), ["4:00 PM PDT", "5:00 PM PDT", "6:00 PM PDT"], id="april-aest-vs-pdt"),
-        pytest.param(date(2026, 7, 13), date(2026, 7, 12), ["4:00 PM PDT", "5:00 PM PDT", "6:00 PM PDT"], id="july-aest-vs-pdt"),
-        pytest.param(date(2026, 10, 5), date(2026, 10, 4), ["3:00 PM PDT", "4:00 PM PDT", "5:00 PM PDT"], id="october-aedt-vs-pdt"),
-        pytest.param(date(2026, 11, 2), date(2026, 11, 1), ["2:00 PM PST", "3:00 PM PST", "4:00 PM PST"], id="november-aedt-vs-pst"),
+        pytest.param(
+            date(2026, 1, 12),
+            date(2026, 1, 11),
+            ["2:00 PM PST", "3:00 PM PST", "4:00 PM PST"],
+            id="january-aedt-vs-pst",
+        ),
+        pytest.param(
+            date(2026, 3, 30), date(2026, 3, 29), ["3:00 PM PDT", "4:00 PM PDT", "5:00 PM PDT"], id="march-aedt-vs-pdt"
+        ),
+        pytest.param(
+            date(2026, 4, 6), date(2026, 4, 5), ["4:00 PM PDT", "5:00 PM PDT", "6:00 PM PDT"], id="april-aest-vs-pdt"
+        ),
+        pytest.param(
+            date(2026, 7, 13), date(2026, 7, 12), ["4:00 PM PDT", "5:00 PM PDT", "6:00 PM PDT"], id="july-aest-vs-pdt"
+        ),
+        pytest.param(
+            date(2026, 10, 5),
+            date(2026, 10, 4),
+            ["3:00 PM PDT", "4:00 PM PDT", "5:00 PM PDT"],
+            id="october-aedt-vs-pdt",
+        ),
+        pytest.param(
+            date(2026, 11, 2),
+            date(2026, 11, 1),
+            ["2:00 PM PST", "3:00 PM PST", "4:00 PM PST"],
+            id="november-aedt-vs-pst",
+        ),
     ],
 )
 def test_los_angeles_patient_sees_sydney_monday_morning_on_sunday_afternoon(sydney_monday, la_sunday, patient_sees):
@@ -363,7 +384,11 @@ def test_los_angeles_patient_sees_sydney_evening_slot_that_runs_across_a_join_at
     sunday_and_monday = offered(calendar, slot_rules, sunday, monday, viewer_zone=LOS_ANGELES)
 
     expected = ["10:00 PM PST", "10:30 PM PST", "11:00 PM PST", "11:30 PM PST"]
-    on_sunday = [format_time(s.start_dt, LOS_ANGELES) for s in sunday_and_monday if s.start_dt.astimezone(LOS_ANGELES).date() == sunday]
+    on_sunday = [
+        format_time(s.start_dt, LOS_ANGELES)
+        for s in sunday_and_monday
+        if s.start_dt.astimezone(LOS_ANGELES).date() == sunday
+    ]
     assert on_sunday == expected  # the wider window offers the 23:30 start ...
     assert [format_time(s.start_dt, LOS_ANGELES) for s in sunday_only] == expected  # ... so must Sunday's
 
@@ -403,9 +428,7 @@ def test_booking_with_ten_minute_after_buffer_blocks_the_hour_it_keeps_busy():
 def test_ten_minute_before_buffer_pushes_the_next_start_past_the_booking():
     booking = Interval(at(NEW_YORK, MONDAY, "10:00"), at(NEW_YORK, MONDAY, "11:00"))
     calendar = ClinicianCalendar(1, NEW_YORK, weekly={0: (hours("09:00", "13:00"),)}, busy=(booking,))
-    new_type = rules(
-        duration=50, grid=15, buffer_before=timedelta(minutes=10), buffer_after=timedelta(minutes=10)
-    )
+    new_type = rules(duration=50, grid=15, buffer_before=timedelta(minutes=10), buffer_after=timedelta(minutes=10))
 
     starts = wall_clock_by_day(offered(calendar, new_type, MONDAY), NEW_YORK)[MONDAY]
 
@@ -415,9 +438,7 @@ def test_ten_minute_before_buffer_pushes_the_next_start_past_the_booking():
 
 def test_buffers_may_spill_outside_working_hours_but_the_session_may_not():
     calendar = ClinicianCalendar(1, NEW_YORK, weekly={0: (hours("09:00", "10:00"),)})
-    with_buffers = rules(
-        duration=50, grid=10, buffer_before=timedelta(minutes=30), buffer_after=timedelta(minutes=30)
-    )
+    with_buffers = rules(duration=50, grid=10, buffer_before=timedelta(minutes=30), buffer_after=timedelta(minutes=30))
 
     assert wall_clock_by_day(offered(calendar, with_buffers, MONDAY), NEW_YORK) == {MONDAY: ["09:00", "09:10"]}
 
@@ -444,7 +465,9 @@ def test_minimum_notice_hides_slots_that_start_too_soon():
     now = at(NEW_YORK, MONDAY, "10:20")
     next_day_notice = rules(duration=60, grid=15, min_notice=timedelta(hours=24))
 
-    by_day = wall_clock_by_day(offered(calendar, next_day_notice, MONDAY, MONDAY + timedelta(days=2), now=now), NEW_YORK)
+    by_day = wall_clock_by_day(
+        offered(calendar, next_day_notice, MONDAY, MONDAY + timedelta(days=2), now=now), NEW_YORK
+    )
 
     assert MONDAY not in by_day
     assert by_day[MONDAY + timedelta(days=1)][0] == "10:30"  # 24 h after 10:20, on the grid
@@ -542,16 +565,16 @@ def test_override_adds_hours_on_a_day_without_weekly_hours():
 def test_override_with_no_hours_is_a_day_off():
     calendar = ClinicianCalendar(1, NEW_YORK, weekly=every_day(hours("09:00", "12:00")), overrides={MONDAY: ()})
 
-    by_day = wall_clock_by_day(offered(calendar, rules(), MONDAY - timedelta(days=1), MONDAY + timedelta(days=1)), NEW_YORK)
+    by_day = wall_clock_by_day(
+        offered(calendar, rules(), MONDAY - timedelta(days=1), MONDAY + timedelta(days=1)), NEW_YORK
+    )
 
     assert MONDAY not in by_day
     assert by_day[MONDAY - timedelta(days=1)] == by_day[MONDAY + timedelta(days=1)] == ["09:00", "10:00", "11:00"]
 
 
 def test_ranges_on_prefers_overrides():
-    calendar = ClinicianCalendar(
-        1, NEW_YORK, weekly={0: (hours("09:00", "10:00"),)}, overrides={MONDAY: ()}
-    )
+    calendar = ClinicianCalendar(1, NEW_YORK, weekly={0: (hours("09:00", "10:00"),)}, overrides={MONDAY: ()})
 
     assert calendar.ranges_on(MONDAY) == ()
     assert calendar.ranges_on(MONDAY + timedelta(days=7)) == (hours("09:00", "10:00"),)
@@ -648,9 +671,21 @@ def test_consultation_may_run_across_the_join_of_back_to_back_ranges():
 
     slots = offered(calendar, rules(duration=60, grid=30), MONDAY)
 
-    assert wall_clock_by_day(slots, NEW_YORK)[MONDAY] == ["09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30", "13:00"]
+    assert wall_clock_by_day(slots, NEW_YORK)[MONDAY] == [
+        "09:00",
+        "09:30",
+        "10:00",
+        "10:30",
+        "11:00",
+        "11:30",
+        "12:00",
+        "12:30",
+        "13:00",
+    ]
     window = utc_window_for_local_dates(MONDAY, MONDAY, NEW_YORK)
-    assert working_intervals(calendar, window) == [Interval(at(NEW_YORK, MONDAY, "09:00"), at(NEW_YORK, MONDAY, "14:00"))]
+    assert working_intervals(calendar, window) == [
+        Interval(at(NEW_YORK, MONDAY, "09:00"), at(NEW_YORK, MONDAY, "14:00"))
+    ]
 
 
 def test_a_break_between_ranges_is_not_bridged():
@@ -707,7 +742,10 @@ def test_first_available_drops_only_the_booked_clinician_from_a_shared_start():
     team = first_available_team()
     window = utc_window_for_local_dates(MONDAY, MONDAY, UTC)
     booked_london = ClinicianCalendar(
-        1, LONDON, weekly=team[2].weekly, busy=(Interval(datetime(2026, 6, 15, 13, tzinfo=UTC), datetime(2026, 6, 15, 14, tzinfo=UTC)),)
+        1,
+        LONDON,
+        weekly=team[2].weekly,
+        busy=(Interval(datetime(2026, 6, 15, 13, tzinfo=UTC), datetime(2026, 6, 15, 14, tzinfo=UTC)),),
     )
 
     slots = bookable_slots_for_all([team[0], team[1], booked_london], rules(), window, LONG_AGO)
@@ -757,18 +795,74 @@ def test_pick_fair_clinician_with_nobody_free_is_an_error():
 @pytest.mark.parametrize(
     ("zone", "moment", "monday", "length"),
     [
-        pytest.param(NEW_YORK, datetime(2026, 3, 5, 15, tzinfo=UTC), date(2026, 3, 2), timedelta(hours=167), id="ny-spring-week"),
-        pytest.param(NEW_YORK, datetime(2026, 10, 29, 15, tzinfo=UTC), date(2026, 10, 26), timedelta(hours=169), id="ny-fall-week"),
-        pytest.param(NEW_YORK, datetime(2026, 6, 17, 15, tzinfo=UTC), date(2026, 6, 15), timedelta(hours=168), id="ny-ordinary-week"),
-        pytest.param(LONDON, datetime(2026, 3, 29, 12, tzinfo=UTC), date(2026, 3, 23), timedelta(hours=167), id="london-spring-week"),
-        pytest.param(LONDON, datetime(2026, 10, 25, 12, tzinfo=UTC), date(2026, 10, 19), timedelta(hours=169), id="london-fall-week"),
-        pytest.param(SYDNEY, datetime(2026, 4, 1, 0, tzinfo=UTC), date(2026, 3, 30), timedelta(hours=169), id="sydney-dst-ends-week"),
-        pytest.param(SYDNEY, datetime(2026, 10, 1, 0, tzinfo=UTC), date(2026, 9, 28), timedelta(hours=167), id="sydney-dst-starts-week"),
-        pytest.param(LORD_HOWE, datetime(2026, 10, 1, 0, tzinfo=UTC), date(2026, 9, 28), timedelta(hours=167, minutes=30), id="lord-howe-half-hour-week"),
+        pytest.param(
+            NEW_YORK, datetime(2026, 3, 5, 15, tzinfo=UTC), date(2026, 3, 2), timedelta(hours=167), id="ny-spring-week"
+        ),
+        pytest.param(
+            NEW_YORK,
+            datetime(2026, 10, 29, 15, tzinfo=UTC),
+            date(2026, 10, 26),
+            timedelta(hours=169),
+            id="ny-fall-week",
+        ),
+        pytest.param(
+            NEW_YORK,
+            datetime(2026, 6, 17, 15, tzinfo=UTC),
+            date(2026, 6, 15),
+            timedelta(hours=168),
+            id="ny-ordinary-week",
+        ),
+        pytest.param(
+            LONDON,
+            datetime(2026, 3, 29, 12, tzinfo=UTC),
+            date(2026, 3, 23),
+            timedelta(hours=167),
+            id="london-spring-week",
+        ),
+        pytest.param(
+            LONDON,
+            datetime(2026, 10, 25, 12, tzinfo=UTC),
+            date(2026, 10, 19),
+            timedelta(hours=169),
+            id="london-fall-week",
+        ),
+        pytest.param(
+            SYDNEY,
+            datetime(2026, 4, 1, 0, tzinfo=UTC),
+            date(2026, 3, 30),
+            timedelta(hours=169),
+            id="sydney-dst-ends-week",
+        ),
+        pytest.param(
+            SYDNEY,
+            datetime(2026, 10, 1, 0, tzinfo=UTC),
+            date(2026, 9, 28),
+            timedelta(hours=167),
+            id="sydney-dst-starts-week",
+        ),
+        pytest.param(
+            LORD_HOWE,
+            datetime(2026, 10, 1, 0, tzinfo=UTC),
+            date(2026, 9, 28),
+            timedelta(hours=167, minutes=30),
+            id="lord-howe-half-hour-week",
+        ),
         # Sunday 23:30 EDT on the change day is still the week that started on 2 March ...
-        pytest.param(NEW_YORK, datetime(2026, 3, 9, 3, 30, tzinfo=UTC), date(2026, 3, 2), timedelta(hours=167), id="ny-sunday-late-evening"),
+        pytest.param(
+            NEW_YORK,
+            datetime(2026, 3, 9, 3, 30, tzinfo=UTC),
+            date(2026, 3, 2),
+            timedelta(hours=167),
+            id="ny-sunday-late-evening",
+        ),
         # ... and Monday 00:00 local starts the next one.
-        pytest.param(NEW_YORK, datetime(2026, 3, 9, 4, 0, tzinfo=UTC), date(2026, 3, 9), timedelta(hours=168), id="ny-monday-midnight"),
+        pytest.param(
+            NEW_YORK,
+            datetime(2026, 3, 9, 4, 0, tzinfo=UTC),
+            date(2026, 3, 9),
+            timedelta(hours=168),
+            id="ny-monday-midnight",
+        ),
     ],
 )
 def test_local_week_runs_monday_midnight_to_monday_midnight_local(zone, moment, monday, length):
@@ -849,13 +943,20 @@ def test_daily_limit_counts_consultations_by_the_clinicians_local_date():
     zone = ZoneInfo("America/New_York")
     late = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # Tue 18:00 EST
     calendar = ClinicianCalendar(
-        1, zone, weekly={day: (TimeRange(time(9), time(20)),) for day in range(7)},
-        consultations=(Interval(late, late + timedelta(hours=1)),), max_per_day=1,
+        1,
+        zone,
+        weekly={day: (TimeRange(time(9), time(20)),) for day in range(7)},
+        consultations=(Interval(late, late + timedelta(hours=1)),),
+        max_per_day=1,
     )
     rules = SlotRules(duration=timedelta(hours=1), grid_minutes=60, horizon=timedelta(days=400))
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    tuesday = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone), now)
-    wednesday = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 2), date(2026, 12, 2), zone), now)
+    tuesday = bookable_slots(
+        calendar, rules, utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone), now
+    )
+    wednesday = bookable_slots(
+        calendar, rules, utc_window_for_local_dates(date(2026, 12, 2), date(2026, 12, 2), zone), now
+    )
     assert tuesday == []
     assert len(wednesday) == 11
 
@@ -864,12 +965,19 @@ def test_minimum_gap_keeps_time_free_around_each_consultation():
     zone = ZoneInfo("UTC")
     booked = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     calendar = ClinicianCalendar(
-        1, zone, weekly={day: (TimeRange(time(9), time(17)),) for day in range(7)},
+        1,
+        zone,
+        weekly={day: (TimeRange(time(9), time(17)),) for day in range(7)},
         busy=(Interval(booked, booked + timedelta(hours=1)),),
-        consultations=(Interval(booked, booked + timedelta(hours=1)),), min_gap=timedelta(minutes=30),
+        consultations=(Interval(booked, booked + timedelta(hours=1)),),
+        min_gap=timedelta(minutes=30),
     )
     rules = SlotRules(duration=timedelta(hours=1), grid_minutes=30, horizon=timedelta(days=400))
-    slots = bookable_slots(calendar, rules, utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone),
-                           datetime(2026, 11, 1, tzinfo=UTC))
+    slots = bookable_slots(
+        calendar,
+        rules,
+        utc_window_for_local_dates(date(2026, 12, 1), date(2026, 12, 1), zone),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
     starts = {slot.start_dt.strftime("%H:%M") for slot in slots}
     assert "10:30" in starts and "11:00" not in starts and "13:00" not in starts and "13:30" in starts

@@ -50,55 +50,204 @@ def utc(*args):
 # (zone, local date, wall time, expected UTC instant, wall clock / abbreviation the zone shows then)
 LOCAL_TO_UTC_TABLE = [
     # --- New York, spring forward 2026-03-08 02:00 EST -> 03:00 EDT -----------------
-    pytest.param(NEW_YORK, date(2026, 3, 7), time(9, 0), utc(2026, 3, 7, 14, 0), "09:00 EST", id="ny-day-before-spring-9am"),
+    pytest.param(
+        NEW_YORK, date(2026, 3, 7), time(9, 0), utc(2026, 3, 7, 14, 0), "09:00 EST", id="ny-day-before-spring-9am"
+    ),
     pytest.param(NEW_YORK, date(2026, 3, 8), time(0, 0), utc(2026, 3, 8, 5, 0), "00:00 EST", id="ny-spring-midnight"),
-    pytest.param(NEW_YORK, date(2026, 3, 8), time(1, 59), utc(2026, 3, 8, 6, 59), "01:59 EST", id="ny-spring-last-minute-before-gap"),
+    pytest.param(
+        NEW_YORK,
+        date(2026, 3, 8),
+        time(1, 59),
+        utc(2026, 3, 8, 6, 59),
+        "01:59 EST",
+        id="ny-spring-last-minute-before-gap",
+    ),
     pytest.param(NEW_YORK, date(2026, 3, 8), time(2, 0), utc(2026, 3, 8, 7, 0), "03:00 EDT", id="ny-spring-gap-opens"),
-    pytest.param(NEW_YORK, date(2026, 3, 8), time(2, 30), utc(2026, 3, 8, 7, 30), "03:30 EDT", id="ny-spring-gap-0230-becomes-0330"),
-    pytest.param(NEW_YORK, date(2026, 3, 8), time(2, 59), utc(2026, 3, 8, 7, 59), "03:59 EDT", id="ny-spring-gap-last-minute"),
-    pytest.param(NEW_YORK, date(2026, 3, 8), time(3, 0), utc(2026, 3, 8, 7, 0), "03:00 EDT", id="ny-spring-first-real-minute"),
+    pytest.param(
+        NEW_YORK,
+        date(2026, 3, 8),
+        time(2, 30),
+        utc(2026, 3, 8, 7, 30),
+        "03:30 EDT",
+        id="ny-spring-gap-0230-becomes-0330",
+    ),
+    pytest.param(
+        NEW_YORK, date(2026, 3, 8), time(2, 59), utc(2026, 3, 8, 7, 59), "03:59 EDT", id="ny-spring-gap-last-minute"
+    ),
+    pytest.param(
+        NEW_YORK, date(2026, 3, 8), time(3, 0), utc(2026, 3, 8, 7, 0), "03:00 EDT", id="ny-spring-first-real-minute"
+    ),
     pytest.param(NEW_YORK, date(2026, 3, 8), time(9, 0), utc(2026, 3, 8, 13, 0), "09:00 EDT", id="ny-spring-day-9am"),
     pytest.param(NEW_YORK, date(2026, 3, 8), time(13, 0), utc(2026, 3, 8, 17, 0), "13:00 EDT", id="ny-spring-day-1pm"),
-    pytest.param(NEW_YORK, date(2026, 3, 9), time(9, 0), utc(2026, 3, 9, 13, 0), "09:00 EDT", id="ny-day-after-spring-9am"),
+    pytest.param(
+        NEW_YORK, date(2026, 3, 9), time(9, 0), utc(2026, 3, 9, 13, 0), "09:00 EDT", id="ny-day-after-spring-9am"
+    ),
     # --- New York, fall back 2026-11-01 02:00 EDT -> 01:00 EST ----------------------
-    pytest.param(NEW_YORK, date(2026, 10, 31), time(9, 0), utc(2026, 10, 31, 13, 0), "09:00 EDT", id="ny-day-before-fall-9am"),
-    pytest.param(NEW_YORK, date(2026, 11, 1), time(0, 30), utc(2026, 11, 1, 4, 30), "00:30 EDT", id="ny-fall-before-repeat"),
-    pytest.param(NEW_YORK, date(2026, 11, 1), time(1, 0), utc(2026, 11, 1, 5, 0), "01:00 EDT", id="ny-fall-repeat-starts-first-occurrence"),
-    pytest.param(NEW_YORK, date(2026, 11, 1), time(1, 30), utc(2026, 11, 1, 5, 30), "01:30 EDT", id="ny-fall-0130-first-occurrence"),
-    pytest.param(NEW_YORK, date(2026, 11, 1), time(1, 59), utc(2026, 11, 1, 5, 59), "01:59 EDT", id="ny-fall-repeat-last-minute"),
-    pytest.param(NEW_YORK, date(2026, 11, 1), time(2, 0), utc(2026, 11, 1, 7, 0), "02:00 EST", id="ny-fall-after-repeat"),
+    pytest.param(
+        NEW_YORK, date(2026, 10, 31), time(9, 0), utc(2026, 10, 31, 13, 0), "09:00 EDT", id="ny-day-before-fall-9am"
+    ),
+    pytest.param(
+        NEW_YORK, date(2026, 11, 1), time(0, 30), utc(2026, 11, 1, 4, 30), "00:30 EDT", id="ny-fall-before-repeat"
+    ),
+    pytest.param(
+        NEW_YORK,
+        date(2026, 11, 1),
+        time(1, 0),
+        utc(2026, 11, 1, 5, 0),
+        "01:00 EDT",
+        id="ny-fall-repeat-starts-first-occurrence",
+    ),
+    pytest.param(
+        NEW_YORK,
+        date(2026, 11, 1),
+        time(1, 30),
+        utc(2026, 11, 1, 5, 30),
+        "01:30 EDT",
+        id="ny-fall-0130-first-occurrence",
+    ),
+    pytest.param(
+        NEW_YORK, date(2026, 11, 1), time(1, 59), utc(2026, 11, 1, 5, 59), "01:59 EDT", id="ny-fall-repeat-last-minute"
+    ),
+    pytest.param(
+        NEW_YORK, date(2026, 11, 1), time(2, 0), utc(2026, 11, 1, 7, 0), "02:00 EST", id="ny-fall-after-repeat"
+    ),
     pytest.param(NEW_YORK, date(2026, 11, 1), time(13, 0), utc(2026, 11, 1, 18, 0), "13:00 EST", id="ny-fall-day-1pm"),
-    pytest.param(NEW_YORK, date(2026, 11, 2), time(9, 0), utc(2026, 11, 2, 14, 0), "09:00 EST", id="ny-day-after-fall-9am"),
+    pytest.param(
+        NEW_YORK, date(2026, 11, 2), time(9, 0), utc(2026, 11, 2, 14, 0), "09:00 EST", id="ny-day-after-fall-9am"
+    ),
     # --- London, spring forward 2026-03-29 01:00 GMT -> 02:00 BST -------------------
-    pytest.param(LONDON, date(2026, 3, 29), time(0, 59), utc(2026, 3, 29, 0, 59), "00:59 GMT", id="london-spring-before-gap"),
-    pytest.param(LONDON, date(2026, 3, 29), time(1, 0), utc(2026, 3, 29, 1, 0), "02:00 BST", id="london-spring-gap-opens"),
-    pytest.param(LONDON, date(2026, 3, 29), time(1, 30), utc(2026, 3, 29, 1, 30), "02:30 BST", id="london-spring-gap-0130-becomes-0230"),
-    pytest.param(LONDON, date(2026, 3, 29), time(2, 0), utc(2026, 3, 29, 1, 0), "02:00 BST", id="london-spring-first-real-minute"),
-    pytest.param(LONDON, date(2026, 3, 29), time(9, 0), utc(2026, 3, 29, 8, 0), "09:00 BST", id="london-spring-day-9am"),
-    pytest.param(LONDON, date(2026, 3, 28), time(13, 0), utc(2026, 3, 28, 13, 0), "13:00 GMT", id="london-day-before-spring-1pm"),
+    pytest.param(
+        LONDON, date(2026, 3, 29), time(0, 59), utc(2026, 3, 29, 0, 59), "00:59 GMT", id="london-spring-before-gap"
+    ),
+    pytest.param(
+        LONDON, date(2026, 3, 29), time(1, 0), utc(2026, 3, 29, 1, 0), "02:00 BST", id="london-spring-gap-opens"
+    ),
+    pytest.param(
+        LONDON,
+        date(2026, 3, 29),
+        time(1, 30),
+        utc(2026, 3, 29, 1, 30),
+        "02:30 BST",
+        id="london-spring-gap-0130-becomes-0230",
+    ),
+    pytest.param(
+        LONDON, date(2026, 3, 29), time(2, 0), utc(2026, 3, 29, 1, 0), "02:00 BST", id="london-spring-first-real-minute"
+    ),
+    pytest.param(
+        LONDON, date(2026, 3, 29), time(9, 0), utc(2026, 3, 29, 8, 0), "09:00 BST", id="london-spring-day-9am"
+    ),
+    pytest.param(
+        LONDON, date(2026, 3, 28), time(13, 0), utc(2026, 3, 28, 13, 0), "13:00 GMT", id="london-day-before-spring-1pm"
+    ),
     # --- London, fall back 2026-10-25 02:00 BST -> 01:00 GMT ------------------------
-    pytest.param(LONDON, date(2026, 10, 25), time(0, 30), utc(2026, 10, 24, 23, 30), "00:30 BST", id="london-fall-before-repeat"),
-    pytest.param(LONDON, date(2026, 10, 25), time(1, 0), utc(2026, 10, 25, 0, 0), "01:00 BST", id="london-fall-repeat-starts-first-occurrence"),
-    pytest.param(LONDON, date(2026, 10, 25), time(1, 30), utc(2026, 10, 25, 0, 30), "01:30 BST", id="london-fall-0130-first-occurrence"),
-    pytest.param(LONDON, date(2026, 10, 25), time(2, 0), utc(2026, 10, 25, 2, 0), "02:00 GMT", id="london-fall-after-repeat"),
-    pytest.param(LONDON, date(2026, 10, 25), time(13, 0), utc(2026, 10, 25, 13, 0), "13:00 GMT", id="london-fall-day-1pm"),
+    pytest.param(
+        LONDON, date(2026, 10, 25), time(0, 30), utc(2026, 10, 24, 23, 30), "00:30 BST", id="london-fall-before-repeat"
+    ),
+    pytest.param(
+        LONDON,
+        date(2026, 10, 25),
+        time(1, 0),
+        utc(2026, 10, 25, 0, 0),
+        "01:00 BST",
+        id="london-fall-repeat-starts-first-occurrence",
+    ),
+    pytest.param(
+        LONDON,
+        date(2026, 10, 25),
+        time(1, 30),
+        utc(2026, 10, 25, 0, 30),
+        "01:30 BST",
+        id="london-fall-0130-first-occurrence",
+    ),
+    pytest.param(
+        LONDON, date(2026, 10, 25), time(2, 0), utc(2026, 10, 25, 2, 0), "02:00 GMT", id="london-fall-after-repeat"
+    ),
+    pytest.param(
+        LONDON, date(2026, 10, 25), time(13, 0), utc(2026, 10, 25, 13, 0), "13:00 GMT", id="london-fall-day-1pm"
+    ),
     # --- Sydney, DST ends 2026-04-05 03:00 AEDT -> 02:00 AEST -----------------------
-    pytest.param(SYDNEY, date(2026, 4, 5), time(1, 30), utc(2026, 4, 4, 14, 30), "01:30 AEDT", id="sydney-end-before-repeat"),
-    pytest.param(SYDNEY, date(2026, 4, 5), time(2, 0), utc(2026, 4, 4, 15, 0), "02:00 AEDT", id="sydney-end-repeat-starts-first-occurrence"),
-    pytest.param(SYDNEY, date(2026, 4, 5), time(2, 30), utc(2026, 4, 4, 15, 30), "02:30 AEDT", id="sydney-end-0230-first-occurrence"),
-    pytest.param(SYDNEY, date(2026, 4, 5), time(3, 0), utc(2026, 4, 4, 17, 0), "03:00 AEST", id="sydney-end-after-repeat"),
+    pytest.param(
+        SYDNEY, date(2026, 4, 5), time(1, 30), utc(2026, 4, 4, 14, 30), "01:30 AEDT", id="sydney-end-before-repeat"
+    ),
+    pytest.param(
+        SYDNEY,
+        date(2026, 4, 5),
+        time(2, 0),
+        utc(2026, 4, 4, 15, 0),
+        "02:00 AEDT",
+        id="sydney-end-repeat-starts-first-occurrence",
+    ),
+    pytest.param(
+        SYDNEY,
+        date(2026, 4, 5),
+        time(2, 30),
+        utc(2026, 4, 4, 15, 30),
+        "02:30 AEDT",
+        id="sydney-end-0230-first-occurrence",
+    ),
+    pytest.param(
+        SYDNEY, date(2026, 4, 5), time(3, 0), utc(2026, 4, 4, 17, 0), "03:00 AEST", id="sydney-end-after-repeat"
+    ),
     pytest.param(SYDNEY, date(2026, 4, 5), time(9, 0), utc(2026, 4, 4, 23, 0), "09:00 AEST", id="sydney-end-day-9am"),
     # --- Sydney, DST starts 2026-10-04 02:00 AEST -> 03:00 AEDT ---------------------
-    pytest.param(SYDNEY, date(2026, 10, 4), time(1, 30), utc(2026, 10, 3, 15, 30), "01:30 AEST", id="sydney-start-before-gap"),
-    pytest.param(SYDNEY, date(2026, 10, 4), time(2, 0), utc(2026, 10, 3, 16, 0), "03:00 AEDT", id="sydney-start-gap-opens"),
-    pytest.param(SYDNEY, date(2026, 10, 4), time(2, 30), utc(2026, 10, 3, 16, 30), "03:30 AEDT", id="sydney-start-gap-0230-becomes-0330"),
-    pytest.param(SYDNEY, date(2026, 10, 4), time(3, 0), utc(2026, 10, 3, 16, 0), "03:00 AEDT", id="sydney-start-first-real-minute"),
-    pytest.param(SYDNEY, date(2026, 10, 4), time(9, 0), utc(2026, 10, 3, 22, 0), "09:00 AEDT", id="sydney-start-day-9am"),
+    pytest.param(
+        SYDNEY, date(2026, 10, 4), time(1, 30), utc(2026, 10, 3, 15, 30), "01:30 AEST", id="sydney-start-before-gap"
+    ),
+    pytest.param(
+        SYDNEY, date(2026, 10, 4), time(2, 0), utc(2026, 10, 3, 16, 0), "03:00 AEDT", id="sydney-start-gap-opens"
+    ),
+    pytest.param(
+        SYDNEY,
+        date(2026, 10, 4),
+        time(2, 30),
+        utc(2026, 10, 3, 16, 30),
+        "03:30 AEDT",
+        id="sydney-start-gap-0230-becomes-0330",
+    ),
+    pytest.param(
+        SYDNEY,
+        date(2026, 10, 4),
+        time(3, 0),
+        utc(2026, 10, 3, 16, 0),
+        "03:00 AEDT",
+        id="sydney-start-first-real-minute",
+    ),
+    pytest.param(
+        SYDNEY, date(2026, 10, 4), time(9, 0), utc(2026, 10, 3, 22, 0), "09:00 AEDT", id="sydney-start-day-9am"
+    ),
     # --- Lord Howe, half-hour shifts -------------------------------------------------
-    pytest.param(LORD_HOWE, date(2026, 10, 4), time(2, 0), utc(2026, 10, 3, 15, 30), "02:30 +11", id="lord-howe-half-hour-gap-opens"),
-    pytest.param(LORD_HOWE, date(2026, 10, 4), time(2, 15), utc(2026, 10, 3, 15, 45), "02:45 +11", id="lord-howe-half-hour-gap-0215-becomes-0245"),
-    pytest.param(LORD_HOWE, date(2026, 4, 5), time(1, 45), utc(2026, 4, 4, 14, 45), "01:45 +11", id="lord-howe-half-hour-repeat-first-occurrence"),
-    pytest.param(LORD_HOWE, date(2026, 4, 5), time(2, 0), utc(2026, 4, 4, 15, 30), "02:00 +1030", id="lord-howe-after-half-hour-repeat"),
+    pytest.param(
+        LORD_HOWE,
+        date(2026, 10, 4),
+        time(2, 0),
+        utc(2026, 10, 3, 15, 30),
+        "02:30 +11",
+        id="lord-howe-half-hour-gap-opens",
+    ),
+    pytest.param(
+        LORD_HOWE,
+        date(2026, 10, 4),
+        time(2, 15),
+        utc(2026, 10, 3, 15, 45),
+        "02:45 +11",
+        id="lord-howe-half-hour-gap-0215-becomes-0245",
+    ),
+    pytest.param(
+        LORD_HOWE,
+        date(2026, 4, 5),
+        time(1, 45),
+        utc(2026, 4, 4, 14, 45),
+        "01:45 +11",
+        id="lord-howe-half-hour-repeat-first-occurrence",
+    ),
+    pytest.param(
+        LORD_HOWE,
+        date(2026, 4, 5),
+        time(2, 0),
+        utc(2026, 4, 4, 15, 30),
+        "02:00 +1030",
+        id="lord-howe-after-half-hour-repeat",
+    ),
 ]
 
 
@@ -187,7 +336,9 @@ def test_unknown_time_zone_is_a_value_error():
         get_zone("Mars/Olympus")
 
 
-@pytest.mark.parametrize("name", ["America/Los_Angeles", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"])
+@pytest.mark.parametrize(
+    "name", ["America/Los_Angeles", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"]
+)
 def test_get_zone_accepts_iana_names(name):
     zone = get_zone(name)
 
@@ -226,7 +377,9 @@ def test_zone_selector_offers_region_names_and_utc_only():
         pytest.param(utc(2026, 10, 25, 1, 30), LONDON, "Sun 25 Oct 2026, 1:30 AM GMT", id="london-0130-second"),
         pytest.param(utc(2026, 4, 4, 15, 30), SYDNEY, "Sun 05 Apr 2026, 2:30 AM AEDT", id="sydney-0230-first"),
         pytest.param(utc(2026, 4, 4, 16, 30), SYDNEY, "Sun 05 Apr 2026, 2:30 AM AEST", id="sydney-0230-second"),
-        pytest.param(utc(2026, 1, 11, 22, 0), LOS_ANGELES, "Sun 11 Jan 2026, 2:00 PM PST", id="la-sees-sydney-monday-9am"),
+        pytest.param(
+            utc(2026, 1, 11, 22, 0), LOS_ANGELES, "Sun 11 Jan 2026, 2:00 PM PST", id="la-sees-sydney-monday-9am"
+        ),
         pytest.param(utc(2026, 1, 11, 22, 0), SYDNEY, "Mon 12 Jan 2026, 9:00 AM AEDT", id="sydney-monday-9am"),
         pytest.param(utc(2026, 6, 1, 12, 0), UTC, "Mon 01 Jun 2026, 12:00 PM UTC", id="utc"),
     ],
@@ -276,8 +429,16 @@ def test_to_zone_keeps_the_instant():
         pytest.param(LONDON, date(2026, 10, 25), utc(2026, 10, 24, 23), timedelta(hours=25), id="london-fall"),
         pytest.param(SYDNEY, date(2026, 4, 5), utc(2026, 4, 4, 13), timedelta(hours=25), id="sydney-end"),
         pytest.param(SYDNEY, date(2026, 10, 4), utc(2026, 10, 3, 14), timedelta(hours=23), id="sydney-start"),
-        pytest.param(LORD_HOWE, date(2026, 10, 4), utc(2026, 10, 3, 13, 30), timedelta(hours=23, minutes=30), id="lord-howe-start"),
-        pytest.param(LORD_HOWE, date(2026, 4, 5), utc(2026, 4, 4, 13), timedelta(hours=24, minutes=30), id="lord-howe-end"),
+        pytest.param(
+            LORD_HOWE,
+            date(2026, 10, 4),
+            utc(2026, 10, 3, 13, 30),
+            timedelta(hours=23, minutes=30),
+            id="lord-howe-start",
+        ),
+        pytest.param(
+            LORD_HOWE, date(2026, 4, 5), utc(2026, 4, 4, 13), timedelta(hours=24, minutes=30), id="lord-howe-end"
+        ),
     ],
 )
 def test_local_day_bounds_cover_short_and_long_days(zone, day, start, length):
