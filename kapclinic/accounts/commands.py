@@ -7,9 +7,9 @@ from sqlalchemy import select
 from kapclinic.accounts import services
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.validation import InvalidField
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from kapclinic.scheduling.validation import InvalidField
 
 users_cli = AppGroup("users", help="Staff users.")
 

@@ -16,12 +16,11 @@ from kapclinic.accounts.models import (
     StaffSession,
     StaffUser,
 )
-from kapclinic.core import tokens
+from kapclinic.core import tokens, validation
 from kapclinic.core.tokens import hash_secret
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.notifications.services import queue_email
-from kapclinic.scheduling import validation
 
 # argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile.
 _hasher = PasswordHasher()

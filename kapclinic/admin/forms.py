@@ -15,10 +15,9 @@ from wtforms.validators import URL, DataRequired, InputRequired, Length, Optiona
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from kapclinic.accounts.models import Role
-from kapclinic.core.forms import BrowserForm
+from kapclinic.core import validation
+from kapclinic.core.forms import BrowserForm, cleaned_by
 from kapclinic.core.timezones import UnknownTimeZone, get_zone
-from kapclinic.scheduling import validation
-from kapclinic.scheduling.forms import cleaned_by
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)

@@ -12,8 +12,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from kapclinic.core import validation
 from kapclinic.core.timezones import EARLIEST_YEAR, LATEST_YEAR, UnknownTimeZone, get_zone, now_utc, parse_instant
-from kapclinic.scheduling import validation
 
 MAX_SLOT_RANGE_DAYS = 62
 # RFC 3339 full-date and date-time with a numeric offset or Z: JSON Schema's "date" and

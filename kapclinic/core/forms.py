@@ -2,6 +2,9 @@
 
 from flask import request
 from flask_wtf import FlaskForm
+from wtforms.validators import ValidationError
+
+from kapclinic.core.validation import InvalidField
 
 
 class BrowserForm(FlaskForm):
@@ -17,3 +20,15 @@ class BrowserForm(FlaskForm):
             if form.is_submitted():
                 return request.form or None
             return super().wrap_formdata(form, formdata)
+
+
+def cleaned_by(clean):
+    """Wrap a validation.clean_* function as a WTForms validator that stores the clean value."""
+
+    def validator(form, field):
+        try:
+            field.data = clean(field.data)
+        except InvalidField as error:
+            raise ValidationError(str(error)) from None
+
+    return validator

@@ -14,6 +14,7 @@ from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.clinic import clinic
 from kapclinic.core.timezones import get_zone, local_day_bounds
+from kapclinic.core.validation import InvalidField, clean_note
 from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote, NoteKind
 from kapclinic.intake import fhir
@@ -24,7 +25,6 @@ from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
 from kapclinic.scheduling.slots import Interval
-from kapclinic.scheduling.validation import InvalidField, clean_note
 
 QUEUE_PAGE_SIZE = 25
 NOTE_MAX = 2000

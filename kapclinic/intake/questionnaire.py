@@ -14,8 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
+from kapclinic.core import validation
 from kapclinic.intake.instruments import INSTRUMENTS
-from kapclinic.scheduling import validation
 
 QUESTIONNAIRE_VERSION = "2026-11.1"
 CONSENT_VERSION = "2026-11.1"

@@ -11,13 +11,13 @@ from wtforms import ValidationError
 
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.validation import InvalidField, clean_name
 from kapclinic.core.views import DATABASE_FAULTS, database_unavailable
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
 from kapclinic.intake.models import IntakeStatus
 from kapclinic.scheduling.services import when_for_people
-from kapclinic.scheduling.validation import InvalidField, clean_name
 
 blueprint = Blueprint("intake", __name__, url_prefix="/intake")
 tokens.link_guessing_limit(blueprint)  # every page here is reached by a private link

@@ -1,24 +1,11 @@
-"""Patient-facing forms. Field rules come from scheduling.validation, shared with the API."""
+"""Patient-facing forms. Field rules come from core.validation, shared with the API."""
 
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
-from wtforms.validators import ValidationError
 from wtforms.widgets import DateInput, EmailInput, TelInput
 
-from kapclinic.core.forms import BrowserForm
+from kapclinic.core import validation
+from kapclinic.core.forms import BrowserForm, cleaned_by
 from kapclinic.core.timezones import now_utc
-from kapclinic.scheduling import validation
-
-
-def cleaned_by(clean):
-    """Wrap a validation.clean_* function as a WTForms validator that stores the clean value."""
-
-    def validator(form, field):
-        try:
-            field.data = clean(field.data)
-        except validation.InvalidField as error:
-            raise ValidationError(str(error)) from None
-
-    return validator
 
 
 def _clean_date_of_birth(value):

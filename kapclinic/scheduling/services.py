@@ -18,6 +18,7 @@ from kapclinic.core.clinic import clinic
 from kapclinic.core.db import flush_in_savepoint
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
+from kapclinic.core.validation import is_slug
 from kapclinic.extensions import db
 from kapclinic.ics.services import emailed_invite
 from kapclinic.intake.services import consultation_moved as intake_consultation_moved
@@ -42,7 +43,6 @@ from kapclinic.scheduling.slots import (
     local_week,
     pick_fair_clinician,
 )
-from kapclinic.scheduling.validation import is_slug
 
 ALTERNATIVES_SHOWN = 6
 

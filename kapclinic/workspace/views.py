@@ -15,13 +15,13 @@ from kapclinic.accounts.policy import role_required
 from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.timezones import format_moment, format_time, now_utc, parse_local_date
 from kapclinic.core.urls import public_url
+from kapclinic.core.validation import InvalidField, clean_note
 from kapclinic.extensions import db
 from kapclinic.ics.services import staff_calendar
 from kapclinic.scheduling import availability as rules
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
-from kapclinic.scheduling.validation import InvalidField, clean_note
 from kapclinic.workspace import services
 
 blueprint = Blueprint("workspace", __name__, url_prefix="/staff")

@@ -144,7 +144,7 @@ def test_booking_form_refuses_control_characters_in_the_name(client, create_clin
 
 @pytest.mark.parametrize("text", ["\u202eevil", "Ana\u2028Patient", "Ana\ufffeX", "Ana\U000f0000"])
 def test_bidi_overrides_and_unassigned_characters_are_refused_in_names(client, text):
-    from kapclinic.scheduling.validation import InvalidField, clean_name
+    from kapclinic.core.validation import InvalidField, clean_name
 
     with pytest.raises(InvalidField):
         clean_name(text)

@@ -6,7 +6,7 @@ a list of strings, as browsers send it (tests/intake_answers.py, `form_for`).
 read as what the patient, the clinician and the clinic expect: answers are trimmed and
 typed; each question type refuses what it cannot hold with a message written for the
 patient; email and phone answers go through the same checks as the booking form
-(kapclinic.scheduling.validation); follow-up questions count only when the answer
+(kapclinic.core.validation); follow-up questions count only when the answer
 that reveals them is given (FHIR enableWhen, "all" and "any"); hostile input never
 makes validation raise; the steps shown depend on the reasons given and the patient's
 age; the instrument steps carry the published wording and credit line; and stored
@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kapclinic.core import validation
 from kapclinic.intake import questionnaire
 from kapclinic.intake.instruments import INSTRUMENTS
 from kapclinic.intake.questionnaire import (
@@ -36,7 +37,6 @@ from kapclinic.intake.questionnaire import (
     validate_step,
 )
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS as VALID
-from kapclinic.scheduling import validation
 from tests.intake_answers import form_for
 
 TODAY = date(2026, 6, 1)

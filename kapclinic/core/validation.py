@@ -11,14 +11,19 @@ from datetime import date
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from kapclinic.core.errors import DomainError
+
 NAME_MAX = 120
 EMAIL_MAX = 254
 PHONE_MAX = 32
 OLDEST_AGE_YEARS = 120
 
 
-class InvalidField(ValueError):
-    """A value a person typed that we cannot accept; str() is shown to them."""
+class InvalidField(DomainError, ValueError):
+    """A value a person typed that we cannot accept; str() is shown to them.
+
+    Also a ValueError, so a pydantic validator that raises it reports the field.
+    """
 
 
 # Bidirectional overrides and isolates can make text read differently from what was
