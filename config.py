@@ -219,7 +219,8 @@ class ProductionConfig(BaseConfig):
         public = urlsplit(settings.get("PUBLIC_BASE_URL") or "")
         if public.scheme != "https" or not public.hostname:
             raise ConfigurationError(
-                "PUBLIC_BASE_URL must be set to the https:// address patients and staff use (links in emails are built from it)"
+                "PUBLIC_BASE_URL must be set to the https:// address patients and staff use "
+                "(links in emails are built from it)"
             )
         if not settings.get("DATA_KEYS"):
             raise ConfigurationError(

@@ -79,7 +79,6 @@ def register_blueprints(app):
     from kapclinic.accounts.views import blueprint as accounts_blueprint
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
-    from kapclinic.core.views import blueprint as core_blueprint
     from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
     from kapclinic.ops.health import blueprint as ops_blueprint
@@ -88,7 +87,6 @@ def register_blueprints(app):
     from kapclinic.workspace.views import blueprint as workspace_blueprint
 
     app.register_blueprint(ops_blueprint)
-    app.register_blueprint(core_blueprint)
     app.register_blueprint(scheduling_blueprint)
     app.register_blueprint(intake_blueprint)
     app.register_blueprint(accounts_blueprint)
@@ -102,7 +100,9 @@ def register_blueprints(app):
 
 
 def register_hooks(app):
-    from kapclinic.core.views import register_error_pages, register_template_context, security_headers
+    from kapclinic.core.clinic import register_template_context
+    from kapclinic.core.error_pages import register_error_pages
+    from kapclinic.core.headers import security_headers
     from kapclinic.notifications.services import deliver_committed
 
     register_error_pages(app)
@@ -126,8 +126,8 @@ def register_hooks(app):
 def register_commands(app):
     from kapclinic.accounts.commands import users_cli
     from kapclinic.audit.commands import audit_cli
-    from kapclinic.core.commands import demo_data_command
-    from kapclinic.intake.commands import intake_cli
+    from kapclinic.cli import intake_cli
+    from kapclinic.demo import demo_data_command
     from kapclinic.notifications.commands import outbox_cli
     from kapclinic.ops.worker import worker_command
 

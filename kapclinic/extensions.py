@@ -67,7 +67,7 @@ mail = Mail()
 # While Redis is away every limit keeps counting in each process's memory (Flask-Limiter's
 # in-memory fallback; it checks for Redis again after 1, 2, 4 ... 32 s), so an outage is never
 # a free-for-all; a view that must not run on such counts refuses instead (counting_locally).
-# Only a 429 speaks of a limit (kapclinic.core.views): with Flask-Limiter's headers on, its
+# Only a 429 speaks of a limit (kapclinic.core.error_pages): with Flask-Limiter's headers on, its
 # window replaced a 503's Retry-After and every 201 carried one.
 limiter = Limiter(
     key_func=client_network,

@@ -155,7 +155,7 @@ def _booking_ids(form, field):
 
 
 class CancelBurstForm(BrowserForm):
-    """Cancel the bookings ticked on the bursts page: first shown for confirmation, then cancelled once `confirmed` is sent.
+    """Cancel the bookings ticked on the bursts page: shown for confirmation, then cancelled once `confirmed` is sent.
 
     A family or a clinic's Wi-Fi can look like a burst, so each booking is chosen, not the burst as a whole.
     """

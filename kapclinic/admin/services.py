@@ -1,4 +1,7 @@
-"""Admin changes to consultation types, the email outbox and bursts of bookings (staff users go through accounts.services)."""
+"""Admin changes to consultation types, the email outbox and bursts of bookings.
+
+Staff users go through accounts.services.
+"""
 
 from dataclasses import dataclass
 from datetime import timedelta

@@ -166,8 +166,10 @@ def openapi_document():
                         "415": _json(_ref("Error"), "Not a JSON body"),
                         "422": _json(
                             _ref("Invalid"),
-                            "Invalid fields, with a message per field; also a reused idempotency key with other details, "
-                            "or an email or phone that already holds MAX_ACTIVE_BOOKINGS_PER_PATIENT upcoming consultations",
+                            "Invalid fields, with a message per field; also a reused idempotency key with other "
+                            "details, "
+                            "or an email or phone that already holds MAX_ACTIVE_BOOKINGS_PER_PATIENT upcoming "
+                            "consultations",
                         ),
                         "429": _json(
                             _ref("Error"),

@@ -48,7 +48,8 @@ def first_break(rows, genesis, key):
         if not hmac.compare_digest(row_hash(key, row["prev_hash"], row), row["row_hash"]):
             return ChainBreak(
                 row["id"],
-                "its contents no longer match its hash (the row was changed, or AUDIT_KEY is not the key it was written with)",
+                "its contents no longer match its hash (the row was changed, or AUDIT_KEY is not the key it was "
+                "written with)",
             )
         expected_prev = row["row_hash"]
     return None

@@ -45,9 +45,11 @@ def verify_command(expect_head):
         )
         raise SystemExit(1)
     click.echo(
-        f"Audit trail intact: {result.rows} rows. Head hash {result.head} (keep it elsewhere to detect removal of the newest rows)."
+        f"Audit trail intact: {result.rows} rows. Head hash {result.head} "
+        "(keep it elsewhere to detect removal of the newest rows)."
     )
     if expect_head:
         click.echo(
-            f"The recorded head is row {result.expected_head_row}; {result.rows - result.expected_head_row} rows added since."
+            f"The recorded head is row {result.expected_head_row}; "
+            f"{result.rows - result.expected_head_row} rows added since."
         )

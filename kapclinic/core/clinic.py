@@ -3,7 +3,9 @@
 from dataclasses import dataclass, replace
 
 from flask import current_app, g
+from sqlalchemy.exc import SQLAlchemyError
 
+from kapclinic.core.db import rollback_quietly
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import db
 
@@ -62,3 +64,23 @@ def save(values, now):
     db.session.add(saved)
     db.session.flush()
     g.pop("clinic_profile", None)
+
+
+def register_template_context(app):
+    @app.context_processor
+    def clinic_details():
+        try:
+            profile = clinic()
+        except SQLAlchemyError:
+            # The page is being drawn while the database is away (an error page, say): the
+            # configuration's details, so the clinic's phone number still shows.
+            rollback_quietly()
+            profile = clinic_from_config(current_app.config)
+        return {
+            "clinic_name": profile.name,
+            "clinic_address": profile.address,
+            "clinic_phone": profile.phone,
+            "clinic_email": profile.email,
+            "crisis_line": profile.crisis_line,
+            "emergency_number": profile.emergency_number,
+        }

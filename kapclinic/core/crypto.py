@@ -46,7 +46,10 @@ def _cipher():
 
 
 class UnreadableData(RuntimeError):
-    """Stored ciphertext that none of the configured keys opens (a key dropped before `flask intake reencrypt` moved it)."""
+    """Stored ciphertext that none of the configured keys opens.
+
+    Its key was dropped from KAPCLINIC_DATA_KEY before `flask intake reencrypt` moved it.
+    """
 
     def __init__(self):
         super().__init__("stored data cannot be decrypted with the configured KAPCLINIC_DATA_KEY")

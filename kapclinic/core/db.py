@@ -170,7 +170,7 @@ def _lost_race(error):
 
 
 def flush_in_savepoint(change):
-    """Apply `change` and flush inside a savepoint; return False if a concurrent writer won (a constraint refused it)."""
+    """Apply `change` and flush in a savepoint; return False if a concurrent writer won (a constraint refused it)."""
     try:
         with db.session.begin_nested():
             change()

@@ -179,7 +179,9 @@ def intake_fhir(intake_id):
     intake = _intake_or_404(intake_id)
     if not services.can_export(intake):
         abort(409, "Only a submitted intake answered on the current questionnaire version is exported.")
-    resource = fhir.questionnaire_response_resource(services.fhir_answers(intake), public_url("core.index").rstrip("/"))
+    resource = fhir.questionnaire_response_resource(
+        services.fhir_answers(intake), public_url("scheduling.index").rstrip("/")
+    )
     response = _json_download(resource, f"intake-{intake.public_id}.json")
     return _record_shown(response, AuditAction.INTAKE_EXPORTED, intake=intake)
 
@@ -188,7 +190,7 @@ def intake_fhir(intake_id):
 @role_required(*READERS)
 def questionnaire_definition(version):
     try:
-        resource = fhir.questionnaire_resource(version, public_url("core.index").rstrip("/"))
+        resource = fhir.questionnaire_resource(version, public_url("scheduling.index").rstrip("/"))
     except ValueError:
         abort(404)
     return _json_download(resource, f"questionnaire-{version}.json")

@@ -10,9 +10,9 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from kapclinic.core import tokens
+from kapclinic.core.error_pages import DATABASE_FAULTS, database_unavailable
 from kapclinic.core.timezones import now_utc
 from kapclinic.core.validation import InvalidField, clean_name
-from kapclinic.core.views import DATABASE_FAULTS, database_unavailable
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label

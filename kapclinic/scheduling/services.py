@@ -234,7 +234,10 @@ STAFF_HORIZON = timedelta(days=365)
 
 
 def staff_rules(consultation_type):
-    """The type's rules without the patient-facing notice and horizon: the front desk may move a consultation to tomorrow."""
+    """The type's rules without the patient-facing notice and horizon.
+
+    The front desk may move a consultation to tomorrow.
+    """
     return replace(consultation_type.slot_rules, min_notice=timedelta(0), horizon=STAFF_HORIZON)
 
 
@@ -329,9 +332,9 @@ def _check_patient_limit(patient, now):
     for field, label, whose, same_patient in checks:
         if db.session.scalar(upcoming.where(same_patient)) >= limit:
             raise PatientLimitReached(
-                f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, the most we "
-                f"book online {whose}. To book another, please call us on {clinic().phone}. To change one of your "
-                "consultations instead, use the link in its confirmation email.",
+                f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, "
+                f"the most we book online {whose}. To book another, please call us on {clinic().phone}. "
+                "To change one of your consultations instead, use the link in its confirmation email.",
                 field=field,
             )
 

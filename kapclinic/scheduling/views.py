@@ -10,6 +10,7 @@ from markupsafe import Markup, escape
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
+from kapclinic.core.error_pages import http_error, refusal_response, seconds_until_limit_resets
 from kapclinic.core.timezones import (
     UnknownTimeZone,
     format_moment,
@@ -21,7 +22,6 @@ from kapclinic.core.timezones import (
     parse_local_date,
     zone_names,
 )
-from kapclinic.core.views import http_error, refusal_response, seconds_until_limit_resets
 from kapclinic.extensions import db
 from kapclinic.ics.services import downloadable_invite
 from kapclinic.scheduling import public_path, services
@@ -30,6 +30,12 @@ from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
 blueprint = Blueprint("scheduling", __name__)
+
+
+@blueprint.get("/")
+def index():
+    return render_template("scheduling/index.html", consultation_types=services.active_consultation_types())
+
 
 DAYS_SHOWN = 7
 _LAST_BOOKING = "last_booking"
@@ -308,7 +314,8 @@ def confirm_booking(token):
         return render_template("scheduling/manage.html", **_manage_context(booking, token)), 409
     db.session.commit()
     flash(
-        "Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire link, will follow shortly."
+        "Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire "
+        "link, will follow shortly."
     )
     return redirect(url_for("scheduling.manage", token=token))
 

@@ -61,7 +61,7 @@ def test_demo_data_is_idempotent_and_yields_slots(make_app, sqlite_url):
     assert "3 clinicians" in first.output and "0 new bookings" in second.output
     assert "2 submitted intakes" in first.output and "0 submitted intakes" in second.output
     client = app.test_client()
-    from kapclinic.core.commands import DEMO_PASSWORD
+    from kapclinic.demo import DEMO_PASSWORD
 
     sign_in = client.post("/staff/login", data={"email": "frontdesk@example.org", "password": DEMO_PASSWORD})
     assert sign_in.status_code == 302

@@ -51,7 +51,7 @@ ADMIN_ONLY = (LOGIN, LOGIN, FORBIDDEN, FORBIDDEN, REACHED)
 
 ROUTE_MATRIX = {
     # Public pages, the booking path and the API.
-    ("core.index", "GET"): PUBLIC,
+    ("scheduling.index", "GET"): PUBLIC,
     ("ops.healthz", "GET"): PUBLIC,
     ("ops.readyz", "GET"): PUBLIC,
     ("scheduling.choose_type", "GET"): PUBLIC,

@@ -1,25 +1,21 @@
-"""The landing page, error pages, headers and template context shared by every page."""
+"""Error pages and answers: plain words for people, JSON for the API, 503 when the database is away.
+
+Handlers log a fault by its type and place, never its message: a database error's message may
+hold patient details.
+"""
 
 import math
 import time
 import traceback
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from flask import current_app, g, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from kapclinic.core.clinic import clinic, clinic_from_config
+from kapclinic.core.clinic import clinic_from_config
 from kapclinic.core.db import is_transient, rollback_quietly
 from kapclinic.extensions import limiter, login_manager
-from kapclinic.scheduling.services import active_consultation_types
-
-blueprint = Blueprint("core", __name__)
-
-
-@blueprint.get("/")
-def index():
-    return render_template("core/index.html", consultation_types=active_consultation_types())
 
 
 def _wants_json():
@@ -184,59 +180,3 @@ def seconds_until_limit_resets():
     except limiter.storage.base_exceptions:
         return None  # the storage went away between the refusal and this answer
     return max(1, math.ceil(reset_time - time.time()))
-
-
-def register_template_context(app):
-    @app.context_processor
-    def clinic_details():
-        try:
-            profile = clinic()
-        except SQLAlchemyError:
-            # The page is being drawn while the database is away (an error page, say): the
-            # configuration's details, so the clinic's phone number still shows.
-            rollback_quietly()
-            profile = clinic_from_config(current_app.config)
-        return {
-            "clinic_name": profile.name,
-            "clinic_address": profile.address,
-            "clinic_phone": profile.phone,
-            "clinic_email": profile.email,
-            "crisis_line": profile.crisis_line,
-            "emergency_number": profile.emergency_number,
-        }
-
-
-# Pages that hold nothing about a patient; every other response is sent with no-store.
-CACHEABLE_ENDPOINTS = frozenset(
-    {
-        "static",
-        "core.index",
-        "scheduling.choose_type",
-        "scheduling.choose_slot",
-        "api.consultation_types",
-        "api.clinicians",
-        "api.slots",
-        "api.openapi",
-    }
-)
-
-
-def security_headers(response):
-    """Headers for every response; pages with patient data are never cached."""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    # same-origin: a link followed to another site carries no Referer at all, so no other site
-    # learns which page of a mental-health clinic (or which private link) it came from. Our own
-    # form posts keep theirs, which Flask-WTF's CSRF check demands on HTTPS (WTF_CSRF_SSL_STRICT):
-    # with no-referrer every form was refused behind TLS.
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if current_app.config["HSTS_SECONDS"]:
-        response.headers.setdefault("Strict-Transport-Security", f"max-age={current_app.config['HSTS_SECONDS']}")
-    if request.endpoint not in CACHEABLE_ENDPOINTS:
-        response.headers["Cache-Control"] = "no-store"
-    return response

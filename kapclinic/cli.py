@@ -1,4 +1,8 @@
-"""`flask intake reencrypt`: move every encrypted value in the database to the newest KAPCLINIC_DATA_KEY.
+"""Commands that work across every domain's tables. `flask intake reencrypt`: move every encrypted value in the
+database to the newest KAPCLINIC_DATA_KEY.
+
+The command keeps the name it has always had (operators' runbooks and old error messages name
+it), though it sits here, above the domains, because it reads every model's metadata.
 
 Every column of an encrypted type counts (intake answers, staff notes, queued email
 bodies, cancellation reasons...), found from the models' metadata rather than listed
