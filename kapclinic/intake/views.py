@@ -17,7 +17,6 @@ from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
 from kapclinic.intake.models import IntakeStatus
-from kapclinic.scheduling.services import when_for_people
 
 blueprint = Blueprint("intake", __name__, url_prefix="/intake")
 tokens.link_guessing_limit(blueprint)  # every page here is reached by a private link
@@ -72,7 +71,7 @@ def start(token):
         token=token,
         step=step,
         started=bool(intake.answers),
-        **when_for_people(intake.booking),
+        **intake.booking.when_for_people(),
     )
 
 
@@ -273,7 +272,7 @@ def guardian_consent(token):
         "errors": {},
         "values": {},
         "may_sign": services.guardian_may_sign(intake),
-        **when_for_people(intake.booking),
+        **intake.booking.when_for_people(),
     }
     if request.method == "POST" and not context["may_sign"]:
         return render_template("intake/guardian.html", **context), 409

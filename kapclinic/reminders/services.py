@@ -23,7 +23,6 @@ from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.services import queue_email
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking, BookingStatus
-from kapclinic.scheduling.services import when_for_people
 
 
 def _due(kind, hours, now, limit, intake_status):
@@ -66,7 +65,7 @@ def _consultation_reminder(booking, hours):
     queue_email(
         booking.patient_email,
         "consultation_reminder",
-        {"booking": booking, "hours": hours, **when_for_people(booking)},
+        {"booking": booking, "hours": hours, **booking.when_for_people()},
         expires_dt=booking.start_dt,
     )
 
@@ -77,7 +76,7 @@ def _intake_reminder(booking, hours):
     queue_email(
         booking.patient_email,
         "intake_reminder",
-        {"booking": booking, "intake_url": public_url("intake.start", token=token), **when_for_people(booking)},
+        {"booking": booking, "intake_url": public_url("intake.start", token=token), **booking.when_for_people()},
         expires_dt=booking.start_dt,
     )
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kapclinic.core.crypto import EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
-from kapclinic.core.timezones import get_zone, now_utc
+from kapclinic.core.timezones import format_moment, get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.slots import SlotRules
 
@@ -285,6 +285,17 @@ class Booking(db.Model):
     @property
     def patient_zone(self):
         return get_zone(self.patient_timezone)
+
+    def when_for_people(self):
+        """The consultation time in the patient's zone and in the clinician's, each naming its zone.
+
+        Every page and email about a booking shows it this way, so it lives with the booking.
+        """
+        return {
+            "patient_when": format_moment(self.start_dt, self.patient_zone),
+            "clinician_when": format_moment(self.start_dt, self.clinician.zone),
+            "same_zone": self.patient_timezone == self.clinician.timezone,
+        }
 
     def can_patient_change(self, now, window):
         """The patient may cancel or reschedule online until `window` before the start."""

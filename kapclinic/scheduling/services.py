@@ -636,15 +636,6 @@ def resend_changed_details(consultation_type, now):
 # --- patient emails ---------------------------------------------------------------
 
 
-def when_for_people(booking):
-    """The consultation time in the patient's zone and in the clinician's, each naming its zone."""
-    return {
-        "patient_when": format_moment(booking.start_dt, booking.patient_zone),
-        "clinician_when": format_moment(booking.start_dt, booking.clinician.zone),
-        "same_zone": booking.patient_timezone == booking.clinician.timezone,
-    }
-
-
 def _fresh_questionnaire_link(booking):
     """A new questionnaire link while it is unfinished (the one sent before keeps working), else None."""
     if booking.intake is None or not booking.intake.is_editable:
@@ -667,7 +658,7 @@ def email_questionnaire_link(booking):
         {
             "booking": booking,
             "intake_url": public_url("intake.start", token=intake_token),
-            **when_for_people(booking),
+            **booking.when_for_people(),
         },
         expires_dt=booking.start_dt,
     )
@@ -691,7 +682,7 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
             "intake_url": intake_url,
             "book_url": public_url("scheduling.choose_type"),
             "invite_attached": invite,
-            **when_for_people(booking),
+            **booking.when_for_people(),
             **extra,
         },
         ics=ics,

@@ -290,7 +290,7 @@ def _manage_context(booking, token):
         "released": booking.hold_expired(now) or booking.cancelled_by == services.RELEASED_UNCONFIRMED,
         "confirm_by": format_moment(booking.confirm_by_dt, booking.patient_zone) if booking.confirm_by_dt else "",
         "rebook_url": _rebook_url(booking),
-        **services.when_for_people(booking),
+        **booking.when_for_people(),
     }
 
 
