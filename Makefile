@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app kapclinic
 
-.PHONY: run serve worker stack test test-unit install install-test migrate demo bench clean
+.PHONY: run serve worker stack test test-unit test-fast lint format install install-test migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,14 +51,27 @@ worker: install
 stack: install-test
 	$(BIN)/python -m tests.deployed.stack
 
-test: install-test
-	$(BIN)/ruff check kapclinic tests bench config.py wsgi.py
+LINTED := kapclinic tests bench config.py wsgi.py
+
+test: lint
 	$(BIN)/python -m pytest -n 2
 
+# Style (ruff's rule families and formatter) and the layers (import-linter's contracts in pyproject.toml).
+lint: install-test
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
+
+format: install-test
+	$(BIN)/ruff check --fix $(LINTED)
+	$(BIN)/ruff format $(LINTED)
+
 # The pure logic alone (slot engine, instruments, screening, FHIR, chains, CSV): no database,
-# server or browser, in well under a minute. `make test` runs these too.
-test-unit: install-test
+# server or browser, in seconds. `make test` runs these too.
+test-fast: install-test
 	$(BIN)/python -m pytest tests/unit -q
+
+test-unit: test-fast
 
 bench: install-test
 	$(BIN)/python bench/results.py
