@@ -71,13 +71,14 @@ class BaseConfig:
     HSTS_SECONDS = 0
 
     MAIL_TIMEOUT_SECONDS = 10.0
-    # Retries back off 2, 4, 8 ... minutes up to 6 hours: 12 tries ride out about a day without mail.
-    OUTBOX_MAX_ATTEMPTS = 12
+    # Retries back off 30 s, 1, 2, 4 ... minutes up to 6 hours: 14 tries ride out about a day without mail.
+    OUTBOX_MAX_ATTEMPTS = 14
     # Send a request's emails as it ends (one process, no worker). With `flask worker`
     # running, set it to false: requests answer sooner and the worker sends within seconds.
     OUTBOX_SEND_AFTER_REQUEST = True
-    # A sender's claim on an outbox row; after it, a message not marked sent is sent again.
-    OUTBOX_CLAIM_LEASE_SECONDS = 600
+    # A sender's lease on the message it is sending, renewed before each send; after it, a message not
+    # marked sent is sent again. It must outlast the slowest send (a few MAIL_TIMEOUT_SECONDS).
+    OUTBOX_CLAIM_LEASE_SECONDS = 60
 
     # Slots API answers are cached this long at most (0: not at all); a calendar change ends them at once.
     SLOT_CACHE_SECONDS = 60
@@ -87,8 +88,9 @@ class BaseConfig:
     # Reminder emails: hours before the consultation; and the "intake not finished" one (0: none).
     REMINDER_HOURS = (24, 2)
     INTAKE_REMINDER_HOURS = 72
-    # The background worker (`flask worker`): seconds between rounds, messages per round.
-    WORKER_INTERVAL_SECONDS = 5.0
+    # The background worker (`flask worker`): seconds it waits after a round that found nothing to do
+    # (one that did is followed at once), messages per round.
+    WORKER_INTERVAL_SECONDS = 1.0
     WORKER_BATCH = 100
 
     # Reverse proxies in front of the app (ProxyFix): client addresses for rate limits.

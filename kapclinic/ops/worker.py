@@ -4,8 +4,12 @@ queues due reminders and delivers the outbox.
 Several workers may run at once: outbox rows are claimed with FOR UPDATE SKIP LOCKED
 and a lease (notifications.services), reset requests are deleted as they are taken
 (accounts.services), reminders are decided by a unique row (reminders.services),
-so none is sent twice; a worker killed mid-batch leaves its claimed rows to be sent
-again once the lease runs out. SIGTERM or Ctrl-C ends the loop after the current round.
+so none is sent twice; a worker killed mid-batch leaves its claimed rows to others
+within seconds (the one it was sending after the lease). A round that did work is
+followed at once by the next; the worker sleeps WORKER_INTERVAL_SECONDS only when a
+round found nothing to do. If the database fails mid-batch, the worker keeps what it
+could not record and writes it first, retrying every second, before claiming more.
+SIGTERM or Ctrl-C ends the loop after the current round.
 """
 
 import signal
@@ -18,9 +22,11 @@ from flask.cli import with_appcontext
 from kapclinic.accounts.services import issue_requested_password_resets
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from kapclinic.notifications.services import deliver_due
+from kapclinic.notifications.services import Backlog, deliver_due, settle
 from kapclinic.reminders import services as reminders
 from kapclinic.scheduling.services import release_expired_holds
+
+BACKLOG_RETRY_SECONDS = 1.0
 
 
 def _guarded(step, name):
@@ -57,13 +63,18 @@ def _issue_password_resets(limit):
     return links
 
 
-def run_round(limit):
+def _settle(backlog):
+    settle(backlog)
+    return True
+
+
+def run_round(limit, backlog=None):
     """Release unconfirmed holds, answer password-reset requests and queue due reminders (each committed first,
     so they survive a failing mail server), then deliver."""
     _guarded(_release_holds, "holds")
     _guarded(lambda: _issue_password_resets(limit), "password resets")
     queued = _guarded(lambda: _queue_reminders(limit), "reminders")
-    sent = _guarded(lambda: deliver_due(limit), "delivery")
+    sent = _guarded(lambda: deliver_due(limit, backlog), "delivery")
     return queued, sent
 
 
@@ -79,11 +90,19 @@ def worker_command(once, interval):
     for name in (signal.SIGTERM, signal.SIGINT):
         signal.signal(name, lambda *_: stopping.set())
     logger = current_app.logger
+    # Kept for the worker's life: what a database failure left unwritten (notifications.services.Backlog).
+    backlog = Backlog()
     logger.info("worker started", extra={"fields": {"interval_s": interval, "batch": limit}})
     while True:
-        queued, sent = run_round(limit)
-        if queued or sent:
-            logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
-        if once or stopping.wait(interval):
+        if backlog and not _guarded(lambda: _settle(backlog), "backlog"):
+            # The database is still away: claim nothing new, try again shortly.
+            pause = BACKLOG_RETRY_SECONDS
+        else:
+            queued, sent = run_round(limit, backlog)
+            if queued or sent:
+                logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
+            # Work found means more may be waiting (a full batch, or emails queued meanwhile): go on at once.
+            pause = BACKLOG_RETRY_SECONDS if backlog else 0 if queued or sent else interval
+        if once or stopping.wait(pause):
             break
     logger.info("worker stopped")
