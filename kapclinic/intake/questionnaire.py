@@ -169,7 +169,8 @@ ABOUT = Step(
             "Who can drive you home after a treatment session?",
             "string",
             required=True,
-            hint="You cannot drive for the rest of the day after ketamine. A name and how they relate to you is enough.",
+            hint="You cannot drive for the rest of the day after ketamine. "
+            "A name and how they relate to you is enough.",
         ),
     ),
 )
@@ -355,7 +356,8 @@ PSYCHIATRIC = Step(
     (
         Question(
             "psychosis",
-            "Have you ever had psychosis (hearing or seeing things others do not, or fixed beliefs others found untrue), or a diagnosis of schizophrenia?",
+            "Have you ever had psychosis (hearing or seeing things others do not, or fixed beliefs others found "
+            "untrue), or a diagnosis of schizophrenia?",
             "choice",
             required=True,
             options=YES_NO_UNSURE,
@@ -494,17 +496,89 @@ def _clean_text(raw, question):
     return value, None
 
 
+def _parse_choices(question, raw):
+    """A choice question that takes several answers: every submitted code, in the options' order."""
+    codes = {code for code, _ in question.options}
+    chosen = [value for value in raw if value]
+    if any(value not in codes for value in chosen):
+        return None, "Please choose from the options given."
+    ordered = [code for code, _ in question.options if code in chosen]
+    return (ordered or None), None
+
+
+def _parse_as_typed(question, text, today):
+    """Free text is kept as typed (already normalised, trimmed and checked for unsafe characters)."""
+    return text, None
+
+
+def _parse_by(clean):
+    """A parser that keeps what a field rule in core.validation makes of the text, or its message."""
+
+    def parse(question, text, today):
+        try:
+            return clean(text), None
+        except validation.InvalidField as error:
+            return None, str(error)
+
+    return parse
+
+
+def _parse_choice(question, text, today):
+    if text not in {code for code, _ in question.options}:
+        return None, "Please choose one of the options given."
+    return text, None
+
+
+def _parse_boolean(question, text, today):
+    # The values a ticked box may post ("on" is a browser's default); an unticked box posts nothing.
+    if text not in ("y", "yes", "on", "true", "1"):
+        return None, "Please tick the box or leave it empty."
+    return True, None
+
+
+def _parse_integer(question, text, today):
+    if not re.fullmatch(r"[0-9]{1,4}", text):
+        return None, "Please enter a whole number."
+    number = int(text)
+    if (question.minimum is not None and number < question.minimum) or (
+        question.maximum is not None and number > question.maximum
+    ):
+        return None, f"Please check this number: it should be between {question.minimum} and {question.maximum}."
+    return number, None
+
+
+def _parse_date(question, text, today):
+    """A past date (the intake asks only for dates of birth), within a lifetime of today."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None, "Please enter a date as YYYY-MM-DD."
+    if day >= today:
+        return None, "This date must be in the past."
+    if day.year < today.year - 120:
+        return None, "Please check the year."
+    return day.isoformat(), None
+
+
+# One parser per question type, each given the answer's cleaned, non-empty text.
+PARSERS = {
+    "string": _parse_as_typed,
+    "text": _parse_as_typed,
+    "email": _parse_by(validation.clean_email),
+    "phone": _parse_by(validation.clean_phone),
+    "choice": _parse_choice,
+    "boolean": _parse_boolean,
+    "integer": _parse_integer,
+    "date": _parse_date,
+}
+
+
 def _parse(question, raw_values, today):
     """Return (value, error) for one question; value None means unanswered."""
     raw = [value for value in raw_values if value is not None]
     if question.type == "choice" and question.repeats:
-        codes = {code for code, _ in question.options}
-        chosen = [value for value in raw if value]
-        if any(value not in codes for value in chosen):
-            return None, "Please choose from the options given."
-        ordered = [code for code, _ in question.options if code in chosen]
-        return (ordered or None), None
-    text = raw[-1] if raw else ""
+        return _parse_choices(question, raw)
+    text = raw[-1] if raw else ""  # a single answer posted twice (a resubmitted form): the last one counts
     if not isinstance(text, str):
         return None, "Please answer this question."
     text, error = _clean_text(text, question)
@@ -512,42 +586,9 @@ def _parse(question, raw_values, today):
         return None, error
     if text == "":
         return None, None
-    if question.type in ("string", "text"):
-        return text, None
-    if question.type in ("email", "phone"):
-        clean = validation.clean_email if question.type == "email" else validation.clean_phone
-        try:
-            return clean(text), None
-        except validation.InvalidField as error:
-            return None, str(error)
-    if question.type == "choice":
-        if text not in {code for code, _ in question.options}:
-            return None, "Please choose one of the options given."
-        return text, None
-    if question.type == "boolean":
-        if text not in ("y", "yes", "on", "true", "1"):
-            return None, "Please tick the box or leave it empty."
-        return True, None
-    if question.type == "integer":
-        if not re.fullmatch(r"[0-9]{1,4}", text):
-            return None, "Please enter a whole number."
-        number = int(text)
-        if (question.minimum is not None and number < question.minimum) or (
-            question.maximum is not None and number > question.maximum
-        ):
-            return None, f"Please check this number: it should be between {question.minimum} and {question.maximum}."
-        return number, None
-    if question.type == "date":
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            return None, "Please enter a date as YYYY-MM-DD."
-        if day >= today:
-            return None, "This date must be in the past."
-        if day.year < today.year - 120:
-            return None, "Please check the year."
-        return day.isoformat(), None
-    raise ValueError(f"unknown question type {question.type}")  # a definition error, not user input
+    if question.type not in PARSERS:
+        raise ValueError(f"unknown question type {question.type}")  # a definition error, not user input
+    return PARSERS[question.type](question, text, today)
 
 
 def validate_step(step, form, today):
