@@ -1,17 +1,21 @@
 """The pure parts alone: the slot engine's scale curve, and a one-year clinician feed.
 
-Slot engine: 7, 30, 90 and 365 days x 1, 10 and 50 clinicians, each clinician working
+Slot engine: 7, 30, 90 and 365 days x 1, 5, 10 and 50 clinicians, each clinician working
 08:00-18:00 every day in their own zone with one booking on every other working day
 (bookings grow with days x clinicians). The cost per clinician-day shows whether time
-grows faster than linearly. Feed: 2,000 events through the same builder the
-subscription feed uses.
+grows faster than linearly; the goal holds it at 365 x 50 within 1.5 times its cost at
+30 x 5. The engine hands back its slots as a lazy sequence, so each row also times
+computing and then reading every slot, as a caller turning them into text would.
+Feed: 2,000 events through the same builder the subscription feed uses.
 
-Usage: python bench/bench_engine.py
+Usage: python bench/bench_engine.py [--write]  (--write replaces the engine section of bench/RESULTS.md)
 """
 
+import re
 import statistics
 import sys
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
 from pathlib import Path
@@ -30,7 +34,11 @@ from kapclinic.scheduling.slots import (  # noqa: E402
 
 ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/Sydney", "Asia/Kolkata"]
 DAYS = (7, 30, 90, 365)
-CLINICIANS = (1, 10, 50)
+CLINICIANS = (1, 5, 10, 50)
+SMALL, LARGE = (30, 5), (365, 50)  # (days, clinicians): the goal compares their cost per clinician-day
+GOAL_RATIO = 1.5
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+ENGINE_HEADING = "## Slot engine alone (best of runs)"
 RULES = SlotRules(
     duration=timedelta(minutes=45),
     buffer_after=timedelta(minutes=15),
@@ -65,18 +73,82 @@ def _best_of(function, repeats):
     return min(timings), statistics.median(timings), result
 
 
-def engine_curve():
-    """Return rows (days, clinicians, slots, best ms, µs per clinician-day)."""
+def _compute_and_read(calendars, window, now):
+    slots = bookable_slots_for_all(calendars, RULES, window, now)
+    deque(slots, maxlen=0)  # make every Slot and let it go, as a caller formatting each one does
+    return slots
+
+
+def engine_rows():
+    """Return rows (days, clinicians, slots, best ms, µs per clinician-day, best ms to compute and read every slot)."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     rows = []
     for clinicians in CLINICIANS:
         for days in DAYS:
             calendars = _calendars(clinicians, days, now)
             window = Interval(now, now + timedelta(days=days))
-            repeats = 5 if clinicians * days <= 3_650 else 2
+            repeats = 5 if clinicians * days <= 3_650 else 3
             best, _, slots = _best_of(lambda: bookable_slots_for_all(calendars, RULES, window, now), repeats)  # noqa: B023
-            rows.append((days, clinicians, len(slots), best * 1000, best * 1e6 / (clinicians * days)))
+            read, _, _ = _best_of(lambda: _compute_and_read(calendars, window, now), repeats)  # noqa: B023
+            rows.append((days, clinicians, len(slots), best * 1000, best * 1e6 / (clinicians * days), read * 1000))
     return rows
+
+
+def engine_curve():
+    """Return rows (days, clinicians, slots, best ms, µs per clinician-day), as bench/results.py reads them."""
+    return [row[:5] for row in engine_rows()]
+
+
+def _per_day_ratio(rows, column):
+    """Return the cost per clinician-day at LARGE over that at SMALL, for a column of milliseconds."""
+    per_day = {(row[0], row[1]): row[column] / (row[0] * row[1]) for row in rows}
+    return per_day[LARGE] / per_day[SMALL]
+
+
+def goal_line(rows):
+    """Say whether the cost per clinician-day at 365 x 50 stays within GOAL_RATIO of its cost at 30 x 5."""
+    computed, read = _per_day_ratio(rows, 3), _per_day_ratio(rows, 5)
+    verdict = "met" if computed <= GOAL_RATIO else "not met"
+    return (
+        f"Goal: cost per clinician-day at {LARGE[0]}x{LARGE[1]} within {GOAL_RATIO}x of {SMALL[0]}x{SMALL[1]}: "
+        f"{computed:.2f}x, {verdict} (computing and reading every slot: {read:.2f}x)."
+    )
+
+
+def engine_section(rows, feed, when):
+    """Return the markdown of RESULTS.md's engine section, from its heading to the line before the next one."""
+    events, feed_ms, feed_bytes = feed
+    lines = [
+        ENGINE_HEADING,
+        "",
+        f"`python bench/bench_engine.py --write` on {when:%Y-%m-%d %H:%M} UTC, on the machine above. The engine "
+        "returns a lazy sequence of its free runs; the last columns add reading every slot from it.",
+        "",
+        "| days | clinicians | slots | ms | µs per clinician-day | ms with every slot read | µs per clinician-day |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for days, clinicians, slots, ms, per_day, read in rows:
+        read_per_day = read * 1000 / (days * clinicians)
+        lines.append(
+            f"| {days} | {clinicians} | {slots} | {ms:.1f} | {per_day:.1f} | {read:.1f} | {read_per_day:.1f} |"
+        )
+    lines += [
+        "",
+        goal_line(rows),
+        "",
+        f"One-year clinician feed: {events} events in {feed_ms:.0f} ms ({feed_bytes / 1024:.0f} KiB).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_engine_section(section):
+    """Replace only the engine section of RESULTS.md; the HTTP rows and goals keep their own run."""
+    text = RESULTS.read_text()
+    pattern = re.compile(rf"^{re.escape(ENGINE_HEADING)}\n.*?(?=^## )", re.MULTILINE | re.DOTALL)
+    if not pattern.search(text):
+        raise SystemExit(f"{RESULTS} has no '{ENGINE_HEADING}' section followed by another")
+    RESULTS.write_text(pattern.sub(lambda _: section + "\n", text, count=1))
 
 
 def feed_generation():
@@ -103,12 +175,18 @@ def feed_generation():
 
 
 def main():
+    rows = engine_rows()
     print("slot engine (best of runs)")
-    print(f"{'days':>5}{'clinicians':>12}{'slots':>9}{'ms':>10}{'µs per clinician-day':>24}")
-    for days, clinicians, slots, ms, per_day in engine_curve():
-        print(f"{days:>5}{clinicians:>12}{slots:>9}{ms:>10.1f}{per_day:>24.1f}")
-    events, ms, size = feed_generation()
+    print(f"{'days':>5}{'clinicians':>12}{'slots':>9}{'ms':>10}{'µs per clinician-day':>24}{'ms, every slot read':>22}")
+    for days, clinicians, slots, ms, per_day, read in rows:
+        print(f"{days:>5}{clinicians:>12}{slots:>9}{ms:>10.1f}{per_day:>24.1f}{read:>22.1f}")
+    print(goal_line(rows))
+    feed = feed_generation()
+    events, ms, size = feed
     print(f"feed: {events} events in {ms:.0f} ms ({size / 1024:.0f} KiB)")
+    if "--write" in sys.argv[1:]:
+        write_engine_section(engine_section(rows, feed, datetime.now(UTC)))
+        print(f"engine section written to {RESULTS}")
 
 
 if __name__ == "__main__":

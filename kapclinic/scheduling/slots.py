@@ -17,14 +17,21 @@ Rules the engine applies, in one place:
 - Per clinician, optionally: at most `max_per_day` consultations starting on one
   local date, and at least `min_gap` between one consultation's end and the
   next one's start (on top of the consultation types' buffers).
+
+Free starts are found as runs (first start, count, one grid step apart) and stay
+runs: the answer is a SlotSequence, read like a list, that makes each Slot only
+when it is read, so a year of fifty clinicians costs its runs, not half a million
+tuples of datetimes.
 """
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from itertools import repeat
-from operator import add
+from itertools import accumulate, chain, cycle, repeat
+from operator import eq, itemgetter
+from operator import index as operator_index
 from typing import NamedTuple
 
 from kapclinic.core.timezones import local_to_utc
@@ -198,13 +205,14 @@ def _next_on_grid(moment, zone, grid_minutes):
 
 
 def _collisions(calendar, rules):
-    """Starts that would collide, as merged open intervals (lo, hi) of integer microseconds.
+    """Starts that would collide, as merged open intervals (lows[i], highs[i]) of integer microseconds.
 
     A start s collides with a booking's blocked span [bs, be) when its own blocked span
     overlaps it: bs - duration - buffer_after < s < be + buffer_before; with time off
     [ts, te) when ts - duration < s < te; with a consultation [cs, ce) under a minimum gap
     when cs - duration - gap < s < ce + gap. Both ends are open: a start exactly at
-    either end is free.
+    either end is free. Merged intervals are disjoint, so both lists are sorted and a
+    bisection finds where any stretch of time begins.
     """
     duration, before, after = (
         _micros(_EPOCH + span) for span in (rules.duration, rules.buffer_before, rules.buffer_after)
@@ -216,26 +224,31 @@ def _collisions(calendar, rules):
         spans += [
             (_micros(item.start_dt) - duration - gap, _micros(item.end_dt) + gap) for item in calendar.consultations
         ]
-    merged = []
+    lows, highs = [], []
     for low, high in sorted(spans):
-        if merged and low < merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], high)
+        if highs and low < highs[-1]:
+            highs[-1] = max(highs[-1], high)
         elif high - low > 1:  # (low, low + 1) holds no whole microsecond
-            merged.append([low, high])
-    return merged
+            lows.append(low)
+            highs.append(high)
+    return lows, highs
 
 
 def _free_runs(first, last, collisions):
-    """Split [first, last] (inclusive) around the open collision intervals; yield the free parts."""
+    """Split [first, last] (inclusive) around the open collision intervals; yield the free parts.
+
+    Starts at the first collision still open at `first`: scanning from the beginning for
+    every working day would make a year of bookings cost days x bookings.
+    """
+    lows, highs = collisions
     current = first
-    for low, high in collisions:
-        if high <= current:
-            continue
+    for index in range(bisect_right(highs, first), len(lows)):
+        low = lows[index]
         if low >= last:
             break
         if low >= current:
             yield current, low
-        current = high
+        current = highs[index]
     if current <= last:
         yield current, last
 
@@ -260,55 +273,220 @@ def _grid_starts(interval, zone, rules, earliest, latest, collisions):
             if first <= high:
                 yield first, (high - first) // step + 1
         return
-    lows = [low for low, _ in collisions]
+    lows, highs = collisions
     while start_dt <= last_dt:
         start = _micros(start_dt)
         index = bisect_right(lows, start - 1) - 1  # the last collision opening before `start`
-        if index < 0 or collisions[index][1] <= start:
+        if index < 0 or highs[index] <= start:
             yield start, 1
         start_dt = _next_on_grid(start_dt + timedelta(minutes=grid_minutes), zone, grid_minutes)
 
 
-def bookable_slots(calendar, rules, window, now):
-    """Return the clinician's free slots starting inside `window`, in time order."""
+def _within_daily_limit(runs, calendar):
+    """Drop the runs on local dates that already hold `max_per_day` consultations.
+
+    A run lies inside one stretch of working hours, which never crosses the clinician's
+    local midnight (a day's hours end by 23:59:59.999999 and the next day's start at
+    00:00, so the two never join), and keeps one UTC offset: all its starts share the
+    local date of its first.
+    """
+    zone, limit = calendar.zone, calendar.max_per_day
+    booked = Counter(consultation.start_dt.astimezone(zone).date() for consultation in calendar.consultations)
+    full = {day for day, count in booked.items() if count >= limit}
+    return [(first, count) for first, count in runs if _moment(first).astimezone(zone).date() not in full]
+
+
+def _joined(runs, step):
+    """Join runs where one goes on the step after another ends (starts checked one by one on a DST night)."""
+    joined = []
+    for first, count in runs:
+        if joined and joined[-1][0] + joined[-1][1] * step == first:
+            joined[-1] = (joined[-1][0], joined[-1][1] + count)
+        else:
+            joined.append((first, count))
+    return joined
+
+
+def _free_runs_of(calendar, rules, window, now):
+    """Return the clinician's free starts as runs (first start in µs, count) one grid step apart, in time order."""
     earliest = max(window.start_dt, now + rules.min_notice)
     # `latest` is inclusive for _grid_starts; the window end and horizon are exclusive.
     latest = min(window.end_dt, now + rules.horizon) - _MICROSECOND
     if latest < earliest:
         return []
     collisions = _collisions(calendar, rules)
-    limit, zone = calendar.max_per_day, calendar.zone
-    booked_per_day = Counter(consultation.start_dt.astimezone(zone).date() for consultation in calendar.consultations)
-    duration = rules.duration
-    clinician_id = calendar.clinician_id
-    slots = []
-    offsets = []  # k grid steps as timedeltas, grown as runs need them
+    step = _grid_step(rules)
     # Merged, sorted working intervals: starts come out in order and never twice.
-    for hours in working_intervals(calendar, window):
-        for first, count in _grid_starts(hours, zone, rules, earliest, latest, collisions):
-            while len(offsets) < count:
-                offsets.append(timedelta(minutes=rules.grid_minutes * len(offsets)))
-            base = _moment(first)
-            # map() keeps the per-slot work (two additions, one tuple) in C: most of the engine's time.
-            starts = list(map(base.__add__, offsets[:count]))
-            if limit is not None:
-                starts = [start_dt for start_dt in starts if booked_per_day[start_dt.astimezone(zone).date()] < limit]
-            ends = map(add, starts, repeat(duration))
-            slots.extend(map(tuple.__new__, repeat(Slot), zip(starts, ends, repeat(clinician_id))))
-    return slots
+    runs = [
+        run
+        for hours in working_intervals(calendar, window)
+        for run in _grid_starts(hours, calendar.zone, rules, earliest, latest, collisions)
+    ]
+    if calendar.max_per_day is not None:
+        runs = _within_daily_limit(runs, calendar)
+    return _joined(runs, step)
+
+
+def _grid_step(rules):
+    return rules.grid_minutes * 60_000_000
+
+
+class _FreeClinicians(dict):
+    """A set of clinicians as a bit mask (bit = rank in id order) -> their ids in id order, each tuple made once."""
+
+    def __init__(self, ids_by_rank):
+        super().__init__()
+        self._ids_by_rank = ids_by_rank
+
+    def __missing__(self, mask):
+        ids = self[mask] = tuple(id_ for rank, id_ in enumerate(self._ids_by_rank) if mask >> rank & 1)
+        return ids
+
+
+def _add_block(blocks, first, count, ids, step):
+    """Append a block, or lengthen the last one when the same clinicians go on at the next step."""
+    if blocks:
+        last_first, last_count, last_ids = blocks[-1]
+        if last_ids is ids and last_first + last_count * step == first:
+            blocks[-1] = (last_first, last_count + count, ids)
+            return
+    blocks.append((first, count, ids))
+
+
+def _add_stretch(blocks, since, until, masks, step, named):
+    """Add the starts in [since, until), where the same clinicians are free at every step of each grid phase.
+
+    One phase (every clinician's grid ticks together, as 15-minute grids in whole-quarter
+    zones do) is one block; phases that interleave (an hourly grid in New York and in
+    Kolkata) are merged start by start, which only such stretches pay for.
+    """
+    starts = sorted((since + (phase - since) % step, mask) for phase, mask in masks.items())
+    if len(starts) == 1:
+        first, mask = starts[0]
+        if first < until:
+            _add_block(blocks, first, (until - first - 1) // step + 1, named[mask], step)
+        return
+    for start, mask in sorted((start, mask) for first, mask in starts for start in range(first, until, step)):
+        _add_block(blocks, start, 1, named[mask], step)
+
+
+def _merged(free, step):
+    """Return blocks (first start in µs, starts, clinician ids) for several clinicians' runs, by start then id.
+
+    A sweep over the ends of the runs: between two ends, the same clinicians are free at
+    every step of the grid, so the work grows with the number of runs, not of slots.
+    Each phase of the grid (start modulo step) keeps the mask of clinicians free on it.
+    """
+    free = sorted(free, key=itemgetter(0))
+    named = _FreeClinicians([clinician_id for clinician_id, _ in free])
+    events = []
+    for rank, (_, runs) in enumerate(free):
+        bit = 1 << rank
+        for first, count in runs:
+            phase = first % step
+            events.append((first, phase, bit))
+            events.append((first + count * step, phase, bit))  # a run is half-open: [first, first + count * step)
+    events.sort()
+    blocks, masks, since = [], {}, None
+    for moment, phase, bit in events:
+        if moment != since and masks:
+            _add_stretch(blocks, since, moment, masks, step, named)
+        mask = masks.get(phase, 0) ^ bit  # a clinician's runs never overlap: each end toggles
+        if mask:
+            masks[phase] = mask
+        else:
+            del masks[phase]
+        since = moment
+    return blocks
+
+
+class SlotSequence(Sequence):
+    """Free slots in order (start, then clinician id), read like a list; each Slot is made only when read.
+
+    A year of fifty clinicians is over half a million slots. As tuples of datetimes they
+    cost more to make, sort and keep (the garbage collector walks them all, again and
+    again, as the list grows) than finding them does; here they stay blocks (first start,
+    number of starts, clinicians free at each), one per stretch of time in which the same
+    clinicians are free, so the size grows with the bookings and hours, not the slots.
+    Iterating makes each Slot on the way (most callers turn it into text at once);
+    indexing finds its block by bisection.
+    """
+
+    __slots__ = ("_blocks", "_ends", "_step", "_duration")
+
+    def __init__(self, blocks, step, duration):
+        self._blocks = blocks
+        self._ends = list(accumulate(count * len(ids) for _, count, ids in blocks))
+        self._step = step
+        self._duration = duration
+
+    def __len__(self):
+        return self._ends[-1] if self._ends else 0
+
+    def __iter__(self):
+        step = timedelta(microseconds=self._step)
+        offsets = [step * k for k in range(max((count for _, count, _ in self._blocks), default=0))]
+        return chain.from_iterable(self._block_slots(block, offsets) for block in self._blocks)
+
+    def _block_slots(self, block, offsets):
+        first, count, ids = block
+        base = _moment(first)
+        starts = map(base.__add__, offsets[:count])
+        ends = map((base + self._duration).__add__, offsets[:count])
+        if len(ids) > 1:  # each start once per clinician free at it, in id order
+            starts = chain.from_iterable(map(repeat, starts, repeat(len(ids))))
+            ends = chain.from_iterable(map(repeat, ends, repeat(len(ids))))
+        # map() keeps the per-slot work (two additions, one tuple) in C: most of the time spent reading.
+        return map(tuple.__new__, repeat(Slot), zip(starts, ends, cycle(ids)))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        position = operator_index(index)
+        if position < 0:
+            position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError("slot index out of range")
+        block = bisect_right(self._ends, position)
+        first, _, ids = self._blocks[block]
+        steps, which = divmod(position - (self._ends[block - 1] if block else 0), len(ids))
+        start_dt = _moment(first + steps * self._step)
+        return Slot(start_dt, start_dt + self._duration, ids[which])
+
+    def __eq__(self, other):
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(map(eq, self, other))
+
+    __hash__ = None  # equal to a list of the same slots, which has no hash either
+
+    def __add__(self, other):
+        # Joined with another list of slots, as a list would be (a list in return).
+        return [*self, *other] if isinstance(other, Sequence) else NotImplemented
+
+    def __radd__(self, other):
+        return [*other, *self] if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self):
+        return f"SlotSequence({list(self)!r})"
+
+
+def bookable_slots(calendar, rules, window, now):
+    """Return the clinician's free slots starting inside `window`, in time order (a SlotSequence)."""
+    runs = _free_runs_of(calendar, rules, window, now)
+    ids = (calendar.clinician_id,)
+    return SlotSequence([(first, count, ids) for first, count in runs], _grid_step(rules), rules.duration)
 
 
 def bookable_slots_for_all(calendars, rules, window, now):
-    """Return every offered slot of several clinicians, ordered by start then clinician.
+    """Return every offered slot of several clinicians, ordered by start then clinician (a SlotSequence).
 
-    One duration for all, so the tuple order (start, end, clinician) is that order; each
-    clinician's list is already sorted, which the sort's run merging makes cheap.
+    One duration for all, so that is the order of the Slot tuples (start, end, clinician);
+    the clinicians' runs are merged as runs (see _merged), never as slots.
     """
-    slots = []
-    for calendar in calendars:
-        slots.extend(bookable_slots(calendar, rules, window, now))
-    slots.sort()
-    return slots
+    step = _grid_step(rules)
+    free = [(calendar.clinician_id, _free_runs_of(calendar, rules, window, now)) for calendar in calendars]
+    return SlotSequence(_merged(free, step), step, rules.duration)
 
 
 def local_week(moment, zone):
