@@ -1,36 +1,51 @@
 """Cached answers built from the calendars: the slots API and the clinicians' feeds.
 
-A hit costs two cache reads instead of the slot engine and thousands of slots, or
-icalendar and a year of events. An entry's key holds what was asked and the calendar
-version. Every committed change to bookings, weekly hours, date overrides, time off,
-clinicians, consultation types or clinic settings moves the version on (see
-`_note_calendar_changes`), so the next request computes afresh; and entries live
-SLOT_CACHE_SECONDS at most, so a start that has just fallen inside the minimum notice
-drops out within that time (booking it in the meantime is refused with the usual
-message). With several app processes the cache must be shared: Redis (REDIS_URL) in
-production; one process may use its own memory.
+A hit costs one round trip to the cache instead of the slot engine and thousands of
+slots, or icalendar and a year of events. Every answer remembers the versions it was
+computed from: the clinic-wide one, and one per clinician it covers (the clinician of a
+feed or a one-clinician question; every clinician offering the type for "any
+clinician"). A committed change moves on the version of each clinician it touches
+(bookings, weekly hours, date overrides, time off, the clinician's row), or the
+clinic-wide one when it may touch any answer (consultation types, clinic settings,
+bulk statements); see `_note_calendar_changes`. An answer is served only while all its
+versions are current, so a booking with one clinician leaves the others' answers cached
+and ends, at once, every answer that could show the slot just taken. The versions are
+read before computing, so an answer computed while another process committed a change
+is filed under the old versions and never served. Entries also live SLOT_CACHE_SECONDS
+at most, so a start that has just fallen inside the minimum notice drops out within that
+time (booking it in the meantime is refused with the usual message).
 
-Redis is a shortcut, never a dependency: every client gives up after REDIS_TIMEOUT_SECONDS,
-after a failure the cache is left alone for a few seconds (a frozen Redis would otherwise
-cost every request a timeout), and the failure is logged once per
-REDIS_WARNING_INTERVAL_SECONDS. Each distinct question stores an answer (about 150 KB of
-JSON for a month of five clinicians, a tenth of that compressed), so at most
-SLOT_CACHE_MAX_ENTRIES are kept: a script asking thousands of questions evicts the oldest
-instead of filling the shared Redis.
+A missing answer is computed once: `answer` lets one request compute it while the others
+asking the same question wait for it (in a process, behind a lock per question; across
+processes, behind a short Redis lock, SET NX PX, polling for the answer). A waiter that
+sees no answer within a few seconds, or whose Redis is away, computes it itself.
+
+With several app processes the cache must be shared: Redis (REDIS_URL) in production;
+one process may use its own memory. Redis is a shortcut, never a dependency: every
+client gives up after REDIS_TIMEOUT_SECONDS, after a failure the cache is left alone for
+a few seconds (a frozen Redis would otherwise cost every request a timeout), and the
+failure is logged once per REDIS_WARNING_INTERVAL_SECONDS. Each distinct question stores
+an answer (about 150 KB of JSON for a month of five clinicians, a tenth of that
+compressed), so at most SLOT_CACHE_MAX_ENTRIES are kept: a script asking thousands of
+questions evicts the oldest instead of filling the shared Redis.
 """
 
 import pickle
+import secrets
 import threading
 import time
 import zlib
+from contextlib import contextmanager
+from typing import NamedTuple
 
-from cachelib import RedisCache, SimpleCache
-from cachelib.serializers import RedisSerializer
+from cachelib import SimpleCache
 from flask import current_app, has_app_context
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import fail_fast_redis_options
@@ -38,51 +53,153 @@ from kapclinic.ops.logging import OncePerInterval
 from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, DateOverride, TimeOff
 
 CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
-_VERSION_KEY = "calendar-version"
-_CHANGED = "kapclinic.calendar_changed"
+# Rows that belong to one clinician's calendar (the rest may change any answer).
+_ONE_CLINICIANS = (AvailabilityRule, Booking, DateOverride, TimeOff)
+EVERYONE = None  # among the clinicians a change touches: it may touch any answer
+_CHANGED = "kapclinic.calendar_changed"  # session.info: the clinician ids (or EVERYONE) changed in this transaction
+_PREFIX = "kapclinic:calendar:"
+_VERSION_KEY = "calendar-version"  # the clinic-wide version (INCR)
+_CLINICIAN_VERSIONS_KEY = "calendar-version:clinicians"  # a hash: clinician id -> version (HINCRBY)
 _INDEX_KEY = "answers"  # a sorted set of the stored answers' keys, by when they were stored
-_memory_version_lock = threading.Lock()
 # After Redis fails, lookups and stores leave it alone this long (invalidations still try).
 _PAUSE_AFTER_FAILURE_SECONDS = 5.0
+# Single flight: a process computing an answer holds its question this long at most (so one
+# that dies frees it), and the others look for the answer this often, for this long.
+_CLAIM_MILLISECONDS = 3000
+_POLL_SECONDS = 0.02
+_WAIT_SECONDS = 3.0
 
 
-class _CompressingSerializer(RedisSerializer):
-    """cachelib's pickles, compressed; integers stay plain so that INCR still works on the version."""
+class Versions(NamedTuple):
+    """The clinic-wide version, and each clinician's whose calendar has changed (absent: 0)."""
 
-    def dumps(self, value, protocol=pickle.HIGHEST_PROTOCOL):
-        dumped = super().dumps(value, protocol)
-        return dumped if isinstance(value, int) else b"z" + zlib.compress(dumped)
+    everyone: int
+    clinicians: dict
 
-    def loads(self, value):
-        if value is not None and value.startswith(b"z"):
-            value = zlib.decompress(value[1:])
-        return super().loads(value)
+    def seen_by(self, clinician_ids):
+        """The versions an answer covering these clinicians depends on (None: every clinician)."""
+        if clinician_ids is None:
+            return self.everyone, dict(self.clinicians)
+        return self.everyone, {clinician_id: self.clinicians.get(clinician_id, 0) for clinician_id in clinician_ids}
 
 
-class _BoundedRedisCache(RedisCache):
-    """A RedisCache holding at most `max_entries` answers: storing one evicts the oldest beyond that."""
+class _Entry(NamedTuple):
+    clinician_ids: tuple | None
+    seen: tuple
+    answer: object
 
-    serializer = _CompressingSerializer()
+    def is_current(self, versions):
+        return versions.seen_by(self.clinician_ids) == self.seen
+
+
+class _RedisStore:
+    """Answers, versions and claims in Redis, shared by every process; at most `max_entries` answers."""
 
     def __init__(self, client, seconds, max_entries):
-        super().__init__(host=client, default_timeout=seconds, key_prefix="kapclinic:calendar:")
-        self.max_entries = max_entries
+        self.client, self.seconds, self.max_entries = client, seconds, max_entries
 
-    def set(self, key, value, timeout=None):
-        name, index, now = self._get_prefix() + key, self._get_prefix() + _INDEX_KEY, time.time()
+    def read(self, key):
+        """Return (versions, entry or None, whether another process is computing it): one round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.get(_PREFIX + _VERSION_KEY)
+        pipeline.hgetall(_PREFIX + _CLINICIAN_VERSIONS_KEY)
+        pipeline.get(_PREFIX + "answer|" + key)
+        pipeline.exists(_PREFIX + "computing|" + key)
+        everyone, clinicians, stored, computing = pipeline.execute()
+        versions = Versions(int(everyone or 0), {int(name): int(value) for name, value in clinicians.items()})
+        return versions, pickle.loads(zlib.decompress(stored)) if stored else None, bool(computing)
+
+    def write(self, key, entry):
+        name, index, now = _PREFIX + "answer|" + key, _PREFIX + _INDEX_KEY, time.time()
         # One MULTI/EXEC: each evicted key is handed to exactly one of the processes storing at once.
-        pipeline = self._write_client.pipeline()
-        expires = self._normalize_timeout(timeout)  # as RedisCache.set: -1 means never
-        pipeline.set(name, self.serializer.dumps(value), ex=expires if expires != -1 else None)
+        pipeline = self.client.pipeline()
+        pipeline.set(name, zlib.compress(pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)), ex=self.seconds)
         pipeline.zadd(index, {name: now})
-        pipeline.zremrangebyscore(index, "-inf", now - self.default_timeout)  # expired by themselves
+        pipeline.zremrangebyscore(index, "-inf", now - self.seconds)  # expired by themselves
         pipeline.zrange(index, 0, -self.max_entries - 1)
         pipeline.zremrangebyrank(index, 0, -self.max_entries - 1)
-        pipeline.expire(index, self.default_timeout)
+        pipeline.expire(index, self.seconds)
         evicted = pipeline.execute()[3]
         if evicted:
-            self._write_client.delete(*evicted)
-        return True
+            self.client.delete(*evicted)
+
+    def move_on(self, clinician_ids):
+        if EVERYONE in clinician_ids:
+            self.client.incr(_PREFIX + _VERSION_KEY)  # atomic across processes, never expires
+            return
+        pipeline = self.client.pipeline()
+        for clinician_id in clinician_ids:
+            pipeline.hincrby(_PREFIX + _CLINICIAN_VERSIONS_KEY, str(clinician_id), 1)
+        pipeline.execute()
+
+    def claim(self, key):
+        """Return a token if this process may compute the answer now, else None (another one is)."""
+        token = secrets.token_hex(8)
+        claimed = self.client.set(_PREFIX + "computing|" + key, token, nx=True, px=_CLAIM_MILLISECONDS)
+        return token if claimed else None
+
+    def release(self, key, token):
+        # Only our own claim: one that outlived _CLAIM_MILLISECONDS may be someone else's now.
+        self.client.eval(_RELEASE_SCRIPT, 1, _PREFIX + "computing|" + key, token)
+
+
+_RELEASE_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+class _MemoryStore:
+    """This process's own answers and versions (development and tests), bounded like Redis."""
+
+    def __init__(self, seconds, max_entries):
+        self.answers = SimpleCache(threshold=max_entries, default_timeout=seconds)
+        self.everyone, self.clinicians = 0, {}
+        self.lock = threading.Lock()
+
+    def read(self, key):
+        with self.lock:
+            versions = Versions(self.everyone, dict(self.clinicians))
+        return versions, self.answers.get(key), False  # threads of this process wait on a lock instead
+
+    def write(self, key, entry):
+        self.answers.set(key, entry)
+
+    def move_on(self, clinician_ids):
+        with self.lock:
+            if EVERYONE in clinician_ids:
+                self.everyone += 1
+                return
+            for clinician_id in clinician_ids:
+                self.clinicians[clinician_id] = self.clinicians.get(clinician_id, 0) + 1
+
+    def claim(self, key):
+        return "this process"  # the lock per question already let only this thread through
+
+    def release(self, key, token):
+        pass
+
+
+class _Flights:
+    """One lock per question being computed in this process, dropped when nobody holds or waits for it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks = {}  # key -> [lock, threads holding or waiting]
+
+    @contextmanager
+    def one_at_a_time(self, key):
+        """Enter after any other thread computing `key` (or after _WAIT_SECONDS: compute alongside it)."""
+        with self._guard:
+            flight = self._locks.setdefault(key, [threading.Lock(), 0])
+            flight[1] += 1
+        acquired = flight[0].acquire(timeout=_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            if acquired:
+                flight[0].release()
+            with self._guard:
+                flight[1] -= 1
+                if not flight[1]:
+                    del self._locks[key]
 
 
 class _Health:
@@ -99,23 +216,24 @@ def init_app(app):
     storage = app.config["RATELIMIT_STORAGE_URI"]
     max_entries = app.config["SLOT_CACHE_MAX_ENTRIES"]
     if not seconds:
-        cache = None
+        store = None
     elif storage.startswith(("redis://", "rediss://")):
         client = Redis.from_url(storage, **fail_fast_redis_options(app.config["REDIS_TIMEOUT_SECONDS"]))
-        cache = _BoundedRedisCache(client, seconds, max_entries)
+        store = _RedisStore(client, seconds, max_entries)
     elif app.config["NAME"] == "production":
-        cache = None  # gunicorn's processes would each keep their own, and miss each other's changes
+        store = None  # gunicorn's processes would each keep their own, and miss each other's changes
     else:
-        cache = SimpleCache(threshold=max_entries, default_timeout=seconds)
-    app.extensions["kapclinic_calendar_cache"] = cache
+        store = _MemoryStore(seconds, max_entries)
+    app.extensions["kapclinic_calendar_cache"] = store
     app.extensions["kapclinic_calendar_cache_health"] = _Health(app.config["REDIS_WARNING_INTERVAL_SECONDS"])
+    app.extensions["kapclinic_calendar_cache_flights"] = _Flights()
 
 
-def _cache(even_if_paused=False):
-    cache = current_app.extensions.get("kapclinic_calendar_cache")
+def _store(even_if_paused=False):
+    store = current_app.extensions.get("kapclinic_calendar_cache")
     if not even_if_paused and time.monotonic() < current_app.extensions["kapclinic_calendar_cache_health"].paused_until:
         return None
-    return cache
+    return store
 
 
 def _unavailable(error):
@@ -129,65 +247,192 @@ def _unavailable(error):
         )
 
 
+def _key(question):
+    return "|".join(str(part) for part in question)
+
+
+def _read(store, key):
+    """Return (versions, current answer or None, whether another process is computing it); raises RedisError."""
+    versions, entry, computing = store.read(key)
+    if entry is not None and entry.is_current(versions):
+        return versions, entry.answer, computing
+    return versions, None, computing
+
+
 def lookup(question):
-    """Return (key, stored answer or None). Store a computed answer under this key: the version read now.
+    """Return (ticket, cached answer or None). Store a computed answer with this ticket: the versions read now.
 
-    Reading the version before computing means an answer computed while another
-    process committed a change is filed under the old version, never the new one.
+    Reading the versions before computing means an answer computed while another
+    process committed a change is filed under the old versions, never the new ones.
+    `answer` does this and computes each missing answer once; this pair is for callers
+    that cannot pass a function.
     """
-    cache = _cache()
-    if cache is None:
+    store, key = _store(), _key(question)
+    if store is None:
         return None, None
     try:
-        key = f"{cache.get(_VERSION_KEY) or 0}|" + "|".join(str(part) for part in question)
-        return key, cache.get(key)
+        versions, found, _ = _read(store, key)
     except RedisError as error:
         _unavailable(error)
         return None, None
+    return (key, versions), found
 
 
-def store(key, answer):
-    cache = _cache()
-    if cache is None or key is None:
+def store(ticket, answer, clinician_ids=None):
+    """Keep `answer` under `ticket` (from lookup), as depending on these clinicians' calendars (None: everyone's)."""
+    cache = _store()
+    if cache is None or ticket is None:
         return
+    key, versions = ticket
+    ids = None if clinician_ids is None else tuple(sorted(set(clinician_ids)))
     try:
-        cache.set(key, answer)
+        cache.write(key, _Entry(ids, versions.seen_by(ids), answer))
     except RedisError as error:
         _unavailable(error)
 
 
-def _move_version_on(cache):
-    if isinstance(cache, RedisCache):
-        cache.inc(_VERSION_KEY)  # INCR: atomic across processes, never expires
-        return
-    with _memory_version_lock:
-        cache.set(_VERSION_KEY, (cache.get(_VERSION_KEY) or 0) + 1, timeout=0)
+def answer(question, compute):
+    """Return the answer to `question`: cached, or computed by `compute` once while concurrent askers wait.
+
+    `compute()` returns (answer, clinician ids): the ids of every clinician whose
+    calendar the answer may depend on (for "any clinician", every clinician offering
+    the type), or None for all of them. Without a cache it is simply called.
+    """
+    ticket, found = lookup(question)
+    if found is not None:
+        return found
+    if ticket is None:
+        return compute()[0]
+    with current_app.extensions["kapclinic_calendar_cache_flights"].one_at_a_time(ticket[0]):
+        return _answer_once(question, compute)
+
+
+def _answer_once(question, compute):
+    """Compute and store the answer here, unless another process already is: then wait for its answer, briefly."""
+    store, key = _store(), _key(question)
+    if store is None:
+        return compute()[0]
+    deadline, token = time.monotonic() + _WAIT_SECONDS, None
+    try:
+        while True:
+            versions, found, _ = _read(store, key)  # a thread or process before us may have stored it
+            if found is not None:
+                return found
+            token = store.claim(key)
+            if token is not None or not _wait_for(store, key, deadline):
+                break
+    except RedisError as error:
+        _unavailable(error)
+        return compute()[0]
+    try:
+        return _compute_and_store(compute, (key, versions))
+    finally:
+        if token is not None:
+            _release(store, key, token)
+
+
+def _wait_for(store, key, deadline):
+    """Poll until the answer is stored or the other process lets go of the question; False once past the deadline."""
+    while time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        _, found, computing = _read(store, key)
+        if found is not None or not computing:
+            return True
+    return False
+
+
+def _compute_and_store(compute, ticket):
+    found, clinician_ids = compute()
+    store(ticket, found, clinician_ids)
+    return found
+
+
+def _release(store, key, token):
+    try:
+        store.release(key, token)
+    except RedisError as error:
+        _unavailable(error)  # the claim expires by itself within _CLAIM_MILLISECONDS
+
+
+# --- invalidation: each committed change moves on the versions it touches --------------
+
+
+def _clinicians_touched(item):
+    """The clinician ids a changed row touches, before and after the change, or {EVERYONE}."""
+    if isinstance(item, Clinician):
+        return {item.id} if item.id is not None else {EVERYONE}
+    if not isinstance(item, _ONE_CLINICIANS):
+        return {EVERYONE}
+    history = inspect(item).attrs.clinician_id.history  # without loading: an unloaded value is no history
+    ids = {*history.added, *history.unchanged, *history.deleted} - {None}
+    return ids or {EVERYONE}
 
 
 @event.listens_for(Session, "after_flush")
 def _note_calendar_changes(session, flush_context):
-    if any(isinstance(item, CALENDAR_CLASSES) for item in (*session.new, *session.dirty, *session.deleted)):
-        session.info[_CHANGED] = True
+    touched = session.info.setdefault(_CHANGED, set())
+    for item in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(item, CALENDAR_CLASSES):
+            touched |= _clinicians_touched(item)
+    if not touched:
+        del session.info[_CHANGED]
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_bulk_changes(orm_execute_state):
-    """Bulk UPDATE and DELETE statements (clearing a clinician's weekly hours) bypass the flush."""
+    """Bulk UPDATE and DELETE statements (clearing a clinician's weekly hours, releasing holds) bypass the flush.
+
+    Run here to see how many rows they changed: the worker releases expired holds every
+    round, and a round that finds none must not end every cached answer.
+    """
     mapper = orm_execute_state.bind_mapper
-    if (orm_execute_state.is_update or orm_execute_state.is_delete) and mapper is not None:
-        if issubclass(mapper.class_, CALENDAR_CLASSES):
-            orm_execute_state.session.info[_CHANGED] = True
+    if not (orm_execute_state.is_update or orm_execute_state.is_delete) or mapper is None:
+        return None
+    if not issubclass(mapper.class_, CALENDAR_CLASSES):
+        return None
+    result = orm_execute_state.invoke_statement()
+    if result.rowcount:
+        touched = _clinicians_named(orm_execute_state.statement, mapper.class_)
+        orm_execute_state.session.info.setdefault(_CHANGED, set()).update(touched)
+    return result
+
+
+def _clinicians_named(statement, row_class):
+    """The clinician ids a bulk statement is limited to (`clinician_id == x` or `.in_(...)`, AND-ed), or {EVERYONE}."""
+    if not issubclass(row_class, _ONE_CLINICIANS) or statement.whereclause is None:
+        return {EVERYONE}
+    conditions, named = [statement.whereclause], None
+    while conditions:
+        condition = conditions.pop()
+        if isinstance(condition, BooleanClauseList) and condition.operator is operators.and_:
+            conditions.extend(condition.clauses)
+        elif _is_clinician_condition(condition, row_class):
+            value = condition.right.value
+            ids = set(value) if condition.operator is operators.in_op else {value}
+            named = ids if named is None else named & ids
+    return {EVERYONE} if named is None or None in named else named
+
+
+def _is_clinician_condition(condition, row_class):
+    return (
+        isinstance(condition, BinaryExpression)
+        and condition.left.compare(row_class.__table__.c.clinician_id)
+        and condition.operator in (operators.eq, operators.in_op)
+        and isinstance(condition.right, BindParameter)
+        and condition.right.callable is None
+    )
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
     if session.in_nested_transaction():
         return  # a savepoint was released; the change is not committed yet
-    if session.info.pop(_CHANGED, False) and has_app_context():
-        cache = _cache(even_if_paused=True)  # a change must end cached answers whenever Redis can hear it
-        if cache is not None:
+    touched = session.info.pop(_CHANGED, None)
+    if touched and has_app_context():
+        store = _store(even_if_paused=True)  # a change must end cached answers whenever Redis can hear it
+        if store is not None:
             try:
-                _move_version_on(cache)
+                store.move_on(touched)
             except RedisError as error:
                 # Cached answers expire within SLOT_CACHE_SECONDS; the commit itself stands.
                 _unavailable(error)
