@@ -10,9 +10,9 @@ import shutil
 
 import pytest
 
-from tests.conftest import skip_or_fail_without
 from tests.deployed.stack import NGINX, REDIS_SERVER, running_stack
 from tests.e2e.conftest import ARTIFACTS, open_browser  # noqa: F401 - the journeys' browser contexts
+from tests.helpers import skip_or_fail_without
 
 
 @pytest.fixture(scope="module")

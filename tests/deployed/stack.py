@@ -1,4 +1,4 @@
-"""kapclinic as production runs it, on this machine: nginx (TLS) -> gunicorn -> PostgreSQL and Redis, `flask worker` -> SMTP.
+"""kapclinic as production runs it, here: nginx (TLS) -> gunicorn -> PostgreSQL and Redis, `flask worker` -> SMTP.
 
 Why this exists: the rest of the suite talks plain HTTP to one process, so it cannot see
 what HTTPS, a reverse proxy and several processes change. Every web form was once refused
@@ -52,7 +52,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from tests.conftest import POSTGRES_URL, STAFF_PASSWORD, Mailbox, free_port, running_smtp, seed_offering
+from tests.helpers import POSTGRES_URL, STAFF_PASSWORD, Mailbox, free_port, running_smtp, seed_offering
 
 NGINX = Path("/usr/sbin/nginx")
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -292,7 +292,7 @@ def _smtp_server(folder):
 
 
 def production_environment(database_url, redis_url, public_url, mail_port, app_port):
-    """The environment of every app process: the production config with fresh secrets, as README's 'Running it for real'."""
+    """Every app process's environment: the production config with fresh secrets, as README's 'Running it for real'."""
     return {
         **os.environ,
         "KAPCLINIC_CONFIG": "production",
@@ -404,6 +404,9 @@ def main():
     # Ctrl-C, and `kill`, stop it cleanly (also when started in the background, where SIGINT comes ignored).
     for name in (signal.SIGINT, signal.SIGTERM):
         signal.signal(name, signal.default_int_handler)
+    # The app this process seeds through takes the test settings, as under pytest (tests/conftest.py
+    # sets them); the app processes get the production config from production_environment.
+    os.environ["KAPCLINIC_CONFIG"] = "testing"
     with tempfile.TemporaryDirectory(prefix="kapclinic-stack-") as folder:
         try:
             with running_stack(Path(folder)) as stack:

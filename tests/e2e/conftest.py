@@ -19,7 +19,7 @@ from kapclinic.accounts import services as accounts
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
-from tests.conftest import AXE, STAFF_PASSWORD
+from tests.helpers import AXE, STAFF_PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
