@@ -3,11 +3,11 @@
 A hit costs one round trip to the cache instead of the slot engine and thousands of
 slots, or icalendar and a year of events. Every answer remembers the versions it was
 computed from: the clinic-wide one, and one per clinician it covers (the clinician of a
-feed or a one-clinician question; every clinician offering the type for "any
-clinician"). A committed change moves on the version of each clinician it touches
-(bookings, weekly hours, date overrides, time off, the clinician's row), or the
-clinic-wide one when it may touch any answer (consultation types, clinic settings,
-bulk statements); see `_note_calendar_changes`. An answer is served only while all its
+feed or a one-clinician question; every clinician linked to the type, bookable or not,
+for "any clinician"). A committed change moves on the version of each clinician it
+touches (bookings, weekly hours, date overrides, time off, the clinician's row), or the
+clinic-wide one when it may touch any answer (consultation types, clinic settings, bulk
+statements not limited to named clinicians); see `_note_calendar_changes`. An answer is served only while all its
 versions are current, so a booking with one clinician leaves the others' answers cached
 and ends, at once, every answer that could show the slot just taken. The versions are
 read before computing, so an answer computed while another process committed a change
@@ -251,9 +251,9 @@ def _key(question):
     return "|".join(str(part) for part in question)
 
 
-def _read(store, key):
+def _read(cache, key):
     """Return (versions, current answer or None, whether another process is computing it); raises RedisError."""
-    versions, entry, computing = store.read(key)
+    versions, entry, computing = cache.read(key)
     if entry is not None and entry.is_current(versions):
         return versions, entry.answer, computing
     return versions, None, computing
@@ -267,11 +267,11 @@ def lookup(question):
     `answer` does this and computes each missing answer once; this pair is for callers
     that cannot pass a function.
     """
-    store, key = _store(), _key(question)
-    if store is None:
+    cache, key = _store(), _key(question)
+    if cache is None:
         return None, None
     try:
-        versions, found, _ = _read(store, key)
+        versions, found, _ = _read(cache, key)
     except RedisError as error:
         _unavailable(error)
         return None, None
@@ -295,8 +295,9 @@ def answer(question, compute):
     """Return the answer to `question`: cached, or computed by `compute` once while concurrent askers wait.
 
     `compute()` returns (answer, clinician ids): the ids of every clinician whose
-    calendar the answer may depend on (for "any clinician", every clinician offering
-    the type), or None for all of them. Without a cache it is simply called.
+    calendar the answer may depend on, or None for all of them. For "any clinician"
+    that is every clinician linked to the type, bookable or not: one who becomes
+    bookable changes the answer. Without a cache it is simply called.
     """
     ticket, found = lookup(question)
     if found is not None:
@@ -309,17 +310,17 @@ def answer(question, compute):
 
 def _answer_once(question, compute):
     """Compute and store the answer here, unless another process already is: then wait for its answer, briefly."""
-    store, key = _store(), _key(question)
-    if store is None:
+    cache, key = _store(), _key(question)
+    if cache is None:
         return compute()[0]
     deadline, token = time.monotonic() + _WAIT_SECONDS, None
     try:
         while True:
-            versions, found, _ = _read(store, key)  # a thread or process before us may have stored it
+            versions, found, _ = _read(cache, key)  # a thread or process before us may have stored it
             if found is not None:
                 return found
-            token = store.claim(key)
-            if token is not None or not _wait_for(store, key, deadline):
+            token = cache.claim(key)
+            if token is not None or not _wait_for(cache, key, deadline):
                 break
     except RedisError as error:
         _unavailable(error)
@@ -328,14 +329,14 @@ def _answer_once(question, compute):
         return _compute_and_store(compute, (key, versions))
     finally:
         if token is not None:
-            _release(store, key, token)
+            _release(cache, key, token)
 
 
-def _wait_for(store, key, deadline):
+def _wait_for(cache, key, deadline):
     """Poll until the answer is stored or the other process lets go of the question; False once past the deadline."""
     while time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
-        _, found, computing = _read(store, key)
+        _, found, computing = _read(cache, key)
         if found is not None or not computing:
             return True
     return False
@@ -347,9 +348,9 @@ def _compute_and_store(compute, ticket):
     return found
 
 
-def _release(store, key, token):
+def _release(cache, key, token):
     try:
-        store.release(key, token)
+        cache.release(key, token)
     except RedisError as error:
         _unavailable(error)  # the claim expires by itself within _CLAIM_MILLISECONDS
 

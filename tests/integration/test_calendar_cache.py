@@ -208,7 +208,7 @@ def _free(app, offering, clinician_id, computed):
         computed.append(clinician_id)
         consultation_type = services.consultation_type_by_slug(offering.slug)
         clinician = services.clinician_for_type(consultation_type, clinician_id) if clinician_id else None
-        covered = [clinician] if clinician else consultation_type.active_clinicians
+        covered = [clinician] if clinician else consultation_type.clinicians
         window = Interval(day_start, day_start + timedelta(days=1))
         found = services.find_slots(consultation_type, window, now_utc(), clinician)
         return [(slot.start_dt, slot.clinician_id) for slot in found], [item.id for item in covered]
