@@ -11,13 +11,10 @@ from kapclinic.accounts import services
 from kapclinic.accounts.models import PasswordReset, Role, StaffSession
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from tests.conftest import STAFF_PASSWORD as PASSWORD
-from tests.conftest import sign_in
+from tests.helpers import STAFF_PASSWORD as PASSWORD
+from tests.helpers import sign_in
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 def test_staff_member_signs_in_and_out(client, create_staff):

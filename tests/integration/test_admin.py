@@ -9,12 +9,9 @@ from sqlalchemy import select
 from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
-from tests.conftest import patient_json, seed_offering, sign_in
+from tests.helpers import patient_json, seed_offering, sign_in
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture

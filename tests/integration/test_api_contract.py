@@ -11,7 +11,7 @@ import jsonschema_rs
 import pytest
 
 from kapclinic.core.timezones import instant_param
-from tests.conftest import patient_json, seed_offering
+from tests.helpers import patient_json, seed_offering
 
 API = "/api/v1"
 

@@ -1,4 +1,4 @@
-"""The audit trail holds against the database's owner: a keyed chain, a recorded head, an app role that cannot edit it."""
+"""The audit trail holds against the database's owner: a keyed chain, a recorded head, an app role unable to edit it."""
 
 import hashlib
 import json
@@ -17,15 +17,12 @@ from kapclinic.accounts.models import Role
 from kapclinic.audit.chain import HASHED_FIELDS
 from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.extensions import db
-from tests.conftest import seed_offering, sign_in
+from tests.helpers import seed_offering, sign_in
 from tests.intake_answers import submit_intake
 
+pytestmark = pytest.mark.both_databases
+
 GENESIS = "0" * 64
-
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
 
 
 @pytest.fixture
@@ -42,7 +39,7 @@ def desk_client(app, create_staff):
 
 
 def _as_owner(app, *statements):
-    """Statements run with the database owner's rights, around the triggers that refuse UPDATE and DELETE (put back after)."""
+    """Statements as the database owner, around the triggers that refuse UPDATE and DELETE (put back after)."""
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
         db.session.execute(
@@ -188,7 +185,7 @@ def test_upgrading_re_signs_the_plain_chain_with_the_key_and_refuses_a_broken_on
 def create_staff_on():
     from kapclinic.accounts import services as accounts
     from kapclinic.core.timezones import now_utc
-    from tests.conftest import STAFF_PASSWORD
+    from tests.helpers import STAFF_PASSWORD
 
     def create(app, role, email):
         with app.app_context():

@@ -10,13 +10,10 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking
-from tests.conftest import seed_offering, sign_in
+from tests.helpers import seed_offering, sign_in
 from tests.intake_answers import submit_intake
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import POSTGRES_URL, STAFF_PASSWORD, patient_form, patient_json, seed_offering, sign_in
+from tests.helpers import POSTGRES_URL, STAFF_PASSWORD, patient_form, patient_json, seed_offering, sign_in
 
 CLINIC_PHONE = "+1 555 0100"
 
@@ -36,7 +36,8 @@ def _book_api(client, offering, slot, address="198.51.100.1", **patient):
 
 
 def _details_url(offering, slot):
-    return f"/book/{offering.slug}/details?start={instant_param(offering.starts[slot])}&clinician={offering.clinician_id}&tz=UTC"
+    start = instant_param(offering.starts[slot])
+    return f"/book/{offering.slug}/details?start={start}&clinician={offering.clinician_id}&tz=UTC"
 
 
 def _messages_to(mailbox, address):
@@ -94,6 +95,7 @@ def test_one_address_shares_one_booking_budget_between_web_form_api_and_reschedu
 # --- 2. at most N active upcoming consultations per email and per phone --------------------------
 
 
+@pytest.mark.usefixtures("app_context")
 def test_patient_is_told_to_call_when_their_email_already_holds_two_upcoming_consultations(app, client, mailbox):
     offering = seed_offering(app, "cap-web")
     for slot, phone in ((0, 1), (2, 2)):
@@ -111,6 +113,7 @@ def test_patient_is_told_to_call_when_their_email_already_holds_two_upcoming_con
     assert _count(Booking) == 2
 
 
+@pytest.mark.usefixtures("app_context")
 def test_api_refuses_a_third_upcoming_consultation_for_one_phone_number_on_the_phone_field(app, client, mailbox):
     offering = seed_offering(app, "cap-api")
     assert _book_api(client, offering, 0, email="one@example.com", phone="+12125550100").status_code == 201
@@ -186,6 +189,7 @@ def _deactivate_clinicians_account(clinician_id):
     db.session.commit()
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_deactivated_clinician_is_neither_offered_nor_booked_nor_moved_to(app, client, mailbox):
     offering = seed_offering(app, "leaver")
     assert _book_api(client, offering, 0).status_code == 201
@@ -224,6 +228,7 @@ def test_a_deactivated_clinician_is_neither_offered_nor_booked_nor_moved_to(app,
         {"contact_consent": True},
     ],
 )
+@pytest.mark.usefixtures("app_context")
 def test_reusing_a_request_key_with_changed_details_is_refused_not_silently_dropped(app, client, mailbox, change):
     offering = seed_offering(app, "replay")
     key = uuid.uuid4().hex
@@ -316,12 +321,14 @@ def _audit_actions():
     return db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
 
 
+@pytest.mark.usefixtures("app_context")
 def test_viewing_the_outbox_page_is_recorded_in_the_audit_trail(app):
     admin = _admin(app)
     assert admin.get("/staff/admin/outbox").status_code == 200
     assert _audit_actions() == [AuditAction.OUTBOX_VIEWED]
 
 
+@pytest.mark.usefixtures("app_context")
 def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_told(app, client, mailbox):
     offering = seed_offering(app, "burst")
     for number in range(3):
@@ -372,6 +379,7 @@ def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_t
     assert "No bursts right now" in admin.get("/staff/admin/bursts").text
 
 
+@pytest.mark.usefixtures("app_context")
 def test_bookings_with_one_phone_from_many_networks_are_a_burst_too(app, client, mailbox):
     offering = seed_offering(app, "phone-burst")
     for number in range(3):
@@ -393,6 +401,7 @@ def test_bookings_with_one_phone_from_many_networks_are_a_burst_too(app, client,
     assert "3 bookings" in page.text and "with one phone number (+12125550177)" in page.text
 
 
+@pytest.mark.usefixtures("app_context")
 def test_ipv6_addresses_in_one_64_are_one_network(app, client, mailbox):
     offering = seed_offering(app, "v6-burst")
     for number in range(3):
@@ -428,6 +437,7 @@ def _family_from_one_network(app, client, offering, names):
     return db.session.scalars(select(Booking.id).order_by(Booking.id)).all()
 
 
+@pytest.mark.usefixtures("app_context")
 def test_admin_chooses_which_bookings_of_a_burst_to_cancel_and_sees_each_ones_contacts(app, client, mailbox):
     offering = seed_offering(app, "burst-choose")
     ids = _family_from_one_network(app, client, offering, ["Ana Rivera"] * 4)
@@ -464,6 +474,7 @@ def test_admin_chooses_which_bookings_of_a_burst_to_cancel_and_sees_each_ones_co
 
 
 @pytest.mark.parametrize("confirmed", ["", "y"])
+@pytest.mark.usefixtures("app_context")
 def test_cancelling_a_booking_that_is_in_no_burst_is_refused_and_changes_nothing(app, client, mailbox, confirmed):
     offering = seed_offering(app, "burst-outsider")
     ids = _family_from_one_network(app, client, offering, ["Fake One", "Fake Two", "Fake Three"])
@@ -681,6 +692,7 @@ def test_postgres_books_over_a_hold_past_its_deadline_and_refuses_one_inside_it(
 # --- 10. one link, one purpose ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("app_context")
 def test_reschedule_email_and_manage_page_never_use_the_manage_link_for_the_questionnaire(app, client, mailbox):
     offering = seed_offering(app, "purpose")
     assert _book_api(client, offering, 0).status_code == 201
@@ -706,6 +718,7 @@ def test_reschedule_email_and_manage_page_never_use_the_manage_link_for_the_ques
     assert client.get(f"/intake/{fresh}").status_code in (200, 302)
 
 
+@pytest.mark.usefixtures("app_context")
 def test_reschedule_email_after_the_questionnaire_is_finished_offers_no_questionnaire(app, client, mailbox):
     offering = seed_offering(app, "finished")
     assert _book_api(client, offering, 0).status_code == 201
@@ -732,6 +745,7 @@ def _raw_reasons(app):
         return db.session.scalars(text("SELECT cancellation_reason FROM bookings")).all()
 
 
+@pytest.mark.both_databases
 def test_the_patients_cancellation_reason_is_not_stored_in_clear(make_app, database_url, mailbox):
     app = make_app(database_url)
     offering = seed_offering(app, "reason")
@@ -790,17 +804,20 @@ def test_upgrading_encrypts_cancellation_reasons_already_stored(make_app, empty_
         type_id = connection.execute(
             text(
                 "INSERT INTO consultation_types (slug, name, description, duration_minutes, buffer_before_minutes, "
-                "buffer_after_minutes, min_notice_minutes, horizon_days, slot_step_minutes, modality, location, video_link, is_active) "
+                "buffer_after_minutes, min_notice_minutes, horizon_days, slot_step_minutes, modality, location, "
+                "video_link, is_active) "
                 "VALUES ('t', 'T', '', 60, 0, 0, 0, 30, 30, 'phone', '', '', true) RETURNING id"
             )
         ).scalar()
         for number, reason in enumerate((REASON, "")):
             connection.execute(
                 text(
-                    "INSERT INTO bookings (public_id, clinician_id, consultation_type_id, start_dt, end_dt, blocked_start_dt, "
-                    "blocked_end_dt, status, patient_name, patient_email, patient_phone, patient_date_of_birth, patient_timezone, "
-                    "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason) "
-                    "VALUES (:public_id, :clinician, :type, :start, :end, :start, :end, 'cancelled', 'A', 'a@example.com', "
+                    "INSERT INTO bookings (public_id, clinician_id, consultation_type_id, start_dt, end_dt, "
+                    "blocked_start_dt, blocked_end_dt, status, patient_name, patient_email, patient_phone, "
+                    "patient_date_of_birth, patient_timezone, contact_consent, ical_uid, ical_sequence, "
+                    "manage_token_hash, created_dt, updated_dt, cancellation_reason) "
+                    "VALUES (:public_id, :clinician, :type, :start, :end, :start, :end, 'cancelled', 'A', "
+                    "'a@example.com', "
                     "'+12125550100', '1990-01-01', 'UTC', false, :uid, 0, :token, :start, :start, :reason)"
                 ),
                 {

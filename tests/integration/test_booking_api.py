@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking
-from tests.conftest import patient_json
+from tests.helpers import patient_json
 
 
 def _count_bookings():

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.conftest import patient_form
+from tests.helpers import patient_form
 
 
 @pytest.fixture

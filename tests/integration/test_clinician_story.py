@@ -3,16 +3,18 @@
 import re
 from datetime import timedelta
 
+import pytest
 from icalendar import Calendar
 
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType, Modality
-from tests.conftest import patient_json, sign_in
+from tests.helpers import patient_json, sign_in
+
+pytestmark = pytest.mark.both_databases
 
 
-def test_cli_clinician_sets_hours_and_a_day_off_exports_and_subscribes(staff_app, in_app):
-    app = staff_app
+def test_cli_clinician_sets_hours_and_a_day_off_exports_and_subscribes(app, in_app):
 
     def profile():
         clinician = Clinician(name="Dr Story", email="story.profile@clinic.example.org", timezone="Europe/London")

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from kapclinic.core.timezones import instant_param
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, ConsultationType
-from tests.conftest import patient_json, seed_offering
+from tests.helpers import patient_json, seed_offering
+
+pytestmark = pytest.mark.both_databases
 
 ATTEMPTS = 8
 
@@ -115,8 +117,9 @@ def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_
             "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason"
         )
         insert = text(
-            f"INSERT INTO bookings ({columns}) VALUES (:public_id, :clinician_id, :type_id, :start, :end, :start, :end, "
-            ":status, 'A', 'a@example.com', '+12125550100', '1990-01-01', 'UTC', true, :uid, 0, :token, now(), now(), '')"
+            f"INSERT INTO bookings ({columns}) VALUES (:public_id, :clinician_id, :type_id, :start, :end, :start, "
+            ":end, :status, 'A', 'a@example.com', '+12125550100', '1990-01-01', 'UTC', true, :uid, 0, :token, "
+            "now(), now(), '')"
         )
 
         def values(start, status="confirmed"):

@@ -5,7 +5,7 @@ import re
 from sqlalchemy import func, select
 
 from kapclinic.extensions import db
-from tests.conftest import seed_offering
+from tests.helpers import seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
 
 SAMPLE_VALUES = {
@@ -50,7 +50,8 @@ def test_every_form_post_without_its_csrf_token_is_refused_and_writes_nothing(ma
         for name in rule.arguments:
             path = re.sub(rf"<([^>]*:)?{name}>", values[name], path)
         if rule.endpoint in ("intake.guardian_consent", "intake.change_guardian"):
-            continue  # for an adolescent awaiting a guardian; the intake's own check is the same function as on the steps
+            # for an adolescent awaiting a guardian; the intake's own check is the same function as on the steps
+            continue
         response = client.post(path, data={"name": "Ana", "body": "note", "status": "completed"})
         assert response.status_code == 400, (rule.endpoint, response.status_code)
         checked.append(rule.endpoint)

@@ -12,6 +12,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
 
@@ -19,8 +20,10 @@ from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking
-from tests.conftest import seed_offering, sign_in
+from tests.helpers import seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
+
+pytestmark = pytest.mark.both_databases
 
 FIFTEEN = born_years_ago(15)
 ADOLESCENT_STEPS = ADULT_STEPS[:-1] + ["guardian", "consent"]
@@ -125,13 +128,13 @@ def _stored_bytes(app):
         return "\n".join(rows).encode("utf-8")
 
 
-def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note(staff_app, mailbox, create_staff):
-    intake_id, record = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
+def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note(app, mailbox, create_staff):
+    intake_id, record = _answered_flagged_reviewed(app, mailbox, create_staff)
     typed = [value for step in TYPED.values() for value in step.values()] + [GUARDIAN_SIGNATURE, *STAFF_TEXT.values()]
     # Stored, not lost: the staff read it all back, and the guardian's signature is on the intake.
     for value in [*typed, "Psychosis or schizophrenia", "Pregnant, breastfeeding", "Thoughts of death"]:
         assert value == GUARDIAN_SIGNATURE or value in record, value
-    with staff_app.app_context():
+    with app.app_context():
         assert db.session.get(Intake, intake_id).guardian_consent["signature"] == GUARDIAN_SIGNATURE
         assert (
             db.session.scalar(select(Booking.cancellation_reason).where(Booking.patient_email == "bo@example.com"))
@@ -140,18 +143,18 @@ def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note
         db.session.rollback()
     typed.append(CANCELLATION_REASON)
 
-    stored = _stored_bytes(staff_app)
+    stored = _stored_bytes(app)
     found = [value for value in [*typed, *CLINICAL_WORDS] if value.encode("utf-8") in stored]
     assert not found, f"readable in the database: {found}"
 
 
-def test_upgrading_moves_the_queue_onto_markers_and_drops_the_clear_flag_codes(staff_app, mailbox, create_staff):
+def test_upgrading_moves_the_queue_onto_markers_and_drops_the_clear_flag_codes(app, mailbox, create_staff):
     """Intakes flagged before migration 0013 keep their queue filters; no flag code stays in clear."""
-    intake_id, _ = _answered_flagged_reviewed(staff_app, mailbox, create_staff)
+    intake_id, _ = _answered_flagged_reviewed(app, mailbox, create_staff)
     markers = select(Intake.is_urgent, Intake.needs_review, Intake.has_info_flags, Intake.is_adolescent).where(
         Intake.id == intake_id
     )
-    with staff_app.app_context():
+    with app.app_context():
         before = db.session.execute(markers).one()
         db.session.rollback()
         db.engine.dispose()

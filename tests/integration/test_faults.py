@@ -17,7 +17,7 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
-from tests.conftest import STAFF_PASSWORD, Mailbox, free_port, patient_form, patient_json, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, Mailbox, free_port, patient_form, patient_json, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 
@@ -162,6 +162,7 @@ def test_a_locked_row_on_postgresql_gives_503_not_a_hung_request(make_app, postg
     assert post_step(client, intake_url, "about").status_code == 302
 
 
+@pytest.mark.both_databases
 def test_submitting_the_intake_twice_at_once_submits_it_once(make_app, database_url, mailbox):
     """A double click on "Submit" for an adolescent: one submission, so the guardian gets one email, not two."""
     app = make_app(database_url)

@@ -15,13 +15,10 @@ from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType
-from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step, submit_intake
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture

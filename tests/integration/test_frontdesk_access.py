@@ -13,8 +13,10 @@ from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking, Clinician
-from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
+
+pytestmark = pytest.mark.both_databases
 
 ROLES = ("anonymous", "front_desk", "clinician", "admin")
 # endpoint, method -> status for each role in ROLES, on an intake of the clinician's own consultation.
@@ -38,11 +40,6 @@ MATRIX = {
     ("frontdesk.patient_trail", "GET"): (302, 403, 403, 200),
     ("frontdesk.staff_trail", "GET"): (302, 403, 403, 200),
 }
-
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
 
 
 def _routes(app):

@@ -23,7 +23,7 @@ from schemathesis.checks import (
 
 from kapclinic.api.openapi import openapi_document
 from kapclinic.core.timezones import instant_param, now_utc
-from tests.conftest import seed_offering
+from tests.helpers import seed_offering
 from tests.integration.test_fuzz_forms import (
     FUZZ,
     Body,
@@ -39,12 +39,9 @@ from tests.integration.test_fuzz_forms import (
     weighted,
 )
 
+pytestmark = pytest.mark.both_databases
+
 API = "/api/v1"
-
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
 
 
 @pytest.fixture

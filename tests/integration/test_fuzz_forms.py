@@ -39,8 +39,10 @@ from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, TimeOff
-from tests.conftest import STAFF_PASSWORD, patient_json, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, patient_json, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, born_years_ago, complete_steps, post_step
+
+pytestmark = pytest.mark.both_databases
 
 # --- hostile values -----------------------------------------------------------------------
 
@@ -225,7 +227,7 @@ def weighted(*strategies):
 
 
 def field_values(valid, with_uploads=False):
-    """One field: its valid value (first, so the first example can succeed), hostile text, several values, a file, or none."""
+    """One field: its valid value (first, so the first example can succeed), hostile text, values, a file, or none."""
     several = st.lists(hostile_texts, min_size=2, max_size=3)
     return weighted(
         as_strategy(valid),
@@ -239,7 +241,7 @@ def field_values(valid, with_uploads=False):
 
 @st.composite
 def fields(draw, valid, values=field_values, **options):
-    """The fields, each drawn on its own or all valid but one (which reaches the checks behind the first); then extras."""
+    """The fields, each drawn alone or all valid but one (which reaches the checks behind the first); then extras."""
     odd_one = draw(st.sampled_from(list(valid))) if valid and draw(st.booleans()) else None
     drawn = {
         name: draw(as_strategy(good) if odd_one not in (None, name) else values(good, **options))
@@ -260,7 +262,7 @@ def bodies(encoding, contents):
 
 
 def form_bodies(valid=None):
-    """Bodies for a form whose valid values (or strategies for them) are `valid`: urlencoded, as browsers send, half the time."""
+    """Bodies for a form whose valid values (or strategies) are `valid`: urlencoded, as browsers send, half the time."""
     valid = valid or {}
     urlencoded = bodies("form", fields(valid))
     return weighted(
@@ -366,11 +368,6 @@ def redirected_to_login(response):
 
 
 # --- the clinic to fuzz ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
 
 
 @pytest.fixture
@@ -574,7 +571,7 @@ def held_booking(app, offering, mailbox):
 @FUZZ
 @given(body=form_bodies())
 def test_manage_confirm_and_questionnaire_link_posts_without_fields(app, held_booking, body):
-    """Confirming a held booking (the first success confirms it, the rest change nothing) and asking for the questionnaire link."""
+    """Confirming a held booking (the first success confirms, the rest change nothing); asking for the intake link."""
     submit(app, app.test_client(), f"{held_booking.manage}/confirm", body)
     submit(app, app.test_client(), f"{held_booking.manage}/questionnaire-link", body)
 
@@ -936,7 +933,7 @@ def burst_booking(book):
 @FUZZ
 @given(data=st.data())
 def test_cancel_burst_form(app, admin, burst_booking, data):
-    """Cancelling a burst: the first step shows what would be cancelled; with `confirmed` the first success cancels it."""
+    """Cancelling a burst: the first step shows what it would cancel; with `confirmed` the first success cancels it."""
     body = data.draw(
         form_bodies({"booking_ids": str(burst_booking.booking_id), "confirmed": st.sampled_from(["", "y"])})
     )
