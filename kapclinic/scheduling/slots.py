@@ -120,21 +120,16 @@ class Slot(NamedTuple):
     clinician_id: int
 
 
-class _DisjointIntervals:
-    """Sorted, merged intervals (spans that touch or overlap become one)."""
-
-    def __init__(self, intervals):
-        merged = []
-        for interval in sorted(intervals):
-            if merged and interval.start_dt <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], interval.end_dt)
-            else:
-                merged.append([interval.start_dt, interval.end_dt])
-        self._starts = [start for start, _ in merged]
-        self._ends = [end for _, end in merged]
-
-    def intervals(self):
-        return [Interval(start_dt, end_dt) for start_dt, end_dt in zip(self._starts, self._ends, strict=True)]
+def _joined_spans(spans):
+    """Sort (start_dt, end_dt) pairs and join those that touch or overlap into one (tuples: compared in C)."""
+    joined = []
+    for start_dt, end_dt in sorted(spans):
+        if joined and start_dt <= joined[-1][1]:
+            if end_dt > joined[-1][1]:
+                joined[-1] = (joined[-1][0], end_dt)
+        else:
+            joined.append((start_dt, end_dt))
+    return joined
 
 
 def _day_converter(day, zone):
@@ -162,7 +157,7 @@ def working_intervals(calendar, window):
     zone = calendar.zone
     first_day = window.start_dt.astimezone(zone).date() - ONE_DAY
     last_day = window.end_dt.astimezone(zone).date() + ONE_DAY
-    intervals = []
+    spans = []
     day = first_day
     while day <= last_day:
         ranges = calendar.ranges_on(day)
@@ -171,14 +166,14 @@ def working_intervals(calendar, window):
             for hours in ranges:
                 start_dt, end_dt = to_utc(hours.start), to_utc(hours.end)
                 if end_dt > start_dt:
-                    intervals.append(Interval(start_dt, end_dt))
+                    spans.append((start_dt, end_dt))
         day += ONE_DAY
     # Join first, then keep what touches the window: a stretch that starts inside the
     # window may run on through a range that begins exactly at the window's end.
     return [
-        interval
-        for interval in _DisjointIntervals(intervals).intervals()
-        if interval.start_dt < window.end_dt and interval.end_dt > window.start_dt
+        Interval(start_dt, end_dt)
+        for start_dt, end_dt in _joined_spans(spans)
+        if start_dt < window.end_dt and end_dt > window.start_dt
     ]
 
 
@@ -426,16 +421,16 @@ class SlotSequence(Sequence):
     def __iter__(self):
         step = timedelta(microseconds=self._step)
         offsets = [step * k for k in range(max((count for _, count, _ in self._blocks), default=0))]
-        return chain.from_iterable(self._block_slots(block, offsets) for block in self._blocks)
+        return chain.from_iterable(map(self._block_slots, self._blocks, repeat(offsets)))
 
     def _block_slots(self, block, offsets):
         first, count, ids = block
-        base = _moment(first)
-        starts = map(base.__add__, offsets[:count])
-        ends = map((base + self._duration).__add__, offsets[:count])
-        if len(ids) > 1:  # each start once per clinician free at it, in id order
-            starts = chain.from_iterable(map(repeat, starts, repeat(len(ids))))
-            ends = chain.from_iterable(map(repeat, ends, repeat(len(ids))))
+        base, steps = _moment(first), offsets[:count]
+        starts = map(base.__add__, steps)
+        ends = map((base + self._duration).__add__, steps)
+        if len(ids) > 1:  # each start once per clinician free at it, in id order: zip(l, l) pairs each with itself
+            starts = chain.from_iterable(zip(*[list(starts)] * len(ids), strict=True))
+            ends = chain.from_iterable(zip(*[list(ends)] * len(ids), strict=True))
         # map() keeps the per-slot work (two additions, one tuple) in C: most of the time spent reading.
         return map(tuple.__new__, repeat(Slot), zip(starts, ends, cycle(ids)))
 
