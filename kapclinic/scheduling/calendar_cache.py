@@ -55,8 +55,8 @@ from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, Co
 CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
 # Rows that belong to one clinician's calendar (the rest may change any answer).
 _ONE_CLINICIANS = (AvailabilityRule, Booking, DateOverride, TimeOff)
-EVERYONE = None  # among the clinicians a change touches: it may touch any answer
-_CHANGED = "kapclinic.calendar_changed"  # session.info: the clinician ids (or EVERYONE) changed in this transaction
+_EVERYONE = None  # among the clinicians a change touches: it may touch any answer
+_CHANGED = "kapclinic.calendar_changed"  # session.info: the clinician ids (or _EVERYONE) changed in this transaction
 _PREFIX = "kapclinic:calendar:"
 _VERSION_KEY = "calendar-version"  # the clinic-wide version (INCR)
 _CLINICIAN_VERSIONS_KEY = "calendar-version:clinicians"  # a hash: clinician id -> version (HINCRBY)
@@ -124,7 +124,7 @@ class _RedisStore:
             self.client.delete(*evicted)
 
     def move_on(self, clinician_ids):
-        if EVERYONE in clinician_ids:
+        if _EVERYONE in clinician_ids:
             self.client.incr(_PREFIX + _VERSION_KEY)  # atomic across processes, never expires
             return
         pipeline = self.client.pipeline()
@@ -164,7 +164,7 @@ class _MemoryStore:
 
     def move_on(self, clinician_ids):
         with self.lock:
-            if EVERYONE in clinician_ids:
+            if _EVERYONE in clinician_ids:
                 self.everyone += 1
                 return
             for clinician_id in clinician_ids:
@@ -359,14 +359,14 @@ def _release(cache, key, token):
 
 
 def _clinicians_touched(item):
-    """The clinician ids a changed row touches, before and after the change, or {EVERYONE}."""
+    """The clinician ids a changed row touches, before and after the change, or {_EVERYONE}."""
     if isinstance(item, Clinician):
-        return {item.id} if item.id is not None else {EVERYONE}
+        return {item.id} if item.id is not None else {_EVERYONE}
     if not isinstance(item, _ONE_CLINICIANS):
-        return {EVERYONE}
+        return {_EVERYONE}
     history = inspect(item).attrs.clinician_id.history  # without loading: an unloaded value is no history
     ids = {*history.added, *history.unchanged, *history.deleted} - {None}
-    return ids or {EVERYONE}
+    return ids or {_EVERYONE}
 
 
 @event.listens_for(Session, "after_flush")
@@ -399,9 +399,9 @@ def _note_bulk_changes(orm_execute_state):
 
 
 def _clinicians_named(statement, row_class):
-    """The clinician ids a bulk statement is limited to (`clinician_id == x` or `.in_(...)`, AND-ed), or {EVERYONE}."""
+    """The clinician ids a bulk statement is limited to (`clinician_id == x` or `.in_(...)`, AND-ed), or {_EVERYONE}."""
     if not issubclass(row_class, _ONE_CLINICIANS) or statement.whereclause is None:
-        return {EVERYONE}
+        return {_EVERYONE}
     conditions, named = [statement.whereclause], None
     while conditions:
         condition = conditions.pop()
@@ -411,7 +411,7 @@ def _clinicians_named(statement, row_class):
             value = condition.right.value
             ids = set(value) if condition.operator is operators.in_op else {value}
             named = ids if named is None else named & ids
-    return {EVERYONE} if named is None or None in named else named
+    return {_EVERYONE} if named is None or None in named else named
 
 
 def _is_clinician_condition(condition, row_class):
