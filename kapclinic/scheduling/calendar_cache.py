@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
+from kapclinic.core.log_throttle import OncePerInterval
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import fail_fast_redis_options
-from kapclinic.ops.logging import OncePerInterval
 from kapclinic.scheduling.models import AvailabilityRule, Booking, Clinician, ConsultationType, DateOverride, TimeOff
 
 CALENDAR_CLASSES = (AvailabilityRule, Booking, ClinicSettings, Clinician, ConsultationType, DateOverride, TimeOff)
