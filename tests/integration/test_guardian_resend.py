@@ -15,7 +15,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import GuardianEmailRequest, Intake
 from kapclinic.scheduling.models import Booking
-from tests.conftest import seed_offering
+from tests.helpers import seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for
 
 FIFTEEN = born_years_ago(15)
@@ -58,6 +58,7 @@ def _guardian_answers(email):
     return db.session.scalar(select(Intake).join(Booking).where(Booking.patient_email == email)).answers["guardian"]
 
 
+@pytest.mark.usefixtures("app_context")
 def test_patient_can_resend_the_guardian_email_three_times_a_day_then_is_asked_to_call(app, offering, mailbox):
     intake_url = _adolescent_awaiting_guardian(app, offering, mailbox, 0, "teen@example.com", "first@example.com")
     client = app.test_client()
@@ -87,6 +88,7 @@ def test_patient_can_resend_the_guardian_email_three_times_a_day_then_is_asked_t
     assert len(_sent_to(mailbox, "grace3@example.com")) == 1
 
 
+@pytest.mark.usefixtures("app_context")
 def test_one_address_gets_at_most_three_requested_consent_emails_a_day_across_intakes(app, offering, mailbox):
     # Two bookings name the same address (a +tag reaches the same mailbox): two first requests.
     first = _adolescent_awaiting_guardian(app, offering, mailbox, 0, "one@example.com", "target@example.com")

@@ -14,7 +14,7 @@ from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import Booking, BookingStatus, Modality
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import patient_form, patient_json, seed_offering
+from tests.helpers import patient_form, patient_json, seed_offering
 
 
 @pytest.fixture
@@ -32,6 +32,7 @@ def _rows(app):
         )
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     "path",
     [
@@ -58,6 +59,7 @@ def test_hostile_query_strings_get_a_clean_answer(seeded, path):
     assert 200 <= response.status_code < 500, (path, response.status_code)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
@@ -78,6 +80,7 @@ def test_hostile_booking_fields_are_refused_and_nothing_is_written(seeded, chang
     assert _rows(app) == (0, 0)
 
 
+@pytest.mark.both_databases
 def test_cancel_reason_with_control_characters_is_refused(seeded):
     app, consultation_type, clinician, slot = seeded
     client = app.test_client()
@@ -92,6 +95,7 @@ def test_cancel_reason_with_control_characters_is_refused(seeded):
         assert db.session.scalar(select(Booking.status)) is BookingStatus.CONFIRMED
 
 
+@pytest.mark.both_databases
 def test_a_reused_request_key_for_another_booking_is_refused(seeded):
     app, consultation_type, clinician, slot = seeded
     client = app.test_client()
@@ -108,6 +112,7 @@ def test_a_reused_request_key_for_another_booking_is_refused(seeded):
     assert _rows(app)[0] == 1
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_poison_message_does_not_block_the_outbox(app, mailbox):
     """A row SMTP cannot take is marked and skipped; the others go out; the command succeeds."""
     db.session.add_all(

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
@@ -11,7 +12,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote
 from kapclinic.scheduling.models import Booking, Clinician
-from tests.conftest import STAFF_PASSWORD, patient_form, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, patient_form, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 # No control characters (those are refused outright): only what a real name may hold, used hostilely.
@@ -77,6 +78,7 @@ def _assert_one_event_without_alarm(ics_text):
     return events[0]
 
 
+@pytest.mark.usefixtures("app_context")
 def test_line_breaks_that_could_add_email_headers_are_refused_and_nothing_is_written(app, client, mailbox):
     seed_offering(app, "first-consultation")
     url = _details_url(client)
@@ -92,6 +94,7 @@ def test_line_breaks_that_could_add_email_headers_are_refused_and_nothing_is_wri
     assert mailbox.messages == []
 
 
+@pytest.mark.usefixtures("app_context")
 def test_free_text_with_html_is_shown_as_text_to_the_patient_and_the_front_desk(app, mailbox):
     offering = seed_offering(app, "first-consultation")
     patient = app.test_client()
@@ -118,6 +121,7 @@ def test_free_text_with_html_is_shown_as_text_to_the_patient_and_the_front_desk(
 PROBE = "<script>alert(1)</script>"
 
 
+@pytest.mark.usefixtures("app_context")
 def test_html_typed_into_a_refused_form_comes_back_as_text(app, mailbox):
     """Each form shown again after a refusal puts back what was typed: escaped, never as markup."""
     offering = seed_offering(app, "first-consultation")

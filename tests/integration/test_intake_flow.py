@@ -14,7 +14,7 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
-from tests.conftest import patient_json, seed_offering
+from tests.helpers import patient_json, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for, post_step
 
 
@@ -28,6 +28,7 @@ def _intake():
     return db.session.scalar(select(Intake))
 
 
+@pytest.mark.usefixtures("app_context")
 def test_patient_fills_the_intake_over_two_sessions_and_submits(app, consultation, mailbox):
     first_device = app.test_client()
     intake_url = book_for_intake(first_device, consultation, mailbox)
@@ -90,6 +91,7 @@ def test_the_manage_link_does_not_open_the_questionnaire_or_its_answers(app, con
     assert holder.get(manage_url).status_code == 200  # the manage link still does its own job
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_fresh_questionnaire_link_keeps_the_one_before_working(app, consultation, mailbox):
     """What a reminder or a reschedule email sends: a new link; the link the patient has open still works."""
     from kapclinic.intake.services import renew_link
@@ -105,6 +107,7 @@ def test_a_fresh_questionnaire_link_keeps_the_one_before_working(app, consultati
     assert client.get(first_url).status_code == 404  # two links back: replaced
 
 
+@pytest.mark.usefixtures("app_context")
 def test_thoughts_of_death_show_crisis_help_and_alert_the_front_desk(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -131,6 +134,7 @@ def test_thoughts_of_death_show_crisis_help_and_alert_the_front_desk(app, consul
     assert sum(message["To"] == "frontdesk@clinic.example.org" for message in mailbox.messages) == 1
 
 
+@pytest.mark.usefixtures("app_context")
 def test_asq_yes_asks_the_acuity_question_and_flags_acute_risk(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -144,6 +148,7 @@ def test_asq_yes_asks_the_acuity_question_and_flags_acute_risk(app, consultation
     assert "suicide_risk_asq_acute" in codes
 
 
+@pytest.mark.usefixtures("app_context")
 def test_trauma_step_appears_only_when_trauma_is_a_reason(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -160,6 +165,7 @@ def test_trauma_step_appears_only_when_trauma_is_a_reason(app, consultation, mai
     assert "pcl5" not in _intake().answers
 
 
+@pytest.mark.usefixtures("app_context")
 def test_invalid_answers_are_explained_per_field_keep_what_was_typed_and_save_nothing(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -197,6 +203,7 @@ def test_expired_session_keeps_the_typed_answers(make_app, sqlite_url, mailbox):
         assert "reasons" not in db.session.scalar(select(Intake)).answers
 
 
+@pytest.mark.usefixtures("app_context")
 def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, mailbox):
     client = app.test_client()
     fifteen = born_years_ago(15)
@@ -276,6 +283,7 @@ def test_guardian_contact_details_are_checked(app, consultation, mailbox):
     ("systolic", "diastolic", "message"),
     [("80", "120", "normally higher"), ("130", "", "both numbers"), ("", "85", "both numbers")],
 )
+@pytest.mark.usefixtures("app_context")
 def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailbox, systolic, diastolic, message):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -285,6 +293,7 @@ def test_impossible_blood_pressure_pairs_are_questioned(app, consultation, mailb
     assert "medical" not in _intake().answers
 
 
+@pytest.mark.usefixtures("app_context")
 def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, consultation, mailbox):
     client = app.test_client()
     fifteen = born_years_ago(15)
@@ -297,6 +306,7 @@ def test_changing_the_birth_date_to_an_adults_does_not_skip_the_guardian(app, co
     assert client.get(f"{intake_url}/step/guardian").status_code == 200
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -309,6 +319,7 @@ def test_a_birth_date_typo_does_not_lock_the_patient_out(app, consultation, mail
     assert "date_of_birth_mismatch" not in {flag["code"] for flag in _intake().results["flags"]}
 
 
+@pytest.mark.usefixtures("app_context")
 def test_children_under_the_online_age_cannot_submit(app, consultation, mailbox):
     client = app.test_client()
     ten = born_years_ago(10)
@@ -317,6 +328,7 @@ def test_children_under_the_online_age_cannot_submit(app, consultation, mailbox)
     assert _intake().status is IntakeStatus.DRAFT
 
 
+@pytest.mark.usefixtures("app_context")
 def test_moving_the_consultation_before_the_18th_birthday_asks_for_a_guardian_again(app, mailbox):
     offering = seed_offering(app, "birthday", horizon_days=40)
     client = app.test_client()
@@ -358,6 +370,7 @@ CLINIC_ZONE = ZoneInfo("America/New_York")  # CLINIC_TIMEZONE in the tests' sett
         ("Pacific/Pago_Pago", 0, False),
     ],
 )
+@pytest.mark.usefixtures("app_context")
 def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zone_the_patient_picks(
     app, mailbox, patient_zone, eighteenth_after_clinic_day, needs_guardian
 ):
@@ -401,6 +414,7 @@ def test_age_at_the_consultation_is_decided_on_the_clinics_calendar_whatever_zon
         ("2030-11-04T04:30:00+00:00", "2012-11-04", True),
     ],
 )
+@pytest.mark.usefixtures("app_context")
 def test_age_uses_the_clinics_offset_on_the_consultation_day_across_daylight_saving(
     app, consultation, mailbox, consultation_utc, born, needs_guardian
 ):
@@ -420,6 +434,7 @@ def test_age_uses_the_clinics_offset_on_the_consultation_day_across_daylight_sav
     assert client.get(f"{intake_url}/step/guardian").status_code == (200 if needs_guardian else 404)
 
 
+@pytest.mark.usefixtures("app_context")
 def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -432,6 +447,7 @@ def test_an_urgent_flag_keeps_its_answer_after_the_step_is_saved_again(app, cons
     assert kept["changed_dt"]
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_risk_answer_on_an_unfinished_step_still_shows_help_and_alerts(app, consultation, mailbox):
     client = app.test_client()
     intake_url = book_for_intake(client, consultation, mailbox)
@@ -471,6 +487,7 @@ def test_a_wrong_guardian_address_can_be_corrected_and_the_link_resent(app, cons
     assert client.get(new_link).status_code == 200
 
 
+@pytest.mark.both_databases
 def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mailbox):
     """Five fresh intakes, each saved from two devices at the same moment: no step is lost."""
     import threading
@@ -508,6 +525,7 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
             assert {"phq9", "gad7"} <= set(intake.answers), round_number
 
 
+@pytest.mark.usefixtures("app_context")
 def test_outbox_bodies_are_encrypted_at_rest_and_dropped_once_sent(app, consultation, mailbox):
     client = app.test_client()
     mailbox.refuse = True  # the email waits in the outbox

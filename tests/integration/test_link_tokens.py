@@ -4,6 +4,7 @@ import base64
 import re
 import time
 
+import pytest
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -15,7 +16,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician
 from kapclinic.workspace.services import rotate_feed_token
-from tests.conftest import STAFF_PASSWORD, seed_offering
+from tests.helpers import STAFF_PASSWORD, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 FORGED = [
@@ -72,6 +73,7 @@ def test_refused_links_are_rate_limited_per_address_and_working_links_never_coun
     assert elsewhere.status_code == 404  # the limit is per address
 
 
+@pytest.mark.usefixtures("app_context")
 def test_links_carry_at_least_128_random_bits_and_the_database_holds_none_of_them(app, mailbox):
     _adolescent_with_guardian_link(app, mailbox)
     accounts.create_user(

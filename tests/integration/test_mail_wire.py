@@ -18,7 +18,7 @@ from kapclinic.extensions import db
 from kapclinic.notifications.services import deliver_committed
 from kapclinic.scheduling import services
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import running_smtp
+from tests.helpers import running_smtp
 
 PATIENT = "Zoë Ñúñez"
 CLINICIAN = "José Álvarez"

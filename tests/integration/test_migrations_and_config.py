@@ -23,6 +23,7 @@ def _differences(app):
         return compare_metadata(context, db.metadata)
 
 
+@pytest.mark.both_databases
 def test_migrations_build_exactly_the_models_schema(make_app, database_url):
     app = make_app(database_url)
     assert _differences(app) == []
@@ -244,7 +245,7 @@ def test_upgrading_to_the_front_desk_copies_flag_codes_out_of_existing_intakes(m
     from flask_migrate import downgrade, upgrade
 
     from kapclinic.intake.models import Intake
-    from tests.conftest import seed_offering
+    from tests.helpers import seed_offering
     from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps, post_step
 
     app = make_app(sqlite_url)

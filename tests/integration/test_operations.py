@@ -17,13 +17,10 @@ from kapclinic.ops.logging import JsonFormatter
 from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking
-from tests.conftest import queue_test_emails, seed_offering
+from tests.helpers import queue_test_emails, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
@@ -196,7 +193,7 @@ def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, 
 
 
 def _adolescent_awaiting_guardian(app, offering, mailbox, submitted_hours_before):
-    """A 15-year-old booked 100 hours ahead and submitted `submitted_hours_before` the consultation; return (start, link)."""
+    """A 15-year-old booked 100 hours ahead, submitted `submitted_hours_before` the start; return (start, link)."""
     fifteen = born_years_ago(15)
     _, start, link = _booked(
         app, offering, mailbox, email="teen@example.com", booked_hours_before=100, date_of_birth=fifteen
@@ -348,7 +345,7 @@ def test_a_message_whose_senders_keep_dying_is_marked_failed_not_claimed_for_eve
 
 
 def test_with_a_worker_running_requests_leave_their_emails_to_it(make_app, sqlite_url, mailbox):
-    from tests.conftest import patient_json
+    from tests.helpers import patient_json
 
     app = make_app(sqlite_url, OUTBOX_SEND_AFTER_REQUEST=False)
     offering = seed_offering(app, "later")

@@ -23,7 +23,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.notifications.services import CLAIM_HOLD, deliver_due, retry_delay
-from tests.conftest import free_port, queue_test_emails
+from tests.helpers import free_port, queue_test_emails
 from tests.integration import test_scale
 from tests.integration.test_scale import BIN, _production_env, _start
 
@@ -32,17 +32,19 @@ stop_processes = test_scale.stop_processes  # the fixture that ends the processe
 
 
 class NotingServer:
-    """Accept every message, note its Message-ID, and call `on_accept(count)` as it accepts each."""
+    """Accept every message, note its Message-ID and the connection it came on, and call `on_accept(count)`."""
 
     def __init__(self, on_accept=lambda count: None):
         self.on_accept = on_accept
         self._lock = threading.Lock()
         self._received = []
+        self.connections = set()  # the client's (address, port) of each SMTP connection
 
     async def handle_DATA(self, server, session, envelope):
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self._lock:
             self._received.append(message["Message-ID"])
+            self.connections.add(session.peer)
             count = len(self._received)
         self.on_accept(count)
         return "250 OK"
@@ -210,7 +212,8 @@ def test_a_database_drop_mid_batch_sends_nothing_twice_and_holds_nothing_back(
 
 @pytest.mark.postgres
 def test_a_full_batch_is_followed_at_once_by_the_next(outbox, smtp, tmp_path, stop_processes):
-    """With an hour's pause between idle rounds, a backlog of three and a half batches still goes out in one go."""
+    """With an hour's pause between idle rounds, a backlog of three and a half batches still goes out in one go,
+    each batch over one SMTP connection."""
     app, data_key = outbox
     total = 35
     queue_test_emails(app, [f"staff{number}@clinic.example.org" for number in range(total)])
@@ -219,6 +222,7 @@ def test_a_full_batch_is_followed_at_once_by_the_next(outbox, smtp, tmp_path, st
     stop_processes.append(worker)
     assert _wait_until_sent(app, total, seconds=60) == total, (tmp_path / "worker.log").read_text()[-2000:]
     assert len(set(server.received)) == total
+    assert len(server.connections) == 4
 
 
 def test_after_a_mail_outage_the_first_retry_is_due_within_30_seconds_and_the_next_after_twice_that(

@@ -15,7 +15,9 @@ from kapclinic.accounts.models import PasswordReset, PasswordResetRequest, Role,
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.ops.worker import run_round
-from tests.conftest import STAFF_PASSWORD
+from tests.helpers import STAFF_PASSWORD
+
+pytestmark = pytest.mark.both_databases
 
 
 def _database_work(app, address):
@@ -50,23 +52,21 @@ def _worker_round(app):
     assert result.exit_code == 0, result.output
 
 
-def test_a_reset_request_does_the_same_database_work_for_a_staff_address_and_an_unknown_one(staff_app, create_staff):
+def test_a_reset_request_does_the_same_database_work_for_a_staff_address_and_an_unknown_one(app, create_staff):
     user = create_staff()
-    _database_work(staff_app, "first-request@clinic.example.org")  # whatever a first request loads once
-    known = _database_work(staff_app, user.email)
-    unknown = _database_work(staff_app, "nobody@clinic.example.org")
+    _database_work(app, "first-request@clinic.example.org")  # whatever a first request loads once
+    known = _database_work(app, user.email)
+    unknown = _database_work(app, "nobody@clinic.example.org")
     assert any("password_reset_requests" in sql for sql in known)
     assert known.count("COMMIT") == 1
     assert known == unknown
 
 
-def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_addresses(
-    staff_app, create_staff, in_app, mailbox
-):
+def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_addresses(app, create_staff, in_app, mailbox):
     user = create_staff()
     left = create_staff(email="left@clinic.example.org")
     in_app(lambda: services.deactivate(db.session.get(StaffUser, left.id), now_utc()))
-    client = staff_app.test_client()
+    client = app.test_client()
     for address in ("nobody@clinic.example.org", user.email.upper(), left.email):
         assert client.post("/staff/reset", data={"email": address}).status_code == 302
     stored = in_app(lambda: [tuple(row) for row in db.session.execute(select(PasswordResetRequest.__table__))])
@@ -74,7 +74,7 @@ def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_address
     assert not any(part in repr(stored).lower() for part in ("nobody", "left", user.email.split("@")[0], "example"))
     assert mailbox.messages == []
 
-    _worker_round(staff_app)
+    _worker_round(app)
 
     assert [message["To"] for message in mailbox.messages] == [user.email]
     assert _count(in_app, PasswordResetRequest) == 0
@@ -82,22 +82,22 @@ def test_the_worker_emails_the_staff_member_a_link_and_nothing_for_other_address
         r"https://clinic\.example\.org(/staff/reset/\S+)", mailbox.messages[0].get_body(("plain",)).get_content()
     )
     assert client.get(link.group(1)).status_code == 200
-    _worker_round(staff_app)
+    _worker_round(app)
     assert len(mailbox.messages) == 1
 
 
-def test_a_request_older_than_the_reset_window_gets_no_link(staff_app, create_staff, in_app, mailbox):
+def test_a_request_older_than_the_reset_window_gets_no_link(app, create_staff, in_app, mailbox):
     user = create_staff()
-    assert staff_app.test_client().post("/staff/reset", data={"email": user.email}).status_code == 302
-    asked = now_utc() - timedelta(minutes=staff_app.config["PASSWORD_RESET_MINUTES"])
+    assert app.test_client().post("/staff/reset", data={"email": user.email}).status_code == 302
+    asked = now_utc() - timedelta(minutes=app.config["PASSWORD_RESET_MINUTES"])
     in_app(lambda: db.session.execute(update(PasswordResetRequest).values(requested_dt=asked)))
-    _worker_round(staff_app)
+    _worker_round(app)
     assert mailbox.messages == []
     assert _count(in_app, PasswordResetRequest) == _count(in_app, PasswordReset) == 0
 
 
-def test_an_address_that_is_not_one_is_refused_with_a_message_and_nothing_is_recorded(staff_app, in_app):
-    response = staff_app.test_client().post("/staff/reset", data={"email": "not an address"})
+def test_an_address_that_is_not_one_is_refused_with_a_message_and_nothing_is_recorded(app, in_app):
+    response = app.test_client().post("/staff/reset", data={"email": "not an address"})
     assert response.status_code == 422
     assert "valid email address" in response.text and 'aria-invalid="true"' in response.text
     assert _count(in_app, PasswordResetRequest) == 0

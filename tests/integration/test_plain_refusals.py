@@ -1,4 +1,4 @@
-"""What a person sees when the clinic says no: plain words, what happens next, a number to tap, and what they typed kept.
+"""What a person sees when the clinic says no: plain words, what happens next, a number to tap, what they typed kept.
 
 Each test follows a refusal a reviewer met on a phone (issue 12 follow-up): an expired
 hold, the network's booking budget, the per-patient cap, a guardian's link after the
@@ -17,7 +17,7 @@ from kapclinic.extensions import db, limiter
 from kapclinic.intake.models import GuardianEmailRequest, Intake, IntakeStatus
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.conftest import patient_form, patient_json, seed_offering
+from tests.helpers import patient_form, patient_json, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for
 
 CLINIC_PHONE = "+1 555 0100"
@@ -33,7 +33,8 @@ def _manage_path(message):
 
 
 def _details_url(offering, slot, tz="UTC"):
-    return f"/book/{offering.slug}/details?start={instant_param(offering.starts[slot])}&clinician={offering.clinician_id}&tz={tz}"
+    start = instant_param(offering.starts[slot])
+    return f"/book/{offering.slug}/details?start={start}&clinician={offering.clinician_id}&tz={tz}"
 
 
 def _alert(page):
@@ -188,6 +189,7 @@ def test_a_reschedule_over_the_networks_budget_shows_the_reschedule_page_with_th
 # --- 3. the per-patient cap --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("app_context")
 def test_the_cap_refusal_is_summarised_at_the_top_and_offers_a_number_to_tap(app, client, mailbox):
     offering = seed_offering(app, "cap-summary")
     for slot in (0, 2):
@@ -208,6 +210,7 @@ def test_the_cap_refusal_is_summarised_at_the_top_and_offers_a_number_to_tap(app
     assert _bookings() == 2
 
 
+@pytest.mark.usefixtures("app_context")
 def test_the_phone_cap_speaks_of_the_phone_number_not_of_one_person(app, client, mailbox):
     offering = seed_offering(app, "cap-phone")
     for slot, email in ((0, "one@example.com"), (2, "two@example.com")):
@@ -252,6 +255,7 @@ def _adolescent_awaiting_guardian(app, mailbox, slug):
     return patient, intake_url, guardian_link
 
 
+@pytest.mark.usefixtures("app_context")
 def test_a_guardian_cannot_sign_once_the_consultation_is_cancelled(app, mailbox):
     patient, intake_url, guardian_link = _adolescent_awaiting_guardian(app, mailbox, "guardian-cancelled")
     manage = _manage_path(next(m for m in mailbox.messages if m["To"] == "teen@example.com"))
@@ -286,6 +290,7 @@ def _resend(client, intake_url, address):
     )
 
 
+@pytest.mark.usefixtures("app_context")
 def test_the_resend_form_says_its_daily_limit_up_front_and_goes_away_once_it_is_spent(app, mailbox):
     patient, intake_url, _ = _adolescent_awaiting_guardian(app, mailbox, "resend-limit")
     form = patient.get(f"{intake_url}/guardian-details")

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
-from tests.conftest import free_port, patient_json, seed_offering
+from tests.helpers import free_port, patient_json, seed_offering
 from tests.intake_answers import book_for_intake
 
 WRONG_PASSWORD = {"email": "nobody@clinic.example.org", "password": "not the password"}

@@ -1,4 +1,4 @@
-"""A Redis of the test's own that stops, freezes or fills: the site keeps answering, sign-in fails closed, logs stay readable.
+"""The test's own Redis stops, freezes or fills: the site keeps answering, sign-in fails closed, logs stay readable.
 
 Each test starts its own redis-server on a free port: stopping or freezing the shared one
 on 6379 would break everyone else's tests.
@@ -22,7 +22,7 @@ import redis
 from werkzeug.serving import make_server
 
 from kapclinic.extensions import db
-from tests.conftest import RUNNING_IN_CI, free_port, patient_json, seed_offering
+from tests.helpers import RUNNING_IN_CI, free_port, patient_json, seed_offering
 
 WRONG_PASSWORD = {"email": "nobody@clinic.example.org", "password": "not the password"}
 # The old client waited 5 s per try on a frozen Redis; a page slower than this counts as stalled.

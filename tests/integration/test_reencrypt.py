@@ -19,7 +19,9 @@ from kapclinic.ops.worker import run_round
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import queue_test_emails, seed_offering, sign_in
+from tests.helpers import queue_test_emails, seed_offering, sign_in
+
+pytestmark = pytest.mark.both_databases
 
 UNREADABLE = "cannot be read with the current data keys"
 
@@ -146,9 +148,3 @@ def test_reencrypt_goes_past_a_row_no_key_opens_and_exits_non_zero(make_app, dat
         )
     assert _opens_with(newest_key, rows["kept@clinic.example.org"])  # the others were moved all the same
     assert _opens_with(lost_key, rows["lost@clinic.example.org"])  # the unreadable one is left as it was
-
-
-@pytest.fixture
-def app(staff_app):
-    """create_staff and sign_in work on the test's own database (SQLite and PostgreSQL)."""
-    return staff_app

@@ -21,8 +21,10 @@ from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
-from tests.conftest import seed_offering, sign_in
+from tests.helpers import seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
+
+pytestmark = pytest.mark.both_databases
 
 ROLES = ("anonymous", "patient_token", "front_desk", "clinician", "admin")
 
@@ -277,13 +279,8 @@ def _records_of(offering, patient_email):
 
 
 @pytest.fixture
-def app(staff_app):
-    return staff_app
-
-
-@pytest.fixture
 def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
-    """Two clinicians with a booked patient each; the signed-in clinician owns the first, a teenager awaiting a guardian."""
+    """Two clinicians with a booked patient each; the signed-in one owns the first, a teenager awaiting a guardian."""
     own = seed_offering(app, "own")
     other = seed_offering(app, "other")
     patient = app.test_client()

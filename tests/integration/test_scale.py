@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.conftest import free_port, patient_json, queue_test_emails, seed_offering
+from tests.helpers import free_port, patient_json, queue_test_emails, seed_offering
 
 pytestmark = pytest.mark.postgres
 BIN = Path(sys.executable).parent

@@ -10,7 +10,7 @@ from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from tests.conftest import STAFF_PASSWORD, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, seed_offering, sign_in
 from tests.intake_answers import book_for_intake
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

@@ -5,12 +5,9 @@ import re
 import pytest
 
 from kapclinic.accounts.models import Role
-from tests.conftest import sign_in
+from tests.helpers import sign_in
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.mark.parametrize(

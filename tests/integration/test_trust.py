@@ -11,7 +11,7 @@ from kapclinic.audit.models import AuditEvent
 from kapclinic.core.proxies import is_listed, parse_allowed_proxies, valid_ip_or_empty
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from tests.conftest import STAFF_PASSWORD, sign_in
+from tests.helpers import STAFF_PASSWORD, sign_in
 
 PROXY = "10.0.0.5"
 STRANGER = "203.0.113.7"

@@ -9,12 +9,9 @@ from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus, ConsultationType, Modality
-from tests.conftest import patient_json, sign_in
+from tests.helpers import patient_json, sign_in
 
-
-@pytest.fixture
-def app(staff_app):
-    return staff_app
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
