@@ -334,8 +334,13 @@ class _FreeClinicians(dict):
         self._ids_by_rank = ids_by_rank
 
     def __missing__(self, mask):
-        ids = self[mask] = tuple(id_ for rank, id_ in enumerate(self._ids_by_rank) if mask >> rank & 1)
-        return ids
+        ids, rest = [], mask
+        while rest:  # lowest set bit first: ranks, so ids, in order; work grows with the clinicians free only
+            lowest = rest & -rest
+            ids.append(self._ids_by_rank[lowest.bit_length() - 1])
+            rest ^= lowest
+        self[mask] = tuple(ids)
+        return self[mask]
 
 
 def _add_block(blocks, first, count, ids, step):
