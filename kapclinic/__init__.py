@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from kapclinic.audit.keys import ensure_audit_key
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.core.proxies import TrustedProxies
+from kapclinic.core.unit_of_work import UnitOfWorkFlask, end_session_quietly
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 from kapclinic.ops.logging import register_logging
 
@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(settings=None):
     """Build the app. `settings` (a dict) overrides the configuration chosen by the environment."""
-    app = Flask(
+    app = UnitOfWorkFlask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         instance_relative_config=True,
@@ -106,6 +106,7 @@ def register_hooks(app):
     from kapclinic.notifications.services import deliver_committed
 
     register_error_pages(app)
+    app.teardown_appcontext(end_session_quietly)
     register_template_context(app)
     app.after_request(security_headers)
 

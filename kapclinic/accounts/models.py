@@ -40,6 +40,30 @@ class StaffUser(db.Model):
     def has_role(self, *roles):
         return self.role in roles
 
+    # What a staff member may do, asked by views and templates alike (never re-derived from the role).
+
+    @property
+    def is_admin(self):
+        return self.role is Role.ADMIN
+
+    def acts_for(self, clinician_id):
+        """A clinician user acting for this clinician profile."""
+        return self.role is Role.CLINICIAN and self.clinician_id == clinician_id
+
+    @property
+    def can_change_bookings(self):
+        """Move or cancel any patient's consultation from the intake record (front desk and admins)."""
+        return self.role in (Role.ADMIN, Role.FRONT_DESK)
+
+    @property
+    def has_workspace(self):
+        """Hours, schedule and calendar feeds: admins for every clinician, clinicians for their own."""
+        return self.role in (Role.ADMIN, Role.CLINICIAN)
+
+    @property
+    def can_read_audit_trail(self):
+        return self.is_admin
+
 
 class StaffSession(db.Model):
     """One login. The browser holds an opaque token; only its hash is stored, so ending a session here ends it."""

@@ -17,6 +17,7 @@ from kapclinic.accounts.models import (
     StaffUser,
 )
 from kapclinic.core import tokens, validation
+from kapclinic.core.errors import DomainError
 from kapclinic.core.tokens import hash_secret
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -31,12 +32,8 @@ PASSWORD_MAX = 128
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A rule about accounts was not met; str() is the message, `field` the input at fault."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
 
 
 def check_new_password(password, email=""):

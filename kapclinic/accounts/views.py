@@ -11,7 +11,8 @@ from kapclinic.accounts.forms import ChangePasswordForm, LoginForm, NewPasswordF
 from kapclinic.accounts.policy import staff_required
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
-from kapclinic.extensions import db, limiter, login_manager
+from kapclinic.core.unit_of_work import undone_if_refused
+from kapclinic.extensions import limiter, login_manager
 from kapclinic.notifications.mailer import uses_file_fallback
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
@@ -67,12 +68,10 @@ def login():
         return render_template("accounts/login.html", form=form), 422 if request.method == "POST" else 200
     user = services.authenticate(form.email.data, form.password.data)
     if user is None:
-        db.session.commit()
         form.password.errors = [SIGN_IN_FAILED]
         return render_template("accounts/login.html", form=form), 401
     now = now_utc()
     token = services.start_session(user, now)
-    db.session.commit()
     # A new session: nothing from before the login (or planted in it) survives.
     session.clear()
     login_user(services.load_session(token, now))
@@ -83,7 +82,6 @@ def login():
 @staff_required
 def logout():
     services.end_session(current_user.session_token, now_utc())
-    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.")
@@ -110,12 +108,11 @@ def change_password():
     if not form.validate_on_submit():
         return render_template("accounts/password.html", form=form), 422 if request.method == "POST" else 200
     try:
-        services.change_password(current_user.user, form.current_password.data, form.password.data, now_utc())
+        with undone_if_refused():
+            services.change_password(current_user.user, form.current_password.data, form.password.data, now_utc())
     except services.AccountError as error:
         getattr(form, error.field).errors = [str(error)]
-        db.session.rollback()
         return render_template("accounts/password.html", form=form), 422
-    db.session.commit()
     logout_user()
     session.clear()
     flash("Your password has changed. Every session has ended: please sign in again.")
@@ -134,12 +131,10 @@ def request_reset():
     except services.AccountError as error:
         form.email.errors = [str(error)]
         return render_template("accounts/reset_request.html", form=form), 422
-    db.session.commit()  # the same one row for staff and other addresses: `flask worker` sends the link
     if uses_file_fallback(current_app):
         # Development writes emails as files and `make run` starts no worker. With no mail
         # server there is no timing to hide, so the request is answered at once.
         services.issue_requested_password_resets(now_utc(), current_app.config["WORKER_BATCH"])
-        db.session.commit()
     flash(RESET_SENT)
     return redirect(url_for("accounts.login"))
 
@@ -157,11 +152,10 @@ def reset_password(token):
     if not form.validate_on_submit():
         return render_template("accounts/reset.html", form=form), 422 if request.method == "POST" else 200
     try:
-        services.complete_password_reset(reset, form.password.data, now)
+        with undone_if_refused():
+            services.complete_password_reset(reset, form.password.data, now)
     except services.AccountError as error:
-        db.session.rollback()
         form.password.errors = [str(error)]
         return render_template("accounts/reset.html", form=form), 422
-    db.session.commit()
     flash("Your password is set. Please sign in.")
     return redirect(url_for("accounts.login"))

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from kapclinic.accounts.models import StaffUser
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
+from kapclinic.core.errors import DomainError, NotFound
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling import services as scheduling
@@ -32,8 +33,10 @@ TYPE_FIELDS = (
 )
 
 
-class SlugTaken(ValueError):
+class SlugTaken(DomainError):
     """Another consultation type already uses that short name."""
+
+    default_field = "slug"
 
 
 def staff_users():
@@ -89,11 +92,11 @@ _OUTBOX_COLUMNS = (
 )
 
 
-class UnknownMessage(LookupError):
+class UnknownMessage(NotFound):
     """No outbox message has that id."""
 
 
-class NotFailed(ValueError):
+class NotFailed(DomainError):
     """Only a failed message is put back in the queue; a pending one is still being tried."""
 
 
@@ -144,7 +147,7 @@ def retry_failed(now, message_id=None):
     if message_id is not None and not retried:
         status = db.session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
         if status is None:
-            raise UnknownMessage(message_id)
+            raise UnknownMessage(f"There is no outbox message {message_id}.")
         raise NotFailed(f"Message {message_id} is {status.value}; only failed messages can be retried.")
     return retried
 
@@ -174,7 +177,7 @@ def booking_bursts(now, min_count, window):
     return [BurstView(burst, [bookings[booking_id] for booking_id in burst.booking_ids]) for burst in bursts]
 
 
-class NotInABurst(ValueError):
+class NotInABurst(DomainError):
     """A booking chosen for cancelling is not in any burst the page lists now (cancelled, passed, or never in one)."""
 
 

@@ -17,6 +17,7 @@ from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.clinic import clinic
 from kapclinic.core.clinic import save as save_clinic_settings
 from kapclinic.core.timezones import format_moment, get_zone, now_utc
+from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
 from kapclinic.scheduling.services import active_clinicians
@@ -41,13 +42,12 @@ def new_user():
         return render_template("admin/user_form.html", form=form), 422 if form.is_submitted() else 200
     clinician = db.session.get(Clinician, form.clinician_id.data) if form.role.data == Role.CLINICIAN.value else None
     try:
-        user = accounts.invite_user(form.email.data, form.name.data, form.role.data, now_utc(), clinician=clinician)
+        with undone_if_refused():
+            user = accounts.invite_user(form.email.data, form.name.data, form.role.data, now_utc(), clinician=clinician)
     except accounts.AccountError as error:
-        db.session.rollback()
         field = form.email if error.field == "email" else form.clinician_id
         field.errors = [str(error)]
         return render_template("admin/user_form.html", form=form), 422
-    db.session.commit()
     flash(f"{user.name} can now choose a password from the link emailed to {user.email}.")
     return redirect(url_for("admin.users"))
 
@@ -64,7 +64,6 @@ def set_active(user_id, action):
         accounts.set_active(user, action == "activate", now_utc())
     except accounts.AccountError as error:
         abort(409, str(error))
-    db.session.commit()
     flash(f"{user.name} is {'active' if action == 'activate' else 'deactivated; their sessions have ended'}.")
     return redirect(url_for("admin.users"))
 
@@ -95,12 +94,11 @@ def edit_type(type_id):
         status = 422 if form.is_submitted() else 200
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), status
     try:
-        told = services.save_consultation_type(consultation_type, form.data, form.clinicians.data, now_utc())
+        with undone_if_refused():
+            told = services.save_consultation_type(consultation_type, form.data, form.clinicians.data, now_utc())
     except services.SlugTaken as error:
-        db.session.rollback()
         form.slug.errors = [str(error)]
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), 422
-    db.session.commit()
     flash(
         "Consultation type saved."
         + (f" {told} patient(s) with upcoming consultations were sent an updated invite." if told else "")
@@ -115,7 +113,6 @@ def settings():
     if not form.validate_on_submit():
         return render_template("admin/settings.html", form=form), 422 if form.is_submitted() else 200
     save_clinic_settings(form.data, now_utc())
-    db.session.commit()
     flash("Clinic settings saved.")
     return redirect(url_for("admin.settings"))
 
@@ -177,7 +174,6 @@ def cancel_burst():
         cancelled = services.cancel_burst(current_user, form.booking_ids.data, now, *_burst_settings())
     except services.NotInABurst as refused:
         abort(400, str(refused))
-    db.session.commit()
     flash(
         f"Cancelled {cancelled} booking{'' if cancelled == 1 else 's'}. Each patient has been emailed why and how to "
         "book again; those who had a calendar invite were sent an update."
@@ -194,7 +190,6 @@ def retry_message(message_id):
         abort(404)
     except services.NotFailed as error:
         abort(409, str(error))
-    db.session.commit()
     flash(f"Message {message_id} is queued again; the worker sends it on its next round.")
     return redirect(url_for("admin.outbox"))
 
@@ -203,7 +198,6 @@ def retry_message(message_id):
 @role_required(Role.ADMIN)
 def retry_all_failed():
     retried = services.retry_failed(now_utc())
-    db.session.commit()
     flash(
         f"Queued again: {retried} failed message{'' if retried == 1 else 's'}. The worker sends them on its next round."
     )

@@ -12,9 +12,9 @@ browsers, scripts) pass.
 
 from functools import wraps
 
-from flask import render_template, request
+from flask import current_app, render_template, request
 
-from kapclinic.core.db import take_write_lock_next
+from kapclinic.core.db import rollback_quietly, take_write_lock_next
 from kapclinic.extensions import db
 
 OTHER_ORIGINS = frozenset({"cross-site", "same-site"})
@@ -33,8 +33,17 @@ def staff_site_only(view):
 
 
 def record_after_render(response, write_audit):
-    """End the reading transaction, then write the audit rows for what the response shows in a short one."""
-    db.session.commit()
+    """End the request's transaction, then write the audit rows for what the response shows in a short one.
+
+    One of the two writes that stand whatever the answer (see core.unit_of_work): a record
+    shown again with a refused change still counts as shown. The refused change itself is
+    rolled back first, never committed with the audit row.
+    """
+    response = current_app.make_response(response)
+    if response.status_code >= 400:
+        rollback_quietly()
+    else:
+        db.session.commit()
     take_write_lock_next()
     write_audit()
     db.session.commit()

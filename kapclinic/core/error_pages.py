@@ -12,9 +12,12 @@ from flask import current_app, g, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from kapclinic.core.clinic import clinic_from_config
 from kapclinic.core.db import is_transient, rollback_quietly
+from kapclinic.core.errors import DomainError, NotAllowed, NotFound
+from kapclinic.core.unit_of_work import OutcomeUnknown
 from kapclinic.extensions import limiter, login_manager
 
 
@@ -24,6 +27,14 @@ def _wants_json():
 
 DATABASE_AWAY = (
     "We cannot reach our records for a moment, so nothing was saved. Please try again in a minute, or call us."
+)
+OUTCOME_UNKNOWN = (
+    "We lost touch with our records while saving this, so we cannot tell whether it was saved. If it was, our "
+    "email will confirm it within a few minutes. Please check your email before trying again, or call us."
+)
+API_OUTCOME_UNKNOWN = (
+    "The connection to our records was lost while saving, so this may or may not have been saved. Repeating a "
+    "booking with the same Idempotency-Key is safe: it returns the booking if it was made, and books it if not."
 )
 RETRY_AFTER_SECONDS = 30
 # What a database that is away or too busy raises; database_unavailable sorts out the rest.
@@ -69,17 +80,48 @@ def database_unavailable(error, render_page=None):
         request.url_rule,
         type(getattr(error, "orig", error)).__name__,
     )
+    return _unavailable(DATABASE_AWAY, render_page)
+
+
+def outcome_unknown(error):
+    """503 that says the truth when the connection died during COMMIT: the work may have been saved.
+
+    "Nothing was saved" would be a lie half the time, and a patient told it books again.
+    """
+    current_app.logger.warning(
+        "commit outcome unknown on %s %s: %s",
+        request.method,
+        request.url_rule,
+        type(getattr(error.__cause__, "orig", error.__cause__)).__name__,
+    )
+    return _unavailable(API_OUTCOME_UNKNOWN if _wants_json() else OUTCOME_UNKNOWN)
+
+
+def _unavailable(message, render_page=None):
+    """The 503 answer: its frame takes the clinic's details from the configuration, with no query."""
     g.clinic_profile = clinic_from_config(current_app.config)
     _error_page_context()
     if _wants_json():
-        response = jsonify({"error": "Service Unavailable", "message": DATABASE_AWAY})
+        response = jsonify({"error": "Service Unavailable", "message": message})
     elif render_page is not None:
         response = current_app.make_response(render_page())
     else:
-        response = current_app.make_response(error_page(503, DATABASE_AWAY))
+        response = current_app.make_response(error_page(503, message))
     response.status_code = 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def refused(error):
+    """A DomainError no view caught: its own words, as 404, 403 or 422 (the unit of work rolled back)."""
+    code = 404 if isinstance(error, NotFound) else 403 if isinstance(error, NotAllowed) else 422
+    _error_page_context()
+    if _wants_json():
+        body = {"error": HTTP_STATUS_CODES[code], "message": error.message}
+        if error.field:
+            body["errors"] = {error.field: error.message}
+        return jsonify(body), code
+    return error_page(code, error.message), code
 
 
 # Plain headings and, where werkzeug would speak for us, plain messages: a patient on the
@@ -166,6 +208,8 @@ def http_error(error):
 def register_error_pages(app):
     for fault in DATABASE_FAULTS:
         app.register_error_handler(fault, database_unavailable)
+    app.register_error_handler(OutcomeUnknown, outcome_unknown)
+    app.register_error_handler(DomainError, refused)
     app.register_error_handler(Exception, server_error)
     app.register_error_handler(HTTPException, http_error)
 

@@ -9,9 +9,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from kapclinic.core.errors import DomainError
 
-class UnknownTimeZone(ValueError):
-    """The name is not an IANA time zone."""
+
+class UnknownTimeZone(DomainError, ValueError):
+    """The name is not an IANA time zone (also a ValueError, for parsers that catch those)."""
+
+    default_field = "tz"
 
 
 def now_utc():

@@ -13,6 +13,7 @@ from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.clinic import clinic
+from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import get_zone, local_day_bounds
 from kapclinic.core.validation import InvalidField, clean_note
 from kapclinic.extensions import db
@@ -72,10 +73,6 @@ def intake_for(user, intake_id, for_update=False):
     if for_update:
         query = query.with_for_update(of=(Intake, Booking))
     return db.session.scalar(query)
-
-
-def can_change_booking(user):
-    return user.role in (Role.ADMIN, Role.FRONT_DESK)
 
 
 # --- the queue ---------------------------------------------------------------------
@@ -366,7 +363,7 @@ def staff_trail(user):
 # --- changes ------------------------------------------------------------------------
 
 
-class ReviewRefused(Exception):
+class ReviewRefused(DomainError):
     """The change cannot be made as asked; str() says why, for the person who asked."""
 
 

@@ -18,8 +18,8 @@ from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
 from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.timezones import format_moment, now_utc, parse_instant
+from kapclinic.core.unit_of_work import discard_changes, undone_if_refused
 from kapclinic.core.urls import public_url
-from kapclinic.extensions import db
 from kapclinic.frontdesk import services
 from kapclinic.frontdesk.csv_safety import neutralise_row
 from kapclinic.frontdesk.models import NoteKind
@@ -143,7 +143,7 @@ def _record_context(intake, errors=None, values=None):
         "format_in_zone": lambda moment: format_moment(moment, zone),
         "review_statuses": list(ReviewStatus),
         "note_kinds": list(NoteKind),
-        "can_change_booking": services.can_change_booking(current_user),
+        "can_change_booking": current_user.can_change_bookings,
         "can_export": services.can_export(intake),
         "clinician_choices": [c for c in booking.consultation_type.active_clinicians if c.id != booking.clinician_id],
         "errors": errors or {},
@@ -207,13 +207,12 @@ def _changed(intake, errors, message, anchor):
     """Commit a change that passed validation, or show the record again (a view, recorded) with the messages."""
     if errors:
         return _shown_again(intake, errors, 422)
-    db.session.commit()
     flash(message)
     return redirect(url_for("frontdesk.intake_record", intake_id=intake.id, _anchor=anchor))
 
 
 def _shown_again(intake, errors, status):
-    db.session.rollback()
+    discard_changes()
     page = _render_record(intake, errors, request.form.to_dict(), status)
     return _record_shown(page, AuditAction.INTAKE_VIEWED, intake=intake)
 
@@ -297,12 +296,11 @@ def reschedule(intake_id):
             start_dt, errors = None, {"start": "Please choose one of the times listed."}
         if start_dt is not None:
             try:
-                services.reschedule(current_user, intake, start_dt, now)
+                with undone_if_refused():
+                    services.reschedule(current_user, intake, start_dt, now)
             except (services.ReviewRefused, SchedulingError) as error:
-                db.session.rollback()
                 errors, status = {"start": str(error)}, 409
             else:
-                db.session.commit()
                 flash("Consultation moved. The patient has been sent the new time and invite.")
                 return redirect(url_for("frontdesk.intake_record", intake_id=intake.id, _anchor="consultation"))
     zone = services.viewer_zone(current_user)

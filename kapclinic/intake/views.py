@@ -12,8 +12,8 @@ from wtforms import ValidationError
 from kapclinic.core import tokens
 from kapclinic.core.error_pages import DATABASE_FAULTS, database_unavailable
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.unit_of_work import discard_changes, keep_writes_despite_refusal, undone_if_refused
 from kapclinic.core.validation import InvalidField, clean_name
-from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
 from kapclinic.intake.models import IntakeStatus
@@ -108,9 +108,9 @@ def step(token, key):
     if not _csrf_ok():
         return _render_step(intake, token, step, _typed_values(step, typed), {}, 400, SESSION_EXPIRED)
     outcome = services.save_step(intake, step, typed, now_utc())
-    # An invalid step saves no answers; it may still have raised a safety flag, which stays.
-    db.session.commit()
     if outcome.errors:
+        # An invalid step saves no answers; it may still have raised a safety flag, which stays.
+        keep_writes_despite_refusal()
         return _render_step(
             intake, token, step, _typed_values(step, typed), outcome.errors, 422, support=outcome.shows_support
         )
@@ -184,7 +184,6 @@ def review(token):
         if not _csrf_ok():
             return render_template("intake/review.html", **_review_context(intake, token), notice=SESSION_EXPIRED), 400
         services.submit(intake, now_utc())
-        db.session.commit()
         return redirect(url_for("intake.done", token=token))
     return render_template("intake/review.html", **_review_context(intake, token))
 
@@ -245,17 +244,16 @@ def change_guardian(token):
         context["notice"] = SESSION_EXPIRED
         return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 400
     try:
-        outcome = services.change_guardian(intake, typed, now_utc())
+        with undone_if_refused():
+            outcome = services.change_guardian(intake, typed, now_utc())
     except services.GuardianEmailLimit:
-        db.session.rollback()
         context["resend_refused"] = True
         return render_template("intake/step.html", values=_typed_values(step, typed), errors={}, **context), 429
     if outcome.errors:
-        db.session.rollback()
+        discard_changes()
         return render_template(
             "intake/step.html", values=_typed_values(step, typed), errors=outcome.errors, **context
         ), 422
-    db.session.commit()
     return redirect(url_for("intake.done", token=token, resent=1))
 
 
@@ -295,5 +293,4 @@ def guardian_consent(token):
         context.update(errors=errors, values={"signature": signature, "agree": agreed})
         return render_template("intake/guardian.html", **context), 422
     services.guardian_sign(intake, signature, agreed, now_utc())
-    db.session.commit()
     return render_template("intake/guardian.html", **context)

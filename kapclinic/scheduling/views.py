@@ -22,7 +22,7 @@ from kapclinic.core.timezones import (
     parse_local_date,
     zone_names,
 )
-from kapclinic.extensions import db
+from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.ics.services import downloadable_invite
 from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
@@ -185,27 +185,25 @@ def patient_details(slug):
         contact_consent=form.contact_consent.data,
     )
     try:
-        outcome = services.book(
-            consultation_type,
-            query.clinician,
-            query.start_dt,
-            patient,
-            now,
-            form.idempotency_key.data,
-            visitor=public_path.visitor(),
-        )
+        with undone_if_refused():
+            outcome = services.book(
+                consultation_type,
+                query.clinician,
+                query.start_dt,
+                patient,
+                now,
+                form.idempotency_key.data,
+                visitor=public_path.visitor(),
+            )
     except services.SlotTaken as taken:
-        db.session.rollback()
         context = _details_context(consultation_type, query, form, taken.alternatives)
         return render_template("scheduling/details.html", taken=True, **context), 409
     except services.SchedulingError as refused:
-        db.session.rollback()
         if refused.field in ("idempotency_key", "email", "phone"):
             form[refused.field].errors = [_phone_linked(str(refused))]
         else:
             query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
-    db.session.commit()
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
 
 
@@ -308,11 +306,10 @@ def confirm_booking(token):
     if not ConfirmForm().validate():
         abort(400)
     try:
-        services.confirm_held(booking, token, now_utc())
+        with undone_if_refused():
+            services.confirm_held(booking, token, now_utc())
     except services.HoldReleased:
-        db.session.rollback()
         return render_template("scheduling/manage.html", **_manage_context(booking, token)), 409
-    db.session.commit()
     flash(
         "Your consultation is confirmed. Your confirmation email, with a calendar invite and your questionnaire "
         "link, will follow shortly."
@@ -328,7 +325,6 @@ def email_questionnaire_link(token):
     if not ConfirmForm().validate() or booking.status is not BookingStatus.CONFIRMED:
         abort(400)
     if services.email_questionnaire_link(booking):
-        db.session.commit()
         flash(f"We have emailed a link to your questionnaire to {booking.patient_email}.")
     else:
         flash("Your questionnaire is finished: there is nothing more to fill in.")
@@ -362,7 +358,6 @@ def cancel(token):
     if not form.validate():
         return render_template("scheduling/cancel.html", form=form, **context), 422
     services.cancel(booking, now_utc(), by="patient", reason=form.reason.data or "")
-    db.session.commit()
     flash("Your consultation is cancelled. We have emailed you a confirmation.")
     return redirect(url_for("scheduling.manage", token=token))
 
@@ -418,9 +413,9 @@ def confirm_reschedule(token):
     if not context["can_change"] or not form.validate():
         return render_template("scheduling/confirm_reschedule.html", **context), 409
     try:
-        new_token = services.reschedule(booking, query.start_dt, now)
+        with undone_if_refused():
+            new_token = services.reschedule(booking, query.start_dt, now)
     except services.SlotTaken as taken:
-        db.session.rollback()
         context["taken"] = True
         context["alternatives"] = [
             {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
@@ -428,10 +423,8 @@ def confirm_reschedule(token):
         ]
         return render_template("scheduling/confirm_reschedule.html", **context), 409
     except services.NotBookable as refused:
-        db.session.rollback()
         query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/confirm_reschedule.html", **context), 422
-    db.session.commit()
     flash("Your consultation has moved. We have emailed you the new time and an updated invite.")
     return redirect(url_for("scheduling.manage", token=new_token))
 

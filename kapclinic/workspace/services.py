@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select
-from werkzeug.exceptions import Forbidden, NotFound
 
-from kapclinic.accounts.models import Role, StaffUser
+from kapclinic.accounts.models import StaffUser
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
+from kapclinic.core.errors import NotAllowed, NotFound
 from kapclinic.core.tokens import hash_secret
 from kapclinic.extensions import db
 from kapclinic.scheduling import services as scheduling
@@ -25,9 +25,9 @@ def clinician_for(user, clinician_id):
     clinician = db.session.get(Clinician, clinician_id)
     if clinician is None:
         raise NotFound("No such clinician.")
-    if user.role is Role.ADMIN or (user.role is Role.CLINICIAN and user.clinician_id == clinician.id):
+    if clinician.can_be_managed_by(user):
         return clinician
-    raise Forbidden("You can only manage your own availability.")
+    raise NotAllowed("You can only manage your own availability.")
 
 
 def replace_weekly_hours(clinician, weekly):
@@ -138,9 +138,9 @@ def booking_for(user, public_id):
     booking = db.session.scalar(select(Booking).where(Booking.public_id == public_id))
     if booking is None:
         raise NotFound("No such consultation.")
-    if user.role is Role.ADMIN or (user.role is Role.CLINICIAN and user.clinician_id == booking.clinician_id):
+    if booking.can_be_managed_by(user):
         return booking
-    raise Forbidden("That consultation is not yours.")
+    raise NotAllowed("That consultation is not yours.")
 
 
 def schedule(clinician, window, include_cancelled=False):
@@ -157,8 +157,8 @@ def mark_outcome(user, booking, status, now):
     """Record that a past consultation took place or the patient did not come."""
     if status not in (BookingStatus.COMPLETED, BookingStatus.NO_SHOW):
         raise ValueError("only completed or no-show can be marked")
-    if booking.status is BookingStatus.CANCELLED or booking.start_dt > now:
-        raise Forbidden("Only consultations that have started can be marked.")
+    if not booking.can_mark_outcome(now):
+        raise NotAllowed("Only consultations that have started can be marked.")
     booking.status = status
     booking.ical_sequence += 1
     booking.updated_dt = now

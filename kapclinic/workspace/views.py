@@ -16,7 +16,6 @@ from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core.timezones import format_moment, format_time, now_utc, parse_local_date
 from kapclinic.core.urls import public_url
 from kapclinic.core.validation import InvalidField, clean_note
-from kapclinic.extensions import db
 from kapclinic.ics.services import staff_calendar
 from kapclinic.scheduling import availability as rules
 from kapclinic.scheduling import services as scheduling
@@ -69,7 +68,6 @@ def weekly_hours(clinician_id):
     if errors:
         return _render_hours(clinician, request.form.to_dict(), errors, 422)
     services.replace_weekly_hours(clinician, weekly)
-    db.session.commit()
     flash("Weekly hours saved. Patients see the new times at once.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
@@ -112,7 +110,6 @@ def availability(clinician_id):
 
 def _saved(clinician, affected, message):
     """Commit an availability change; bookings it now leaves outside working time are listed, not dropped."""
-    db.session.commit()
     flash(message)
     if affected:
         return _availability_page(clinician, affected=affected)
@@ -133,7 +130,6 @@ def set_offering(clinician_id):
     if errors:
         return _availability_page(clinician, errors=errors, values=request.form.to_dict(), status=422)
     services.set_offering(clinician, [offered[slug] for slug in chosen], *limits)
-    db.session.commit()
     flash("Consultation types and limits saved.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
@@ -174,7 +170,6 @@ def remove_override(clinician_id, day):
         services.remove_date_override(clinician, parse_local_date(day))
     except ValueError:
         abort(404)
-    db.session.commit()
     flash("The weekly hours apply again on that day.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
@@ -199,7 +194,6 @@ def add_time_off(clinician_id):
 def remove_time_off(clinician_id, time_off_id):
     clinician = services.clinician_for(current_user, clinician_id)
     services.remove_time_off(clinician, time_off_id)
-    db.session.commit()
     flash("Time off removed.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
@@ -240,7 +234,8 @@ def schedule(clinician_id):
         {
             "booking": booking,
             "when": format_moment(booking.start_dt, clinician.zone),
-            "past": booking.start_dt <= now,
+            "awaits_outcome": booking.awaits_outcome(now),
+            "can_cancel": booking.can_staff_cancel(now),
         }
         for booking in services.schedule(clinician, window, include_cancelled=True)
     ]
@@ -268,7 +263,6 @@ def mark_outcome(public_id):
     if status is None:
         abort(400, "Choose completed or no-show.")
     services.mark_outcome(current_user, booking, status, now_utc())
-    db.session.commit()
     flash("Marked as " + ("completed." if status is BookingStatus.COMPLETED else "no-show."))
     return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id, date=request.form.get("date", "")))
 
@@ -278,7 +272,7 @@ def mark_outcome(public_id):
 @staff_site_only  # the page names the patient
 def cancel_booking(public_id):
     booking = services.booking_for(current_user, public_id)
-    can_cancel = booking.status is BookingStatus.CONFIRMED and booking.start_dt > now_utc()
+    can_cancel = booking.can_staff_cancel(now_utc())
     context = {
         "booking": booking,
         "when": format_moment(booking.start_dt, booking.clinician.zone),
@@ -298,7 +292,6 @@ def cancel_booking(public_id):
     if context["errors"]:
         return render_template("workspace/cancel.html", **context), 422
     services.cancel(current_user, booking, reason, now_utc())
-    db.session.commit()
     flash("Cancelled. The patient has been emailed and the time is free again.")
     return redirect(url_for("workspace.schedule", clinician_id=booking.clinician_id))
 
@@ -346,6 +339,5 @@ def feed_settings(clinician_id):
     feed_url = None
     if request.method == "POST":
         token = services.rotate_feed_token(clinician)
-        db.session.commit()
         feed_url = public_url("feeds.clinician_feed", token=token)
     return render_template("workspace/feed.html", clinician=clinician, feed_url=feed_url)
