@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from kapclinic.api.openapi import openapi_document
 from kapclinic.api.schemas import BookingRequest, SlotQuery, field_errors
 from kapclinic.core.timezones import get_zone, now_utc
+from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.urls import public_url
-from kapclinic.extensions import db
 from kapclinic.scheduling import calendar_cache, public_path, services
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
@@ -71,10 +71,28 @@ def slots():
         query = SlotQuery.model_validate(request.args.to_dict())
     except ValidationError as error:
         return _invalid(field_errors(error))
+    question = ("slots", query.type, query.clinician, query.start, query.end, query.tz)
+    try:
+        if query.range_errors():
+            body, _ = _slots_body(query)  # refused with every error at once; never cached
+        else:
+            body = calendar_cache.answer(question, lambda: _slots_body(query))
+    except _BadSlotQuery as bad:
+        return _invalid(bad.errors)
+    return current_app.response_class(body, mimetype="application/json")
+
+
+class _BadSlotQuery(Exception):
+    """A slots question with a bad range, or naming a type or clinician we do not have: a 400, never cached."""
+
+    def __init__(self, errors):
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+def _slots_body(query):
+    """Return the slots JSON and the ids of the clinicians it covers (every one linked to the type for "any")."""
     errors = query.range_errors()
-    cache_key, body = calendar_cache.lookup(("slots", query.type, query.clinician, query.start, query.end, query.tz))
-    if not errors and body is not None:
-        return current_app.response_class(body, mimetype="application/json")
     consultation_type = services.consultation_type_by_slug(query.type)
     if consultation_type is None:
         errors["type"] = "Unknown consultation type."
@@ -84,13 +102,13 @@ def slots():
         if clinician is None:
             errors["clinician"] = "No such clinician offers this consultation type."
     if errors:
-        return _invalid(errors)
+        raise _BadSlotQuery(errors)
     zone = get_zone(query.tz)
     window = utc_window_for_local_dates(query.start, query.end, zone)
     found = services.find_slots(consultation_type, window, now_utc(), clinician)
     body = json.dumps({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}, separators=(",", ":"))
-    calendar_cache.store(cache_key, body)
-    return current_app.response_class(body, mimetype="application/json")
+    covered = [clinician] if clinician is not None else consultation_type.clinicians
+    return body, [item.id for item in covered]
 
 
 def _booking_json(booking, manage_token, zone):
@@ -155,17 +173,17 @@ def create_booking():
     )
     zone = get_zone(data.tz)
     try:
-        outcome = services.book(
-            consultation_type,
-            clinician,
-            data.start,
-            patient,
-            now_utc(),
-            data.idempotency_key,
-            visitor=public_path.visitor(),
-        )
+        with undone_if_refused():
+            outcome = services.book(
+                consultation_type,
+                clinician,
+                data.start,
+                patient,
+                now_utc(),
+                data.idempotency_key,
+                visitor=public_path.visitor(),
+            )
     except services.SlotTaken as taken:
-        db.session.rollback()
         return jsonify(
             {
                 "error": "slot_taken",
@@ -174,9 +192,7 @@ def create_booking():
             }
         ), 409
     except services.SchedulingError as refused:
-        db.session.rollback()
         return _invalid({"clinician_id" if refused.field == "clinician" else refused.field: str(refused)})
-    db.session.commit()
     return jsonify(_booking_json(outcome.booking, outcome.manage_token, zone)), 200 if outcome.replayed else 201
 
 

@@ -19,12 +19,13 @@ def clinician_feed(token):
     clinician = services.clinician_for_feed(token)
     if clinician is None:
         abort(404, "This calendar link is not valid. Make a new one in the workspace.")
-    cache_key, body = calendar_cache.lookup(("feed", clinician.id))
-    if body is None:
+
+    def build():
         now = now_utc()
         name = f"{clinic().display_name}: {clinician.name}"
-        body = staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH)
-        calendar_cache.store(cache_key, body)
+        return staff_calendar(services.feed_bookings(clinician, now), now, name=name, refresh=REFRESH), [clinician.id]
+
+    body = calendar_cache.answer(("feed", clinician.id), build)
     response = make_response(body)
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"

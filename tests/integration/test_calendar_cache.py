@@ -328,3 +328,27 @@ def test_a_worker_round_that_releases_no_hold_keeps_every_cached_answer(cached_a
         db.session.commit()
     assert _free(cached_app, offering, None, computed) == first
     assert computed == [None]
+
+
+def test_the_slots_api_keeps_the_other_clinicians_answer_after_a_booking(app, mailbox):
+    """Through the API: after a booking with A, B's answer comes from the cache; A's and any clinician's change."""
+    offering, second_id = _team(app, "api-versions")
+    client = app.test_client()
+    paths = {
+        who: _slots_path(offering) + (f"&clinician={who}" if who else "")
+        for who in (offering.clinician_id, second_id, None)
+    }
+    before = {who: client.get(path).json["slots"] for who, path in paths.items()}
+    taken = before[offering.clinician_id][0]["start"]
+    assert (
+        client.post(
+            "/api/v1/bookings", json=patient_json(offering, taken, clinician_id=offering.clinician_id)
+        ).status_code
+        == 201
+    )
+
+    second, statements = _statements(app, lambda: client.get(paths[second_id]))
+    assert second.json["slots"] == before[second_id] and statements == []
+    assert taken not in [slot["start"] for slot in client.get(paths[offering.clinician_id]).json["slots"]]
+    after_any = [(slot["start"], slot["clinician_id"]) for slot in client.get(paths[None]).json["slots"]]
+    assert (taken, offering.clinician_id) not in after_any and (taken, second_id) in after_any
