@@ -47,7 +47,9 @@ def clinic():
     if "clinic_profile" in g:
         return g.clinic_profile
     profile = clinic_from_config(current_app.config)
-    saved = db.session.get(ClinicSettings, 1)
+    # Read without flushing: a request that just queued its writes sends them once, at its commit.
+    with db.session.no_autoflush:
+        saved = db.session.get(ClinicSettings, 1)
     if saved is not None:
         profile = replace(profile, **{field: getattr(saved, field) for field in EDITABLE})
         profile = replace(profile, display_name=current_app.config["CLINIC_DISPLAY_NAME"] or profile.name)

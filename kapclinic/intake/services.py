@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
+from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import get_zone
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
@@ -18,8 +19,11 @@ from kapclinic.intake.models import GuardianEmailRequest, Intake, IntakeStatus, 
 from kapclinic.notifications.services import queue_email
 
 
-class IntakeClosed(Exception):
+class IntakeClosed(DomainError):
     """The intake was submitted; the patient can read it but not change it."""
+
+    def __init__(self):
+        super().__init__("This questionnaire has been sent to the clinic, so it can no longer be changed.")
 
 
 # The "correct and resend" form must not become a way to mail anyone at volume: an intake
@@ -33,8 +37,11 @@ GUARDIAN_EMAILS_A_DAY = 3
 GUARDIAN_EMAIL_WINDOW = timedelta(days=1)
 
 
-class GuardianEmailLimit(Exception):
+class GuardianEmailLimit(DomainError):
     """The consent email was sent as often as allowed today; nothing was sent or saved."""
+
+    def __init__(self):
+        super().__init__("The consent email has been sent as often as we allow today. Please try again tomorrow.")
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,13 @@ class StepOutcome:
 def create_for_booking(booking, now):
     """Start the booking's intake; return the token for the patient's questionnaire link."""
     token, token_hash = tokens.issue(tokens.INTAKE)
+    # By id, not `booking=`: setting the relationship would first load the booking's
+    # (absent) intake to replace it, a query for a booking made a moment ago.
+    if booking.id is None:
+        db.session.flush()
     intake = Intake(
         public_id=str(uuid.uuid4()),
-        booking=booking,
+        booking_id=booking.id,
         token_hash=token_hash,
         questionnaire_version=questionnaire.QUESTIONNAIRE_VERSION,
         answers={},

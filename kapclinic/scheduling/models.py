@@ -70,7 +70,8 @@ class Clinician(db.Model):
     )
     time_off: Mapped[list["TimeOff"]] = relationship(back_populates="clinician", cascade="all, delete-orphan")
     # The staff account that acts for this profile, if any (accounts.models.StaffUser.clinician).
-    staff_user = relationship("StaffUser", uselist=False, viewonly=True, lazy="selectin")
+    # Joined: whether a clinician is bookable needs it, and every list of clinicians asks.
+    staff_user = relationship("StaffUser", uselist=False, viewonly=True, lazy="joined")
     consultation_types: Mapped[list["ConsultationType"]] = relationship(
         secondary=consultation_type_clinicians, back_populates="clinicians"
     )
@@ -82,6 +83,10 @@ class Clinician(db.Model):
     @property
     def display_name(self):
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    def can_be_managed_by(self, user):
+        """Hours, time off and feeds: by admins, and by the clinician user acting for this profile."""
+        return user.is_admin or user.acts_for(self.id)
 
     @property
     def is_bookable(self):
@@ -296,6 +301,22 @@ class Booking(db.Model):
             "clinician_when": format_moment(self.start_dt, self.clinician.zone),
             "same_zone": self.patient_timezone == self.clinician.timezone,
         }
+
+    def can_be_managed_by(self, user):
+        """Seen, cancelled or marked from the staff schedule: by admins, and by the clinician it is with."""
+        return user.is_admin or user.acts_for(self.clinician_id)
+
+    def can_staff_cancel(self, now):
+        """Staff may cancel a confirmed consultation until it starts."""
+        return self.status is BookingStatus.CONFIRMED and self.start_dt > now
+
+    def can_mark_outcome(self, now):
+        """Whether it took place (or the patient did not come) can be recorded once it has started."""
+        return self.status is not BookingStatus.CANCELLED and self.start_dt <= now
+
+    def awaits_outcome(self, now):
+        """Started, and nobody has recorded yet whether it took place."""
+        return self.status is BookingStatus.CONFIRMED and self.start_dt <= now
 
     def can_patient_change(self, now, window):
         """The patient may cancel or reschedule online until `window` before the start."""

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, not_, or_, select, text
+from sqlalchemy import and_, func, not_, or_, select, text, update
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.db import flush_in_savepoint
+from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.core.validation import is_slug
@@ -47,12 +48,10 @@ from kapclinic.scheduling.slots import (
 ALTERNATIVES_SHOWN = 6
 
 
-class SchedulingError(Exception):
-    """A booking request the rules refuse; `field` names the input at fault."""
+class SchedulingError(DomainError):
+    """A booking request the rules refuse; `field` names the input at fault (the start time unless said)."""
 
-    def __init__(self, message, field="start"):
-        super().__init__(message)
-        self.field = field
+    default_field = "start"
 
 
 class SlotTaken(SchedulingError):
@@ -287,18 +286,21 @@ def _on_postgresql():
 
 
 def _serialise_bookings(clinicians):
-    """Take the clinicians' booking locks until the transaction ends.
+    """Take the booking locks of the clinicians whose own limits are checked here, until the transaction ends.
 
-    The exclusion constraint alone stops overlaps; the daily limit and minimum gap
-    are checked in Python, so on PostgreSQL bookings for one clinician queue here
-    (SQLite's write lock already does this). Sorted, so two requests never deadlock.
+    Overlaps need no lock: PostgreSQL's exclusion constraint refuses them. A daily limit
+    and a minimum gap are checked in Python, so bookings for a clinician who set one
+    queue here (SQLite's write lock already does this); bookings for the others run side
+    by side. One statement, in id order, so two requests never deadlock.
     """
-    if not _on_postgresql():
+    keys = sorted(clinician.id for clinician in clinicians if clinician.max_per_day or clinician.min_gap_minutes)
+    if not keys or not _on_postgresql():
         return
-    for clinician_id in sorted(clinician.id for clinician in clinicians):
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _BOOKING_LOCK_SPACE, "key": clinician_id}
-        )
+    locks = ", ".join(f"pg_advisory_xact_lock(:space, :key{number})" for number in range(len(keys)))
+    db.session.execute(
+        text(f"SELECT {locks}"),
+        {"space": _BOOKING_LOCK_SPACE, **{f"key{number}": key for number, key in enumerate(keys)}},
+    )
 
 
 def _serialise_patient(patient):
@@ -310,10 +312,13 @@ def _serialise_patient(patient):
     """
     if not _on_postgresql():
         return
-    for key in sorted({f"email {patient.email.lower()}", f"phone {patient.phone}"}):
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"), {"space": _PATIENT_LOCK_SPACE, "key": key}
-        )
+    first, second = sorted({f"email {patient.email.lower()}", f"phone {patient.phone}"})
+    db.session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:space, hashtext(:first)), pg_advisory_xact_lock(:space, hashtext(:second))"
+        ),
+        {"space": _PATIENT_LOCK_SPACE, "first": first, "second": second},
+    )
 
 
 def _check_patient_limit(patient, now):
@@ -321,16 +326,23 @@ def _check_patient_limit(patient, now):
 
     Emails are stored as email-validator normalises them (domain in lower case) and
     compared without case; phones are stored in E.164, so equal numbers are equal text.
+    Both are counted in one query.
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
-    upcoming = select(func.count(Booking.id)).where(upcoming_and_holding(now))
+    same_email = func.lower(Booking.patient_email) == patient.email.lower()
+    same_phone = Booking.patient_phone == patient.phone
+    by_email, by_phone = db.session.execute(
+        select(func.count(Booking.id).filter(same_email), func.count(Booking.id).filter(same_phone)).where(
+            upcoming_and_holding(now), or_(same_email, same_phone)
+        )
+    ).one()
     # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
-        ("email", "email address", "for one person", func.lower(Booking.patient_email) == patient.email.lower()),
-        ("phone", "phone number", "with this phone number", Booking.patient_phone == patient.phone),
+        ("email", "email address", "for one person", by_email),
+        ("phone", "phone number", "with this phone number", by_phone),
     )
-    for field, label, whose, same_patient in checks:
-        if db.session.scalar(upcoming.where(same_patient)) >= limit:
+    for field, label, whose, upcoming in checks:
+        if upcoming >= limit:
             raise PatientLimitReached(
                 f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, "
                 f"the most we book online {whose}. To book another, please call us on {clinic().phone}. "
@@ -344,11 +356,11 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
     rules = rules or consultation_type.slot_rules
     window = Interval(start_dt, start_dt + timedelta(minutes=1))
     calendars = load_calendars(clinicians, window, now, exclude_booking_id)
-    free = [
+    free_ids = {
         slot.clinician_id for slot in bookable_slots_for_all(calendars, rules, window, now) if slot.start_dt == start_dt
-    ]
-    if free:
-        return free
+    }
+    if free_ids:
+        return [clinician for clinician in clinicians if clinician.id in free_ids]
     if start_dt <= now:
         raise NotBookable("That time has already passed. Please choose a time in the future.")
     # Would it be offered if nobody had booked? Then it has just been taken.
@@ -368,20 +380,38 @@ def _check_clinician_bookable(clinician):
         )
 
 
-def _week_counts(clinician_ids, start_dt):
-    """Active bookings per clinician in each clinician's local week of start_dt."""
-    counts = {}
-    for clinician in db.session.scalars(select(Clinician).where(Clinician.id.in_(clinician_ids))):
-        week = local_week(start_dt, clinician.zone)
-        counts[clinician.id] = db.session.scalar(
-            select(func.count(Booking.id)).where(
-                Booking.clinician_id == clinician.id,
-                Booking.status != BookingStatus.CANCELLED,
-                Booking.start_dt >= week.start_dt,
-                Booking.start_dt < week.end_dt,
+def _week_counts(clinicians, start_dt):
+    """Active bookings per clinician in each clinician's own local week of start_dt, in one query."""
+    weeks = {clinician.id: local_week(start_dt, clinician.zone) for clinician in clinicians}
+    in_own_week = or_(
+        *(
+            and_(
+                Booking.clinician_id == clinician_id, Booking.start_dt >= week.start_dt, Booking.start_dt < week.end_dt
             )
+            for clinician_id, week in weeks.items()
         )
-    return counts
+    )
+    counted = dict(
+        db.session.execute(
+            select(Booking.clinician_id, func.count(Booking.id))
+            .where(Booking.status != BookingStatus.CANCELLED, in_own_week)
+            .group_by(Booking.clinician_id)
+        ).all()
+    )
+    return {clinician_id: counted.get(clinician_id, 0) for clinician_id in weeks}
+
+
+def _fairness_order(free, start_dt):
+    """The free clinicians, the fair pick first (see pick_fair_clinician); one needs no counting."""
+    if len(free) == 1:
+        return list(free)
+    counts = _week_counts(free, start_dt)
+    order = []
+    while counts:
+        chosen_id = pick_fair_clinician(counts)
+        order.append(next(clinician for clinician in free if clinician.id == chosen_id))
+        del counts[chosen_id]
+    return order
 
 
 def _insert_booking(booking):
@@ -448,13 +478,11 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
     hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
-    counts = _week_counts(free, start_dt)
-    while counts:
-        chosen_id = pick_fair_clinician(counts)
+    for chosen in _fairness_order(free, start_dt):
         token, token_hash = issue_manage_token()
         booking = Booking(
             public_id=str(uuid.uuid4()),
-            clinician_id=chosen_id,
+            clinician_id=chosen.id,
             consultation_type_id=consultation_type.id,
             start_dt=start_dt,
             end_dt=start_dt + rules.duration,
@@ -492,7 +520,6 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         earlier = _booking_with_key(idempotency_key)
         if earlier is not None:
             return _replay(earlier, fingerprint)
-        del counts[chosen_id]
     raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician))
 
 
@@ -526,17 +553,17 @@ def release_expired_holds(now, clinician_ids=None):
     to book: slots already treat an expired hold as free, and PostgreSQL's exclusion
     constraint must agree. Nobody is emailed: the email asking to confirm said so.
     """
-    query = select(Booking).where(Booking.status == BookingStatus.PENDING, Booking.confirm_by_dt <= now)
+    expired = and_(Booking.status == BookingStatus.PENDING, Booking.confirm_by_dt <= now)
     if clinician_ids is not None:
-        query = query.where(Booking.clinician_id.in_(clinician_ids))
-    expired = db.session.scalars(query.order_by(Booking.id).with_for_update()).all()
-    for booking in expired:
-        booking.status = BookingStatus.CANCELLED
-        booking.cancelled_dt = now
-        booking.cancelled_by = RELEASED_UNCONFIRMED
-        booking.updated_dt = now
-    db.session.flush()
-    return len(expired)
+        expired = and_(expired, Booking.clinician_id.in_(clinician_ids))
+    # One UPDATE, no rows loaded: on a normal day it finds nothing.
+    released = db.session.execute(
+        update(Booking)
+        .where(expired)
+        .values(status=BookingStatus.CANCELLED, cancelled_dt=now, cancelled_by=RELEASED_UNCONFIRMED, updated_dt=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    return released
 
 
 # Why the clinic cancelled, as the patient's email explains it.
