@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_api  # noqa: E402
+import bench_delivery  # noqa: E402
 import bench_engine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -27,6 +28,8 @@ def main():
     feed_events, feed_ms, feed_bytes = bench_engine.feed_generation()
     api = bench_api.run()
     bench_api.print_results(api)
+    delivery = bench_delivery.run()
+    bench_delivery.print_results(delivery)
     rows = dict((name, values) for name, values in api["rows"])
     bare_rate = api["rows"][0][1][0]
     cached_ratio = rows["GET /api/v1/slots, 30 days (cached)"][0] / bare_rate
@@ -83,6 +86,7 @@ def main():
         f"| 90-day, 10-clinician slot computation < 50 ms | {ninety_by_ten:.0f} ms | {_verdict(ninety_by_ten < 50)} |",
         "",
     ]
+    lines += bench_delivery.section(delivery)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines[lines.index("## Slot engine alone (best of runs)") :]))
     print(f"written to {RESULTS}")

@@ -80,7 +80,12 @@ def run_round(limit, backlog=None):
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit (for cron, or a check after deploy).")
-@click.option("--interval", type=float, default=None, help="Seconds between rounds (default WORKER_INTERVAL_SECONDS).")
+@click.option(
+    "--interval",
+    type=float,
+    default=None,
+    help="Seconds to wait after a round that found nothing to do (default WORKER_INTERVAL_SECONDS).",
+)
 @with_appcontext
 def worker_command(once, interval):
     """Deliver emails and queue reminders until stopped."""
