@@ -294,6 +294,7 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
         ]
         booking = measure(port, posts[40:], clients)
         alone = measure(port, posts[:40], 1)
+        bare_alone = measure(port, [("GET", "/bench/bare", None)] * 200, 1)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -308,6 +309,7 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
             ("GET /api/v1/slots, 30 days (computed)", computed),
             (f"POST /api/v1/bookings ({clients} clients)", booking),
             ("POST /api/v1/bookings (1 client)", alone),
+            ("bare indexed query (1 client)", bare_alone),
         ],
         "created": booking[3].count(201) + alone[3].count(201),
         "attempted": len(posts),
