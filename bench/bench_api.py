@@ -259,7 +259,8 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
     server = _gunicorn(database_url, port, data_key, workers, threads)
     try:
         today = datetime.now(UTC).date()
-        slots_path = f"/api/v1/slots?type=bench&start={today + timedelta(days=1)}&end={today + timedelta(days=30)}&tz=America/Chicago"
+        first, last = today + timedelta(days=1), today + timedelta(days=30)
+        slots_path = f"/api/v1/slots?type=bench&start={first}&end={last}&tz=America/Chicago"
         measure(port, [("GET", "/bench/bare", None)] * 50, clients)  # warm up every worker
         measure(port, [("GET", slots_path, None)] * 16, clients)
         bare = measure(port, [("GET", "/bench/bare", None)] * requests, clients)

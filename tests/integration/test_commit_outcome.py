@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from datetime import datetime
+
 import pytest
 from sqlalchemy import func, select
 
