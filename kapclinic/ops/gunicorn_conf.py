@@ -27,7 +27,16 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "kapclinic.ops.logging.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    # gunicorn names a failed request's path; paths can hold private links (ops.logging).
+    "filters": {"without_private_paths": {"()": "kapclinic.ops.logging.WithoutPrivatePaths"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["without_private_paths"],
+            "stream": "ext://sys.stderr",
+        }
+    },
     # The app's own logger has its handler (kapclinic.ops.logging); root stays quiet, so no line appears twice.
     "root": {"handlers": [], "level": "WARNING"},
     "loggers": {

@@ -51,6 +51,30 @@ def _without_request_lines(record):
     return "HTTP/" not in record.getMessage()
 
 
+# A run of URL characters as long as a private link's token, with a digit or a separator in it
+# (so words and class names stay readable), and any query string.
+_TOKEN_LIKE = re.compile(r"(?=[A-Za-z0-9._~%-]*[0-9_~%-])[A-Za-z0-9._~%-]{20,}")
+_QUERY = re.compile(r"\?\S*")
+
+
+def without_private_paths(text):
+    """The text with anything shaped like a link's token, and every query string, replaced."""
+    return _TOKEN_LIKE.sub("<redacted>", _QUERY.sub("?<redacted>", text))
+
+
+class WithoutPrivatePaths(logging.Filter):
+    """For gunicorn's own lines, which name the request's whole path ("Error handling request /manage/<token>").
+
+    The app never logs a path (see the module docstring); gunicorn does when a request
+    fails outside the app, and a path can hold a patient's private link.
+    """
+
+    def filter(self, record):
+        record.msg = without_private_paths(record.getMessage())
+        record.args = ()
+        return True
+
+
 def register_logging(app):
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
