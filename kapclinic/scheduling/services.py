@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, not_, or_, select, text, update
+from sqlalchemy.orm import joinedload
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
@@ -114,7 +115,16 @@ def active_consultation_types():
 def consultation_type_by_slug(slug):
     if not is_slug(slug):
         return None
-    return db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug, ConsultationType.is_active))
+    # With its clinicians (and their staff accounts) in the same query: every caller asks who offers it.
+    return (
+        db.session.scalars(
+            select(ConsultationType)
+            .where(ConsultationType.slug == slug, ConsultationType.is_active)
+            .options(joinedload(ConsultationType.clinicians))
+        )
+        .unique()
+        .first()
+    )
 
 
 def active_clinicians():
