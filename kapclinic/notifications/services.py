@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, render_template
-from sqlalchemy import event, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from kapclinic.core.clinic import clinic
@@ -249,27 +248,15 @@ def _bookkeeping():
 
     On PostgreSQL each write is a single autocommitted statement: a message's mark is
     committed by the one packet that carries it, sent the moment the mail server answers,
-    so a sender killed after that answer has almost always recorded it. These commits do
-    not wait for the disk (synchronous_commit off): only a crash of the database server
-    itself can lose the last fraction of a second of them, and a lost one costs a message
-    sent twice, as a mark never written would; waiting instead doubled the time per email.
-    SQLite takes its write lock at BEGIN (kapclinic.core.db), so there each write is a
-    short transaction.
+    so a sender killed after that answer has almost always recorded it (the mark used to
+    wait on a pool check, a SELECT and an UPDATE before its COMMIT went out). SQLite
+    takes its write lock at BEGIN (kapclinic.core.db), so there each write is a short
+    transaction.
     """
     with db.engine.connect() as connection:
-        if connection.dialect.name != "postgresql":
-            yield connection
-            return
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        _write(connection, text("SET synchronous_commit TO off"))
-        try:
-            yield connection
-        finally:
-            # The connection goes back to the pool: requests' commits there must wait for the disk.
-            try:
-                _write(connection, text("RESET synchronous_commit"))
-            except DBAPIError:
-                connection.invalidate()
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def _write(connection, statement):
