@@ -99,7 +99,7 @@ def engine_curve():
     return [row[:5] for row in engine_rows()]
 
 
-def _per_day_ratio(rows, column):
+def per_day_ratio(rows, column):
     """Return the cost per clinician-day at LARGE over that at SMALL, for a column of milliseconds."""
     per_day = {(row[0], row[1]): row[column] / (row[0] * row[1]) for row in rows}
     return per_day[LARGE] / per_day[SMALL]
@@ -107,7 +107,7 @@ def _per_day_ratio(rows, column):
 
 def goal_line(rows):
     """Say whether the cost per clinician-day at 365 x 50 stays within GOAL_RATIO of its cost at 30 x 5."""
-    computed, read = _per_day_ratio(rows, 3), _per_day_ratio(rows, 5)
+    computed, read = per_day_ratio(rows, 3), per_day_ratio(rows, 5)
     verdict = "met" if computed <= GOAL_RATIO else "not met"
     return (
         f"Goal: cost per clinician-day at {LARGE[0]}x{LARGE[1]} within {GOAL_RATIO}x of {SMALL[0]}x{SMALL[1]}: "
