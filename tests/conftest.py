@@ -24,9 +24,9 @@ from kapclinic import create_app
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import AvailabilityRule, Clinician, ConsultationType, Modality
 
-# patient_json, seed_offering and sign_in are here only for test_email.py, test_admin_outbox.py and
-# test_calendar_cache.py (edited elsewhere today) and tests/intake_answers.py: drop them from this
-# import once those import them from tests.helpers.
+# patient_json, seed_offering and sign_in are here only for tests/intake_answers.py, test_email.py and
+# test_admin_outbox.py (edited elsewhere today): drop them from this import once those import them
+# from tests.helpers.
 from tests.helpers import (
     AXE,
     EVERY_DAY,
@@ -208,9 +208,8 @@ def app(make_app, database_url):
 def staff_app(make_app, database_url):
     """What `app` was called in modules that ran on both databases; it runs them on both still.
 
-    Only test_admin_outbox.py and test_calendar_cache.py (edited elsewhere today) still ask for
-    it: once they ask for `app` and are marked `both_databases`, delete this fixture and its
-    mention in pytest_generate_tests.
+    Only test_admin_outbox.py (edited elsewhere today) still asks for it: once it asks for `app`
+    and is marked `both_databases`, delete this fixture and its mention in pytest_generate_tests.
     """
     return make_app(database_url)
 
