@@ -374,7 +374,8 @@ def running_stack(folder, postgres_admin_url=POSTGRES_URL):
             stack.processes["gunicorn"] = _start(
                 folder, "gunicorn", [str(BIN / "gunicorn"), "-c", "python:kapclinic.ops.gunicorn_conf", "wsgi:app"], env
             )
-            # Rounds every half second (production: WORKER_INTERVAL_SECONDS, 1, when idle), so no test waits long for its email.
+            # Rounds every half second (production: WORKER_INTERVAL_SECONDS, 1, when idle), so no test waits long
+            # for its email.
             stack.processes["worker"] = _start(
                 folder, "worker", [str(BIN / "flask"), "--app", "kapclinic", "worker", "--interval", "0.5"], env
             )
