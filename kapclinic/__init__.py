@@ -8,7 +8,7 @@ from kapclinic.audit.keys import ensure_audit_key
 from kapclinic.core.crypto import ensure_data_keys
 from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.core.proxies import TrustedProxies
-from kapclinic.core.unit_of_work import UnitOfWorkFlask, end_session_quietly
+from kapclinic.core.unit_of_work import UnitOfWorkFlask, end_session_quietly, start_writing_request
 from kapclinic.extensions import csrf, db, limiter, login_manager, mail, migrate
 from kapclinic.ops.logging import register_logging
 
@@ -106,6 +106,7 @@ def register_hooks(app):
     from kapclinic.notifications.services import deliver_committed
 
     register_error_pages(app)
+    app.before_request(start_writing_request)
     app.teardown_appcontext(end_session_quietly)
     register_template_context(app)
     app.after_request(security_headers)

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass, replace
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from kapclinic.core.db import rollback_quietly
+from kapclinic.core.db import WRITING_METHODS, rollback_quietly
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import db
 
@@ -68,14 +68,26 @@ def save(values, now):
     g.pop("clinic_profile", None)
 
 
+_ERROR_PAGE = "kapclinic_drawing_error_page"
+
+
+def drawing_error_page():
+    """Mark the page being drawn as an error page: it may show the configuration's details if the database is away."""
+    g.setdefault(_ERROR_PAGE, True)
+
+
 def register_template_context(app):
     @app.context_processor
     def clinic_details():
         try:
             profile = clinic()
         except SQLAlchemyError:
-            # The page is being drawn while the database is away (an error page, say): the
-            # configuration's details, so the clinic's phone number still shows.
+            if has_request_context() and request.method in WRITING_METHODS and not g.get(_ERROR_PAGE):
+                # A page after a change: rolling back here would drop the change under a page
+                # that says it was made. The database fault's own handler answers instead.
+                raise
+            # An error page drawn while the database is away: the configuration's details, so
+            # the clinic's phone number still shows.
             rollback_quietly()
             profile = clinic_from_config(current_app.config)
         return {

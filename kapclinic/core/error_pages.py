@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from kapclinic.core.clinic import clinic_from_config
+from kapclinic.core.clinic import clinic_from_config, drawing_error_page
 from kapclinic.core.db import is_transient, rollback_quietly
 from kapclinic.core.errors import DomainError, NotAllowed, NotFound
 from kapclinic.core.unit_of_work import OutcomeUnknown
@@ -43,6 +43,7 @@ DATABASE_FAULTS = (OperationalError, PoolTimeout)
 
 def _error_page_context():
     """Error pages name no signed-in user: loading one would query the database, which may be the fault."""
+    drawing_error_page()
     if "_login_user" not in g:
         g._login_user = login_manager.anonymous_user()
 

@@ -12,9 +12,10 @@ an invalid questionnaire step (`keep_writes_despite_refusal`), and the audit row
 after a staff page is rendered (audit.reads.record_after_render).
 """
 
+import copy
 from contextlib import contextmanager
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, session
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from kapclinic.core.db import WRITING_METHODS, is_transient, rollback_quietly
@@ -22,6 +23,7 @@ from kapclinic.core.errors import DomainError
 from kapclinic.extensions import db
 
 _KEEP_WRITES = "kapclinic_keep_writes"
+_SESSION_BEFORE = "kapclinic_session_before"
 
 
 class OutcomeUnknown(Exception):
@@ -67,12 +69,28 @@ def _commit_outcome_unknown(error):
     return is_transient(error) and getattr(original, "sqlstate", None) is None
 
 
+def start_writing_request():
+    """Before a writing view runs, remember the browser's session, for a commit that fails (see below)."""
+    if request.method in WRITING_METHODS:
+        g.setdefault(_SESSION_BEFORE, copy.deepcopy(dict(session)))
+
+
+def _forget_session_changes():
+    """A failed commit leaves the browser's session as it was: no "booked" message over a 503, no signed-out cookie
+    for a sign-out the database never recorded."""
+    before = g.get(_SESSION_BEFORE)
+    if before is not None:
+        session.clear()
+        session.update(before)
+
+
 def commit_request():
     """Commit the request's one transaction; raise OutcomeUnknown if nobody can tell whether it was saved."""
     try:
         db.session.commit()
     except DBAPIError as error:
         rollback_quietly()
+        _forget_session_changes()
         if _commit_outcome_unknown(error):
             raise OutcomeUnknown from error
         raise

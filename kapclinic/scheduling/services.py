@@ -425,6 +425,10 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
     """Return the clinicians free at start_dt; raise NotBookable or SlotTaken otherwise."""
     rules = rules or consultation_type.slot_rules
     window = Interval(start_dt, start_dt + timedelta(minutes=1))
+    if not _on_postgresql():
+        # No constraint will refuse the insert there, so expired holds are tidied away first
+        # (under SQLite's write lock it costs nothing): feeds and the fair pick count no ghost.
+        release_expired_holds(now, [clinician.id for clinician in clinicians])
     calendars = load_calendars(clinicians, window, now, exclude_booking_id)
     free_ids = {
         slot.clinician_id for slot in bookable_slots_for_all(calendars, rules, window, now) if slot.start_dt == start_dt
@@ -484,9 +488,17 @@ def _fairness_order(free, start_dt):
     return order
 
 
-def _insert_booking(booking):
-    """Flush one booking; return False if the database refused an overlap."""
-    return flush_in_savepoint(lambda: db.session.add(booking))
+def _flush_past_expired_holds(change, clinician_id, now):
+    """Apply and flush `change` (a booking added or moved); return False if the database refused an overlap.
+
+    A hold past its deadline is free to the slot engine, but on PostgreSQL it is still a
+    row the exclusion constraint counts: when one stands in the way, the clinician's
+    expired holds are released and the change is tried once more. (SQLite has no such
+    constraint; _check_offered releases them there first.)
+    """
+    if flush_in_savepoint(change):
+        return True
+    return bool(release_expired_holds(now, [clinician_id])) and flush_in_savepoint(change)
 
 
 def _booking_with_key(idempotency_key):
@@ -574,12 +586,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             created_dt=now,
             updated_dt=now,
         )
-        inserted = _insert_booking(booking)
-        if not inserted and release_expired_holds(now, [chosen.id]):
-            # A hold past its deadline is free to the slot engine but was still a row the
-            # exclusion constraint counts: released now, the time is tried again.
-            inserted = _insert_booking(booking)
-        if inserted:
+        if _flush_past_expired_holds(lambda: db.session.add(booking), chosen.id, now):  # noqa: B023
             if booking.is_pending:
                 # No invite and no questionnaire until the patient confirms: a fake booking
                 # cannot put answers in the front desk's queue.
@@ -694,7 +701,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
         booking.manage_token_hash = token_hash
         booking.updated_dt = now
 
-    if not flush_in_savepoint(move):
+    if not _flush_past_expired_holds(move, clinician.id, now):
         # The savepoint rollback expired the booking: it reads its old times again.
         raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
     if booking.intake is not None:

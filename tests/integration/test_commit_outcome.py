@@ -135,3 +135,16 @@ def test_a_web_booking_whose_commit_reply_is_lost_tells_the_patient_to_check_the
     while client.get("/").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert client.get("/").status_code == 200
+
+
+def test_the_booked_message_is_not_shown_over_a_page_that_cannot_say_it_was_saved(proxied_app, cutter):
+    offering = seed_offering(proxied_app, "cut-flash")
+    client = proxied_app.test_client()
+    details = f"/book/{offering.slug}/details?start={instant_param(offering.starts[2])}&tz=UTC"
+    assert client.get(details).status_code == 200
+    cutter.armed.set()
+    answer = client.post(details, data=patient_form(email="flash@example.com"))
+    assert answer.status_code == 503
+    assert "Your consultation is booked" not in answer.text
+    # Nor does it wait in the browser's session for the next page.
+    assert "Your consultation is booked" not in client.get("/").text
