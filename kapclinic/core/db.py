@@ -15,7 +15,7 @@ from datetime import UTC
 from flask import g, has_request_context, request
 from sqlalchemy import DateTime, Enum, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, PendingRollbackError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.types import TypeDecorator
 from werkzeug.routing import IntegerConverter
@@ -71,7 +71,9 @@ def rollback_quietly():
 
 def is_transient(error):
     """Whether a database error means "try again shortly" (503), not a fault in the app (500)."""
-    if isinstance(error, PoolTimeout) or getattr(error, "connection_invalidated", False):
+    if isinstance(error, PoolTimeout | PendingRollbackError) or getattr(error, "connection_invalidated", False):
+        # PendingRollbackError: the connection died earlier in this transaction (rolling back to
+        # a savepoint on it raises this instead of the fault), so nothing of it was saved.
         return True
     original = getattr(error, "orig", None)
     if type(original).__module__.startswith("sqlite3"):

@@ -9,7 +9,7 @@ import time
 import traceback
 
 from flask import current_app, g, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -38,7 +38,7 @@ API_OUTCOME_UNKNOWN = (
 )
 RETRY_AFTER_SECONDS = 30
 # What a database that is away or too busy raises; database_unavailable sorts out the rest.
-DATABASE_FAULTS = (OperationalError, PoolTimeout)
+DATABASE_FAULTS = (OperationalError, PoolTimeout, PendingRollbackError)
 
 
 def _error_page_context():
