@@ -34,10 +34,7 @@ from tests.helpers import (
     RUNNING_IN_CI,
     STAFF_PASSWORD,
     Mailbox,
-    patient_json,  # noqa: F401
     running_smtp,
-    seed_offering,  # noqa: F401
-    sign_in,  # noqa: F401
     skip_or_fail_without,
 )
 
@@ -67,7 +64,7 @@ def _parametrizes(metafunc, name):
 
 def pytest_generate_tests(metafunc):
     """Run a `both_databases` test once per database, through the `database_url` it depends on."""
-    wanted = metafunc.definition.get_closest_marker("both_databases") or "staff_app" in metafunc.fixturenames
+    wanted = metafunc.definition.get_closest_marker("both_databases")
     if wanted and "database_url" in metafunc.fixturenames and not _parametrizes(metafunc, "database_url"):
         metafunc.parametrize("database_url", BOTH_DATABASES, indirect=True)
 
@@ -200,16 +197,6 @@ def app(make_app, database_url):
 
     Flask-Login keeps the signed-in user in `g`; a context shared with the test would
     carry it from one request to the next and hide a session that has ended.
-    """
-    return make_app(database_url)
-
-
-@pytest.fixture
-def staff_app(make_app, database_url):
-    """What `app` was called in modules that ran on both databases; it runs them on both still.
-
-    Only test_admin_outbox.py (edited elsewhere today) still asks for it: once it asks for `app`
-    and is marked `both_databases`, delete this fixture and its mention in pytest_generate_tests.
     """
     return make_app(database_url)
 

@@ -10,7 +10,7 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.intake.sample_answers import sample_form as form_for
 from kapclinic.scheduling.models import Booking
-from tests.conftest import patient_json
+from tests.helpers import patient_json
 
 
 def book_for_intake(client, offering, mailbox, date_of_birth="1990-04-12", slot=0, **patient):

@@ -1,4 +1,4 @@
-"""Journeys in Chromium over HTTPS through nginx to gunicorn in the production config, with emails sent by `flask worker`.
+"""Journeys in Chromium over HTTPS through nginx to gunicorn in the production config, emails sent by `flask worker`.
 
 What only HTTPS behind a proxy shows: Flask-WTF's strict CSRF check (a same-origin
 Referer on every HTTPS form post), `Secure` session cookies, HSTS, links in emails to

@@ -6,7 +6,6 @@ import time
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking
-from tests.conftest import seed_offering
 from tests.e2e.browser_steps import (
     answer_steps,
     book_in_browser,
@@ -16,6 +15,7 @@ from tests.e2e.browser_steps import (
     tab_to,
 )
 from tests.e2e.conftest import PHONE
+from tests.helpers import seed_offering
 from tests.intake_answers import born_years_ago
 
 

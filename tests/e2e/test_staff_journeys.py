@@ -1,4 +1,4 @@
-"""Staff in a real browser: the front desk works the urgent intake first; a clinician's hours change what patients see."""
+"""Staff in a browser: the front desk works the urgent intake first; a clinician's hours change what patients see."""
 
 import re
 from datetime import datetime
@@ -8,8 +8,8 @@ from kapclinic.accounts.models import Role
 from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
-from tests.conftest import seed_offering
 from tests.e2e.browser_steps import book_in_browser
+from tests.helpers import seed_offering
 from tests.intake_answers import submit_intake
 
 CLOCK = re.compile(r"(\d{1,2}):(\d{2}) ([AP]M)")

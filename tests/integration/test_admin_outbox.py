@@ -9,15 +9,17 @@ from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.notifications.services import deliver_due
-from tests.conftest import sign_in
+from tests.helpers import sign_in
 
 OUTBOX = "/staff/admin/outbox"
 
 
+pytestmark = pytest.mark.both_databases
+
+
 @pytest.fixture
-def app(staff_app):
-    staff_app.config["OUTBOX_MAX_ATTEMPTS"] = 1  # the first refusal is final
-    return staff_app
+def app(make_app, database_url):
+    return make_app(database_url, OUTBOX_MAX_ATTEMPTS=1)  # the first refusal is final
 
 
 @pytest.fixture

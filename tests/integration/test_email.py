@@ -14,7 +14,7 @@ from kapclinic.notifications.services import deliver_committed, queue_email
 from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling import services
 from kapclinic.scheduling.slots import Interval
-from tests.conftest import seed_offering
+from tests.helpers import seed_offering
 
 
 @pytest.fixture
