@@ -1,4 +1,4 @@
-"""Admin forms. Field rules that patients' forms share come from scheduling.validation."""
+"""Admin forms. Field rules that patients' forms share come from core.validation."""
 
 import re
 

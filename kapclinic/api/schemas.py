@@ -21,7 +21,7 @@ MAX_SLOT_RANGE_DAYS = 62
 # basic forms and a space for T, which other clients' validators refuse).
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 INSTANT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
-# scheduling.validation.clean_idempotency_key's rule; empty means no key.
+# core.validation.clean_idempotency_key's rule; empty means no key.
 IDEMPOTENCY_KEY_PATTERN = r"^([A-Za-z0-9_-]{16,64})?$"
 DIGITS_PATTERN = r"^[0-9]+$"
 DATABASE_ID = Field(ge=1, le=2**31 - 1)
