@@ -121,6 +121,11 @@ class Intake(db.Model):
         return self.status is IntakeStatus.AWAITING_GUARDIAN and self.booking.is_active
 
     @property
+    def guardian_may_sign(self):
+        """A guardian may sign only while the consultation stands: a cancelled one has nothing to sign."""
+        return self.booking.is_active
+
+    @property
     def has_open_urgent_flag(self):
         return self.is_urgent and self.urgent_acknowledged_dt is None
 

@@ -424,13 +424,8 @@ def _complete(intake, now):
     intake.review_status = ReviewStatus.AWAITING_REVIEW
 
 
-def guardian_may_sign(intake):
-    """The guardian's link opens a consent only while the consultation stands (a cancelled one has nothing to sign)."""
-    return intake.booking.is_active
-
-
 def guardian_sign(intake, signature, relationship_confirmed, now):
-    """Record the guardian's consent; the intake is then complete. The caller checks guardian_may_sign first."""
+    """Record the guardian's consent; the intake is then complete. The caller checks Intake.guardian_may_sign first."""
     intake.guardian_consent = {
         "signature": signature,
         "confirmed": relationship_confirmed,

@@ -269,7 +269,7 @@ def guardian_consent(token):
         "sections": services.answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
         "errors": {},
         "values": {},
-        "may_sign": services.guardian_may_sign(intake),
+        "may_sign": intake.guardian_may_sign,
         **intake.booking.when_for_people(),
     }
     if request.method == "POST" and not context["may_sign"]:

@@ -3,8 +3,9 @@
 import enum
 from datetime import date, time, timedelta
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, and_, not_, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kapclinic.core.crypto import EncryptedText
@@ -88,14 +89,20 @@ class Clinician(db.Model):
         """Hours, time off and feeds: by admins, and by the clinician user acting for this profile."""
         return user.is_admin or user.acts_for(self.id)
 
-    @property
+    @hybrid_property
     def is_bookable(self):
         """Patients may book them: the profile is active and so is the staff account acting for it, if any.
 
         Deactivating a clinician's account (admin or `flask users deactivate`) ends their
-        bookability too; their existing bookings stay for the front desk to move.
+        bookability too; their existing bookings stay for the front desk to move. One rule,
+        in Python for a loaded clinician and in SQL for a query.
         """
         return self.is_active and (self.staff_user is None or self.staff_user.is_active)
+
+    @is_bookable.inplace.expression
+    @classmethod
+    def _is_bookable_in_sql(cls):
+        return and_(cls.is_active, not_(cls.staff_user.has(is_active=False)))
 
 
 class ConsultationType(db.Model):

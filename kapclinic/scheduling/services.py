@@ -19,7 +19,6 @@ from sqlalchemy import (
     cast,
     func,
     literal_column,
-    not_,
     null,
     or_,
     select,
@@ -149,11 +148,7 @@ def active_clinicians():
 
 def bookable_clinicians():
     """Clinicians patients may book (see Clinician.is_bookable)."""
-    return db.session.scalars(
-        select(Clinician)
-        .where(Clinician.is_active, not_(Clinician.staff_user.has(is_active=False)))
-        .order_by(Clinician.id)
-    ).all()
+    return db.session.scalars(select(Clinician).where(Clinician.is_bookable).order_by(Clinician.id)).all()
 
 
 def clinician_for_type(consultation_type, clinician_id):
