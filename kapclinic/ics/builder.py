@@ -8,8 +8,9 @@ values such as a display name are cleaned here because RFC 5545 gives them no
 escape for quotes or line breaks.
 """
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from icalendar import Calendar, Event, vCalAddress, vDuration, vText
@@ -112,3 +113,24 @@ def build_calendar(events, dtstamp, method=None, name=None, refresh=None):
 def build_invite(invite, dtstamp, method):
     """Return one event as an emailed invite: METHOD:REQUEST, or METHOD:CANCEL when cancelled."""
     return build_calendar([invite], dtstamp, method=method)
+
+
+def invite_to_json(invite):
+    """The event as JSON text: what a request stores so the outbox can build the invite when it sends."""
+    values = asdict(invite)
+    values["start_dt"], values["end_dt"] = invite.start_dt.isoformat(), invite.end_dt.isoformat()
+    return json.dumps(values, sort_keys=True)
+
+
+def invite_from_json(text):
+    """The event `invite_to_json` stored."""
+    values = json.loads(text)
+    return InviteEvent(
+        **{
+            **values,
+            "start_dt": datetime.fromisoformat(values["start_dt"]),
+            "end_dt": datetime.fromisoformat(values["end_dt"]),
+            "organizer": Person(**values["organizer"]),
+            "attendee": Person(**values["attendee"]) if values["attendee"] else None,
+        }
+    )

@@ -8,7 +8,7 @@ title; the clinician's names the consultation type and the patient's initials
 from flask import current_app
 
 from kapclinic.core.clinic import clinic
-from kapclinic.ics.builder import InviteEvent, Person, build_calendar, build_invite
+from kapclinic.ics.builder import InviteEvent, Person, build_calendar
 
 CANCELLED_PREFIX = "Cancelled: "
 
@@ -66,10 +66,14 @@ def invite_event(booking):
     )
 
 
-def emailed_invite(booking, now):
-    """Return (ics bytes, method): REQUEST for a live booking, CANCEL for a cancelled one."""
+def emailed_invite(booking):
+    """Return (event, method): REQUEST for a live booking, CANCEL for a cancelled one.
+
+    The event, not the iCalendar text: the outbox builds that when it sends (icalendar's
+    serialiser was most of the cost of a booking's email inside the request).
+    """
     method = "REQUEST" if booking.is_active else "CANCEL"
-    return build_invite(invite_event(booking), now, method), method
+    return invite_event(booking), method
 
 
 def downloadable_invite(booking, now):

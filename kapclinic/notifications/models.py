@@ -29,7 +29,10 @@ class OutboxMessage(db.Model):
     # fails its own message, never the query that lists or claims a batch.
     body_text: Mapped[str] = mapped_column(EncryptedText, deferred=True, deferred_group="body")
     body_html: Mapped[str] = mapped_column(EncryptedText, deferred=True, deferred_group="body")
-    # An iCalendar invite travels as a text/calendar alternative and as invite.ics.
+    # An iCalendar invite travels as a text/calendar alternative and as invite.ics. The request
+    # stores its event (`invite`, JSON from ics.builder); the sender builds `ics` from it when it
+    # claims the message, so the request never runs icalendar's serialiser.
+    invite: Mapped[str | None] = mapped_column(EncryptedText, nullable=True, deferred=True, deferred_group="body")
     ics: Mapped[str | None] = mapped_column(EncryptedText, nullable=True, deferred=True, deferred_group="body")
     ics_method: Mapped[str | None] = mapped_column(db.String(16), nullable=True)
     status: Mapped[OutboxStatus] = mapped_column(

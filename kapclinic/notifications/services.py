@@ -28,6 +28,7 @@ from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
+from kapclinic.ics.builder import build_invite, invite_from_json, invite_to_json
 from kapclinic.notifications.mailer import build_message, transmit
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 
@@ -46,8 +47,9 @@ UNREADABLE_ERROR = (
 )
 
 
-def queue_email(recipient, template, context, ics=None, ics_method=None, expires_dt=None):
-    """Add an email to the outbox, rendered from templates/email/<template>.{txt,html}.
+def queue_email(recipient, template, context, invite=None, ics_method=None, expires_dt=None):
+    """Add an email to the outbox, rendered from templates/email/<template>.{txt,html}, with `invite` (an
+    ics.builder.InviteEvent) as its calendar invite if given.
 
     The first line of the .txt template is the subject. Templates get `clinic_display_name`
     for what a lock screen shows (the subject); bodies, once opened, may use `clinic_name`.
@@ -60,7 +62,7 @@ def queue_email(recipient, template, context, ics=None, ics_method=None, expires
         subject=subject.strip(),
         body_text=body_text.lstrip("\n"),
         body_html=render_template(f"email/{template}.html", **context),
-        ics=ics.decode("utf-8") if isinstance(ics, bytes) else ics,
+        invite=invite_to_json(invite) if invite is not None else None,
         ics_method=ics_method,
         expires_dt=expires_dt,
     )
@@ -171,6 +173,7 @@ def _claim(condition, limit, now):
         row.attempts += 1
         row.next_attempt_dt = now + hold
         try:
+            _build_invite(row)
             claimed.append((row.id, row.attempts, build_message(row)))
         except UnreadableData:
             # Its key was dropped before `flask intake reencrypt` moved it: no retry can send it.
@@ -199,10 +202,17 @@ def _is_permanent(error):
     )
 
 
+def _build_invite(row):
+    """Turn the stored event into the invite's iCalendar text, once, dated when the email was queued."""
+    if row.invite is not None:
+        row.ics = build_invite(invite_from_json(row.invite), row.created_dt, row.ics_method).decode("utf-8")
+        row.invite = None
+
+
 def _drop_body(row):
     """Forget what an email said once it is delivered or can no longer be: it holds the patient's working links."""
     row.body_text = row.body_html = ""
-    row.ics = None
+    row.ics = row.invite = None
 
 
 def _failure(message_id, attempts, error, now, final=False):

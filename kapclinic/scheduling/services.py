@@ -775,7 +775,7 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
     """
     manage_url = public_url("scheduling.manage", token=manage_token) if manage_token else ""
     intake_url = public_url("intake.start", token=intake_token) if intake_token else ""
-    ics, method = emailed_invite(booking, now) if invite else (None, None)
+    event, method = emailed_invite(booking) if invite else (None, None)
     queue_email(
         booking.patient_email,
         template,
@@ -788,6 +788,6 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
             **booking.when_for_people(),
             **extra,
         },
-        ics=ics,
+        invite=event,
         ics_method=method,
     )
