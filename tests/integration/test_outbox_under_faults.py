@@ -110,7 +110,7 @@ def _outbox_id(message_id):
 def test_a_worker_killed_as_the_server_accepts_has_marked_what_went_before_and_its_batch_waits_seconds(
     outbox, smtp, tmp_path, stop_processes
 ):
-    """Killed a moment after the server's answer: at most that one message can go twice, and the rest of
+    """Killed as the server answers: at most that one message can go twice, and the rest of
     its batch is due again within the claim hold (15 s), not the lease (60 s)."""
     app, data_key = outbox
     total = 30
@@ -120,8 +120,12 @@ def test_a_worker_killed_as_the_server_accepts_has_marked_what_went_before_and_i
 
     def kill_at_the_fourth(count):
         if count == 4:
-            # A moment after the answer leaves: the worker is reading it, or marking the message sent.
-            threading.Timer(0.0005, lambda: (first.send_signal(signal.SIGKILL), killed.set())).start()
+            # The server has the message; its answer goes out as the worker dies, so the worker cannot
+            # have marked it (or moved on to the next one). A timer a moment later raced the worker
+            # on a busy machine: it could reach the next message first.
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            killed.set()
 
     server.on_accept = kill_at_the_fourth
     first = _worker(app, data_key, port, tmp_path / "worker-1.log", WORKER_BATCH="10")
