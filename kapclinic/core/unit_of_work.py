@@ -88,10 +88,12 @@ def commit_request():
     """Commit the request's one transaction; raise OutcomeUnknown if nobody can tell whether it was saved."""
     try:
         db.session.commit()
-    except DBAPIError as error:
+    except SQLAlchemyError as error:
+        # Any failed commit (a refused constraint, a connection that died earlier in the transaction)
+        # leaves the session as it was; only a driver error can leave the outcome unknown.
         rollback_quietly()
         _forget_session_changes()
-        if _commit_outcome_unknown(error):
+        if isinstance(error, DBAPIError) and _commit_outcome_unknown(error):
             raise OutcomeUnknown from error
         raise
 
