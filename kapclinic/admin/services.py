@@ -85,6 +85,7 @@ _OUTBOX_COLUMNS = (
     OutboxMessage.id,
     OutboxMessage.recipient,
     OutboxMessage.subject,
+    OutboxMessage.template,
     OutboxMessage.attempts,
     OutboxMessage.last_error,
     OutboxMessage.created_dt,

@@ -5,6 +5,9 @@ title; the clinician's names the consultation type and the patient's initials
 (full names only if the clinic chooses), never contact details.
 """
 
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
 from flask import current_app
 
 from kapclinic.core.clinic import clinic
@@ -13,7 +16,54 @@ from kapclinic.ics.builder import InviteEvent, Person, build_calendar
 CANCELLED_PREFIX = "Cancelled: "
 
 
-def _event(booking, summary, description, attendee):
+@dataclass(frozen=True)
+class BookingFacts:
+    """What an event says of a booking, as plain values.
+
+    A request stores them with its email (see `to_json`); the outbox builds the invite
+    from them when it sends, with the clinic's details as they are then.
+    """
+
+    uid: str
+    sequence: int
+    start_dt: datetime
+    end_dt: datetime
+    active: bool
+    modality: str
+    where: str
+    patient_email: str
+    patient_name: str
+
+    @classmethod
+    def of(cls, booking):
+        consultation_type = booking.consultation_type
+        return cls(
+            uid=booking.ical_uid,
+            sequence=booking.ical_sequence,
+            start_dt=booking.start_dt,
+            end_dt=booking.end_dt,
+            active=booking.is_active,
+            modality=consultation_type.modality.label,
+            where=consultation_type.where,
+            patient_email=booking.patient_email,
+            patient_name=booking.patient_name,
+        )
+
+    def to_json(self):
+        return {**asdict(self), "start_dt": self.start_dt.isoformat(), "end_dt": self.end_dt.isoformat()}
+
+    @classmethod
+    def from_json(cls, values):
+        return cls(
+            **{
+                **values,
+                "start_dt": datetime.fromisoformat(values["start_dt"]),
+                "end_dt": datetime.fromisoformat(values["end_dt"]),
+            }
+        )
+
+
+def _event(facts, summary, description, attendee):
     """One booking as an event; the audience decides the texts and whether the patient attends.
 
     A cancelled one says so in its title too: some calendar apps ignore STATUS:CANCELLED
@@ -21,21 +71,21 @@ def _event(booking, summary, description, attendee):
     """
     profile = clinic()
     return InviteEvent(
-        uid=booking.ical_uid,
-        sequence=booking.ical_sequence,
-        start_dt=booking.start_dt,
-        end_dt=booking.end_dt,
-        summary=summary if booking.is_active else CANCELLED_PREFIX + summary,
+        uid=facts.uid,
+        sequence=facts.sequence,
+        start_dt=facts.start_dt,
+        end_dt=facts.end_dt,
+        summary=summary if facts.active else CANCELLED_PREFIX + summary,
         description=description,
-        location=booking.consultation_type.where,
+        location=facts.where,
         organizer=Person(profile.email, profile.display_name),
         attendee=attendee,
-        cancelled=not booking.is_active,
+        cancelled=not facts.active,
     )
 
 
-def invite_event(booking):
-    """The patient's event.
+def invite_event(facts):
+    """The patient's event, from a booking's BookingFacts.
 
     The manage link stays out of the event: calendars are shared and synced, and
     anyone holding that link could cancel. It travels only in the email.
@@ -44,11 +94,10 @@ def invite_event(booking):
     see ics.builder) and its description says how to cancel or change instead.
     """
     profile = clinic()
-    consultation_type = booking.consultation_type
-    if booking.is_active:
+    if facts.active:
         lines = (
             f"Your consultation with {profile.display_name}.",
-            f"How: {consultation_type.modality.label}. {consultation_type.where}",
+            f"How: {facts.modality}. {facts.where}",
             f"To cancel or change, use the link in your confirmation email or call {profile.phone}.",
             "Accepting or declining in your calendar does not tell us.",
         )
@@ -59,26 +108,26 @@ def invite_event(booking):
         )
     description = "\n".join(lines)
     return _event(
-        booking,
+        facts,
         f"Consultation with {profile.display_name}",
         description,
-        Person(booking.patient_email, booking.patient_name),
+        Person(facts.patient_email, facts.patient_name),
     )
 
 
 def emailed_invite(booking):
-    """Return (event, method): REQUEST for a live booking, CANCEL for a cancelled one.
+    """Return (facts, method): REQUEST for a live booking, CANCEL for a cancelled one.
 
-    The event, not the iCalendar text: the outbox builds that when it sends (icalendar's
-    serialiser was most of the cost of a booking's email inside the request).
+    The facts, not the event: the outbox builds the invite when it sends, so the request
+    neither reads the clinic's details nor runs icalendar's serialiser.
     """
     method = "REQUEST" if booking.is_active else "CANCEL"
-    return invite_event(booking), method
+    return BookingFacts.of(booking), method
 
 
 def downloadable_invite(booking, now):
     """Return an .ics file for the "Add to calendar" button (no iTIP method)."""
-    return build_calendar([invite_event(booking)], now)
+    return build_calendar([invite_event(BookingFacts.of(booking))], now)
 
 
 def patient_label(name, style):
@@ -93,7 +142,7 @@ def staff_event(booking):
     consultation_type = booking.consultation_type
     label = patient_label(booking.patient_name, current_app.config["FEED_PATIENT_NAMES"])
     description = f"{consultation_type.modality.label}. {consultation_type.where}\nDetails are in kapclinic."
-    return _event(booking, f"{consultation_type.name}: {label}", description, attendee=None)
+    return _event(BookingFacts.of(booking), f"{consultation_type.name}: {label}", description, attendee=None)
 
 
 def staff_calendar(bookings, now, name=None, refresh=None):

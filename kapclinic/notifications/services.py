@@ -28,7 +28,8 @@ from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
-from kapclinic.ics.builder import build_invite, invite_from_json, invite_to_json
+from kapclinic.ics.builder import build_invite, invite_from_json
+from kapclinic.ics.services import BookingFacts, invite_event
 from kapclinic.notifications.mailer import build_message, transmit
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 
@@ -48,21 +49,19 @@ UNREADABLE_ERROR = (
 
 
 def queue_email(recipient, template, context, invite=None, ics_method=None, expires_dt=None):
-    """Add an email to the outbox, rendered from templates/email/<template>.{txt,html}, with `invite` (an
-    ics.builder.InviteEvent) as its calendar invite if given.
+    """Add an email to the outbox, to be rendered from templates/email/<template>.{txt,html} when it is sent,
+    with `invite` (ics.services.BookingFacts) as its calendar invite if given.
 
-    The first line of the .txt template is the subject. Templates get `clinic_display_name`
-    for what a lock screen shows (the subject); bodies, once opened, may use `clinic_name`.
+    `context` holds plain values (it is stored as JSON, encrypted): the request does no
+    rendering, the sender does it (see _render). The first line of the .txt template is the
+    subject. Templates get `clinic_display_name` for what a lock screen shows (the subject);
+    bodies, once opened, may use `clinic_name`.
     """
-    context = {"clinic_display_name": clinic().display_name, **context}
-    text = render_template(f"email/{template}.txt", **context)
-    subject, _, body_text = text.partition("\n")
     message = OutboxMessage(
         recipient=recipient,
-        subject=subject.strip(),
-        body_text=body_text.lstrip("\n"),
-        body_html=render_template(f"email/{template}.html", **context),
-        invite=invite_to_json(invite) if invite is not None else None,
+        subject="",
+        template=template,
+        context={"values": context, "invite": invite.to_json() if invite is not None else None},
         ics_method=ics_method,
         expires_dt=expires_dt,
     )
@@ -173,7 +172,7 @@ def _claim(condition, limit, now):
         row.attempts += 1
         row.next_attempt_dt = now + hold
         try:
-            _build_invite(row)
+            _render(row)
             claimed.append((row.id, row.attempts, build_message(row)))
         except UnreadableData:
             # Its key was dropped before `flask intake reencrypt` moved it: no retry can send it.
@@ -202,17 +201,34 @@ def _is_permanent(error):
     )
 
 
-def _build_invite(row):
-    """Turn the stored event into the invite's iCalendar text, once, dated when the email was queued."""
-    if row.invite is not None:
-        row.ics = build_invite(invite_from_json(row.invite), row.created_dt, row.ics_method).decode("utf-8")
+def _render(row):
+    """Write the subject, the bodies and the invite of a queued email from what its request stored, once.
+
+    The invite is dated when the email was queued. A message queued before the sender
+    rendered (its bodies written, its event in `invite`) only has its invite built.
+    """
+    if row.context is not None:
+        values = {"clinic_display_name": clinic().display_name, **row.context["values"]}
+        subject, _, body_text = render_template(f"email/{row.template}.txt", **values).partition("\n")
+        row.subject, row.body_text = subject.strip(), body_text.lstrip("\n")
+        row.body_html = render_template(f"email/{row.template}.html", **values)
+        facts = row.context["invite"]
+        if facts is not None:
+            row.ics = _invite_text(invite_event(BookingFacts.from_json(facts)), row)
+        row.context = None
+    elif row.invite is not None:
+        row.ics = _invite_text(invite_from_json(row.invite), row)
         row.invite = None
+
+
+def _invite_text(event, row):
+    return build_invite(event, row.created_dt, row.ics_method).decode("utf-8")
 
 
 def _drop_body(row):
     """Forget what an email said once it is delivered or can no longer be: it holds the patient's working links."""
     row.body_text = row.body_html = ""
-    row.ics = row.invite = None
+    row.ics = row.invite = row.context = None
 
 
 def _failure(message_id, attempts, error, now, final=False):

@@ -78,6 +78,18 @@ def run_round(limit, backlog=None):
     return queued, sent
 
 
+def _round_and_pause(limit, backlog, interval):
+    """Run a round (or only write the backlog while the database is away); return how long to wait after it."""
+    if backlog and not _guarded(lambda: _settle(backlog), "backlog"):
+        # The database is still away: claim nothing new, try again shortly.
+        return BACKLOG_RETRY_SECONDS
+    queued, sent = run_round(limit, backlog)
+    if queued or sent:
+        current_app.logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
+    # Work found means more may be waiting (a full batch, or emails queued meanwhile): go on at once.
+    return BACKLOG_RETRY_SECONDS if backlog else 0 if queued or sent else interval
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run one round and exit (for cron, or a check after deploy).")
 @click.option(
@@ -99,15 +111,10 @@ def worker_command(once, interval):
     backlog = Backlog()
     logger.info("worker started", extra={"fields": {"interval_s": interval, "batch": limit}})
     while True:
-        if backlog and not _guarded(lambda: _settle(backlog), "backlog"):
-            # The database is still away: claim nothing new, try again shortly.
-            pause = BACKLOG_RETRY_SECONDS
-        else:
-            queued, sent = run_round(limit, backlog)
-            if queued or sent:
-                logger.info("worker round", extra={"fields": {"reminders_queued": queued, "emails_sent": sent}})
-            # Work found means more may be waiting (a full batch, or emails queued meanwhile): go on at once.
-            pause = BACKLOG_RETRY_SECONDS if backlog else 0 if queued or sent else interval
+        # Each round in an app context of its own, as each request is: what it read of the
+        # clinic's details (which emails show) is read again, not kept for the worker's life.
+        with current_app.app_context():
+            pause = _round_and_pause(limit, backlog, interval)
         if once or stopping.wait(pause):
             break
     logger.info("worker stopped")

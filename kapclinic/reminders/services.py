@@ -65,7 +65,7 @@ def _consultation_reminder(booking, hours):
     queue_email(
         booking.patient_email,
         "consultation_reminder",
-        {"booking": booking, "hours": hours, **booking.when_for_people()},
+        {"hours": hours, **booking.for_email()},
         expires_dt=booking.start_dt,
     )
 
@@ -76,7 +76,7 @@ def _intake_reminder(booking, hours):
     queue_email(
         booking.patient_email,
         "intake_reminder",
-        {"booking": booking, "intake_url": public_url("intake.start", token=token), **booking.when_for_people()},
+        {"intake_url": public_url("intake.start", token=token), **booking.for_email()},
         expires_dt=booking.start_dt,
     )
 

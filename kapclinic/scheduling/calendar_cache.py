@@ -381,21 +381,33 @@ def _note_calendar_changes(session, flush_context):
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_bulk_changes(orm_execute_state):
-    """Bulk UPDATE and DELETE statements (clearing a clinician's weekly hours, releasing holds) bypass the flush.
+    """Bulk statements (clearing a clinician's weekly hours, releasing holds, a booking's INSERT) bypass the flush.
 
-    Run here to see how many rows they changed: the worker releases expired holds every
-    round, and a round that finds none must not end every cached answer.
+    UPDATE and DELETE run here to see how many rows they changed: the worker releases
+    expired holds every round, and a round that finds none must not end every cached
+    answer. An INSERT names its clinicians in its parameters.
     """
     mapper = orm_execute_state.bind_mapper
-    if not (orm_execute_state.is_update or orm_execute_state.is_delete) or mapper is None:
+    if mapper is None or not issubclass(mapper.class_, CALENDAR_CLASSES):
         return None
-    if not issubclass(mapper.class_, CALENDAR_CLASSES):
+    if orm_execute_state.is_insert:
+        touched = _clinicians_inserted(orm_execute_state.parameters, mapper.class_)
+        orm_execute_state.session.info.setdefault(_CHANGED, set()).update(touched)
+        return None
+    if not (orm_execute_state.is_update or orm_execute_state.is_delete):
         return None
     result = orm_execute_state.invoke_statement()
     if result.rowcount:
         touched = _clinicians_named(orm_execute_state.statement, mapper.class_)
         orm_execute_state.session.info.setdefault(_CHANGED, set()).update(touched)
     return result
+
+
+def _clinicians_inserted(parameters, row_class):
+    rows = parameters if isinstance(parameters, list) else [parameters or {}]
+    if not issubclass(row_class, _ONE_CLINICIANS) or any(row.get("clinician_id") is None for row in rows):
+        return {_EVERYONE}
+    return {row["clinician_id"] for row in rows}
 
 
 def _clinicians_named(statement, row_class):

@@ -230,6 +230,11 @@ class Booking(db.Model):
         CheckConstraint("end_dt > start_dt", name="ends_after_start"),
         CheckConstraint("blocked_start_dt <= start_dt AND blocked_end_dt >= end_dt", name="blocked_covers"),
         Index("ix_bookings_clinician_blocked", "clinician_id", "blocked_start_dt"),
+        # The per-patient cap counts a patient's upcoming bookings by address and by number.
+        # (SQLite cannot reflect an index on an expression, so the migrations could not be
+        # checked against it there; an embedded clinic's table is small enough to read.)
+        Index("ix_bookings_patient_email_start", text("lower(patient_email)"), "start_dt").ddl_if(dialect="postgresql"),
+        Index("ix_bookings_patient_phone_start", "patient_phone", "start_dt"),
         postgresql.ExcludeConstraint(
             ("clinician_id", "="),
             (text("tstzrange(blocked_start_dt, blocked_end_dt, '[)')"), "&&"),
@@ -297,6 +302,16 @@ class Booking(db.Model):
     @property
     def patient_zone(self):
         return get_zone(self.patient_timezone)
+
+    def for_email(self):
+        """What an email says of the booking, as plain values: the outbox renders it later, in another process."""
+        return {
+            "patient_name": self.patient_name,
+            "clinician_name": self.clinician.display_name,
+            "modality": self.consultation_type.modality.label,
+            "where": self.consultation_type.where,
+            **self.when_for_people(),
+        }
 
     def when_for_people(self):
         """The consultation time in the patient's zone and in the clinician's, each naming its zone.

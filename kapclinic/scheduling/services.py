@@ -9,13 +9,17 @@ import json
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import cache
 
 from flask import current_app
 from sqlalchemy import (
+    ARRAY,
     Date,
     Integer,
     Time,
     and_,
+    any_,
+    bindparam,
     cast,
     func,
     literal_column,
@@ -26,6 +30,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import joinedload
 
 from kapclinic.core import tokens
@@ -129,15 +134,16 @@ def active_consultation_types():
 def consultation_type_by_slug(slug):
     if not is_slug(slug):
         return None
+    return db.session.scalars(_type_by_slug_statement(), {"slug": slug}).unique().first()
+
+
+@cache
+def _type_by_slug_statement():
     # With its clinicians (and their staff accounts) in the same query: every caller asks who offers it.
     return (
-        db.session.scalars(
-            select(ConsultationType)
-            .where(ConsultationType.slug == slug, ConsultationType.is_active)
-            .options(joinedload(ConsultationType.clinicians))
-        )
-        .unique()
-        .first()
+        select(ConsultationType)
+        .where(ConsultationType.slug == bindparam("slug"), ConsultationType.is_active)
+        .options(joinedload(ConsultationType.clinicians))
     )
 
 
@@ -159,11 +165,17 @@ def clinician_for_type(consultation_type, clinician_id):
     return None
 
 
+def _status_is_not(status):
+    # Written into the SQL, not bound: PostgreSQL can then use the partial indexes of
+    # active bookings (the overlap constraint's among them) in a prepared statement's plan.
+    return Booking.status != literal_column(f"'{status.value}'")
+
+
 def holds_its_slot(now):
     """SQL condition: the booking keeps its time from others (active, and not a hold past its deadline)."""
     return and_(
-        Booking.status != BookingStatus.CANCELLED,
-        or_(Booking.status != BookingStatus.PENDING, Booking.confirm_by_dt > now),
+        _status_is_not(BookingStatus.CANCELLED),
+        or_(_status_is_not(BookingStatus.PENDING), Booking.confirm_by_dt > now),
     )
 
 
@@ -172,17 +184,39 @@ def upcoming_and_holding(now):
     return and_(holds_its_slot(now), Booking.start_dt > now)
 
 
-def _calendar_rows(ids, wide, now, exclude_booking_id):
-    """Everything the slot engine needs about these clinicians near `wide`, as one UNION ALL query.
+def _blocks_within(start_dt, end_dt, on_postgresql):
+    """SQL condition: the booking's blocked span overlaps [start_dt, end_dt).
+
+    On PostgreSQL as the overlap of ranges the exclusion constraint's GiST index holds,
+    so a clinician's years of past bookings are never read; elsewhere as two comparisons.
+    """
+    if on_postgresql:
+        half_open = literal_column("'[)'")
+        blocked = func.tstzrange(Booking.blocked_start_dt, Booking.blocked_end_dt, half_open)
+        return blocked.op("&&")(func.tstzrange(start_dt, end_dt, half_open))
+    return and_(Booking.blocked_start_dt < end_dt, Booking.blocked_end_dt > start_dt)
+
+
+@cache
+def _calendar_statement(on_postgresql, excluding):
+    """Everything the slot engine needs about some clinicians near a window, as one UNION ALL query.
 
     One round trip instead of four (weekly hours, dated hours, time off, bookings): a
-    booking asks this on every request. Each row says which kind it is; the columns a
-    kind does not use are NULL, typed so every database reads them back alike.
+    booking asks this on every request, so the statement is built once, with parameters
+    (see _calendar_rows). Each row says which kind it is; the columns a kind does not use
+    are NULL, typed so every database reads them back alike.
     """
 
     def unused(type_):
         return cast(null(), type_)
 
+    def asked(column):
+        if on_postgresql:
+            # One array parameter: the same text, and plan, for any number of clinicians.
+            return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+        return column.in_(bindparam("ids", expanding=True))
+
+    start_dt, end_dt = bindparam("start_dt", type_=UTCDateTime), bindparam("end_dt", type_=UTCDateTime)
     booked = select(
         literal_column("'booked'").label("kind"),
         Booking.clinician_id,
@@ -195,13 +229,12 @@ def _calendar_rows(ids, wide, now, exclude_booking_id):
         Booking.start_dt.label("booked_start_dt"),
         Booking.end_dt.label("booked_end_dt"),
     ).where(
-        Booking.clinician_id.in_(ids),
-        holds_its_slot(now),
-        Booking.blocked_start_dt < wide.end_dt,
-        Booking.blocked_end_dt > wide.start_dt,
+        asked(Booking.clinician_id),
+        holds_its_slot(bindparam("now", type_=UTCDateTime)),
+        _blocks_within(start_dt, end_dt, on_postgresql),
     )
-    if exclude_booking_id is not None:
-        booked = booked.where(Booking.id != exclude_booking_id)
+    if excluding:
+        booked = booked.where(Booking.id != bindparam("excluded", type_=Integer))
     no_times = (unused(UTCDateTime), unused(UTCDateTime), unused(UTCDateTime), unused(UTCDateTime))
     weekly = select(
         literal_column("'weekly'"),
@@ -211,7 +244,7 @@ def _calendar_rows(ids, wide, now, exclude_booking_id):
         AvailabilityRule.start_time,
         AvailabilityRule.end_time,
         *no_times,
-    ).where(AvailabilityRule.clinician_id.in_(ids))
+    ).where(asked(AvailabilityRule.clinician_id))
     dated = select(
         literal_column("'dated'"),
         DateOverride.clinician_id,
@@ -221,9 +254,9 @@ def _calendar_rows(ids, wide, now, exclude_booking_id):
         DateOverride.end_time,
         *no_times,
     ).where(
-        DateOverride.clinician_id.in_(ids),
-        DateOverride.on_date >= wide.start_dt.date(),
-        DateOverride.on_date <= wide.end_dt.date(),
+        asked(DateOverride.clinician_id),
+        DateOverride.on_date >= bindparam("first_day", type_=Date),
+        DateOverride.on_date <= bindparam("last_day", type_=Date),
     )
     away = select(
         literal_column("'away'"),
@@ -236,9 +269,25 @@ def _calendar_rows(ids, wide, now, exclude_booking_id):
         TimeOff.end_dt,
         unused(UTCDateTime),
         unused(UTCDateTime),
-    ).where(TimeOff.clinician_id.in_(ids), TimeOff.start_dt < wide.end_dt, TimeOff.end_dt > wide.start_dt)
+    ).where(asked(TimeOff.clinician_id), TimeOff.start_dt < end_dt, TimeOff.end_dt > start_dt)
     # The bookings come first: a UNION's columns take their types from its first SELECT.
-    return db.session.execute(union_all(booked, weekly, dated, away)).all()
+    return union_all(booked, weekly, dated, away)
+
+
+def _calendar_rows(ids, wide, now, exclude_booking_id):
+    statement = _calendar_statement(_on_postgresql(), exclude_booking_id is not None)
+    return db.session.execute(
+        statement,
+        {
+            "ids": ids,
+            "now": now,
+            "start_dt": wide.start_dt,
+            "end_dt": wide.end_dt,
+            "first_day": wide.start_dt.date(),
+            "last_day": wide.end_dt.date(),
+            "excluded": exclude_booking_id,
+        },
+    ).all()
 
 
 def load_calendars(clinicians, window, now, exclude_booking_id=None):
@@ -386,6 +435,16 @@ def _serialise_patient(patient):
     )
 
 
+@cache
+def _patient_count_statement():
+    """Upcoming bookings holding their time, by this email address (without case) and by this phone number."""
+    same_email = func.lower(Booking.patient_email) == bindparam("email")
+    same_phone = Booking.patient_phone == bindparam("phone")
+    return select(func.count(Booking.id).filter(same_email), func.count(Booking.id).filter(same_phone)).where(
+        upcoming_and_holding(bindparam("now", type_=UTCDateTime)), or_(same_email, same_phone)
+    )
+
+
 def _check_patient_limit(patient, now):
     """Refuse a booking that would give this email address or phone more active upcoming consultations than allowed.
 
@@ -394,12 +453,8 @@ def _check_patient_limit(patient, now):
     Both are counted in one query.
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
-    same_email = func.lower(Booking.patient_email) == patient.email.lower()
-    same_phone = Booking.patient_phone == patient.phone
     by_email, by_phone = db.session.execute(
-        select(func.count(Booking.id).filter(same_email), func.count(Booking.id).filter(same_phone)).where(
-            upcoming_and_holding(now), or_(same_email, same_phone)
-        )
+        _patient_count_statement(), {"email": patient.email.lower(), "phone": patient.phone, "now": now}
     ).one()
     # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
@@ -496,6 +551,29 @@ def _flush_past_expired_holds(change, clinician_id, now):
     return bool(release_expired_holds(now, [clinician_id])) and flush_in_savepoint(change)
 
 
+def _add_booking(now, **columns):
+    """Insert a new booking and return it, or None if the database refused it: the clinician
+    was just booked, or a twin request holds its idempotency key.
+
+    On PostgreSQL one INSERT ... ON CONFLICT DO NOTHING: a refusal returns no row instead
+    of an error, so no savepoint is needed, and two inserts racing for overlapping times
+    never deadlock (PostgreSQL's speculative insertion lets one of them through).
+    """
+    if not _on_postgresql():
+        booking = Booking(**columns)
+        added = _flush_past_expired_holds(lambda: db.session.add(booking), booking.clinician_id, now)
+        return booking if added else None
+    booking = db.session.scalars(_insert_unless_refused(), [columns]).first()
+    if booking is None and release_expired_holds(now, [columns["clinician_id"]]):
+        booking = db.session.scalars(_insert_unless_refused(), [columns]).first()
+    return booking
+
+
+@cache
+def _insert_unless_refused():
+    return postgresql.insert(Booking).on_conflict_do_nothing().returning(Booking)
+
+
 def _booking_with_key(idempotency_key):
     if idempotency_key is None:
         return None
@@ -556,7 +634,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
     for chosen in _fairness_order(free, start_dt):
         token, token_hash = issue_manage_token()
-        booking = Booking(
+        booking = _add_booking(
             public_id=str(uuid.uuid4()),
             clinician_id=chosen.id,
             consultation_type_id=consultation_type.id,
@@ -580,8 +658,9 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             client_network=visitor.client_network if visitor is not None else None,
             created_dt=now,
             updated_dt=now,
+            now=now,
         )
-        if _flush_past_expired_holds(lambda: db.session.add(booking), chosen.id, now):  # noqa: B023
+        if booking is not None:
             if booking.is_pending:
                 # No invite and no questionnaire until the patient confirms: a fake booking
                 # cannot put answers in the front desk's queue.
@@ -759,9 +838,8 @@ def email_questionnaire_link(booking):
         booking.patient_email,
         "questionnaire_link",
         {
-            "booking": booking,
             "intake_url": public_url("intake.start", token=intake_token),
-            **booking.when_for_people(),
+            **booking.for_email(),
         },
         expires_dt=booking.start_dt,
     )
@@ -780,12 +858,11 @@ def _notify_patient(booking, template, now, manage_token=None, intake_token=None
         booking.patient_email,
         template,
         {
-            "booking": booking,
             "manage_url": manage_url,
             "intake_url": intake_url,
             "book_url": public_url("scheduling.choose_type"),
             "invite_attached": invite,
-            **booking.when_for_people(),
+            **booking.for_email(),
             **extra,
         },
         invite=event,

@@ -233,7 +233,8 @@ def test_an_email_queued_before_a_lost_race_in_a_savepoint_still_goes_out_with_t
 
 
 def test_an_invite_the_worker_sends_later_is_dated_when_it_was_made(make_app, sqlite_url, mailbox):
-    """The request stores the invite's event; the sender builds the invite, dated when the booking queued it."""
+    """The request stores the template's values and the invite's facts; the sender renders the email and builds
+    the invite, dated when the booking queued it."""
     app = make_app(sqlite_url, OUTBOX_SEND_AFTER_REQUEST=False)  # as deployed: `flask worker` sends
     offering = seed_offering(app, "later-invite")
     client = app.test_client()
@@ -243,7 +244,9 @@ def test_an_invite_the_worker_sends_later_is_dated_when_it_was_made(make_app, sq
     assert client.post("/api/v1/bookings", json=patient_json(offering, start)).status_code == 201
     with app.app_context():
         row = db.session.scalar(select(OutboxMessage))
-        assert row.ics is None and row.invite is not None  # the request stored the event, not the text
+        # The request rendered nothing: it stored the template's name and values, and the invite's facts.
+        assert (row.subject, row.body_text, row.body_html, row.ics) == ("", None, None, None)
+        assert row.template == "booking_confirmed" and row.context["invite"]["start_dt"] == start
         # As if the worker reached it an hour after the booking.
         queued_dt = row.created_dt = row.created_dt - timedelta(hours=1)
         db.session.commit()
@@ -252,6 +255,7 @@ def test_an_invite_the_worker_sends_later_is_dated_when_it_was_made(make_app, sq
 
         assert deliver_due() == 1
     (message,) = mailbox.messages
+    assert message["Subject"].endswith("is booked") and "Ana Patient" in message.get_body(("plain",)).get_content()
     event = Calendar.from_ical(_calendar_parts(message)[0].get_payload(decode=True)).walk("VEVENT")[0]
     assert abs(event.decoded("DTSTAMP") - queued_dt) < timedelta(seconds=1)
     assert event.decoded("DTSTART") == offering.starts[0]
