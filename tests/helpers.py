@@ -191,7 +191,7 @@ def queue_test_emails(app, recipients):
     from kapclinic.notifications.services import queue_email
 
     with app.app_context(), app.test_request_context():
-        messages = [
+        message_ids = [
             queue_email(
                 recipient,
                 "intake_urgent",
@@ -201,4 +201,4 @@ def queue_test_emails(app, recipients):
         ]
         db.session.commit()
         db.session.info.clear()  # not delivered at the end of this "request"
-        return [message.id for message in messages]
+        return message_ids

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
@@ -55,21 +55,26 @@ class StepOutcome:
 def create_for_booking(booking, now):
     """Start the booking's intake; return the token for the patient's questionnaire link."""
     token, token_hash = tokens.issue(tokens.INTAKE)
-    # By id, not `booking=`: setting the relationship would first load the booking's
-    # (absent) intake to replace it, a query for a booking made a moment ago.
     if booking.id is None:
         db.session.flush()
-    intake = Intake(
-        public_id=str(uuid.uuid4()),
-        booking_id=booking.id,
-        token_hash=token_hash,
-        questionnaire_version=questionnaire.QUESTIONNAIRE_VERSION,
-        answers={},
-        results={},
-        created_dt=now,
-        updated_dt=now,
+    # One INSERT and no object: every booking makes an intake and nothing in its request reads
+    # it back, so the unit of work has nothing to track (and the booking's absent intake is not
+    # loaded to be replaced, as setting the relationship would).
+    db.session.execute(
+        insert(Intake),
+        [
+            {
+                "public_id": str(uuid.uuid4()),
+                "booking_id": booking.id,
+                "token_hash": token_hash,
+                "questionnaire_version": questionnaire.QUESTIONNAIRE_VERSION,
+                "answers": {},
+                "results": {},
+                "created_dt": now,
+                "updated_dt": now,
+            }
+        ],
     )
-    db.session.add(intake)
     return token
 
 

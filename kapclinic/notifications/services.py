@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, render_template
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from kapclinic.core.clinic import clinic
@@ -49,25 +49,30 @@ UNREADABLE_ERROR = (
 
 
 def queue_email(recipient, template, context, invite=None, ics_method=None, expires_dt=None):
-    """Add an email to the outbox, to be rendered from templates/email/<template>.{txt,html} when it is sent,
-    with `invite` (ics.services.BookingFacts) as its calendar invite if given.
+    """Add an email to the outbox and return its id. It is rendered from templates/email/<template>.{txt,html}
+    when it is sent, with `invite` (ics.services.BookingFacts) as its calendar invite if given.
 
     `context` holds plain values (it is stored as JSON, encrypted): the request does no
     rendering, the sender does it (see _render). The first line of the .txt template is the
     subject. Templates get `clinic_display_name` for what a lock screen shows (the subject);
     bodies, once opened, may use `clinic_name`.
     """
-    message = OutboxMessage(
-        recipient=recipient,
-        subject="",
-        template=template,
-        context={"values": context, "invite": invite.to_json() if invite is not None else None},
-        ics_method=ics_method,
-        expires_dt=expires_dt,
-    )
-    db.session.add(message)
-    db.session.info.setdefault(_QUEUED, []).append(message)
-    return message
+    # One INSERT and no object to track: a booking queues an email on every request.
+    message_id = db.session.scalars(
+        insert(OutboxMessage).returning(OutboxMessage.id),
+        [
+            {
+                "recipient": recipient,
+                "subject": "",
+                "template": template,
+                "context": {"values": context, "invite": invite.to_json() if invite is not None else None},
+                "ics_method": ics_method,
+                "expires_dt": expires_dt,
+            }
+        ],
+    ).one()
+    db.session.info.setdefault(_QUEUED, []).append(message_id)
+    return message_id
 
 
 @event.listens_for(Session, "after_commit")
@@ -76,7 +81,7 @@ def _remember_committed_messages(session):
         return  # a savepoint was released; nothing is committed yet
     queued = session.info.pop(_QUEUED, [])
     if queued:
-        session.info.setdefault(_COMMITTED, []).extend(message.id for message in queued)
+        session.info.setdefault(_COMMITTED, []).extend(queued)
 
 
 @event.listens_for(Session, "after_rollback")
