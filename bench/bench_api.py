@@ -171,6 +171,16 @@ def measure(port, requests, concurrency):
     return len(latencies) / wall, statistics.median(latencies) * 1000, p99 * 1000, statuses
 
 
+def _body_size(port, path):
+    """Bytes in one answer to `path` (as sent: no compression is configured)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        return len(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
 def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -254,6 +264,9 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
         upgrade()
     bookings, free = seed(app)
     with app.app_context():
+        # As autovacuum would within its first minute: the planner's statistics for the seeded rows.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
         db.engine.dispose()
     port = _free_port()
     server = _gunicorn(database_url, port, data_key, workers, threads)
@@ -275,6 +288,24 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
             ],
             clients,
         )
+        # The date-first picker's questions, every answer computed (a new zone each time).
+        month = (today + timedelta(days=30)).strftime("%Y-%m")
+        day = (today + timedelta(days=2)).isoformat()
+        month_path = f"/api/v1/availability?type=bench&month={month}&tz=America/Chicago"
+        day_path = f"/api/v1/times?type=bench&date={day}&tz=America/Chicago"
+
+        def computed_each(path):
+            return [
+                ("GET", path.replace("America/Chicago", zones[number]), None)
+                for number in range(max(32, requests // 8))
+            ]
+
+        availability = measure(port, computed_each(month_path), clients)
+        times = measure(port, computed_each(day_path), clients)
+        sizes = {
+            name: _body_size(port, path)
+            for name, path in (("slots", slots_path), ("availability", month_path), ("times", day_path))
+        }
         posts = [
             (
                 "POST",
@@ -308,10 +339,13 @@ def run(database_url=None, requests=400, clients=16, workers=2, threads=4):
             ("bare indexed query", bare),
             ("GET /api/v1/slots, 30 days (cached)", slots),
             ("GET /api/v1/slots, 30 days (computed)", computed),
+            ("GET /api/v1/availability, a month (computed)", availability),
+            ("GET /api/v1/times, a day (computed)", times),
             (f"POST /api/v1/bookings ({clients} clients)", booking),
             ("POST /api/v1/bookings (1 client)", alone),
             ("bare indexed query (1 client)", bare_alone),
         ],
+        "sizes": sizes,
         "created": booking[3].count(201) + alone[3].count(201),
         "attempted": len(posts),
     }

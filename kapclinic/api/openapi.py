@@ -7,7 +7,7 @@ enums come from the models' own enums.
 
 from functools import cache
 
-from kapclinic.api.schemas import IDEMPOTENCY_KEY_PATTERN, BookingRequest, SlotQuery
+from kapclinic.api.schemas import IDEMPOTENCY_KEY_PATTERN, AvailabilityQuery, BookingRequest, SlotQuery, TimesQuery
 from kapclinic.scheduling.models import BookingStatus, Modality
 
 _STRING = {"type": "string"}
@@ -32,6 +32,24 @@ _SLOT = {
         "clinician_id": {"type": "integer"},
     },
     "required": ["start", "end", "clinician_id"],
+}
+_DAY = {
+    "type": "object",
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "count": {"type": "integer", "minimum": 0},
+        "first": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+    },
+    "required": ["date", "count", "first"],
+}
+_TIME = {
+    "type": "object",
+    "properties": {
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "clinician_ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+    },
+    "required": ["start", "end", "clinician_ids"],
 }
 _BOOKING = {
     "type": "object",
@@ -64,6 +82,14 @@ def _json(schema, description):
 
 def _ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _calendar_responses(properties, description):
+    return {
+        "200": _json({"type": "object", "properties": properties, "required": list(properties)}, description),
+        "422": _json(_ref("Invalid"), "Invalid query, with a message per field"),
+        "429": _json(_ref("Error"), "Too many questions from this address; try after Retry-After seconds"),
+    }
 
 
 def _query_parameters(model):
@@ -114,20 +140,36 @@ def openapi_document():
                     "operationId": "listSlots",
                     "summary": "Free consultation slots between two local dates",
                     "parameters": _query_parameters(SlotQuery),
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {"tz": _STRING, "slots": {"type": "array", "items": _ref("Slot")}},
-                                "required": ["tz", "slots"],
-                            },
-                            "Free slots, in time order",
-                        ),
-                        "422": _json(_ref("Invalid"), "Invalid query, with a message per field"),
-                        "429": _json(
-                            _ref("Error"), "Too many questions from this address; try after Retry-After seconds"
-                        ),
-                    },
+                    "responses": _calendar_responses(
+                        {"tz": _STRING, "slots": {"type": "array", "items": _ref("Slot")}},
+                        "Free slots, in time order (one per clinician free at each start)",
+                    ),
+                }
+            },
+            "/availability": {
+                "get": {
+                    "operationId": "monthAvailability",
+                    "summary": "Each day of a month in tz, with how many start times it has free and the first",
+                    "parameters": _query_parameters(AvailabilityQuery),
+                    "responses": _calendar_responses(
+                        {"tz": _STRING, "month": _STRING, "days": {"type": "array", "items": _ref("Day")}},
+                        "Every day of the month, in order; count is the number of distinct free start times",
+                    ),
+                }
+            },
+            "/times": {
+                "get": {
+                    "operationId": "dayTimes",
+                    "summary": "A day's free start times in tz, each once, with the clinicians free at it",
+                    "parameters": _query_parameters(TimesQuery),
+                    "responses": _calendar_responses(
+                        {
+                            "tz": _STRING,
+                            "date": {"type": "string", "format": "date"},
+                            "times": {"type": "array", "items": _ref("Time")},
+                        },
+                        "The day's start times, in order",
+                    ),
                 }
             },
             "/bookings": {
@@ -185,6 +227,8 @@ def openapi_document():
                 "BookingRequest": booking_request,
                 "Booking": _BOOKING,
                 "Slot": _SLOT,
+                "Day": _DAY,
+                "Time": _TIME,
                 "Error": _ERROR,
                 "Invalid": _INVALID,
                 "ConsultationType": {

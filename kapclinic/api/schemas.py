@@ -162,6 +162,51 @@ class SlotQuery(BaseModel):
         return {}
 
 
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+def _year_errors(name, day):
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        return {name: "That date is too far from today."}
+    return {}
+
+
+class _OfferingQuery(BaseModel):
+    """The query string's consultation type, zone and optional clinician, as /api/v1/slots has them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(min_length=1, max_length=64, description="Consultation type slug")]
+    tz: Annotated[Zone, Field(description="IANA time zone for the dates and the answer")]
+    clinician: Annotated[QueryId | None, Field(description="Only this clinician")] = None
+
+
+class AvailabilityQuery(_OfferingQuery):
+    """GET /api/v1/availability query string."""
+
+    month: Annotated[
+        str,
+        BeforeValidator(_matching(MONTH_PATTERN, "Use a month in the form YYYY-MM.")),
+        Field(description="The month, in tz (YYYY-MM)", json_schema_extra={"pattern": MONTH_PATTERN}),
+    ]
+
+    @property
+    def first_day(self):
+        return date(int(self.month[:4]), int(self.month[5:7]), 1)
+
+    def range_errors(self):
+        return _year_errors("month", self.first_day)
+
+
+class TimesQuery(_OfferingQuery):
+    """GET /api/v1/times query string."""
+
+    date: Annotated[LocalDate, Field(description="The local date, in tz (YYYY-MM-DD)")]
+
+    def range_errors(self):
+        return _year_errors("date", self.date)
+
+
 def field_errors(error: ValidationError):
     """Turn pydantic's errors into {"field": "message"} for the client."""
     errors = {}

@@ -1,12 +1,14 @@
 """API v1: consultation types, clinicians, slots and bookings as JSON."""
 
 import json
+from calendar import monthrange
+from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
 
 from kapclinic.api.openapi import openapi_document
-from kapclinic.api.schemas import BookingRequest, SlotQuery, field_errors
+from kapclinic.api.schemas import AvailabilityQuery, BookingRequest, SlotQuery, TimesQuery, field_errors
 from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.urls import public_url
@@ -67,31 +69,52 @@ def clinicians():
 @blueprint.get("/slots")
 @public_path.slots_limit
 def slots():
+    return _calendar_answer(SlotQuery, _slots_body, lambda query: ("slots", query.start, query.end))
+
+
+@blueprint.get("/availability")
+@public_path.slots_limit
+def availability():
+    return _calendar_answer(AvailabilityQuery, _availability_body, lambda query: ("availability", query.month))
+
+
+@blueprint.get("/times")
+@public_path.slots_limit
+def times():
+    return _calendar_answer(TimesQuery, _times_body, lambda query: ("times", query.date))
+
+
+def _calendar_answer(model, body_of, asks):
+    """Answer a question about free times: refused with every error at once (never cached), or from the cache."""
     try:
-        query = SlotQuery.model_validate(request.args.to_dict())
+        query = model.model_validate(request.args.to_dict())
     except ValidationError as error:
         return _invalid(field_errors(error))
-    question = ("slots", query.type, query.clinician, query.start, query.end, query.tz)
+    question = (*asks(query), query.type, query.clinician, query.tz)
     try:
         if query.range_errors():
-            body, _ = _slots_body(query)  # refused with every error at once; never cached
+            body, _ = body_of(query)
         else:
-            body = calendar_cache.answer(question, lambda: _slots_body(query))
+            body = calendar_cache.answer(question, lambda: body_of(query))
     except _BadSlotQuery as bad:
         return _invalid(bad.errors)
     return current_app.response_class(body, mimetype="application/json")
 
 
 class _BadSlotQuery(Exception):
-    """A slots question with a bad range, or naming a type or clinician we do not have: a 400, never cached."""
+    """A question with a bad range, or naming a type or clinician we do not have: a 422, never cached."""
 
     def __init__(self, errors):
         super().__init__(", ".join(errors))
         self.errors = errors
 
 
-def _slots_body(query):
-    """Return the slots JSON and the ids of the clinicians it covers (every one linked to the type for "any")."""
+def _free_starts(query, first_day, last_day):
+    """The free slots (a SlotSequence) of the query's type and clinician between two local dates, with the
+    zone and the ids of the clinicians the answer covers (every one linked to the type for "any").
+
+    Raises _BadSlotQuery with every error of the question at once.
+    """
     errors = query.range_errors()
     consultation_type = services.consultation_type_by_slug(query.type)
     if consultation_type is None:
@@ -104,11 +127,61 @@ def _slots_body(query):
     if errors:
         raise _BadSlotQuery(errors)
     zone = get_zone(query.tz)
-    window = utc_window_for_local_dates(query.start, query.end, zone)
-    found = services.find_slots(consultation_type, window, now_utc(), clinician)
-    body = json.dumps({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}, separators=(",", ":"))
+    found = services.find_slots(
+        consultation_type, utc_window_for_local_dates(first_day, last_day, zone), now_utc(), clinician
+    )
     covered = [clinician] if clinician is not None else consultation_type.clinicians
-    return body, [item.id for item in covered]
+    return found, zone, [item.id for item in covered]
+
+
+def _as_json(body):
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _slots_body(query):
+    found, zone, covered = _free_starts(query, query.start, query.end)
+    return _as_json({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}), covered
+
+
+def _availability_body(query):
+    """Every day of the month in tz, with how many distinct start times it has and the first."""
+    first_day = query.first_day
+    days = [first_day + timedelta(days=offset) for offset in range(monthrange(first_day.year, first_day.month)[1])]
+    found, zone, covered = _free_starts(query, days[0], days[-1])
+    per_day = found.starts_per_day([utc_window_for_local_dates(day, day, zone) for day in days])
+    return _as_json(
+        {
+            "tz": query.tz,
+            "month": query.month,
+            "days": [
+                {
+                    "date": day.isoformat(),
+                    "count": count,
+                    "first": first.astimezone(zone).isoformat() if first else None,
+                }
+                for day, (count, first) in zip(days, per_day, strict=True)
+            ],
+        }
+    ), covered
+
+
+def _times_body(query):
+    """The day's start times in tz, each once, with the clinicians free at it."""
+    found, zone, covered = _free_starts(query, query.date, query.date)
+    return _as_json(
+        {
+            "tz": query.tz,
+            "date": query.date.isoformat(),
+            "times": [
+                {
+                    "start": start.astimezone(zone).isoformat(),
+                    "end": end.astimezone(zone).isoformat(),
+                    "clinician_ids": list(ids),
+                }
+                for start, end, ids in found.starts()
+            ],
+        }
+    ), covered
 
 
 def _booking_json(booking, manage_token, zone):

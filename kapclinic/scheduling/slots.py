@@ -439,6 +439,38 @@ class SlotSequence(Sequence):
         # map() keeps the per-slot work (two additions, one tuple) in C: most of the time spent reading.
         return map(tuple.__new__, repeat(Slot), zip(starts, ends, cycle(ids)))
 
+    def starts(self):
+        """Each start once, in time order, as (start, end, ids of the clinicians free at it): what a patient picks."""
+        step = self._step
+        for first, count, ids in self._blocks:
+            for offset in range(0, count * step, step):
+                start_dt = _moment(first + offset)
+                yield start_dt, start_dt + self._duration, ids
+
+    def starts_per_day(self, days):
+        """For each of `days` (consecutive Intervals: a calendar's days as UTC instants), the number of distinct
+        starts in it and the earliest, or None.
+
+        Counted per block by arithmetic (a block's starts are evenly spaced), so a month of
+        many clinicians costs its blocks, not its slots.
+        """
+        bounds = [_micros(day.start_dt) for day in days]
+        bounds.append(_micros(days[-1].end_dt))
+        counts, firsts = [0] * len(days), [None] * len(days)
+        step = self._step
+        for first, count, _ in self._blocks:
+            last = first + (count - 1) * step
+            day = max(bisect_right(bounds, first) - 1, 0)
+            while day < len(days) and bounds[day] <= last:
+                low, high = max(first, bounds[day]), min(last, bounds[day + 1] - 1)
+                lowest, highest = -((first - low) // step), (high - first) // step  # steps into the block
+                if lowest <= highest:
+                    counts[day] += highest - lowest + 1
+                    if firsts[day] is None:  # blocks come in time order
+                        firsts[day] = _moment(first + lowest * step)
+                day += 1
+        return list(zip(counts, firsts, strict=True))
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(len(self)))]

@@ -96,3 +96,25 @@ def test_a_list_of_slots_joins_the_engines_answers_as_a_list():
 
     assert monday + tuesday == [*monday, *tuesday] and len(monday + tuesday) == 4
     assert [*monday] + tuesday == monday + [*tuesday] == monday + tuesday
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(teams(), st.sampled_from(["UTC", "America/Los_Angeles", "Asia/Kathmandu", "Australia/Lord_Howe"]))
+def test_starts_and_their_count_per_day_are_the_distinct_starts_of_the_list(team_case, zone_name):
+    """What a date-first picker reads (each start once, a count per local day) is what the list of slots holds."""
+    team, rules, window, now = team_case
+    slots = bookable_slots_for_all(team, rules, window, now)
+    by_start = {}
+    for slot in slots:
+        by_start.setdefault(slot.start_dt, []).append(slot.clinician_id)
+    assert [(start, end, list(ids)) for start, end, ids in slots.starts()] == [
+        (start, start + rules.duration, ids) for start, ids in by_start.items()
+    ]
+
+    zone = ZoneInfo(zone_name)
+    first_day = window.start_dt.astimezone(zone).date()
+    days = [first_day + timedelta(days=offset) for offset in range((window.end_dt - window.start_dt).days + 2)]
+    per_day = slots.starts_per_day([utc_window_for_local_dates(day, day, zone) for day in days])
+    for day, (count, first) in zip(days, per_day, strict=True):
+        that_day = sorted(start for start in by_start if start.astimezone(zone).date() == day)
+        assert (count, first) == (len(that_day), that_day[0] if that_day else None)
