@@ -165,12 +165,6 @@ class SlotQuery(BaseModel):
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
-def _year_errors(name, day):
-    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-        return {name: "That date is too far from today."}
-    return {}
-
-
 class _OfferingQuery(BaseModel):
     """The query string's consultation type, zone and optional clinician, as /api/v1/slots has them."""
 
@@ -195,7 +189,10 @@ class AvailabilityQuery(_OfferingQuery):
         return date(int(self.month[:4]), int(self.month[5:7]), 1)
 
     def range_errors(self):
-        return _year_errors("month", self.first_day)
+        # By the year's digits: a date in year 0 cannot even be made.
+        if not EARLIEST_YEAR <= int(self.month[:4]) <= LATEST_YEAR:
+            return {"month": "That date is too far from today."}
+        return {}
 
 
 class TimesQuery(_OfferingQuery):
@@ -204,7 +201,9 @@ class TimesQuery(_OfferingQuery):
     date: Annotated[LocalDate, Field(description="The local date, in tz (YYYY-MM-DD)")]
 
     def range_errors(self):
-        return _year_errors("date", self.date)
+        if not EARLIEST_YEAR <= self.date.year <= LATEST_YEAR:
+            return {"date": "That date is too far from today."}
+        return {}
 
 
 def field_errors(error: ValidationError):

@@ -109,11 +109,12 @@ class _BadSlotQuery(Exception):
         self.errors = errors
 
 
-def _free_starts(query, first_day, last_day):
-    """The free slots (a SlotSequence) of the query's type and clinician between two local dates, with the
-    zone and the ids of the clinicians the answer covers (every one linked to the type for "any").
+def _free_starts(query, local_dates):
+    """The free slots (a SlotSequence) of the query's type and clinician between the two local dates
+    `local_dates(query)` gives, with the zone and the ids of the clinicians the answer covers (every one
+    linked to the type for "any").
 
-    Raises _BadSlotQuery with every error of the question at once.
+    Raises _BadSlotQuery with every error of the question at once, before asking for the dates.
     """
     errors = query.range_errors()
     consultation_type = services.consultation_type_by_slug(query.type)
@@ -127,9 +128,8 @@ def _free_starts(query, first_day, last_day):
     if errors:
         raise _BadSlotQuery(errors)
     zone = get_zone(query.tz)
-    found = services.find_slots(
-        consultation_type, utc_window_for_local_dates(first_day, last_day, zone), now_utc(), clinician
-    )
+    window = utc_window_for_local_dates(*local_dates(query), zone)
+    found = services.find_slots(consultation_type, window, now_utc(), clinician)
     covered = [clinician] if clinician is not None else consultation_type.clinicians
     return found, zone, [item.id for item in covered]
 
@@ -139,15 +139,19 @@ def _as_json(body):
 
 
 def _slots_body(query):
-    found, zone, covered = _free_starts(query, query.start, query.end)
+    found, zone, covered = _free_starts(query, lambda query: (query.start, query.end))
     return _as_json({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}), covered
+
+
+def _month_days(query):
+    first_day = query.first_day
+    return [first_day + timedelta(days=offset) for offset in range(monthrange(first_day.year, first_day.month)[1])]
 
 
 def _availability_body(query):
     """Every day of the month in tz, with how many distinct start times it has and the first."""
-    first_day = query.first_day
-    days = [first_day + timedelta(days=offset) for offset in range(monthrange(first_day.year, first_day.month)[1])]
-    found, zone, covered = _free_starts(query, days[0], days[-1])
+    found, zone, covered = _free_starts(query, lambda query: (_month_days(query)[0], _month_days(query)[-1]))
+    days = _month_days(query)
     per_day = found.starts_per_day([utc_window_for_local_dates(day, day, zone) for day in days])
     return _as_json(
         {
@@ -167,7 +171,7 @@ def _availability_body(query):
 
 def _times_body(query):
     """The day's start times in tz, each once, with the clinicians free at it."""
-    found, zone, covered = _free_starts(query, query.date, query.date)
+    found, zone, covered = _free_starts(query, lambda query: (query.date, query.date))
     return _as_json(
         {
             "tz": query.tz,

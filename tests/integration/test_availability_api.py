@@ -119,6 +119,7 @@ def test_a_month_and_a_day_are_answered_in_a_few_kilobytes(client, offered):
         ("/api/v1/availability", {"month": "2027-13"}, {"month": "Use a month in the form YYYY-MM."}),
         ("/api/v1/availability", {"month": "March"}, {"month": "Use a month in the form YYYY-MM."}),
         ("/api/v1/availability", {"month": "9999-01"}, {"month": "That date is too far from today."}),
+        ("/api/v1/availability", {"month": "0000-01"}, {"month": "That date is too far from today."}),
         ("/api/v1/times", {"date": "2027-02-30"}, {"date": None}),
         ("/api/v1/times", {"date": "tomorrow"}, {"date": "Use a date in the form YYYY-MM-DD."}),
         ("/api/v1/times", {"date": "2027-03-01", "tz": "Mars/Olympus"}, {"tz": None}),

@@ -162,7 +162,38 @@ def test_slots_endpoint(app, offering, api_schema, data):
     assert database_state(app) == before
 
 
-API_PATHS = ("/consultation-types", "/clinicians", "/slots", "/bookings", "/openapi.json")
+def day_queries(offering, path):
+    """A month for /availability or a day for /times, well formed or not."""
+    today = now_utc().date()
+    months = st.integers(0, 14).map(lambda ahead: divmod(today.month - 1 + ahead, 12))
+    asked = {
+        "/availability": {
+            "month": months.map(lambda years_months: f"{today.year + years_months[0]}-{years_months[1] + 1:02d}")
+        },
+        "/times": {"date": st.integers(-3, 90).map(lambda days: (today + timedelta(days=days)).isoformat())},
+    }[path]
+    return query_strings(
+        {
+            "type": offering.slug,
+            **asked,
+            "tz": st.sampled_from(["America/New_York", "Asia/Kathmandu", "Pacific/Chatham", "UTC"]),
+            "clinician": str(offering.clinician_id),
+        }
+    )
+
+
+@FUZZ
+@given(path=st.sampled_from(["/availability", "/times"]), data=st.data())
+def test_date_first_endpoints(app, offering, api_schema, path, data):
+    query = data.draw(day_queries(offering, path))
+    before = database_state(app)
+    response = app.test_client().get(f"{API}{path}", query_string=query)
+    report(f"GET {path} query={query!r}", f"GET {path}: {response.status_code}")
+    check_answer(api_schema, path, "get", response)
+    assert database_state(app) == before
+
+
+API_PATHS = ("/consultation-types", "/clinicians", "/slots", "/availability", "/times", "/bookings", "/openapi.json")
 
 
 @FUZZ

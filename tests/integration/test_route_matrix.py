@@ -65,6 +65,8 @@ ROUTE_MATRIX = {
     ("api.consultation_types", "GET"): PUBLIC,
     ("api.clinicians", "GET"): PUBLIC,
     ("api.slots", "GET"): PUBLIC,
+    ("api.availability", "GET"): PUBLIC,
+    ("api.times", "GET"): PUBLIC,
     ("api.create_booking", "POST"): PUBLIC,
     ("api.openapi", "GET"): PUBLIC,
     # The patient's manage link.
