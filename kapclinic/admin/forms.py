@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from kapclinic.accounts.models import Role
 from kapclinic.core import validation
 from kapclinic.core.forms import BrowserForm, cleaned_by
-from kapclinic.core.timezones import UnknownTimeZone, get_zone
+from kapclinic.core.timezones import canonical_zone, is_place_zone
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)
@@ -143,10 +143,14 @@ class ClinicSettingsForm(BrowserForm):
 
     def validate_timezone(self, field):
         field.data = (field.data or "").strip()
-        try:
-            get_zone(field.data)
-        except UnknownTimeZone:
-            raise ValidationError("Use an IANA time zone name such as America/New_York.") from None
+        # A place's zone, with its daylight-saving rules: EST or Etc/GMT+5 would keep the
+        # clinic's times an hour off for half the year.
+        if not is_place_zone(field.data):
+            raise ValidationError(
+                "Use the IANA time zone of the clinic's city, such as America/New_York: it keeps daylight-saving time "
+                "right, which an abbreviation such as EST does not."
+            )
+        field.data = canonical_zone(field.data)
 
 
 def _booking_ids(form, field):

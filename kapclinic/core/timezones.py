@@ -9,6 +9,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel.core import get_global
+from babel.dates import get_timezone as get_babel_zone
+from babel.dates import get_timezone_location, get_timezone_name
+
 from kapclinic.core.errors import DomainError
 
 
@@ -23,16 +27,94 @@ def now_utc():
     return datetime.now(UTC)
 
 
+# IANA's geographic areas: where people find their city. Left out: Etc/GMT+8 and its kind
+# (whose signs are reversed), abbreviations such as EST, and legacy names such as US/Pacific.
+_AREAS = frozenset(
+    ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+)
+LOCALE = "en_US"
+MINUS_SIGN = "\u2212"
+
+
 @lru_cache(maxsize=1)
 def zone_names():
-    """Return the sorted IANA zone names the selector offers."""
-    return tuple(sorted(name for name in available_timezones() if "/" in name or name == "UTC"))
+    """The IANA zones a picker offers: one name per place (CLDR's aliases such as Asia/Calcutta or
+    Africa/Asmera left out: they are the same zone under an older name), and UTC."""
+    aliases = get_global("zone_aliases")
+    places = (name for name in available_timezones() if name.split("/")[0] in _AREAS and name not in aliases)
+    return (*sorted(places), "UTC")
+
+
+def canonical_zone(name):
+    """The name a picker shows for a zone typed or sent under an older one (Asia/Calcutta: Asia/Kolkata)."""
+    return get_global("zone_aliases").get(name, name)
+
+
+def is_place_zone(name):
+    """A zone named after a place, so with its daylight-saving rules: not an abbreviation (EST), a fixed
+    offset (Etc/GMT+8) or UTC. What a clinic's own zone must be."""
+    return name in _known_zone_names() and name.split("/")[0] in _AREAS
+
+
+def utc_offset_text(zone, moment):
+    """The zone's offset at `moment` as people write it: UTC−8, UTC+5:30, UTC (with a real minus sign)."""
+    minutes = round(moment.astimezone(zone).utcoffset().total_seconds() // 60)
+    if minutes == 0:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    sign = "+" if minutes > 0 else MINUS_SIGN
+    return f"UTC{sign}{hours}{f':{rest:02d}' if rest else ''}"
+
+
+def zone_label(name, moment):
+    """The zone as people name it, with its offset at `moment`: 'Pacific Time — Los Angeles (UTC−8)'.
+
+    The words are CLDR's, through Babel (the generic name, so it holds all year); the
+    offset is the one in force at `moment`, so the same zone in July says UTC−7.
+    """
+    if name == "UTC":
+        return "Coordinated Universal Time (UTC)"
+    offset = utc_offset_text(get_zone(name), moment)
+    if not is_place_zone(canonical_zone(name)):  # Etc/GMT+8, EST5EDT: no place to name
+        return f"{name} ({offset})"
+    return f"{_zone_words(canonical_zone(name))} ({offset})"
+
+
+@lru_cache(maxsize=1024)
+def _zone_words(name):
+    babel_zone = get_babel_zone(name)
+    generic = get_timezone_name(babel_zone, width="long", zone_variant="generic", locale=LOCALE)
+    return f"{generic} \u2014 {get_timezone_location(babel_zone, locale=LOCALE, return_city=True)}"
+
+
+def zone_choices(moment, first=None):
+    """(name, label) for every zone a picker offers, west to east at `moment`, with `first` (the patient's) first."""
+    choices = _choices_in_hour(moment.replace(minute=0, second=0, microsecond=0))
+    if first is not None and first not in zone_names():  # a zone typed by hand (Etc/GMT+8) still shows as chosen
+        choices = ((first, zone_label(first, moment)), *choices)
+    return sorted(choices, key=lambda choice: choice[0] != first)  # stable: the rest stay west to east
+
+
+@lru_cache(maxsize=2)
+def _choices_in_hour(hour):
+    # Offsets change on the hour: the labels and their order hold for the hour.
+    labelled = sorted(
+        (hour.astimezone(get_zone(name)).utcoffset(), zone_label(name, hour), name) for name in zone_names()
+    )
+    return tuple((name, label) for _, label, name in labelled)
 
 
 def get_zone(name):
     """Return the ZoneInfo for an IANA name, or raise UnknownTimeZone."""
     if not isinstance(name, str) or name not in _known_zone_names():
         raise UnknownTimeZone(f"{name!r} is not a known time zone")
+    return _loaded_zone(name)
+
+
+@lru_cache(maxsize=1024)
+def _loaded_zone(name):
+    # ZoneInfo's own cache keeps only a few zones strongly: a picker's 419 would be read
+    # from disk again on every page. There are fewer than 600 names.
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - tzdata mismatch

@@ -1,7 +1,8 @@
-"""The patient's booking path: type -> week of slots -> details -> confirmation, and the manage link."""
+"""The patient's booking path: type -> a month's days and a day's times -> details -> confirmation, and manage."""
 
 import math
 import secrets
+from calendar import monthrange
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
@@ -13,6 +14,7 @@ from kapclinic.core.clinic import clinic
 from kapclinic.core.error_pages import http_error, refusal_response, seconds_until_limit_resets
 from kapclinic.core.timezones import (
     UnknownTimeZone,
+    canonical_zone,
     format_moment,
     format_time,
     get_zone,
@@ -20,7 +22,8 @@ from kapclinic.core.timezones import (
     now_utc,
     parse_instant,
     parse_local_date,
-    zone_names,
+    zone_choices,
+    zone_label,
 )
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.ics.services import downloadable_invite
@@ -37,7 +40,6 @@ def index():
     return render_template("scheduling/index.html", consultation_types=services.active_consultation_types())
 
 
-DAYS_SHOWN = 7
 _LAST_BOOKING = "last_booking"
 
 
@@ -51,18 +53,31 @@ class SlotQuery:
         self.tz_detected = "tz" in args
         try:
             self.zone = get_zone(self.tz_name)
+            self.tz_name = canonical_zone(self.tz_name)  # an older name (Asia/Calcutta) shows as the picker has it
         except UnknownTimeZone:
             self.errors["tz"] = "We do not recognise that time zone. Please choose yours from the list."
             self.tz_name = clinic().timezone
             self.zone = get_zone(self.tz_name)
         today = now.astimezone(self.zone).date()
-        self.first_day = today
-        if args.get("from"):
-            last_offered = (now + consultation_type.slot_rules.horizon).astimezone(self.zone).date()
+        last_offered = (now + consultation_type.slot_rules.horizon).astimezone(self.zone).date()
+        # The day whose times are shown (None: the month's first free day). `from` is the name
+        # links from the weekly page used: a bookmarked one still opens its day.
+        self.day = None
+        day_arg = args.get("day") or args.get("from")
+        if day_arg:
             try:
-                self.first_day = min(max(parse_local_date(args["from"]), today), last_offered)
+                self.day = min(max(parse_local_date(day_arg), today), last_offered)
             except ValueError as error:
-                self.errors["from"] = str(error)
+                self.errors["day"] = str(error)
+        self.month = (self.day or today).replace(day=1)
+        if args.get("month") and self.day is None:
+            try:
+                asked = parse_local_date(f"{args['month']}-01")
+            except ValueError:
+                self.errors["month"] = "Use a month in the form YYYY-MM."
+            else:
+                self.month = min(max(asked, today.replace(day=1)), last_offered.replace(day=1))
+        self.today, self.last_offered = today, last_offered
         self.clinician = None
         clinician_arg = args.get("clinician", "any")
         if clinician_arg != "any":
@@ -84,35 +99,91 @@ class SlotQuery:
         return values
 
 
-def _slot_week(consultation_type, query, now, choose_endpoint, page_endpoint, exclude_booking_id=None, **route):
-    """Return the week's slots per local day, with links to choose one and to move by a week."""
-    last_day = query.first_day + timedelta(days=DAYS_SHOWN - 1)
-    window = utc_window_for_local_dates(query.first_day, last_day, query.zone)
-    slots = services.find_slots(consultation_type, window, now, query.clinician, exclude_booking_id)
-    days = {query.first_day + timedelta(days=offset): [] for offset in range(DAYS_SHOWN)}
-    seen = set()
-    for slot in slots:
-        if slot.start_dt in seen:  # "first available": one button per start time
-            continue
-        seen.add(slot.start_dt)
-        local_day = slot.start_dt.astimezone(query.zone).date()
-        if local_day in days:
-            href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(slot.start_dt)))
-            days[local_day].append({"href": href, "label": format_time(slot.start_dt, query.zone)})
-    today = now.astimezone(query.zone).date()
-    horizon_day = (now + consultation_type.slot_rules.horizon).astimezone(query.zone).date()
+def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, exclude_booking_id=None, **route):
+    """The month calendar (each day with its number of free start times) and the chosen day's times, each once."""
+    zone, month = query.zone, query.month
+    days = [month + timedelta(days=offset) for offset in range(monthrange(month.year, month.month)[1])]
+    found = services.find_slots(
+        consultation_type, utc_window_for_local_dates(days[0], days[-1], zone), now, query.clinician, exclude_booking_id
+    )
+    counts = dict(
+        zip(days, (count for count, _ in found.starts_per_day([_day_window(day, zone) for day in days])), strict=True)
+    )
+    chosen = query.day if query.day in counts else next((day for day in days if counts[day]), None)
 
-    def page(first_day):
-        return url_for(page_endpoint, **route, **query.url_args(**{"from": first_day.isoformat()}))
+    def page(**changes):
+        return url_for(page_endpoint, **route, **query.url_args(**changes))
 
+    times = []
+    if chosen is not None:
+        window = _day_window(chosen, zone)
+        for start_dt, _, _ in found.starts():
+            if window.start_dt <= start_dt < window.end_dt:
+                label = format_time(start_dt, zone)
+                href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(start_dt)))
+                times.append({"href": href, "label": label, "name": f"{_day_name(chosen)}, {label}"})
+    cells = [None] * days[0].weekday() + [
+        {
+            "day": day,
+            "count": count,
+            "href": page(day=day.isoformat()) if count else None,
+            "name": f"{_day_name(day)}, {_times_in_words(count)}",
+            "chosen": day == chosen,
+            "today": day == query.today,
+        }
+        for day, count in counts.items()
+    ]
+    cells += [None] * (-len(cells) % 7)
+    previous_month = (month - timedelta(days=1)).replace(day=1)
+    next_month = days[-1] + timedelta(days=1)
     return {
-        "days": days,
-        "previous_url": page(max(query.first_day - timedelta(days=DAYS_SHOWN), today))
-        if query.first_day > today
-        else None,
-        "next_url": page(last_day + timedelta(days=1)) if last_day < horizon_day else None,
-        "zone_names": zone_names(),
+        "calendar": {
+            "title": f"{month:%B %Y}",
+            "weeks": [cells[row : row + 7] for row in range(0, len(cells), 7)],
+            "previous_url": page(month=f"{previous_month:%Y-%m}") if month > query.today else None,
+            "previous_title": f"{previous_month:%B}",
+            "next_url": page(month=f"{next_month:%Y-%m}") if next_month <= query.last_offered else None,
+            "next_title": f"{next_month:%B}",
+            "next_available": _next_available(consultation_type, query, now, exclude_booking_id, days, counts, page),
+        },
+        "chosen_day": chosen,
+        "chosen_title": _day_name(chosen) if chosen else "",
+        "times": times,
+        "zone_choices": zone_choices(now, query.tz_name),
+        "zone_label": zone_label(query.tz_name, now),
     }
+
+
+def _day_window(day, zone):
+    return utc_window_for_local_dates(day, day, zone)
+
+
+def _day_name(day):
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def _times_in_words(count):
+    return f"{count} time{'s' if count != 1 else ''} free" if count else "no free times"
+
+
+def _next_available(consultation_type, query, now, exclude_booking_id, days, counts, page):
+    """When the month shown has nothing left, the first later day that has: (its name, its link), or None."""
+    if any(counts[day] for day in days if day >= query.today):
+        return None
+    first_later = max(days[-1] + timedelta(days=1), query.today)
+    if first_later > query.last_offered:
+        return None
+    later = services.find_slots(
+        consultation_type,
+        utc_window_for_local_dates(first_later, query.last_offered, query.zone),
+        now,
+        query.clinician,
+        exclude_booking_id,
+    )
+    if not later:
+        return None
+    day = later[0].start_dt.astimezone(query.zone).date()
+    return {"name": _day_name(day), "href": page(day=day.isoformat())}
 
 
 def _active_type_or_404(slug):
@@ -134,9 +205,11 @@ def choose_slot(slug):
     now = now_utc()
     query = SlotQuery(consultation_type, request.args, now)
     status = 400 if query.errors else 200
-    week = _slot_week(consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug)
+    month = _slot_month(
+        consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug
+    )
     return (
-        render_template("scheduling/choose_slot.html", consultation_type=consultation_type, query=query, **week),
+        render_template("scheduling/choose_slot.html", consultation_type=consultation_type, query=query, **month),
         status,
     )
 
@@ -370,7 +443,7 @@ def reschedule(token):
     now = now_utc()
     query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
     query.clinician = booking.clinician
-    week = _slot_week(
+    month = _slot_month(
         booking.consultation_type,
         query,
         now,
@@ -381,7 +454,7 @@ def reschedule(token):
     )
     context = _manage_context(booking, token)
     return (
-        render_template("scheduling/reschedule.html", query=query, **week, **context),
+        render_template("scheduling/reschedule.html", query=query, **month, **context),
         400 if query.errors else 200,
     )
 

@@ -8,12 +8,10 @@
   var zone;
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
   if (!zone || zone === select.value) return;
-  for (var i = 0; i < select.options.length; i++) {
-    if (select.options[i].value === zone) {
-      var url = new URL(window.location.href);
-      url.searchParams.set("tz", zone);
-      window.location.replace(url.toString());
-      return;
-    }
-  }
+  // Some browsers name a zone by an older IANA name (Asia/Calcutta) the list does not show:
+  // the server accepts those too, and answers with the name the list has.
+  if (!/^[A-Za-z]+\/[A-Za-z0-9_+\-\/]+$/.test(zone)) return;
+  var url = new URL(window.location.href);
+  url.searchParams.set("tz", zone);
+  window.location.replace(url.toString());
 })();

@@ -1,4 +1,4 @@
-"""The patient's booking path in the browser: week of slots, details, confirmation, manage link."""
+"""The patient's booking path in the browser: a month calendar and a day's times, details, confirmation, manage link."""
 
 import re
 from datetime import UTC, timedelta
@@ -41,8 +41,8 @@ def test_landing_page_explains_and_points_to_crisis_help(client, offered):
 def test_week_page_names_the_zone_it_shows(client, offered):
     consultation_type, _ = offered
     page = client.get(f"/book/{consultation_type.slug}", query_string={"tz": "Europe/Berlin"}).text
-    assert "Times in Europe/Berlin" in page
-    labels = re.findall(r'class="slot" href="[^"]+">([^<]+)<', page)
+    assert "Times in Central European Time — Berlin (UTC+" in page
+    labels = re.findall(r'class="slot" href="[^"]+"[^>]*>([^<]+)<', page)
     assert labels and all(label.endswith(("CET", "CEST")) for label in labels)
 
 

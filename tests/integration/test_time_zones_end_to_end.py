@@ -51,11 +51,13 @@ def test_los_angeles_patient_sees_new_york_hours_shift_only_while_the_zones_diff
     clinician = create_clinician(timezone="America/New_York", hours=((time(9), time(10)),))
     consultation_type = create_consultation_type(clinicians=[clinician], horizon_days=400)
     change_day = next_offset_change("America/New_York", now_utc() + timedelta(days=2))
-    page = client.get(
-        f"/book/{consultation_type.slug}",
-        query_string={"tz": "America/Los_Angeles", "from": (change_day - timedelta(days=3)).isoformat()},
-    ).text
-    labels = re.findall(r'class="slot" href="[^"]+">([^<]+)<', page)
+    labels = []
+    for offset in range(-3, 4):  # each day's times, as the patient picks the day in the calendar
+        day = (change_day + timedelta(days=offset)).isoformat()
+        page = client.get(
+            f"/book/{consultation_type.slug}", query_string={"tz": "America/Los_Angeles", "day": day}
+        ).text
+        labels += re.findall(r'class="slot" href="[^"]+"[^>]*>([^<]+)<', page)
     assert len(labels) == 7
     assert {label.split(" ")[0] for label in labels} == {"6:00"}
     assert {label.split(" ")[-1] for label in labels} == {"PST", "PDT"}

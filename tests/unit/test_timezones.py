@@ -23,16 +23,20 @@ import pytest
 
 from kapclinic.core.timezones import (
     UnknownTimeZone,
+    canonical_zone,
     format_moment,
     format_time,
     get_zone,
     instant_param,
+    is_place_zone,
     local_day_bounds,
     local_to_utc,
     now_utc,
     parse_instant,
     parse_local_date,
     to_zone,
+    zone_choices,
+    zone_label,
     zone_names,
 )
 
@@ -346,14 +350,63 @@ def test_get_zone_accepts_iana_names(name):
     assert zone.key == name
 
 
-def test_zone_selector_offers_region_names_and_utc_only():
+def test_zone_selector_offers_each_place_once_and_utc():
     names = zone_names()
 
-    assert list(names) == sorted(names)
-    assert "America/Los_Angeles" in names
-    assert "UTC" in names
-    assert all("/" in name or name == "UTC" for name in names)
+    assert list(names[:-1]) == sorted(names[:-1]) and names[-1] == "UTC"
+    assert {"America/Los_Angeles", "Asia/Kolkata", "Africa/Asmara", "Europe/Kyiv"} <= set(names)
+    # Older names of the same zones, reversed-sign offsets and abbreviations are not offered.
+    assert not {"Asia/Calcutta", "Africa/Asmera", "Africa/Timbuktu", "Etc/GMT+8", "EST", "US/Pacific"} & set(names)
     assert all(get_zone(name).key == name for name in ("Asia/Kolkata", "Australia/Sydney"))
+    # Typed or sent under an older name, a zone is still accepted, and shown as the picker names it.
+    assert get_zone("Asia/Calcutta").key == "Asia/Calcutta"
+    assert canonical_zone("Asia/Calcutta") == "Asia/Kolkata" and canonical_zone("Europe/Paris") == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("name", "winter", "summer"),
+    [
+        (
+            "America/Los_Angeles",
+            "Pacific Time — Los Angeles (UTC−8)",
+            "Pacific Time — Los Angeles (UTC−7)",
+        ),
+        ("Europe/London", "British Time — London (UTC)", "British Time — London (UTC+1)"),
+        ("Asia/Kathmandu", "Nepal Time — Kathmandu (UTC+5:45)", "Nepal Time — Kathmandu (UTC+5:45)"),
+        (
+            "America/St_Johns",
+            "Newfoundland Time — St. John’s (UTC−3:30)",
+            "Newfoundland Time — St. John’s (UTC−2:30)",
+        ),
+        (
+            "Australia/Lord_Howe",
+            "Lord Howe Time — Lord Howe Island (UTC+10:30)",
+            "Lord Howe Time — Lord Howe Island (UTC+11)",
+        ),
+        ("Asia/Calcutta", "India Time — Kolkata (UTC+5:30)", "India Time — Kolkata (UTC+5:30)"),
+        ("UTC", "Coordinated Universal Time (UTC)", "Coordinated Universal Time (UTC)"),
+    ],
+)
+def test_a_zone_is_named_in_words_people_use_with_the_offset_of_the_season(name, winter, summer):
+    """Northern winter is Lord Howe's summer: the offset is the one in force at that moment, across each change."""
+    january, july = utc(2027, 1, 15, 12, 0), utc(2027, 7, 15, 12, 0)
+    assert zone_label(name, january if "Lord_Howe" not in name else july) == winter
+    assert zone_label(name, july if "Lord_Howe" not in name else january) == summer
+
+
+def test_the_picker_lists_zones_west_to_east_with_the_patients_first():
+    choices = zone_choices(utc(2027, 1, 15, 12, 0), first="Asia/Kathmandu")
+    assert choices[0] == ("Asia/Kathmandu", "Nepal Time — Kathmandu (UTC+5:45)")
+    names = [name for name, _ in choices]
+    assert sorted(names) == sorted(zone_names())
+    offsets = [get_zone(name).utcoffset(datetime(2027, 1, 15, 12)) for name in names[1:]]
+    assert offsets == sorted(offsets)
+    assert names.index("America/Los_Angeles") < names.index("America/New_York") < names.index("Europe/London")
+
+
+def test_only_a_place_is_a_clinics_zone():
+    assert is_place_zone("America/New_York") and is_place_zone("Asia/Calcutta")
+    assert not any(is_place_zone(name) for name in ("EST", "EST5EDT", "Etc/GMT+5", "UTC", "GMT", "Mars/Olympus"))
 
 
 # --- formatting ----------------------------------------------------------------------
