@@ -9,6 +9,7 @@ import unicodedata
 from datetime import date
 
 import phonenumbers
+import pymailcheck
 from email_validator import EmailNotValidError, validate_email
 
 from kapclinic.core.errors import DomainError
@@ -71,6 +72,34 @@ def clean_email(value):
         return validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError:
         raise InvalidField("Please enter a valid email address, like name@example.com.") from None
+
+
+# Mailboxes many patients have, added to pymailcheck's list: its own list lacks them, and its
+# second-level names run "gmx" and "hotmail" together ("gmxhotmail"), so hotmial.com found nothing.
+_COMMON_MAIL_DOMAINS = pymailcheck.DOMAINS | {
+    "gmx.com",
+    "hotmail.co.uk",
+    "hotmail.com",
+    "live.com",
+    "outlook.com",
+    "proton.me",
+    "protonmail.com",
+    "yahoo.co.uk",
+    "yahoo.com",
+}
+
+
+def likely_typo(email):
+    """The address with its domain corrected when it looks mistyped (name@gmial.com: name@gmail.com), else None.
+
+    Only a suggestion: the patient may keep what they typed (mailcheck's rule, a small
+    string distance to a common mail domain or top-level domain).
+    """
+    local, _, domain = email.rpartition("@")
+    suggestion = pymailcheck.suggest(email, domains=_COMMON_MAIL_DOMAINS)
+    if not suggestion or suggestion["domain"] == domain.lower():
+        return None
+    return f"{local}@{suggestion['domain']}"  # the name as typed: mailcheck lowers its case
 
 
 def clean_phone(value, default_region="US"):

@@ -26,6 +26,7 @@ from kapclinic.core.timezones import (
     zone_label,
 )
 from kapclinic.core.unit_of_work import undone_if_refused
+from kapclinic.core.validation import likely_typo
 from kapclinic.ics.services import downloadable_invite
 from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
@@ -249,6 +250,14 @@ def patient_details(slug):
         )
     if not form.validate():
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
+    typo = likely_typo(form.email.data)
+    if typo is not None:
+        choice = request.form.get("email_fix")
+        if choice == typo:  # "Yes, use name@gmail.com"
+            form.email.data = typo
+        elif choice != "keep":  # asked once; "No, keep" books the address as typed
+            context = _details_context(consultation_type, query, form)
+            return render_template("scheduling/details.html", email_typo=typo, **context)
     patient = services.PatientDetails(
         name=form.name.data,
         email=form.email.data,
