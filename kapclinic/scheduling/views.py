@@ -238,6 +238,11 @@ def patient_details(slug):
         query.errors["start"] = "Please choose a time first."
     if query.errors:
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, None)), 400
+    if request.method == "GET" and query.start_dt <= now:
+        # An old tab or the back button: say so before anything is typed, with the next free times.
+        soonest = services.nearby_alternatives(consultation_type, now, now, query.clinician)
+        context = _details_context(consultation_type, query, None, soonest)
+        return render_template("scheduling/details.html", passed=True, **context), 409
     form = PatientDetailsForm()
     if request.method == "GET":
         # Back after booking shows this form again: it keeps the booking's key, so pressing

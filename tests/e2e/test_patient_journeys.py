@@ -2,6 +2,7 @@
 
 import re
 import time
+from urllib.parse import parse_qs, urlsplit
 
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
@@ -15,7 +16,7 @@ from tests.e2e.browser_steps import (
     tab_to,
 )
 from tests.e2e.conftest import PHONE
-from tests.helpers import seed_offering
+from tests.helpers import patient_json, seed_offering
 from tests.intake_answers import born_years_ago
 
 
@@ -179,3 +180,48 @@ def test_the_back_button_and_book_again_makes_one_booking_and_one_email(live_ser
         assert db.session.scalar(db.select(db.func.count(Booking.id))) == 1
         db.session.rollback()
     assert [message["To"] for message in mailbox.messages] == ["dana@example.com"]
+
+
+def test_on_a_phone_a_patient_fixes_an_email_typo_and_books_another_time_when_theirs_is_taken(
+    live_server, open_browser, mailbox
+):
+    """Nothing typed is retyped: the error summary takes focus, the typo is one tap, the taken time one more."""
+    offering = seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="phone-recover")
+    page = phone.page
+    page.goto(f"{live_server.url}/book/first-consultation")
+    page.locator("a.slot").first.click()
+    page.locator("#name").wait_for()
+
+    # Sent with a name missing: the summary of problems has the focus, and links to the field.
+    fill_details(page, "", "ana@gmial.com")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book this time").click()
+    assert page.evaluate("document.activeElement.className") == "error-summary"
+    phone.check("details-with-a-problem")
+    page.get_by_role("link", name=re.compile("name", re.I)).first.click()
+    page.keyboard.type("Ana Patient")
+
+    # The domain looks mistyped: asked once, fixed with one tap ...
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book this time").click()
+    phone.check("did-you-mean")
+    assert "Did you mean ana@gmail.com?" in page.inner_text("main")
+    # ... but meanwhile someone else books this very time.
+    start = parse_qs(urlsplit(page.url).query)["start"][0]
+    other = patient_json(offering, start, email="other@example.com", name="Other Patient")
+    taken = live_server.app.test_client().post("/api/v1/bookings", json=other)
+    assert taken.status_code == 201, taken.json
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, use ana@gmail.com").click()
+    phone.check("time-taken")
+    assert "This time was just taken" in page.inner_text("main")
+    assert page.input_value("#email") == "ana@gmail.com" and page.input_value("#name") == "Ana Patient"
+    with page.expect_navigation():
+        page.locator("#alternatives ~ ul button.slot").first.click()
+    assert "Your consultation is booked" in page.inner_text("main")
+    phone.check("booked-another-time")
+    assert _confirmation(mailbox, "ana@gmail.com")["To"] == "ana@gmail.com"
+    with live_server.app.app_context():
+        assert sorted(db.session.scalars(db.select(Booking.patient_email))) == ["ana@gmail.com", "other@example.com"]
+        db.session.rollback()

@@ -90,15 +90,28 @@ def test_invalid_details_show_messages_per_field_and_book_nothing(client, offere
     assert db.session.scalar(select(func.count(Booking.id))) == 0
 
 
-def test_patient_sees_slot_taken_message_with_alternatives(client, offered):
+def test_a_time_just_taken_offers_the_nearest_times_and_one_tap_books_one_with_what_was_typed(client, offered):
     consultation_type, _ = offered
     details_url, first = _book_first_slot(client, consultation_type)
     assert first.status_code == 302
-    second = client.post(details_url, data=patient_form(email="other@example.com"))
+    typed = patient_form(name="Bo Second", email="other@example.com")
+    second = client.post(details_url, data=typed)
     assert second.status_code == 409
     assert "This time was just taken" in second.text
-    assert len(_slot_links(second.text)) >= 1
+    assert 'value="Bo Second"' in second.text and 'value="other@example.com"' in second.text  # still in the form
+    alternatives = re.findall(
+        r'<button type="submit" class="slot" formaction="([^"]+)">Book ([^<]+)</button>', second.text
+    )
+    assert alternatives and "Book this time" not in second.text  # the taken time cannot be tried again by mistake
     assert db.session.scalar(select(func.count(Booking.id))) == 1
+    # The button posts the same form to the alternative's address: one tap, nothing retyped.
+    booked = client.post(alternatives[0][0].replace("&amp;", "&"), data=typed)
+    assert booked.status_code == 302
+    assert db.session.scalar(select(func.count(Booking.id))) == 2
+    assert (
+        db.session.scalar(select(Booking.patient_name).where(Booking.patient_email == "other@example.com"))
+        == "Bo Second"
+    )
 
 
 def test_double_submit_of_the_form_books_once(client, offered):
@@ -225,3 +238,18 @@ def test_first_available_goes_to_the_least_booked_clinician_that_week(
     book(at(15), "any", "third@example.com")  # one each now: the tie goes to the lower id
     owners = db.session.scalars(select(Booking.clinician_id).order_by(Booking.id)).all()
     assert owners == [busy.id, free.id, busy.id]
+
+
+def test_a_time_already_past_is_refused_before_the_form_with_the_next_times(client, offered):
+    """An old tab or the back button: the patient learns it before typing anything."""
+    consultation_type, _ = offered
+    past = (now_utc() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    page = client.get(
+        f"/book/{consultation_type.slug}/details",
+        query_string={"tz": "America/New_York", "start": past.strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )
+    assert page.status_code == 409
+    assert "That time has already passed" in page.text and '<form method="post"' not in page.text
+    offered_next = _slot_links(page.text)
+    assert offered_next
+    assert client.get(offered_next[0].replace("&amp;", "&")).status_code == 200  # each leads to the form
