@@ -6,7 +6,8 @@ title; the clinician's names the consultation type and the patient's initials
 """
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from flask import current_app
 
@@ -123,6 +124,37 @@ def emailed_invite(booking):
     """
     method = "REQUEST" if booking.is_active else "CANCEL"
     return BookingFacts.of(booking), method
+
+
+def web_calendar_links(facts):
+    """(name, address) of web calendars that take an event in a link, for "Add to calendar": Google,
+    Outlook.com and Office 365 (Apple Calendar and the rest open the .ics file).
+
+    The same neutral title, description and place as the invite; times in UTC, as the invite's.
+    """
+    event = invite_event(facts)
+    start_dt, end_dt = event.start_dt.astimezone(UTC), event.end_dt.astimezone(UTC)
+    google = {
+        "action": "TEMPLATE",
+        "text": event.summary,
+        "dates": f"{start_dt:%Y%m%dT%H%M%SZ}/{end_dt:%Y%m%dT%H%M%SZ}",
+        "details": event.description,
+        "location": event.location,
+    }
+    outlook = {
+        "path": "/calendar/action/compose",
+        "rru": "addevent",
+        "subject": event.summary,
+        "startdt": f"{start_dt:%Y-%m-%dT%H:%M:%SZ}",
+        "enddt": f"{end_dt:%Y-%m-%dT%H:%M:%SZ}",
+        "body": event.description,
+        "location": event.location,
+    }
+    return [
+        ("Google Calendar", f"https://calendar.google.com/calendar/render?{urlencode(google)}"),
+        ("Outlook.com", f"https://outlook.live.com/calendar/0/deeplink/compose?{urlencode(outlook)}"),
+        ("Office 365", f"https://outlook.office.com/calendar/0/deeplink/compose?{urlencode(outlook)}"),
+    ]
 
 
 def downloadable_invite(booking, now):

@@ -29,7 +29,7 @@ from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.ics.builder import build_invite, invite_from_json
-from kapclinic.ics.services import BookingFacts, invite_event
+from kapclinic.ics.services import BookingFacts, invite_event, web_calendar_links
 from kapclinic.notifications.mailer import build_message, transmit
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 
@@ -214,12 +214,13 @@ def _render(row):
     """
     if row.context is not None:
         values = {"clinic_display_name": clinic().display_name, **row.context["values"]}
+        facts = row.context["invite"] and BookingFacts.from_json(row.context["invite"])
+        if facts:
+            values["calendar_links"] = web_calendar_links(facts)
+            row.ics = _invite_text(invite_event(facts), row)
         subject, _, body_text = render_template(f"email/{row.template}.txt", **values).partition("\n")
         row.subject, row.body_text = subject.strip(), body_text.lstrip("\n")
         row.body_html = render_template(f"email/{row.template}.html", **values)
-        facts = row.context["invite"]
-        if facts is not None:
-            row.ics = _invite_text(invite_event(BookingFacts.from_json(facts)), row)
         row.context = None
     elif row.invite is not None:
         row.ics = _invite_text(invite_from_json(row.invite), row)

@@ -27,7 +27,7 @@ from kapclinic.core.timezones import (
 )
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.validation import likely_typo
-from kapclinic.ics.services import downloadable_invite
+from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
 from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
 from kapclinic.scheduling.models import BookingStatus
@@ -375,6 +375,7 @@ def _manage_context(booking, token):
         "released": booking.hold_expired(now) or booking.cancelled_by == services.RELEASED_UNCONFIRMED,
         "confirm_by": format_moment(booking.confirm_by_dt, booking.patient_zone) if booking.confirm_by_dt else "",
         "rebook_url": _rebook_url(booking),
+        "calendar_links": web_calendar_links(BookingFacts.of(booking)) if booking.is_active else [],
         **booking.when_for_people(),
     }
 

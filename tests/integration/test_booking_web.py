@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from icalendar import Calendar
@@ -253,3 +254,31 @@ def test_a_time_already_past_is_refused_before_the_form_with_the_next_times(clie
     offered_next = _slot_links(page.text)
     assert offered_next
     assert client.get(offered_next[0].replace("&amp;", "&")).status_code == 200  # each leads to the form
+
+
+def test_the_booking_page_and_email_add_it_to_google_outlook_and_office_with_the_invites_neutral_event(
+    client, offered, mailbox
+):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type, name="Ana Private", email="ana.private@example.com")
+    page = client.get(response.headers["Location"]).text
+    links = dict(re.findall(r'<a class="button" href="(https://[^"]+)" rel="noopener noreferrer">([^<]+)</a>', page))
+    by_name = {name: href.replace("&amp;", "&") for href, name in links.items()}
+    assert set(by_name) == {"Google Calendar", "Outlook.com", "Office 365"}
+    assert "Apple Calendar and others (.ics)" in page
+    booking = db.session.scalar(select(Booking))
+    start, end = booking.start_dt.astimezone(UTC), booking.end_dt.astimezone(UTC)
+    google = parse_qs(urlsplit(by_name["Google Calendar"]).query)
+    assert google["dates"] == [f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}"]
+    assert google["text"] == ["Consultation with Riverside KAP Clinic"]
+    for name in ("Outlook.com", "Office 365"):
+        outlook = parse_qs(urlsplit(by_name[name]).query)
+        assert (outlook["startdt"], outlook["enddt"]) == (
+            [f"{start:%Y-%m-%dT%H:%M:%SZ}"],
+            [f"{end:%Y-%m-%dT%H:%M:%SZ}"],
+        )
+        assert outlook["subject"] == google["text"]
+    for href in by_name.values():  # a third party's address: nothing that names the patient or opens the booking
+        assert "Private" not in href and "ana.private" not in href and "/manage/" not in href
+    html_body = mailbox.messages[-1].get_body(("html",)).get_content()
+    assert "https://calendar.google.com/calendar/render?" in html_body and ">Office 365</a>" in html_body
