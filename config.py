@@ -140,6 +140,8 @@ class BaseConfig:
     BOOKING_CONFIRMATION_MINUTES = 0
     # Slots API requests per client address: far above a patient clicking through the booking page.
     SLOTS_RATE_LIMIT = "120 per minute"
+    # "Send me my links again" requests per network (each address is also held to 3 an hour).
+    LINKS_AGAIN_RATE_LIMIT = "10 per hour"
     # The admin's list of suspicious bursts: this many active bookings from one network or phone within the hours.
     BURST_MIN_BOOKINGS = 3
     BURST_WINDOW_HOURS = 24
@@ -287,6 +289,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "MAX_ACTIVE_BOOKINGS_PER_PATIENT",
     "BOOKING_CONFIRMATION_MINUTES",
     "SLOTS_RATE_LIMIT",
+    "LINKS_AGAIN_RATE_LIMIT",
     "BURST_MIN_BOOKINGS",
     "BURST_WINDOW_HOURS",
     # rate-limit storage and redis

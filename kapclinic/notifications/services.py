@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import UnreadableData
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.ics.builder import build_invite, invite_from_json
 from kapclinic.ics.services import BookingFacts, invite_event, web_calendar_links
@@ -213,7 +214,11 @@ def _render(row):
     rendered (its bodies written, its event in `invite`) only has its invite built.
     """
     if row.context is not None:
-        values = {"clinic_display_name": clinic().display_name, **row.context["values"]}
+        values = {
+            "clinic_display_name": clinic().display_name,
+            "links_again_url": public_url("scheduling.links_again"),
+            **row.context["values"],
+        }
         facts = row.context["invite"] and BookingFacts.from_json(row.context["invite"])
         if facts:
             values["calendar_links"] = web_calendar_links(facts)

@@ -22,6 +22,10 @@ class PatientDetailsForm(BrowserForm):
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])
 
 
+class LinksAgainForm(BrowserForm):
+    email = StringField("Your email address", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
+
+
 class CancelForm(BrowserForm):
     reason = TextAreaField(
         "Would you like to tell us why? (optional)",

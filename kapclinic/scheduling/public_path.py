@@ -49,6 +49,23 @@ questionnaire_link_limit = limiter.limit(
 )
 
 
+# "Send me my links again": per network, and per address asked about (hashed), so neither a
+# script nor a stranger can turn it into a way to flood someone's inbox.
+links_again_limit = limiter.shared_limit(
+    lambda: current_app.config["LINKS_AGAIN_RATE_LIMIT"],
+    scope="links-again",
+    methods=["POST"],
+    error_message="We have sent links several times in the last hour. Please check your inbox and spam folder.",
+)
+links_again_address_limit = limiter.limit(
+    "3 per hour",
+    key_func=lambda: hash_secret((request.form.get("email") or "").strip().lower()),
+    methods=["POST"],
+    error_message="We have sent links to this address several times in the last hour. Please check your inbox "
+    "and spam folder.",
+)
+
+
 def visitor():
     """The visitor booking now, as the booking rules see them."""
     return PublicVisitor(client_network=network_of(request.remote_addr))

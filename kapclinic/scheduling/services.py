@@ -846,6 +846,42 @@ def email_questionnaire_link(booking):
     return True
 
 
+def send_links_again(email, now):
+    """Email fresh links for every upcoming consultation booked with this address, in one message; return how many.
+
+    Each consultation's link to change it is issued again (the one in earlier emails stops
+    working: only one is kept), and its questionnaire's link is renewed as a reminder's is
+    (the one before keeps working). An address with none gets nothing: the page answers the
+    same either way, so it tells nobody whether an address has booked.
+    """
+    bookings = db.session.scalars(
+        select(Booking)
+        .where(func.lower(Booking.patient_email) == email.lower(), upcoming_and_holding(now))
+        .order_by(Booking.start_dt)
+    ).all()
+    if not bookings:
+        return 0
+    consultations = []
+    for booking in bookings:
+        token, booking.manage_token_hash = issue_manage_token()
+        booking.updated_dt = now
+        intake = booking.intake if booking.status is BookingStatus.CONFIRMED else None
+        questionnaire = intake is not None and intake.is_editable
+        consultations.append(
+            {
+                **booking.for_email(),
+                "type_name": booking.consultation_type.name,
+                "manage_url": public_url("scheduling.manage", token=token),
+                "intake_url": public_url("intake.start", token=renew_questionnaire_link(intake))
+                if questionnaire
+                else "",
+            }
+        )
+    queue_email(bookings[0].patient_email, "links_again", {"consultations": consultations})
+    db.session.flush()
+    return len(bookings)
+
+
 def _notify_patient(booking, template, now, manage_token=None, intake_token=None, invite=True, **extra):
     """Queue the patient's email, with its calendar invite (REQUEST, or CANCEL once cancelled) unless `invite` is False.
 

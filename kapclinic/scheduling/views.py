@@ -29,7 +29,7 @@ from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.validation import likely_typo
 from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
 from kapclinic.scheduling import public_path, services
-from kapclinic.scheduling.forms import CancelForm, ConfirmForm, PatientDetailsForm
+from kapclinic.scheduling.forms import CancelForm, ConfirmForm, LinksAgainForm, PatientDetailsForm
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 
@@ -192,6 +192,21 @@ def _active_type_or_404(slug):
     if consultation_type is None:
         abort(404, "We do not offer that kind of consultation.")
     return consultation_type
+
+
+@blueprint.route("/links", methods=["GET", "POST"])
+@public_path.links_again_limit
+@public_path.links_again_address_limit
+def links_again():
+    """Send me my links again: one email with fresh links to each upcoming consultation and questionnaire."""
+    form = LinksAgainForm()
+    if request.method == "GET":
+        return render_template("scheduling/links_again.html", form=form)
+    if not form.validate():
+        return render_template("scheduling/links_again.html", form=form), 422
+    services.send_links_again(form.email.data, now_utc())
+    # The same answer whether or not the address has booked: it tells a stranger nothing.
+    return render_template("scheduling/links_again.html", form=form, sent_to=form.email.data)
 
 
 @blueprint.get("/book")

@@ -663,6 +663,12 @@ def test_password_reset_request_form(app, desk_user, body):
     submit(app, app.test_client(), "/staff/reset", body)
 
 
+@FUZZ
+@given(body=form_bodies({"email": "ana.patient@example.com"}))
+def test_links_again_form(app, patient_booking, body):
+    submit(app, app.test_client(), "/links", body)
+
+
 @pytest.fixture
 def reset_link(app, desk_user):
     """Return a factory: a fresh single-use reset link for the front desk user, as the email carries."""
@@ -1042,6 +1048,7 @@ FUZZED_POST_ENDPOINTS = {
     "admin.retry_message": test_admin_posts_without_fields,
     "admin.retry_all_failed": test_admin_posts_without_fields,
     "admin.cancel_burst": test_cancel_burst_form,
+    "scheduling.links_again": test_links_again_form,
     "scheduling.confirm_booking": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "scheduling.email_questionnaire_link": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "frontdesk.add_note": test_intake_record_forms,
