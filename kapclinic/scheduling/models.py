@@ -235,6 +235,7 @@ class Booking(db.Model):
         # checked against it there; an embedded clinic's table is small enough to read.)
         Index("ix_bookings_patient_email_start", text("lower(patient_email)"), "start_dt").ddl_if(dialect="postgresql"),
         Index("ix_bookings_patient_phone_start", "patient_phone", "start_dt"),
+        Index("uq_bookings_previous_manage_token_hash", "previous_manage_token_hash", unique=True),
         postgresql.ExcludeConstraint(
             ("clinician_id", "="),
             (text("tstzrange(blocked_start_dt, blocked_end_dt, '[)')"), "&&"),
@@ -269,6 +270,8 @@ class Booking(db.Model):
     ical_uid: Mapped[str] = mapped_column(db.String(255), unique=True)
     ical_sequence: Mapped[int] = mapped_column(default=0)
     manage_token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    # The link before the current one (a reschedule emails a new link): it still opens the booking.
+    previous_manage_token_hash: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
 
     created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)

@@ -378,8 +378,15 @@ def booking_for_token(token, for_update=False):
     token_hash = tokens.stored_hash(token, tokens.MANAGE_BOOKING)
     if token_hash is None:
         return None
-    query = select(Booking).where(Booking.manage_token_hash == token_hash)
+    query = select(Booking).where(
+        or_(Booking.manage_token_hash == token_hash, Booking.previous_manage_token_hash == token_hash)
+    )
     return db.session.scalar(query.with_for_update() if for_update else query)
+
+
+def is_latest_link(booking, token):
+    """The link in the newest email about the booking (not the one before a reschedule)."""
+    return tokens.stored_hash(token, tokens.MANAGE_BOOKING) == booking.manage_token_hash
 
 
 def booking_by_public_id(public_id):
@@ -772,6 +779,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
         booking.blocked_start_dt = blocked.start_dt
         booking.blocked_end_dt = blocked.end_dt
         booking.ical_sequence += 1
+        booking.previous_manage_token_hash = booking.manage_token_hash  # the first email's link still opens it
         booking.manage_token_hash = token_hash
         booking.updated_dt = now
 
@@ -864,6 +872,7 @@ def send_links_again(email, now):
     consultations = []
     for booking in bookings:
         token, booking.manage_token_hash = issue_manage_token()
+        booking.previous_manage_token_hash = None  # links in earlier emails stop, as the page says
         booking.updated_dt = now
         intake = booking.intake if booking.status is BookingStatus.CONFIRMED else None
         questionnaire = intake is not None and intake.is_editable

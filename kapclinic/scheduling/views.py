@@ -391,6 +391,7 @@ def _manage_context(booking, token):
         "confirm_by": format_moment(booking.confirm_by_dt, booking.patient_zone) if booking.confirm_by_dt else "",
         "rebook_url": _rebook_url(booking),
         "calendar_links": web_calendar_links(BookingFacts.of(booking)) if booking.is_active else [],
+        "earlier_link": not services.is_latest_link(booking, token),
         **booking.when_for_people(),
     }
 

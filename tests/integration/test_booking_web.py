@@ -169,13 +169,16 @@ def test_patient_cancels_and_the_slot_opens_again(client, offered, mailbox):
     ]
 
 
-def test_patient_reschedules_and_the_old_link_is_replaced(client, offered, mailbox):
+def test_patient_reschedules_and_the_first_emails_link_still_opens_the_booking_and_says_it_moved(
+    client, offered, mailbox
+):
     consultation_type, _ = offered
     _, response = _book_first_slot(client, consultation_type)
     manage_url = response.headers["Location"]
     booking = db.session.scalar(select(Booking))
     old_start = booking.start_dt
-    choices = client.get(manage_url + "/reschedule").text
+    later = (now_utc() + timedelta(days=4)).date().isoformat()  # outside the window for changing online
+    choices = client.get(manage_url + "/reschedule", query_string={"day": later}).text
     confirm_url = _slot_links(choices)[3].replace("&amp;", "&")
     assert client.get(confirm_url).status_code == 200
     moved = client.post(confirm_url)
@@ -185,8 +188,18 @@ def test_patient_reschedules_and_the_old_link_is_replaced(client, offered, mailb
     db.session.refresh(booking)
     assert booking.start_dt != old_start
     assert booking.ical_sequence == 1
-    assert client.get(manage_url).status_code == 404
     assert mailbox.messages[-1]["Subject"].endswith("has a new time")
+    # The link in the first email is not a dead end: it opens the booking at its new time.
+    earlier = client.get(manage_url)
+    assert earlier.status_code == 200
+    assert "This consultation has moved since the email you opened this from" in earlier.text
+    assert "has moved since" not in client.get(new_manage_url).text  # the newest link needs no such note
+    # One more move: the link before the newest keeps working, the first one stops.
+    again = _slot_links(client.get(new_manage_url + "/reschedule", query_string={"day": later}).text)[-1]
+    again = again.replace("&amp;", "&")
+    newest = client.post(again).headers["Location"]
+    assert client.get(new_manage_url).status_code == 200 and client.get(newest).status_code == 200
+    assert client.get(manage_url).status_code == 404
 
 
 def test_changes_close_inside_the_cancellation_window(client, create_clinician, create_consultation_type):

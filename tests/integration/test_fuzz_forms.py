@@ -534,7 +534,7 @@ def test_booking_form(app, offering, data):
 
 @pytest.fixture
 def patient_booking(book):
-    """A booking whose manage path follows it: a reschedule issues a new link and the old one stops working."""
+    """A booking whose manage path follows it: a reschedule issues a new link (the one before it works once more)."""
     return SimpleNamespace(manage=book().manage)
 
 
