@@ -301,7 +301,7 @@ def patient_details(slug):
         context = _details_context(consultation_type, query, form, taken.alternatives)
         return render_template("scheduling/details.html", taken=True, **context), 409
     except services.SchedulingError as refused:
-        if refused.field in ("idempotency_key", "email", "phone"):
+        if refused.field in ("idempotency_key", "email", "phone", "date_of_birth"):
             form[refused.field].errors = [_phone_linked(str(refused))]
         else:
             query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)

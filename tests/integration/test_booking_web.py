@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.helpers import patient_form
+from tests.helpers import patient_form, patient_json
 
 
 @pytest.fixture
@@ -295,3 +295,36 @@ def test_the_booking_page_and_email_add_it_to_google_outlook_and_office_with_the
         assert "Private" not in href and "ana.private" not in href and "/manage/" not in href
     html_body = mailbox.messages[-1].get_body(("html",)).get_content()
     assert "https://calendar.google.com/calendar/render?" in html_body and ">Office 365</a>" in html_body
+
+
+def test_a_child_under_the_online_age_is_told_on_the_form_to_book_by_phone(client, offered):
+    consultation_type, _ = offered
+    day = (now_utc() + timedelta(days=3)).date()
+    page = client.get(f"/book/{consultation_type.slug}", query_string={"tz": "UTC", "day": day.isoformat()}).text
+    details_url = _slot_links(page)[0].replace("&amp;", "&")
+    ten = day.replace(year=day.year - 10).isoformat()
+    refused = client.post(details_url, data=patient_form(date_of_birth=ten))
+    assert refused.status_code == 422
+    assert "For children under 12 we book the consultation by phone" in refused.text
+    assert 'id="date_of_birth-error"' in refused.text  # on the field, and named in the summary
+    assert db.session.scalar(select(func.count(Booking.id))) == 0
+    # Twelve on the consultation's day is old enough (a guardian is asked to join the intake).
+    twelve = day.replace(year=day.year - 12).isoformat()
+    assert client.post(details_url, data=patient_form(date_of_birth=twelve)).status_code == 302
+
+
+def test_the_api_refuses_a_child_under_the_online_age_on_the_field(client, offered):
+    consultation_type, _ = offered
+    slot = client.get(
+        "/api/v1/slots",
+        query_string={
+            "type": consultation_type.slug,
+            "start": (now_utc() + timedelta(days=2)).date().isoformat(),
+            "end": (now_utc() + timedelta(days=4)).date().isoformat(),
+            "tz": "UTC",
+        },
+    ).json["slots"][0]
+    born = (now_utc() - timedelta(days=365 * 11)).date().isoformat()
+    response = client.post("/api/v1/bookings", json=patient_json(consultation_type, slot["start"], date_of_birth=born))
+    assert response.status_code == 422
+    assert "by phone" in response.json["errors"]["date_of_birth"]
