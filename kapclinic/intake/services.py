@@ -120,14 +120,14 @@ def age_on(date_of_birth, day):
     return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
 
 
-def _consultation_day(intake):
-    """The consultation's date on the clinic's calendar.
+def _consultation_day(start_dt):
+    """The date of a consultation starting at start_dt on the clinic's calendar.
 
     Ages are decided there, never in the zone the patient picked: from Kiritimati
     (UTC+14) a consultation is already tomorrow, which would skip a guardian's consent
     the day before an 18th birthday.
     """
-    return intake.booking.start_dt.astimezone(get_zone(clinic().timezone)).date()
+    return start_dt.astimezone(get_zone(clinic().timezone)).date()
 
 
 def intake_date_of_birth(intake):
@@ -143,19 +143,25 @@ def age_at_consultation(intake):
     a guardian's consent.
     """
     births = [intake.booking.patient_date_of_birth, intake_date_of_birth(intake)]
-    return min(age_on(born, _consultation_day(intake)) for born in births if born is not None)
+    return min(age_on(born, _consultation_day(intake.booking.start_dt)) for born in births if born is not None)
 
 
 def is_minor(intake):
     return age_at_consultation(intake) < current_app.config["ADULT_AGE"]
 
 
+def below_online_age(date_of_birth, start_dt):
+    """Under MINIMUM_ONLINE_AGE on the day of a consultation starting at start_dt: booked by phone, with a
+    parent or guardian (the booking form says so; the intake of a child staff booked asks to call)."""
+    minimum = current_app.config["MINIMUM_ONLINE_AGE"]
+    if age_on(date_of_birth, start_dt.date() - timedelta(days=2)) >= minimum:
+        return False  # old enough on any calendar: the clinic's zone need not be read
+    return age_on(date_of_birth, _consultation_day(start_dt)) < minimum
+
+
 def is_below_online_age(intake):
     """From the date of birth given at booking, so that a typo in the intake cannot lock anyone out."""
-    return (
-        age_on(intake.booking.patient_date_of_birth, _consultation_day(intake))
-        < current_app.config["MINIMUM_ONLINE_AGE"]
-    )
+    return below_online_age(intake.booking.patient_date_of_birth, intake.booking.start_dt)
 
 
 def steps(intake):

@@ -37,12 +37,12 @@ from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.db import UTCDateTime, flush_in_savepoint
 from kapclinic.core.errors import DomainError
-from kapclinic.core.timezones import format_moment, get_zone
+from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.core.validation import is_slug
 from kapclinic.extensions import db
 from kapclinic.ics.services import emailed_invite
-from kapclinic.intake.services import age_on
+from kapclinic.intake.services import below_online_age
 from kapclinic.intake.services import consultation_moved as intake_consultation_moved
 from kapclinic.intake.services import create_for_booking as create_intake
 from kapclinic.intake.services import renew_link as renew_questionnaire_link
@@ -480,18 +480,11 @@ def _check_patient_limit(patient, now):
 
 
 def _check_online_age(patient, start_dt):
-    """A child under MINIMUM_ONLINE_AGE is booked by phone, with a parent or guardian: said on the booking form,
-    before anything is booked (the questionnaire used to be the first to say so).
-
-    The age on the consultation's day on the clinic's calendar, as the intake decides it.
-    """
-    minimum = current_app.config["MINIMUM_ONLINE_AGE"]
-    if age_on(patient.date_of_birth, start_dt.date() - timedelta(days=2)) >= minimum:
-        return  # old enough whatever the zone: no need to read the clinic's
-    if age_on(patient.date_of_birth, start_dt.astimezone(get_zone(clinic().timezone)).date()) < minimum:
+    """Said on the booking form, before anything is booked (the questionnaire used to be the first to say so)."""
+    if below_online_age(patient.date_of_birth, start_dt):
         raise NotBookable(
-            f"For children under {minimum} we book the consultation by phone, with a parent or guardian. "
-            f"Please call us on {clinic().phone}. Nothing was booked.",
+            f"For children under {current_app.config['MINIMUM_ONLINE_AGE']} we book the consultation by phone, "
+            f"with a parent or guardian. Please call us on {clinic().phone}. Nothing was booked.",
             field="date_of_birth",
         )
 
