@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from kapclinic.core import validation
 from kapclinic.core.timezones import EARLIEST_YEAR, LATEST_YEAR, UnknownTimeZone, get_zone, now_utc, parse_instant
+from kapclinic.scheduling.slots import month_days
 
 MAX_SLOT_RANGE_DAYS = 62
 # RFC 3339 full-date and date-time with a numeric offset or Z: JSON Schema's "date" and
@@ -187,6 +188,10 @@ class AvailabilityQuery(_OfferingQuery):
     @property
     def first_day(self):
         return date(int(self.month[:4]), int(self.month[5:7]), 1)
+
+    @property
+    def days(self):
+        return month_days(self.first_day)
 
     def range_errors(self):
         # By the year's digits: a date in year 0 cannot even be made.

@@ -1,8 +1,6 @@
 """API v1: consultation types, clinicians, slots and bookings as JSON."""
 
 import json
-from calendar import monthrange
-from datetime import timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
@@ -143,16 +141,11 @@ def _slots_body(query):
     return _as_json({"tz": query.tz, "slots": [_slot_json(slot, zone) for slot in found]}), covered
 
 
-def _month_days(query):
-    first_day = query.first_day
-    return [first_day + timedelta(days=offset) for offset in range(monthrange(first_day.year, first_day.month)[1])]
-
-
 def _availability_body(query):
     """Every day of the month in tz, with how many distinct start times it has and the first."""
-    found, zone, covered = _free_starts(query, lambda query: (_month_days(query)[0], _month_days(query)[-1]))
-    days = _month_days(query)
-    per_day = found.starts_per_day([utc_window_for_local_dates(day, day, zone) for day in days])
+    found, zone, covered = _free_starts(query, lambda query: (query.days[0], query.days[-1]))
+    days = query.days
+    per_day = found.starts_per_day(days, zone)
     return _as_json(
         {
             "tz": query.tz,

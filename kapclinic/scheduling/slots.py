@@ -25,6 +25,7 @@ tuples of datetimes.
 """
 
 from bisect import bisect_right
+from calendar import monthrange
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -447,15 +448,16 @@ class SlotSequence(Sequence):
                 start_dt = _moment(first + offset)
                 yield start_dt, start_dt + self._duration, ids
 
-    def starts_per_day(self, days):
-        """For each of `days` (consecutive Intervals: a calendar's days as UTC instants), the number of distinct
-        starts in it and the earliest, or None.
+    def starts_per_day(self, days, zone):
+        """For each of `days` (consecutive local dates in `zone`), the number of distinct starts in it and the
+        earliest, or None.
 
         Counted per block by arithmetic (a block's starts are evenly spaced), so a month of
         many clinicians costs its blocks, not its slots.
         """
-        bounds = [_micros(day.start_dt) for day in days]
-        bounds.append(_micros(days[-1].end_dt))
+        windows = [utc_window_for_local_dates(day, day, zone) for day in days]
+        bounds = [_micros(window.start_dt) for window in windows]
+        bounds.append(_micros(windows[-1].end_dt))
         counts, firsts = [0] * len(days), [None] * len(days)
         step = self._step
         for first, count, _ in self._blocks:
@@ -538,6 +540,11 @@ def pick_fair_clinician(bookings_this_week):
     if not bookings_this_week:
         raise ValueError("no clinician is free at that time")
     return min(bookings_this_week, key=lambda clinician_id: (bookings_this_week[clinician_id], clinician_id))
+
+
+def month_days(first_day):
+    """Every date of the month `first_day` opens, in order."""
+    return [first_day + timedelta(days=offset) for offset in range(monthrange(first_day.year, first_day.month)[1])]
 
 
 def utc_window_for_local_dates(first_day, last_day, zone):

@@ -2,7 +2,6 @@
 
 import math
 import secrets
-from calendar import monthrange
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
@@ -31,7 +30,7 @@ from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calend
 from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, LinksAgainForm, PatientDetailsForm
 from kapclinic.scheduling.models import BookingStatus
-from kapclinic.scheduling.slots import utc_window_for_local_dates
+from kapclinic.scheduling.slots import month_days, utc_window_for_local_dates
 
 blueprint = Blueprint("scheduling", __name__)
 
@@ -103,13 +102,11 @@ class SlotQuery:
 def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, exclude_booking_id=None, **route):
     """The month calendar (each day with its number of free start times) and the chosen day's times, each once."""
     zone, month = query.zone, query.month
-    days = [month + timedelta(days=offset) for offset in range(monthrange(month.year, month.month)[1])]
+    days = month_days(month)
     found = services.find_slots(
         consultation_type, utc_window_for_local_dates(days[0], days[-1], zone), now, query.clinician, exclude_booking_id
     )
-    counts = dict(
-        zip(days, (count for count, _ in found.starts_per_day([_day_window(day, zone) for day in days])), strict=True)
-    )
+    counts = {day: count for day, (count, _) in zip(days, found.starts_per_day(days, zone), strict=True)}
     chosen = query.day if query.day in counts else next((day for day in days if counts[day]), None)
 
     def page(**changes):
@@ -117,7 +114,7 @@ def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, e
 
     times = []
     if chosen is not None:
-        window = _day_window(chosen, zone)
+        window = utc_window_for_local_dates(chosen, chosen, zone)
         for start_dt, _, _ in found.starts():
             if window.start_dt <= start_dt < window.end_dt:
                 label = format_time(start_dt, zone)
@@ -153,10 +150,6 @@ def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, e
         "zone_choices": zone_choices(now, query.tz_name),
         "zone_label": zone_label(query.tz_name, now),
     }
-
-
-def _day_window(day, zone):
-    return utc_window_for_local_dates(day, day, zone)
 
 
 def _day_name(day):

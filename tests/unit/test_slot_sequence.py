@@ -114,7 +114,7 @@ def test_starts_and_their_count_per_day_are_the_distinct_starts_of_the_list(team
     zone = ZoneInfo(zone_name)
     first_day = window.start_dt.astimezone(zone).date()
     days = [first_day + timedelta(days=offset) for offset in range((window.end_dt - window.start_dt).days + 2)]
-    per_day = slots.starts_per_day([utc_window_for_local_dates(day, day, zone) for day in days])
+    per_day = slots.starts_per_day(days, zone)
     for day, (count, first) in zip(days, per_day, strict=True):
         that_day = sorted(start for start in by_start if start.astimezone(zone).date() == day)
         assert (count, first) == (len(that_day), that_day[0] if that_day else None)
