@@ -76,6 +76,8 @@ class Intake(db.Model):
     answers = mapped_column(EncryptedJSON, nullable=False, default=dict)
     results = mapped_column(EncryptedJSON, nullable=False, default=dict)
     guardian_consent = mapped_column(EncryptedJSON, nullable=True)
+    # {step key: {linkId: what was typed}} for pages saved to finish later, not yet valid.
+    draft_answers = mapped_column(EncryptedJSON, nullable=True)
     # The flags themselves (codes, reasons, the answers that raised them) live only in the
     # encrypted `results`. In clear are just the markers the front desk queue sorts and
     # filters on in SQL, none of which says which answer or condition: an urgent safety
