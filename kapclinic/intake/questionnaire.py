@@ -44,6 +44,8 @@ class Question:
     # FHIR enableBehavior: "all" conditions must hold, or "any" one of them.
     enable_behavior: str = "all"
     loinc: str | None = None
+    # In a step's add-another rows (Step.rows): the row's number, from 1; 0 for a question on its own.
+    row: int = 0
 
     def is_enabled(self, answers):
         if not self.enable_when:
@@ -82,6 +84,8 @@ class Step:
     shown_when: tuple | None = None
     # Rules across answers of this step: functions of the answers returning {link_id: message}.
     checks: tuple = ()
+    # The singular noun of this step's add-another rows ("antidepressant"), when it has them.
+    row_noun: str = ""
 
     def is_shown(self, answers_by_step):
         if self.shown_when is None:
@@ -198,25 +202,26 @@ RESPONSES = (
 def _antidepressant_rows():
     questions = []
     for row in range(1, ANTIDEPRESSANT_ROWS + 1):
+        named = ((f"ad{row}_name", True),)
         questions += [
             Question(
-                f"ad{row}_name", f"Antidepressant {row}: name", "string", hint="Leave blank if none" if row == 1 else ""
-            ),
-            Question(
-                f"ad{row}_dose", f"Antidepressant {row}: highest dose", "string", enable_when=((f"ad{row}_name", True),)
-            ),
-            Question(
-                f"ad{row}_duration",
-                f"Antidepressant {row}: how long you took it",
+                f"ad{row}_name",
+                f"Antidepressant {row}: name",
                 "string",
-                enable_when=((f"ad{row}_name", True),),
+                hint="Start with the most recent. Leave blank if none." if row == 1 else "",
+                row=row,
+            ),
+            Question(f"ad{row}_dose", f"Antidepressant {row}: highest dose", "string", enable_when=named, row=row),
+            Question(
+                f"ad{row}_duration", f"Antidepressant {row}: how long you took it", "string", enable_when=named, row=row
             ),
             Question(
                 f"ad{row}_response",
                 f"Antidepressant {row}: how it went",
                 "choice",
                 options=RESPONSES,
-                enable_when=((f"ad{row}_name", True),),
+                enable_when=named,
+                row=row,
             ),
         ]
     return tuple(questions)
@@ -239,6 +244,7 @@ HISTORY = Step(
         _yes_no("had_ketamine", "Have you had ketamine treatment before?"),
         _details("prior_treatment_details", "had_ketamine", "How did ketamine treatment go?"),
     ),
+    row_noun="antidepressant",
 )
 
 MEDICATIONS = Step(
@@ -482,6 +488,93 @@ def steps_for(answers_by_step, is_minor):
     if is_minor:
         steps.insert(len(steps) - 1, GUARDIAN)
     return steps
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named part of the questionnaire: progress counts these, so its total never changes part way."""
+
+    title: str
+    step_keys: tuple
+
+
+SECTIONS = (
+    Section("About you", ("about", "reasons")),
+    Section("Your health and treatment", ("history", "medications", "medical", "psychiatric")),
+    Section("How you have been feeling", ("phq9", "asq", "gad7", "audit", "pcl5")),
+    Section("Consent", ("guardian", "consent")),
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    sections: tuple  # (title, state) for every section; state is "done", "current" or "to do"
+    number: int  # the current section's number, from 1
+    page: int  # the page's number within its section, from 1
+    pages: int  # the section's pages for this patient (trauma and guardian pages come and go)
+
+    @property
+    def count(self):
+        return len(self.sections)
+
+    @property
+    def title(self):
+        return self.sections[self.number - 1][0]
+
+
+def progress(steps, current_key):
+    """Where a page sits in the questionnaire: its section among all of them, and its place in that section."""
+    number = next(index for index, section in enumerate(SECTIONS, 1) if current_key in section.step_keys)
+    shown = [step.key for step in steps if step.key in SECTIONS[number - 1].step_keys]
+    states = tuple(
+        (section.title, "done" if index < number else "current" if index == number else "to do")
+        for index, section in enumerate(SECTIONS, 1)
+    )
+    return Progress(states, number, shown.index(current_key) + 1, len(shown))
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A step's add-another rows: as many show as have answers (at least one), plus any the patient added."""
+
+    noun: str
+    rows: tuple  # one tuple of questions per row
+    visible: int
+
+    @property
+    def may_add(self):
+        return self.visible < len(self.rows)
+
+
+def layout(step, values, added_rows=0):
+    """The step's questions in order, with its add-another rows gathered into one Rows block."""
+    blocks, rows = [], {}
+    for question in step.questions:
+        if not question.row:
+            blocks.append(question)
+            continue
+        if not rows:
+            blocks.append(None)  # where the rows go
+        rows.setdefault(question.row, []).append(question)
+    if not rows:
+        return blocks
+    answered = [row for row, questions in rows.items() if any(values.get(q.link_id) for q in questions)]
+    visible = min(len(rows), max([1, *answered]) + added_rows)
+    block = Rows(step.row_noun, tuple(tuple(questions) for _, questions in sorted(rows.items())), visible)
+    return [block if each is None else each for each in blocks]
+
+
+def draft_values(step, form):
+    """What was typed on a page saved to finish later, kept only for this step's questions and cut to their size."""
+    draft = {}
+    for question in step.questions:
+        typed = [value[: question.max_length] for value in form.get(question.link_id, []) if isinstance(value, str)]
+        if question.repeats:
+            codes = {code for code, _ in question.options}
+            draft[question.link_id] = [value for value in typed if value in codes]
+        elif typed and typed[-1].strip():
+            draft[question.link_id] = typed[-1]
+    return draft
 
 
 # --- validation -------------------------------------------------------------------

@@ -303,6 +303,7 @@ def save_step(intake, step, form, now):
             db.session.flush()
         return StepOutcome(errors, answers, shows_support=bool(signals))
     intake.answers = {**intake.answers, step.key: answers}
+    _keep_draft(intake, step.key, None)
     # Steps that no longer apply (trauma unticked) keep no answers.
     shown = {shown_step.key for shown_step in steps(intake)}
     intake.answers = {key: value for key, value in intake.answers.items() if key in shown}
@@ -314,6 +315,36 @@ def save_step(intake, step, form, now):
     db.session.flush()
     shows_support = any(flag.level == screening.URGENT and flag.step == step.key for flag in flags)
     return StepOutcome({}, answers, shows_support=shows_support)
+
+
+def save_for_later(intake, step, form, now):
+    """Keep a page the patient must leave: saved as answers when they pass, or else kept as typed for next time.
+
+    Either way nothing typed is lost, and a risk answer raises its flag as on "Save and continue".
+    """
+    outcome = save_step(intake, step, form, now)
+    if outcome.errors:
+        _keep_draft(intake, step.key, questionnaire.draft_values(step, form))
+        intake.updated_dt = now
+    return outcome
+
+
+def _keep_draft(intake, step_key, typed):
+    drafts = {key: value for key, value in (intake.draft_answers or {}).items() if key != step_key}
+    if typed:
+        drafts[step_key] = typed
+    intake.draft_answers = drafts or None
+
+
+def values_to_show(intake, step):
+    """What a page opens with: what was typed when it was saved for later, else the saved answers, else defaults."""
+    return (intake.draft_answers or {}).get(step.key) or intake.answers.get(step.key) or prefilled(intake, step)
+
+
+def previous_step(intake, step):
+    shown = steps(intake)
+    index = [each.key for each in shown].index(step.key)
+    return shown[index - 1] if index else None
 
 
 def submit(intake, now):

@@ -41,12 +41,6 @@ def _csrf_ok():
     return True
 
 
-def _progress(intake, step):
-    steps = services.steps(intake)
-    keys = [each.key for each in steps]
-    return {"number": keys.index(step.key) + 1, "count": len(steps), "steps": steps}
-
-
 def _closed_response(intake, token):
     """The page to show instead when the intake cannot be filled in online (or any more)."""
     if services.is_below_online_age(intake):
@@ -75,21 +69,29 @@ def start(token):
     )
 
 
-def _render_step(intake, token, step, values, errors, status=200, notice="", support=False):
+def _render_step(intake, token, step, values, errors, status=200, notice="", support=False, added_rows=0):
+    previous = services.previous_step(intake, step)
     return (
         render_template(
             "intake/step.html",
             intake=intake,
             token=token,
             step=step,
+            blocks=questionnaire.layout(step, values, added_rows),
             values=values,
             errors=errors,
             notice=notice,
             support=support,
-            progress=_progress(intake, step),
+            progress=questionnaire.progress(services.steps(intake), step.key),
+            back_url=url_for("intake.step", token=token, key=previous.key)
+            if previous
+            else url_for("intake.start", token=token),
         ),
         status,
     )
+
+
+DRAFT_NOTICE = "You saved this page to finish later. Check your answers here, then continue."
 
 
 @blueprint.route("/<token>/step/<key>", methods=["GET", "POST"])
@@ -102,11 +104,18 @@ def step(token, key):
     if closed:
         return closed
     if request.method == "GET":
-        values = intake.answers.get(step.key) or services.prefilled(intake, step)
-        return _render_step(intake, token, step, values, {})
+        notice = DRAFT_NOTICE if (intake.draft_answers or {}).get(step.key) else ""
+        return _render_step(intake, token, step, services.values_to_show(intake, step), {}, notice=notice)
     typed = {name: request.form.getlist(name) for name in request.form}
+    action = request.form.get("action")
+    if action == "add-row":
+        # "Add another" without JavaScript: the page again with one more row, nothing saved yet.
+        return _render_step(intake, token, step, _typed_values(step, typed), {}, added_rows=1)
     if not _csrf_ok():
         return _render_step(intake, token, step, _typed_values(step, typed), {}, 400, SESSION_EXPIRED)
+    if action == "later":
+        outcome = services.save_for_later(intake, step, typed, now_utc())
+        return redirect(url_for("intake.saved", token=token, support=int(outcome.shows_support)))
     outcome = services.save_step(intake, step, typed, now_utc())
     if outcome.errors:
         # An invalid step saves no answers; it may still have raised a safety flag, which stays.
@@ -117,6 +126,23 @@ def step(token, key):
     if outcome.shows_support:
         return redirect(url_for("intake.support", token=token, next=step.key))
     return redirect(_after(intake, token))
+
+
+@blueprint.get("/<token>/saved")
+def saved(token):
+    """After "Save and finish later": what is kept, and how to come back."""
+    intake = _intake_or_404(token)
+    closed = _closed_response(intake, token)
+    if closed:
+        return closed
+    return render_template(
+        "intake/saved.html",
+        intake=intake,
+        token=token,
+        support=request.args.get("support") == "1",
+        has_draft=bool(intake.draft_answers),
+        **intake.booking.when_for_people(),
+    )
 
 
 NOT_SAVED = (
@@ -138,6 +164,7 @@ def database_away(error):
             step=step,
             values=_typed_values(step, typed),
             errors={},
+            blocks=questionnaire.layout(step, _typed_values(step, typed)),
             notice=NOT_SAVED,
             support=False,
             progress=None,

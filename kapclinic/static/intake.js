@@ -29,3 +29,19 @@
   form.addEventListener("input", update);
   update();
 })();
+
+// "Add another": show the next hidden row and move focus to it, without a round trip.
+(function () {
+  document.querySelectorAll("[data-add-row]").forEach(function (button) {
+    var group = button.closest("[data-row-group]");
+    button.addEventListener("click", function (event) {
+      var next = group.querySelector("fieldset.row[hidden]");
+      if (!next) return;
+      event.preventDefault();
+      next.hidden = false;
+      var first = next.querySelector("input, select, textarea");
+      if (first) first.focus();
+      if (!group.querySelector("fieldset.row[hidden]")) button.hidden = true;
+    });
+  });
+})();

@@ -86,6 +86,7 @@ ROUTE_MATRIX = {
     ("intake.step", "GET"): LINK_HOLDER_ONLY,
     ("intake.step", "POST"): LINK_HOLDER_ONLY,
     ("intake.support", "GET"): LINK_HOLDER_ONLY,
+    ("intake.saved", "GET"): LINK_HOLDER_ONLY,
     ("intake.review", "GET"): LINK_HOLDER_ONLY,
     ("intake.review", "POST"): LINK_HOLDER_ONLY,
     ("intake.done", "GET"): LINK_HOLDER_ONLY,
