@@ -10,8 +10,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.core import get_global
+from babel.dates import format_date, get_timezone_location, get_timezone_name
 from babel.dates import get_timezone as get_babel_zone
-from babel.dates import get_timezone_location, get_timezone_name
 
 from kapclinic.core.errors import DomainError
 
@@ -169,6 +169,11 @@ def format_moment(moment, zone):
     local = moment.astimezone(zone)
     hour = local.strftime("%I").lstrip("0") or "12"
     return f"{local:%a %d %b %Y}, {hour}:{local:%M %p} {local.tzname()}"
+
+
+def format_day(moment, zone):
+    """The calendar day of an instant in `zone`, written out in the locale's long form (e.g. 'December 6, 2026')."""
+    return format_date(moment.astimezone(zone).date(), format="long", locale=LOCALE)
 
 
 def format_time(moment, zone):

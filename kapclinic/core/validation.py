@@ -61,6 +61,19 @@ def clean_name(value):
     return value
 
 
+_PLAIN_FIRST_NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019-]){0,29}")
+
+
+def plain_first_name(name):
+    """The first word of a name when it is plainly a name (letters, an apostrophe or hyphen), else "".
+
+    For text a patient typed that goes to someone else's inbox (a guardian's consent
+    request): a name can be shown, a link or a message smuggled in a name cannot.
+    """
+    first = (name or "").strip().split(" ", 1)[0]
+    return first if _PLAIN_FIRST_NAME.fullmatch(first) else ""
+
+
 def clean_email(value):
     """Return the normalised address (email-validator, without a DNS look-up)."""
     if not isinstance(value, str) or not value.strip():

@@ -286,6 +286,9 @@ def guardian_status(intake):
     if not intakes.is_minor(intake):
         return ""
     if intake.guardian_signed_dt is not None:
+        consent = intake.guardian_consent or {}
+        if consent.get("relationship"):  # signed in their own words (consent version 2026-12.1 on)
+            return f"Guardian consent given by {consent['signature']} ({consent['relationship']})"
         return "Guardian consent given"
     if intake.status is IntakeStatus.AWAITING_GUARDIAN:
         return "Waiting for the guardian's consent"

@@ -30,7 +30,7 @@ YES_NO_UNSURE = (("yes", "Yes"), ("no", "No"), ("unsure", "Not sure"))
 class Question:
     link_id: str
     text: str
-    type: str  # string | text | email | phone | date | boolean | choice | integer
+    type: str  # string | name | text | email | phone | date | boolean | choice | integer
     required: bool = False
     options: tuple = ()  # (code, label) pairs for choice questions
     repeats: bool = False  # a choice question that takes several answers
@@ -465,6 +465,43 @@ GUARDIAN = Step(
     ),
 )
 
+# The guardian's own consent, in the guardian's voice: they sign for themselves, not the young
+# person's first-person statement. Versioned like CONSENT_TEXT; the signed text is stored with it.
+GUARDIAN_CONSENT_VERSION = "2026-12.1"
+GUARDIAN_STATEMENT = (
+    "I am {name}'s parent or legal guardian, and I may consent to their health care. I consent to {name} "
+    "having a consultation with {clinic}, and to the clinic using {name}'s questionnaire to prepare for it. "
+    "I understand that the consultation helps {name}, the clinician and me decide together whether any "
+    "treatment is right; it commits nobody to treatment. I understand that ketamine is used off-label for "
+    "mental health conditions, and that the clinician will discuss its benefits, risks and alternatives with "
+    "{name} and with me before any treatment. I understand that {name}'s answers are kept within the care "
+    "team, and that the clinician will discuss with us both what a parent or guardian is told. If {name} is "
+    "in crisis I will call or text 988 or call 911."
+)
+
+
+def guardian_statement(first_name, clinic_name):
+    return GUARDIAN_STATEMENT.format(name=first_name or "the young person", clinic=clinic_name)
+
+
+GUARDIAN_SIGNATURE = Step(
+    "guardian_signature",
+    "Your consent",
+    "",
+    (
+        Question(
+            "relationship",
+            "Your relationship to them",
+            "string",
+            required=True,
+            hint="For example: mother, father, legal guardian",
+            max_length=60,
+        ),
+        Question("signature", "Your full name, as your signature", "name", required=True),
+        Question("agree", "I have read the statement above and I give my consent", "boolean", required=True),
+    ),
+)
+
 STEPS = (
     ABOUT,
     REASONS_STEP,
@@ -656,6 +693,7 @@ def _parse_date(question, text, today):
 # One parser per question type, each given the answer's cleaned, non-empty text.
 PARSERS = {
     "string": _parse_as_typed,
+    "name": _parse_by(validation.clean_name),
     "text": _parse_as_typed,
     "email": _parse_by(validation.clean_email),
     "phone": _parse_by(validation.clean_phone),

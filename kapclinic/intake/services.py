@@ -10,8 +10,9 @@ from sqlalchemy import func, insert, select
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.errors import DomainError
-from kapclinic.core.timezones import get_zone
+from kapclinic.core.timezones import format_moment, get_zone
 from kapclinic.core.urls import public_url
+from kapclinic.core.validation import plain_first_name
 from kapclinic.extensions import db
 from kapclinic.intake import questionnaire, screening
 from kapclinic.intake.instruments import INSTRUMENTS, make_pcl5
@@ -439,18 +440,30 @@ def _send_guardian_request(intake, now, resend):
 def _request_guardian_consent(intake, reminder=False):
     """Issue the guardian's link (replacing any earlier one) and email it to them.
 
-    The email carries no text the patient typed (not even the guardian's name): whoever
-    fills in the form chooses the recipient, so a typed greeting would let anyone send
-    their own words from the clinic's address.
+    Whoever fills in the form chooses the recipient, so the email carries no free text
+    the patient typed (not even the guardian's name), which would let anyone send their
+    own words from the clinic's address: only the young person's first name, and only
+    when it is plainly a name (core.validation.plain_first_name).
     """
     guardian_token, intake.guardian_token_hash = tokens.issue(tokens.GUARDIAN_CONSENT)
     queue_email(
         intake.answers["guardian"]["guardian_email"],
         "guardian_consent_request",
-        {"consent_url": public_url("intake.guardian_consent", token=guardian_token), "reminder": reminder},
+        {
+            "consent_url": public_url("intake.guardian_consent", token=guardian_token),
+            "reminder": reminder,
+            "first_name": adolescent_first_name(intake),
+            "consultation_when": format_moment(intake.booking.start_dt, get_zone(clinic().timezone)),
+        },
         # A reminder is pointless once the consultation has begun.
         expires_dt=intake.booking.start_dt if reminder else None,
     )
+
+
+def adolescent_first_name(intake):
+    """What the guardian's email and page call the young person: the name they go by, if plainly a name."""
+    preferred = intake.answers.get("about", {}).get("preferred_name")
+    return plain_first_name(preferred) or plain_first_name(intake.booking.patient_name)
 
 
 def remind_guardian(intake):
@@ -466,15 +479,25 @@ def _complete(intake, now):
     intake.review_status = ReviewStatus.AWAITING_REVIEW
 
 
-def guardian_sign(intake, signature, relationship_confirmed, now):
-    """Record the guardian's consent; the intake is then complete. The caller checks Intake.guardian_may_sign first."""
+def guardian_sign(intake, form, now):
+    """Record the guardian's consent in their own words; the intake is then complete.
+
+    Returns the per-field errors, with nothing recorded, when the form is incomplete.
+    The caller checks Intake.guardian_may_sign first.
+    """
+    answers, errors = questionnaire.validate_step(questionnaire.GUARDIAN_SIGNATURE, form, now.date())
+    if errors:
+        return errors
     intake.guardian_consent = {
-        "signature": signature,
-        "confirmed": relationship_confirmed,
-        "consent_version": questionnaire.CONSENT_VERSION,
+        "relationship": answers["relationship"],
+        "signature": answers["signature"],
+        "confirmed": answers["agree"],
+        "statement": questionnaire.guardian_statement(adolescent_first_name(intake), clinic().name),
+        "consent_version": questionnaire.GUARDIAN_CONSENT_VERSION,
         "signed_at": now.isoformat(),
     }
     intake.guardian_signed_dt = now
     intake.updated_dt = now
     _complete(intake, now)
     db.session.flush()
+    return {}

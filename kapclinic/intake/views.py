@@ -10,10 +10,10 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from kapclinic.core import tokens
+from kapclinic.core.clinic import clinic
 from kapclinic.core.error_pages import DATABASE_FAULTS, database_unavailable
-from kapclinic.core.timezones import now_utc
+from kapclinic.core.timezones import format_day, format_moment, get_zone, now_utc
 from kapclinic.core.unit_of_work import discard_changes, keep_writes_despite_refusal, undone_if_refused
-from kapclinic.core.validation import InvalidField, clean_name
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
 from kapclinic.intake.models import IntakeStatus
@@ -238,6 +238,7 @@ def done(token):
         guardian_email=intake.answers.get("guardian", {}).get("guardian_email", ""),
         resent="resent" in request.args,
         may_resend=services.guardian_resends_left(intake, now_utc()) > 0,
+        **intake.booking.when_for_people(),
     )
 
 
@@ -286,38 +287,35 @@ def change_guardian(token):
 
 @blueprint.route("/guardian/<token>", methods=["GET", "POST"])
 def guardian_consent(token):
+    """The guardian's own page: whose consultation, why they are asked, and their consent in their own words."""
     intake = services.intake_for_guardian_token(token, for_update=request.method == "POST")
     if intake is None:
         abort(404, "This consent link is not valid. Please use the link in your email.")
+    first_name = services.adolescent_first_name(intake)
+    show_answers = current_app.config["GUARDIAN_SEES_ANSWERS"]
     context = {
         "intake": intake,
-        "consent_text": questionnaire.CONSENT_TEXT,
-        "show_answers": current_app.config["GUARDIAN_SEES_ANSWERS"],
-        "sections": services.answered_sections(intake) if current_app.config["GUARDIAN_SEES_ANSWERS"] else [],
+        "first_name": first_name,
+        "statement": questionnaire.guardian_statement(first_name, clinic().name),
+        "step": questionnaire.GUARDIAN_SIGNATURE,
+        "today": format_day(now_utc(), get_zone(clinic().timezone)),
+        "show_answers": show_answers,
+        "sections": services.answered_sections(intake) if show_answers else [],
         "errors": {},
         "values": {},
         "may_sign": intake.guardian_may_sign,
-        **intake.booking.when_for_people(),
+        "consultation_when": format_moment(intake.booking.start_dt, get_zone(clinic().timezone)),
     }
     if request.method == "POST" and not context["may_sign"]:
         return render_template("intake/guardian.html", **context), 409
     if request.method == "GET" or intake.status is not IntakeStatus.AWAITING_GUARDIAN:
         return render_template("intake/guardian.html", **context)
-    signature = (request.form.get("signature") or "").strip()
-    agreed = request.form.get("agree") in ("y", "yes", "on")
+    typed = {name: request.form.getlist(name) for name in request.form}
     if not _csrf_ok():
-        context["notice"] = SESSION_EXPIRED
-        context["values"] = {"signature": signature}
+        context.update(notice=SESSION_EXPIRED, values=_typed_values(questionnaire.GUARDIAN_SIGNATURE, typed))
         return render_template("intake/guardian.html", **context), 400
-    errors = {}
-    if not agreed:
-        errors["agree"] = "Please tick the box to give your consent."
-    try:
-        signature = clean_name(signature)
-    except InvalidField:
-        errors["signature"] = "Please type your full name as your signature."
+    errors = services.guardian_sign(intake, typed, now_utc())
     if errors:
-        context.update(errors=errors, values={"signature": signature, "agree": agreed})
+        context.update(errors=errors, values=_typed_values(questionnaire.GUARDIAN_SIGNATURE, typed))
         return render_template("intake/guardian.html", **context), 422
-    services.guardian_sign(intake, signature, agreed, now_utc())
     return render_template("intake/guardian.html", **context)

@@ -4,3 +4,11 @@
   var summary = document.querySelector(".error-summary");
   if (summary) summary.focus();
 })();
+
+// "Print or save a copy": the browser's own print dialog (which also saves as PDF).
+(function () {
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+})();

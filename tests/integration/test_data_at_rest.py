@@ -85,7 +85,9 @@ def _answered_flagged_reviewed(app, mailbox, create_staff):
         for line in message.get_body(("plain",)).get_content().split()
         if "/intake/guardian/" in line
     ).removeprefix("https://clinic.example.org")
-    signed = app.test_client().post(guardian_path, data={"signature": GUARDIAN_SIGNATURE, "agree": "yes"})
+    signed = app.test_client().post(
+        guardian_path, data={"signature": GUARDIAN_SIGNATURE, "relationship": "Mother", "agree": "yes"}
+    )
     assert signed.status_code == 200
 
     with app.app_context():

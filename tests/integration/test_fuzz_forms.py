@@ -630,7 +630,7 @@ def test_guardian_details_form(app, adolescent_awaiting_guardian, body):
 
 
 @FUZZ
-@given(body=form_bodies({"signature": "Grace Guardian", "agree": "yes"}))
+@given(body=form_bodies({"relationship": "Mother", "signature": "Grace Guardian", "agree": "yes"}))
 def test_guardian_consent_form(app, adolescent_awaiting_guardian, body):
     waiting = adolescent_awaiting_guardian.row
     response = submit(app, app.test_client(), adolescent_awaiting_guardian.guardian, body)

@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
+from kapclinic.frontdesk.services import guardian_status
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
@@ -218,18 +219,48 @@ def test_adolescent_intake_waits_for_the_guardian_signature(app, consultation, m
     consent_path = re.search(
         r"https://clinic\.example\.org(/intake/guardian/\S+)", request.get_body(("plain",)).get_content()
     ).group(1)
+    email = request.get_body(("plain",)).get_content()
+    # Written for the guardian: whose consultation, when, and why they are asked (the subject names nobody).
+    assert "Ana has booked a consultation with Riverside" in email and "because ana is under 18" in email.lower()
+    assert "Ana" not in request["Subject"]
     guardian_client = app.test_client()
     page = guardian_client.get(consent_path).text
-    assert "consent" in page.lower()
+    assert "<h1>Consent for Ana's consultation</h1>" in page
+    assert "I am Ana&#39;s parent or legal guardian" in page  # the guardian's own statement, not the patient's
+    assert "I confirm that what I have written is true" not in page
     assert "Sertraline" not in page  # the guardian sees the consent, not the answers, by default
-    refused = guardian_client.post(consent_path, data={"signature": ""})
-    assert refused.status_code == 422
+    refused = guardian_client.post(consent_path, data={"signature": "Grace Guardian", "agree": "yes"})
+    assert refused.status_code == 422 and "Your relationship to them" in refused.text
+    assert 'value="Grace Guardian"' in refused.text  # what was typed stays
     assert _intake().status is IntakeStatus.AWAITING_GUARDIAN
-    signed = guardian_client.post(consent_path, data={"signature": "Grace Guardian", "agree": "yes"})
+    signed = guardian_client.post(
+        consent_path, data={"relationship": "Mother", "signature": "Grace Guardian", "agree": "yes"}
+    )
     assert signed.status_code == 200 and "consent is recorded" in signed.text
     intake = _intake()
     assert intake.status is IntakeStatus.SUBMITTED
-    assert intake.guardian_consent["signature"] == "Grace Guardian"
+    consent = intake.guardian_consent
+    assert (consent["signature"], consent["relationship"]) == ("Grace Guardian", "Mother")
+    assert consent["statement"].startswith("I am Ana's parent or legal guardian")
+    assert guardian_status(intake) == "Guardian consent given by Grace Guardian (Mother)"  # the record's summary
+
+
+def test_a_name_that_is_not_plainly_a_name_never_reaches_the_guardians_inbox(app, consultation, mailbox):
+    """Whoever books chooses the guardian's address: a link typed as a name is not sent from the clinic."""
+    client = app.test_client()
+    fifteen = born_years_ago(15)
+    intake_url = book_for_intake(
+        client, consultation, mailbox, date_of_birth=fifteen, name="www.win-a-prize.example Now"
+    )
+    steps = ADULT_STEPS[:-1] + ["guardian", "consent"]
+    complete_steps(
+        client, intake_url, steps, about={"date_of_birth": fifteen, "legal_name": "Win Now", "preferred_name": None}
+    )
+    client.post(f"{intake_url}/review")
+    request = next(message for message in mailbox.messages if message["To"] == "grace@example.com")
+    email = request.get_body(("plain",)).get_content()
+    assert "win-a-prize" not in email
+    assert "A young person in your care has booked a consultation" in email
 
 
 def _booked_for_a_ten_year_old(app, client, consultation, mailbox):

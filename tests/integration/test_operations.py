@@ -225,7 +225,9 @@ def test_a_guardian_who_has_not_signed_gets_one_reminder_with_a_new_link(app, of
     new_link = re.search(r"https://clinic\.example\.org(/intake/guardian/\S+)", body).group(1)
     guardian = app.test_client()
     assert guardian.get(first_link).status_code == 404, "the new link replaces the first"
-    assert guardian.post(new_link, data={"agree": "yes", "signature": "Grace Guardian"}).status_code in (200, 302)
+    assert guardian.post(
+        new_link, data={"agree": "yes", "relationship": "Mother", "signature": "Grace Guardian"}
+    ).status_code in (200, 302)
     with app.app_context():
         assert db.session.scalar(select(Intake)).status is IntakeStatus.SUBMITTED
 

@@ -267,7 +267,9 @@ def test_a_guardian_cannot_sign_once_the_consultation_is_cancelled(app, mailbox)
     assert "This consultation has been cancelled, so there is nothing to sign." in _alert(page)
     assert 'name="signature"' not in page.text and "<form" not in page.text.split("</header>", 1)[1]
 
-    signed = guardian.post(guardian_link, data={"agree": "yes", "signature": "Grace Guardian"})
+    signed = guardian.post(
+        guardian_link, data={"agree": "yes", "relationship": "Mother", "signature": "Grace Guardian"}
+    )
     assert signed.status_code == 409
     assert "nothing to sign" in signed.text
     db.session.expire_all()
