@@ -89,7 +89,9 @@ def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(
     )
     page.goto(_link(_confirmation(mailbox, "sam@example.com"), "intake"))
     page.get_by_role("link", name="Start").click()
-    answered = answer_steps(teen, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sam Young"}})
+    answered = answer_steps(
+        teen, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sam Young", "preferred_name": "Sam"}}
+    )
     assert "guardian" in answered, answered
     page.get_by_role("button", name="Submit my answers").click()
     page.wait_for_load_state("load")
@@ -102,11 +104,17 @@ def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(
     guardian.check("guardian-consent")
     text = guardian.page.inner_text("main")
     assert re.search(r"\d{1,2}:\d{2} [AP]M E[SD]T", text)  # the consultation's time, its zone named
-    # Consent only: the adolescent's answers (and name) stay off a page reached by an emailed link.
+    # Written for the guardian: whose consultation (first name only) and why they are asked; the answers stay off it.
+    assert "Consent for Sam's consultation" in text and "Because Sam is under 18" in text
     assert "Sam Young" not in text and "Feel like myself again" not in text
-    guardian.page.get_by_label("As their parent or legal guardian").check()
-    guardian.page.get_by_label("Type your full name").fill("Grace Guardian")
-    guardian.page.get_by_role("button", name="Sign").click()
+    guardian.page.get_by_role("button", name="Give my consent").click()
+    guardian.page.wait_for_load_state("load")
+    guardian.check("guardian-consent-incomplete")
+    assert guardian.page.evaluate("document.activeElement.classList.contains('error-summary')")
+    guardian.page.get_by_label("Your relationship to them").fill("Mother")
+    guardian.page.get_by_label("Your full name, as your signature").fill("Grace Guardian")
+    guardian.page.get_by_label("I have read the statement above and I give my consent").check()
+    guardian.page.get_by_role("button", name="Give my consent").click()
     guardian.page.wait_for_load_state("load")
     guardian.check("guardian-consented")
     assert "Your consent is recorded" in guardian.page.inner_text("main")
@@ -224,4 +232,60 @@ def test_on_a_phone_a_patient_fixes_an_email_typo_and_books_another_time_when_th
     assert _confirmation(mailbox, "ana@gmail.com")["To"] == "ana@gmail.com"
     with live_server.app.app_context():
         assert sorted(db.session.scalars(db.select(Booking.patient_email))) == ["ana@gmail.com", "other@example.com"]
+        db.session.rollback()
+
+
+def test_on_a_desktop_in_london_a_patient_goes_back_adds_a_medicine_saves_to_finish_later_and_finishes(
+    live_server, open_browser, mailbox
+):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    desk = open_browser(timezone_id="Europe/London", label="london-desktop")
+    page = desk.page
+    book_in_browser(desk, live_server, "First-Consultation", email="lee@example.com", name="Lee Patient")
+    intake_link = _link(_confirmation(mailbox, "lee@example.com"), "intake")
+    page.goto(intake_link)
+    page.get_by_role("link", name="Start").click()
+    answer_steps(desk, until="history", changes={"about": {"legal_name": "Lee Patient"}})
+    assert "Part 2 of 4: Your health and treatment" in page.inner_text("main")
+
+    # Back, to the page before with its answers, and forward again.
+    page.get_by_role("link", name="Back").click()
+    assert current_step(page) == "reasons" and page.input_value("#q-hopes") == "Feel like myself again"
+    page.get_by_role("button", name="Save and continue").click()
+    page.wait_for_load_state("load")
+    assert current_step(page) == "history"
+
+    # One antidepressant row to start with; "Add another" opens the next and moves there.
+    assert page.locator("fieldset.row:visible").count() == 1
+    page.fill("#q-ad1_name", "Sertraline")
+    page.get_by_role("button", name="Add another antidepressant").click()
+    assert page.evaluate("document.activeElement.id") == "q-ad2_name"
+    page.keyboard.type("Bupropion")
+    desk.check("history-two-medicines")
+    # The doorbell rings: save the half-filled page (required answers still missing) and close the browser.
+    page.get_by_role("button", name="Save and finish later").click()
+    page.wait_for_load_state("load")
+    desk.check("saved-for-later")
+    assert "Your answers are saved" in page.inner_text("main")
+    desk.close()
+
+    later = open_browser(timezone_id="Europe/London", label="london-later")
+    page = later.page
+    page.goto(intake_link)
+    page.get_by_role("link", name="Continue where you left off").click()
+    page.wait_for_load_state("load")
+    assert current_step(page) == "history"
+    assert page.input_value("#q-ad1_name") == "Sertraline" and page.input_value("#q-ad2_name") == "Bupropion"
+    assert "saved this page to finish later" in page.inner_text("main")
+    later.check("history-reopened")
+    answer_steps(later, changes={"history": {"ad1_name": "Sertraline", "ad2_name": "Bupropion"}})
+    page.get_by_role("button", name="Submit my answers").click()
+    page.wait_for_load_state("load")
+    later.check("submitted-with-a-copy")
+    main = page.inner_text("main")
+    assert "Bupropion" in main and "Your consultation" in main
+    assert page.get_by_role("button", name="Print or save a copy").is_visible()
+    with live_server.app.app_context():
+        intake = db.session.scalars(db.select(Intake)).one()
+        assert intake.answers["history"]["ad2_name"] == "Bupropion" and intake.draft_answers is None
         db.session.rollback()
