@@ -130,15 +130,20 @@ def clean_phone(value, default_region="US"):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+WHOLE_DATE_OF_BIRTH = "Please enter your whole date of birth: month, day and year."
+
+
 def clean_date_of_birth(value, today):
     """Return the date of birth; it must be a real past date within a human lifetime."""
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value)
         except ValueError:
-            raise InvalidField("Please enter your date of birth as YYYY-MM-DD.") from None
+            # The browser's date field shows the day in the person's own order and sends it as
+            # YYYY-MM-DD, or sends nothing while part of it is blank: name the parts, not a format.
+            raise InvalidField(WHOLE_DATE_OF_BIRTH) from None
     if not isinstance(value, date):
-        raise InvalidField("Please enter your date of birth.")
+        raise InvalidField(WHOLE_DATE_OF_BIRTH)
     if value >= today:
         raise InvalidField("Your date of birth must be in the past.")
     if value.year < today.year - OLDEST_AGE_YEARS:

@@ -682,7 +682,7 @@ def _parse_date(question, text, today):
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        return None, "Please enter a date as YYYY-MM-DD."
+        return None, "Please enter a whole date: month, day and year."  # as the browser's date field shows it
     if day >= today:
         return None, "This date must be in the past."
     if day.year < today.year - 120:

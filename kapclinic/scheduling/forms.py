@@ -13,10 +13,23 @@ def _clean_date_of_birth(value):
 
 
 class PatientDetailsForm(BrowserForm):
-    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
-    email = StringField("Email", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
-    phone = StringField("Phone", widget=TelInput(), validators=[cleaned_by(validation.clean_phone)])
-    date_of_birth = StringField("Date of birth", widget=DateInput(), validators=[cleaned_by(_clean_date_of_birth)])
+    # autocomplete: the browser offers what it knows of the person, so a phone user types less.
+    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)], render_kw={"autocomplete": "name"})
+    email = StringField(
+        "Email",
+        widget=EmailInput(),
+        validators=[cleaned_by(validation.clean_email)],
+        render_kw={"autocomplete": "email"},
+    )
+    phone = StringField(
+        "Phone", widget=TelInput(), validators=[cleaned_by(validation.clean_phone)], render_kw={"autocomplete": "tel"}
+    )
+    date_of_birth = StringField(
+        "Date of birth",
+        widget=DateInput(),
+        validators=[cleaned_by(_clean_date_of_birth)],
+        render_kw={"autocomplete": "bday"},
+    )
     # Emails about this booking are always sent; this asks about calls and follow-up.
     contact_consent = BooleanField("The clinic may phone me and follow up by email about my care")
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])

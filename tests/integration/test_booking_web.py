@@ -91,6 +91,20 @@ def test_invalid_details_show_messages_per_field_and_book_nothing(client, offere
     assert db.session.scalar(select(func.count(Booking.id))) == 0
 
 
+def test_a_half_typed_date_of_birth_is_named_in_the_parts_the_date_field_shows(client, offered):
+    """The browser's date field sends nothing while a part is blank: the message names the parts, not a format."""
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type, date_of_birth="")
+    assert response.status_code == 422
+    assert "Please enter your whole date of birth: month, day and year." in response.text
+    assert "YYYY" not in response.text
+    control = re.search(r'<input[^>]*id="date_of_birth"[^>]*>', response.text).group(0)
+    # The hint and the message are read out with the control; the browser may fill it in.
+    assert 'aria-describedby="date_of_birth-hint date_of_birth-error"' in control
+    assert 'aria-invalid="true"' in control and 'autocomplete="bday"' in control and 'type="date"' in control
+    assert db.session.scalar(select(func.count(Booking.id))) == 0
+
+
 def test_a_time_just_taken_offers_the_nearest_times_and_one_tap_books_one_with_what_was_typed(client, offered):
     consultation_type, _ = offered
     details_url, first = _book_first_slot(client, consultation_type)

@@ -223,11 +223,11 @@ def test_the_two_blood_pressure_numbers_are_checked_together(systolic, diastolic
         ("2090-01-01", None, "This date must be in the past."),
         ("1905-12-31", None, "Please check the year."),
         ("0001-01-01", None, "Please check the year."),
-        ("2023-02-29", None, "Please enter a date as YYYY-MM-DD."),
-        ("1990-13-01", None, "Please enter a date as YYYY-MM-DD."),
-        ("12/04/1990", None, "Please enter a date as YYYY-MM-DD."),
-        ("1990-4-12", None, "Please enter a date as YYYY-MM-DD."),
-        ("yesterday", None, "Please enter a date as YYYY-MM-DD."),
+        ("2023-02-29", None, "Please enter a whole date: month, day and year."),
+        ("1990-13-01", None, "Please enter a whole date: month, day and year."),
+        ("12/04/1990", None, "Please enter a whole date: month, day and year."),
+        ("1990-4-12", None, "Please enter a whole date: month, day and year."),
+        ("yesterday", None, "Please enter a whole date: month, day and year."),
     ],
 )
 def test_a_date_of_birth_must_be_a_real_date_in_the_past(posted, stored, message):
