@@ -10,7 +10,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel.core import get_global
-from babel.dates import format_date, get_timezone_location, get_timezone_name
+from babel.dates import format_date, format_skeleton, get_timezone_gmt, get_timezone_location, get_timezone_name
+from babel.dates import format_time as format_babel_time
 from babel.dates import get_timezone as get_babel_zone
 
 from kapclinic.core.errors import DomainError
@@ -164,11 +165,23 @@ def to_zone(moment, zone):
     return moment.astimezone(zone)
 
 
+def zone_abbreviation(moment):
+    """The zone of an aware instant as people write it: its abbreviation (EST, BST), else GMT+05:45."""
+    abbreviation = moment.tzname() or ""
+    if any(char.isalpha() for char in abbreviation):
+        return abbreviation
+    return get_timezone_gmt(moment, width="long", locale=LOCALE)
+
+
+def _clock(local):
+    # CLDR puts a narrow no-break space before AM/PM; emails, invites and plain text get an ordinary one.
+    return format_babel_time(local, format="short", locale=LOCALE).replace("\u202f", " ")
+
+
 def format_moment(moment, zone):
-    """Format a UTC instant for a person, naming the zone (e.g. 'Tue 10 Mar 2026, 9:00 AM EDT')."""
+    """A UTC instant in the locale's way, naming the zone (e.g. 'Tue, Mar 10, 2026, 9:00 AM EDT')."""
     local = moment.astimezone(zone)
-    hour = local.strftime("%I").lstrip("0") or "12"
-    return f"{local:%a %d %b %Y}, {hour}:{local:%M %p} {local.tzname()}"
+    return f"{format_skeleton('yMMMEd', local, locale=LOCALE)}, {_clock(local)} {zone_abbreviation(local)}"
 
 
 def format_day(moment, zone):
@@ -177,10 +190,19 @@ def format_day(moment, zone):
 
 
 def format_time(moment, zone):
-    """Format only the clock time of an instant in `zone`, with the zone abbreviation."""
+    """Format only the clock time of an instant in `zone`, with the zone's abbreviation."""
     local = moment.astimezone(zone)
-    hour = local.strftime("%I").lstrip("0") or "12"
-    return f"{hour}:{local:%M %p} {local.tzname()}"
+    return f"{_clock(local)} {zone_abbreviation(local)}"
+
+
+def day_title(day):
+    """A calendar day for a heading or an accessible name, in full: 'Monday, December 7, 2026'."""
+    return format_date(day, format="full", locale=LOCALE)
+
+
+def month_title(month, with_year=True):
+    """A month for a heading ('December 2026') or a link to it ('December')."""
+    return format_skeleton("yMMMM" if with_year else "MMMM", month, locale=LOCALE)
 
 
 # Dates and instants outside these years are refused before any arithmetic, so that

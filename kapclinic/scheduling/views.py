@@ -14,10 +14,12 @@ from kapclinic.core.error_pages import http_error, refusal_response, seconds_unt
 from kapclinic.core.timezones import (
     UnknownTimeZone,
     canonical_zone,
+    day_title,
     format_moment,
     format_time,
     get_zone,
     instant_param,
+    month_title,
     now_utc,
     parse_instant,
     parse_local_date,
@@ -119,13 +121,13 @@ def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, e
             if window.start_dt <= start_dt < window.end_dt:
                 label = format_time(start_dt, zone)
                 href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(start_dt)))
-                times.append({"href": href, "label": label, "name": f"{_day_name(chosen)}, {label}"})
+                times.append({"href": href, "label": label, "name": f"{day_title(chosen)}, {label}"})
     cells = [None] * days[0].weekday() + [
         {
             "day": day,
             "count": count,
             "href": page(day=day.isoformat()) if count else None,
-            "name": f"{_day_name(day)}, {_times_in_words(count)}",
+            "name": f"{day_title(day)}, {_times_in_words(count)}",
             "chosen": day == chosen,
             "today": day == query.today,
         }
@@ -136,24 +138,20 @@ def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, e
     next_month = days[-1] + timedelta(days=1)
     return {
         "calendar": {
-            "title": f"{month:%B %Y}",
+            "title": month_title(month),
             "weeks": [cells[row : row + 7] for row in range(0, len(cells), 7)],
             "previous_url": page(month=f"{previous_month:%Y-%m}") if month > query.today else None,
-            "previous_title": f"{previous_month:%B}",
+            "previous_title": month_title(previous_month, with_year=False),
             "next_url": page(month=f"{next_month:%Y-%m}") if next_month <= query.last_offered else None,
-            "next_title": f"{next_month:%B}",
+            "next_title": month_title(next_month, with_year=False),
             "next_available": _next_available(consultation_type, query, now, exclude_booking_id, days, counts, page),
         },
         "chosen_day": chosen,
-        "chosen_title": _day_name(chosen) if chosen else "",
+        "chosen_title": day_title(chosen) if chosen else "",
         "times": times,
         "zone_choices": zone_choices(now, query.tz_name),
         "zone_label": zone_label(query.tz_name, now),
     }
-
-
-def _day_name(day):
-    return f"{day:%A} {day.day} {day:%B}"
 
 
 def _times_in_words(count):
@@ -177,7 +175,7 @@ def _next_available(consultation_type, query, now, exclude_booking_id, days, cou
     if not later:
         return None
     day = later[0].start_dt.astimezone(query.zone).date()
-    return {"name": _day_name(day), "href": page(day=day.isoformat())}
+    return {"name": day_title(day), "href": page(day=day.isoformat())}
 
 
 def _active_type_or_404(slug):

@@ -51,10 +51,10 @@ def test_days_with_free_times_are_links_named_by_weekday_date_and_count_and_the_
     today = now_utc().astimezone(LOS_ANGELES).date()
     tomorrow = today + timedelta(days=1)
     if tomorrow.month == today.month:  # tomorrow is in the month shown first
-        name = f"{tomorrow:%A} {tomorrow.day} {tomorrow:%B}"
+        name = f"{tomorrow:%A}, {tomorrow:%B} {tomorrow.day}, {tomorrow.year}"
         assert any(day.startswith(f"{name}, ") and day.endswith(" times free") for day in open_days), open_days
-    assert all(re.fullmatch(r"\w+day \d+ \w+, \d+ times? free", day) for day in open_days)
-    assert all(re.fullmatch(r"\w+day \d+ \w+, no free times", day) for day in closed_days)
+    assert all(re.fullmatch(r"\w+day, \w+ \d+, \d{4}, \d+ times? free", day) for day in open_days)
+    assert all(re.fullmatch(r"\w+day, \w+ \d+, \d{4}, no free times", day) for day in closed_days)
     assert len(open_days) + len(closed_days) in (28, 29, 30, 31)
 
 
@@ -67,9 +67,11 @@ def test_a_chosen_day_lists_each_start_once_with_its_weekday_and_date_in_its_nam
     assert labels and len(labels) == len(set(labels))  # two clinicians free, one button per time
     assert labels[0].startswith("6:00 AM P")  # 09:00 in New York, shown in Los Angeles
     for _, name, label in times:
-        assert _spoken(name) == f"{day:%A} {day.day} {day:%B}, {label}"
-    assert f'<h3 id="day-times-heading">{day:%A} {day.day} {day:%B}</h3>' in page
-    chosen = [href for href, name in DAY_LINK.findall(page) if _spoken(name).startswith(f"{day:%A} {day.day} ")]
+        assert _spoken(name) == f"{day:%A}, {day:%B} {day.day}, {day.year}, {label}"
+    assert f'<h3 id="day-times-heading">{day:%A}, {day:%B} {day.day}, {day.year}</h3>' in page
+    chosen = [
+        href for href, name in DAY_LINK.findall(page) if _spoken(name).startswith(f"{day:%A}, {day:%B} {day.day}, ")
+    ]
     assert chosen and f'href="{chosen[0]}" aria-label' in page and 'aria-current="date"' in page
     # A time leads to the details form for that start.
     assert client.get(html.unescape(times[0][0])).status_code == 200
@@ -78,7 +80,7 @@ def test_a_chosen_day_lists_each_start_once_with_its_weekday_and_date_in_its_nam
 def test_without_a_day_the_first_free_day_of_the_month_is_open(client, team):
     consultation_type, _, _ = team
     page = _page(client, consultation_type)
-    first_open = _spoken(DAY_LINK.findall(page)[0][1]).split(",")[0]
+    first_open = _spoken(DAY_LINK.findall(page)[0][1]).rsplit(", ", 1)[0]  # "Monday, December 7, 2026"
     assert f'id="day-times-heading">{first_open}</h3>' in page
     assert TIME_LINK.findall(page)
 
@@ -98,9 +100,9 @@ def test_a_month_with_nothing_left_offers_the_next_available_day(client, team, a
     page = _page(client, consultation_type)
     assert not DAY_LINK.findall(page) and not TIME_LINK.findall(page)
     found = re.search(r'<a href="([^"]+)">Next available: ([^<]+)</a>', page)
-    assert found and _spoken(found.group(2)) == f"{resumes:%A} {resumes.day} {resumes:%B}"
+    assert found and _spoken(found.group(2)) == f"{resumes:%A}, {resumes:%B} {resumes.day}, {resumes.year}"
     later = client.get(html.unescape(found.group(1))).text
-    assert f'id="day-times-heading">{resumes:%A} {resumes.day} {resumes:%B}</h3>' in later
+    assert f'id="day-times-heading">{resumes:%A}, {resumes:%B} {resumes.day}, {resumes.year}</h3>' in later
     assert TIME_LINK.findall(later)
 
 
@@ -130,7 +132,8 @@ def test_the_calendar_counts_what_the_api_counts_across_a_clock_change(
     shown = {}
     for _, name in DAY_LINK.findall(page):
         words = _spoken(name)
-        shown[int(words.split()[1])] = int(words.split(", ")[1].split()[0])
+        _, month_and_day, _, count = words.split(", ")  # "Monday, March 9, 2026, 12 times free"
+        shown[int(month_and_day.split()[1])] = int(count.split()[0])
     api = client.get(
         "/api/v1/availability",
         query_string={"type": consultation_type.slug, "month": f"{march:%Y-%m}", "tz": "America/Los_Angeles"},

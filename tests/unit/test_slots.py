@@ -170,13 +170,13 @@ def test_london_nine_am_shows_at_five_am_in_new_york_while_only_the_us_has_chang
     gap_weeks = offered(calendar, rules(), date(2026, 3, 16))  # US on EDT, UK still GMT
     both_summer = offered(calendar, rules(), date(2026, 3, 30))
 
-    assert [format_moment(s.start_dt, NEW_YORK) for s in usual] == ["Mon 02 Mar 2026, 4:00 AM EST"]
-    assert [format_moment(s.start_dt, NEW_YORK) for s in gap_weeks] == ["Mon 16 Mar 2026, 5:00 AM EDT"]
-    assert [format_moment(s.start_dt, NEW_YORK) for s in both_summer] == ["Mon 30 Mar 2026, 4:00 AM EDT"]
+    assert [format_moment(s.start_dt, NEW_YORK) for s in usual] == ["Mon, Mar 2, 2026, 4:00 AM EST"]
+    assert [format_moment(s.start_dt, NEW_YORK) for s in gap_weeks] == ["Mon, Mar 16, 2026, 5:00 AM EDT"]
+    assert [format_moment(s.start_dt, NEW_YORK) for s in both_summer] == ["Mon, Mar 30, 2026, 4:00 AM EDT"]
     assert [format_moment(s.start_dt, LONDON) for s in usual + gap_weeks + both_summer] == [
-        "Mon 02 Mar 2026, 9:00 AM GMT",
-        "Mon 16 Mar 2026, 9:00 AM GMT",
-        "Mon 30 Mar 2026, 9:00 AM BST",
+        "Mon, Mar 2, 2026, 9:00 AM GMT",
+        "Mon, Mar 16, 2026, 9:00 AM GMT",
+        "Mon, Mar 30, 2026, 9:00 AM BST",
     ]
 
 
@@ -399,8 +399,8 @@ def test_sydney_monday_nine_am_reads_as_sunday_two_pm_for_the_patient_in_january
     (slot,) = offered(calendar, rules(), date(2026, 1, 12))
 
     assert slot.start_dt == datetime(2026, 1, 11, 22, tzinfo=UTC)
-    assert format_moment(slot.start_dt, SYDNEY) == "Mon 12 Jan 2026, 9:00 AM AEDT"
-    assert format_moment(slot.start_dt, LOS_ANGELES) == "Sun 11 Jan 2026, 2:00 PM PST"
+    assert format_moment(slot.start_dt, SYDNEY) == "Mon, Jan 12, 2026, 9:00 AM AEDT"
+    assert format_moment(slot.start_dt, LOS_ANGELES) == "Sun, Jan 11, 2026, 2:00 PM PST"
 
 
 # ----------------------------------------------------------------------------------

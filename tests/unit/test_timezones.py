@@ -415,26 +415,36 @@ def test_only_a_place_is_a_clinics_zone():
 @pytest.mark.parametrize(
     ("moment", "zone", "expected"),
     [
-        pytest.param(utc(2026, 3, 7, 14, 0), NEW_YORK, "Sat 07 Mar 2026, 9:00 AM EST", id="ny-before-spring"),
-        pytest.param(utc(2026, 3, 9, 13, 0), NEW_YORK, "Mon 09 Mar 2026, 9:00 AM EDT", id="ny-after-spring"),
-        pytest.param(utc(2026, 3, 10, 13, 0), NEW_YORK, "Tue 10 Mar 2026, 9:00 AM EDT", id="ny-docstring-example"),
-        pytest.param(utc(2026, 3, 8, 6, 59), NEW_YORK, "Sun 08 Mar 2026, 1:59 AM EST", id="ny-last-est-minute"),
-        pytest.param(utc(2026, 3, 8, 7, 0), NEW_YORK, "Sun 08 Mar 2026, 3:00 AM EDT", id="ny-first-edt-minute"),
-        pytest.param(utc(2026, 11, 1, 5, 30), NEW_YORK, "Sun 01 Nov 2026, 1:30 AM EDT", id="ny-0130-first"),
-        pytest.param(utc(2026, 11, 1, 6, 30), NEW_YORK, "Sun 01 Nov 2026, 1:30 AM EST", id="ny-0130-second"),
-        pytest.param(utc(2026, 11, 2, 17, 0), NEW_YORK, "Mon 02 Nov 2026, 12:00 PM EST", id="ny-noon"),
-        pytest.param(utc(2026, 11, 2, 5, 0), NEW_YORK, "Mon 02 Nov 2026, 12:00 AM EST", id="ny-midnight"),
-        pytest.param(utc(2026, 3, 29, 0, 59), LONDON, "Sun 29 Mar 2026, 12:59 AM GMT", id="london-last-gmt-minute"),
-        pytest.param(utc(2026, 3, 29, 1, 0), LONDON, "Sun 29 Mar 2026, 2:00 AM BST", id="london-first-bst-minute"),
-        pytest.param(utc(2026, 10, 25, 0, 30), LONDON, "Sun 25 Oct 2026, 1:30 AM BST", id="london-0130-first"),
-        pytest.param(utc(2026, 10, 25, 1, 30), LONDON, "Sun 25 Oct 2026, 1:30 AM GMT", id="london-0130-second"),
-        pytest.param(utc(2026, 4, 4, 15, 30), SYDNEY, "Sun 05 Apr 2026, 2:30 AM AEDT", id="sydney-0230-first"),
-        pytest.param(utc(2026, 4, 4, 16, 30), SYDNEY, "Sun 05 Apr 2026, 2:30 AM AEST", id="sydney-0230-second"),
+        pytest.param(utc(2026, 3, 7, 14, 0), NEW_YORK, "Sat, Mar 7, 2026, 9:00 AM EST", id="ny-before-spring"),
+        pytest.param(utc(2026, 3, 9, 13, 0), NEW_YORK, "Mon, Mar 9, 2026, 9:00 AM EDT", id="ny-after-spring"),
+        pytest.param(utc(2026, 3, 10, 13, 0), NEW_YORK, "Tue, Mar 10, 2026, 9:00 AM EDT", id="ny-docstring-example"),
+        pytest.param(utc(2026, 3, 8, 6, 59), NEW_YORK, "Sun, Mar 8, 2026, 1:59 AM EST", id="ny-last-est-minute"),
+        pytest.param(utc(2026, 3, 8, 7, 0), NEW_YORK, "Sun, Mar 8, 2026, 3:00 AM EDT", id="ny-first-edt-minute"),
+        pytest.param(utc(2026, 11, 1, 5, 30), NEW_YORK, "Sun, Nov 1, 2026, 1:30 AM EDT", id="ny-0130-first"),
+        pytest.param(utc(2026, 11, 1, 6, 30), NEW_YORK, "Sun, Nov 1, 2026, 1:30 AM EST", id="ny-0130-second"),
+        pytest.param(utc(2026, 11, 2, 17, 0), NEW_YORK, "Mon, Nov 2, 2026, 12:00 PM EST", id="ny-noon"),
+        pytest.param(utc(2026, 11, 2, 5, 0), NEW_YORK, "Mon, Nov 2, 2026, 12:00 AM EST", id="ny-midnight"),
+        pytest.param(utc(2026, 3, 29, 0, 59), LONDON, "Sun, Mar 29, 2026, 12:59 AM GMT", id="london-last-gmt-minute"),
+        pytest.param(utc(2026, 3, 29, 1, 0), LONDON, "Sun, Mar 29, 2026, 2:00 AM BST", id="london-first-bst-minute"),
+        pytest.param(utc(2026, 10, 25, 0, 30), LONDON, "Sun, Oct 25, 2026, 1:30 AM BST", id="london-0130-first"),
+        pytest.param(utc(2026, 10, 25, 1, 30), LONDON, "Sun, Oct 25, 2026, 1:30 AM GMT", id="london-0130-second"),
+        pytest.param(utc(2026, 4, 4, 15, 30), SYDNEY, "Sun, Apr 5, 2026, 2:30 AM AEDT", id="sydney-0230-first"),
+        pytest.param(utc(2026, 4, 4, 16, 30), SYDNEY, "Sun, Apr 5, 2026, 2:30 AM AEST", id="sydney-0230-second"),
         pytest.param(
-            utc(2026, 1, 11, 22, 0), LOS_ANGELES, "Sun 11 Jan 2026, 2:00 PM PST", id="la-sees-sydney-monday-9am"
+            utc(2026, 1, 11, 22, 0), LOS_ANGELES, "Sun, Jan 11, 2026, 2:00 PM PST", id="la-sees-sydney-monday-9am"
         ),
-        pytest.param(utc(2026, 1, 11, 22, 0), SYDNEY, "Mon 12 Jan 2026, 9:00 AM AEDT", id="sydney-monday-9am"),
-        pytest.param(utc(2026, 6, 1, 12, 0), UTC, "Mon 01 Jun 2026, 12:00 PM UTC", id="utc"),
+        pytest.param(utc(2026, 1, 11, 22, 0), SYDNEY, "Mon, Jan 12, 2026, 9:00 AM AEDT", id="sydney-monday-9am"),
+        pytest.param(utc(2026, 6, 1, 12, 0), UTC, "Mon, Jun 1, 2026, 12:00 PM UTC", id="utc"),
+        # A zone without a letter abbreviation is named by its offset from GMT, never a bare "+0545".
+        pytest.param(
+            utc(2026, 3, 8, 4, 15), ZoneInfo("Asia/Kathmandu"), "Sun, Mar 8, 2026, 10:00 AM GMT+05:45", id="kathmandu"
+        ),
+        pytest.param(
+            utc(2026, 10, 4, 13, 0),
+            ZoneInfo("America/Sao_Paulo"),
+            "Sun, Oct 4, 2026, 10:00 AM GMT-03:00",
+            id="sao-paulo",
+        ),
     ],
 )
 def test_format_moment_names_the_zone_abbreviation(moment, zone, expected):
