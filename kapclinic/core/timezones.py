@@ -178,6 +178,11 @@ def _clock(local):
     return format_babel_time(local, format="short", locale=LOCALE).replace("\u202f", " ")
 
 
+def format_clock(moment, zone):
+    """Only the wall-clock time of an instant in `zone` ('7:45 PM'), where the zone is named nearby."""
+    return _clock(moment.astimezone(zone))
+
+
 def format_moment(moment, zone):
     """A UTC instant in the locale's way, naming the zone (e.g. 'Tue, Mar 10, 2026, 9:00 AM EDT')."""
     local = moment.astimezone(zone)

@@ -15,6 +15,7 @@ from kapclinic.core.timezones import (
     UnknownTimeZone,
     canonical_zone,
     day_title,
+    format_clock,
     format_moment,
     format_time,
     get_zone,
@@ -117,9 +118,12 @@ def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, e
     times = []
     if chosen is not None:
         window = utc_window_for_local_dates(chosen, chosen, zone)
+        # The heading names the zone, so a time is just its clock; on the day the clocks change a
+        # time may come twice (1:30 AM), and then each says which (EDT, EST).
+        clocks_change = window.start_dt.astimezone(zone).utcoffset() != window.end_dt.astimezone(zone).utcoffset()
         for start_dt, _, _ in found.starts():
             if window.start_dt <= start_dt < window.end_dt:
-                label = format_time(start_dt, zone)
+                label = format_time(start_dt, zone) if clocks_change else format_clock(start_dt, zone)
                 href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(start_dt)))
                 times.append({"href": href, "label": label, "name": f"{day_title(chosen)}, {label}"})
     cells = [None] * days[0].weekday() + [

@@ -15,3 +15,27 @@
   url.searchParams.set("tz", zone);
   window.location.replace(url.toString());
 })();
+
+// Find a zone by typing part of its name or city: the list keeps only the matches (the chosen
+// zone always stays), rebuilt rather than hidden, which every browser's list honours.
+(function () {
+  var box = document.querySelector("[data-tz-search]");
+  var select = document.querySelector("select[data-tz-select]");
+  if (!box || !select) return;
+  var input = box.querySelector("input");
+  var count = box.querySelector("#tz-search-count");
+  var all = Array.prototype.slice.call(select.options);
+  function words(text) { return text.toLowerCase().replace(/_/g, " "); }
+  box.hidden = false;
+  input.addEventListener("input", function () {
+    var wanted = words(input.value.trim());
+    function matches(option) {
+      return words(option.textContent).indexOf(wanted) !== -1 || words(option.value).indexOf(wanted) !== -1;
+    }
+    var found = wanted ? all.filter(matches) : all;
+    var kept = all.filter(function (option) { return option.selected || found.indexOf(option) !== -1; });
+    select.replaceChildren.apply(select, kept);
+    count.textContent = wanted ? found.length + (found.length === 1 ? " zone matches" : " zones match") : "";
+    if (wanted && kept.length > 1) select.size = Math.min(kept.length, 6); else select.removeAttribute("size");
+  });
+})();

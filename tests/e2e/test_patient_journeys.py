@@ -289,3 +289,24 @@ def test_on_a_desktop_in_london_a_patient_goes_back_adds_a_medicine_saves_to_fin
         intake = db.session.scalars(db.select(Intake)).one()
         assert intake.answers["history"]["ad2_name"] == "Bupropion" and intake.draft_answers is None
         db.session.rollback()
+
+
+def test_a_patient_finds_their_zone_by_typing_a_city_and_the_times_follow(live_server, open_browser, mailbox):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="zone-search")
+    page = phone.page
+    page.goto(live_server.url + "/book/first-consultation")
+    page.wait_for_url("**tz=America%2FLos_Angeles**")  # the browser's zone first
+    assert "Pacific Time" in page.inner_text("main")
+    page.get_by_label("Find your time zone by city or name").fill("kathm")
+    options = page.locator("#tz option").all_inner_texts()
+    assert options[0].startswith("Pacific Time") and any(option.startswith("Nepal Time") for option in options)
+    assert len(options) == 2 and page.inner_text("#tz-search-count") == "1 zone matches"
+    phone.check("zone-search")
+    with page.expect_navigation():
+        page.locator("#tz").select_option("Asia/Kathmandu")
+    page.wait_for_load_state("load")
+    phone.check("times-in-kathmandu")
+    assert "Times in Nepal Time \u2014 Kathmandu" in page.inner_text("main")
+    # 9:00 in New York is 19:45 in Kathmandu (UTC+5:45): the quarter-hour offset reaches the times.
+    assert re.search(r"\b\d{1,2}:45 [AP]M\b", page.inner_text(".day-times"))

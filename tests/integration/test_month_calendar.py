@@ -65,7 +65,7 @@ def test_a_chosen_day_lists_each_start_once_with_its_weekday_and_date_in_its_nam
     times = TIME_LINK.findall(page)
     labels = [label for _, _, label in times]
     assert labels and len(labels) == len(set(labels))  # two clinicians free, one button per time
-    assert labels[0].startswith("6:00 AM P")  # 09:00 in New York, shown in Los Angeles
+    assert labels[0] == "6:00 AM"  # 09:00 in New York, shown in Los Angeles (the heading names the zone)
     for _, name, label in times:
         assert _spoken(name) == f"{day:%A}, {day:%B} {day.day}, {day.year}, {label}"
     assert f'<h3 id="day-times-heading">{day:%A}, {day:%B} {day.day}, {day.year}</h3>' in page
@@ -140,6 +140,17 @@ def test_the_calendar_counts_what_the_api_counts_across_a_clock_change(
     ).json
     assert shown == {int(day["date"][8:]): day["count"] for day in api["days"] if day["count"]}
     assert len(shown) == 31
+
+    # A time is its clock alone (the heading names the zone), except on the day the clocks change.
+    change_day = next(march + timedelta(days=n) for n in range(7, 14) if (march + timedelta(days=n)).weekday() == 6)
+
+    def labels_on(day):
+        chosen = _page(client, consultation_type, month=f"{march:%Y-%m}", day=day.isoformat())
+        return [label for _, _, label in TIME_LINK.findall(chosen)]
+
+    assert labels_on(change_day) and all(label.endswith(" PDT") for label in labels_on(change_day))
+    day_before = labels_on(change_day - timedelta(days=1))
+    assert day_before and all(re.fullmatch(r"\d{1,2}:\d\d [AP]M", label) for label in day_before)
 
 
 def test_a_bad_day_or_month_is_a_400_with_a_message_and_the_calendar_still_shown(client, team):
