@@ -85,6 +85,12 @@ class Clinician(db.Model):
     def display_name(self):
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
 
+    @property
+    def initials(self):
+        """For the avatar on the clinician's card: first and last name's letters, titles such as "Dr." left out."""
+        words = [word for word in self.name.split() if not word.endswith(".")] or self.name.split()
+        return "".join(word[0] for word in [*words[:1], *words[1:][-1:]]).upper()
+
     def can_be_managed_by(self, user):
         """Hours, time off and feeds: by admins, and by the clinician user acting for this profile."""
         return user.is_admin or user.acts_for(self.id)

@@ -219,8 +219,28 @@ def choose_slot(slug):
     month = _slot_month(
         consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug
     )
+    # One card per clinician who offers this type, and "first available": choosing one keeps the zone and month.
+    month_shown = f"{query.month:%Y-%m}"
+    clinician_cards = [
+        {
+            "clinician": clinician,
+            "href": url_for(
+                "scheduling.choose_slot",
+                slug=slug,
+                **query.url_args(clinician=clinician.id if clinician else "any", month=month_shown),
+            ),
+            "current": clinician == query.clinician,
+        }
+        for clinician in (None, *consultation_type.active_clinicians)
+    ]
     return (
-        render_template("scheduling/choose_slot.html", consultation_type=consultation_type, query=query, **month),
+        render_template(
+            "scheduling/choose_slot.html",
+            consultation_type=consultation_type,
+            query=query,
+            clinician_cards=clinician_cards,
+            **month,
+        ),
         status,
     )
 

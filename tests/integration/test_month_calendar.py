@@ -161,3 +161,41 @@ def test_a_bad_day_or_month_is_a_400_with_a_message_and_the_calendar_still_shown
         assert 'class="error" role="alert"' in response.text and '<table class="month">' in response.text
         if message:
             assert message in response.text
+
+
+CLINICIAN_CARD = re.compile(r'<a class="card choice" href="([^"]+)"( aria-current="true")?>(.*?)</a>', re.S)
+
+
+def test_clinicians_are_cards_with_credentials_and_bio_and_choosing_one_shows_only_their_times(
+    client, create_clinician, create_consultation_type
+):
+    mornings = create_clinician(
+        name="Dr. Maya Alvarez",
+        credentials="MD, Psychiatrist",
+        bio="Sees adults and adolescents.",
+        hours=((time(9), time(12)),),
+    )
+    afternoons = create_clinician(name="Jordan Lee", credentials="PMHNP-BC", hours=((time(13), time(17)),))
+    consultation_type = create_consultation_type(clinicians=[mornings, afternoons], horizon_days=60)
+    day = (now_utc() + timedelta(days=3)).date().isoformat()
+    page = _page(client, consultation_type, day=day, tz="America/New_York")
+    cards = CLINICIAN_CARD.findall(page)
+    assert [re.search(r"<strong>([^<]+)</strong>", body).group(1) for _, _, body in cards] == [
+        "First available",
+        "Dr. Maya Alvarez",
+        "Jordan Lee",
+    ]
+    assert cards[0][1] and not cards[1][1]  # "first available" is the one chosen at first
+    assert "MD, Psychiatrist" in cards[1][2] and "Sees adults and adolescents." in cards[1][2]
+    assert '<span class="avatar" aria-hidden="true">MA</span>' in cards[1][2]  # initials, "Dr." left out
+    all_times = [label for _, _, label in TIME_LINK.findall(page)]
+    assert "9:00 AM" in all_times and "1:00 PM" in all_times
+
+    # Choosing a card keeps the zone and the month, and shows that clinician's times only.
+    chosen = client.get(html.unescape(cards[2][0]) + f"&day={day}")
+    assert chosen.status_code == 200
+    assert "tz=America%2FNew_York" in cards[2][0] or "tz=America/New_York" in cards[2][0]
+    marked = CLINICIAN_CARD.findall(chosen.text)
+    assert [bool(current) for _, current, _ in marked] == [False, False, True]
+    their_times = [label for _, _, label in TIME_LINK.findall(chosen.text)]
+    assert their_times and "1:00 PM" in their_times and "9:00 AM" not in their_times
