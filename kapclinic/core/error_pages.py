@@ -163,10 +163,14 @@ def _is_staff_page():
 def error_page(code, description=None):
     """Our page for an HTTP error: the staff layout under /staff, the patients' everywhere else."""
     staff = _is_staff_page()
+    # A private link (its token in the path) that finds nothing has expired or been replaced:
+    # say so, rather than "Page not found" for a page the patient knows exists.
+    private_link = code in (404, 410) and "token" in (request.view_args or {})
     return render_template(
         "core/error.html",
         code=code,
-        heading=HEADINGS.get(code, "Something went wrong"),
+        private_link=private_link,
+        heading="This link does not work any more" if private_link else HEADINGS.get(code, "Something went wrong"),
         message=description or MESSAGES.get(code, MESSAGES[500]),
         layout="staff_base.html" if staff else "base.html",
         staff=staff,

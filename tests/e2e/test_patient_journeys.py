@@ -310,3 +310,48 @@ def test_a_patient_finds_their_zone_by_typing_a_city_and_the_times_follow(live_s
     assert "Times in Nepal Time \u2014 Kathmandu" in page.inner_text("main")
     # 9:00 in New York is 19:45 in Kathmandu (UTC+5:45): the quarter-hour offset reaches the times.
     assert re.search(r"\b\d{1,2}:45 [AP]M\b", page.inner_text(".day-times"))
+
+
+def test_a_patient_whose_link_expired_gets_fresh_links_and_adds_the_consultation_to_google_calendar(
+    live_server, open_browser, mailbox
+):
+    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="expired-link")
+    page = phone.page
+    book_in_browser(phone, live_server, "First-Consultation", email="kai@example.com", name="Kai Patient")
+    manage_link = _link(_confirmation(mailbox, "kai@example.com"), "manage")
+
+    # Months later the link in the first email has expired: the page says what to do next.
+    live_server.app.config["MANAGE_LINK_MAX_AGE_DAYS"] = 0
+    time.sleep(1.1)  # older than zero days, to the second
+    page.goto(manage_link)
+    phone.check("expired-link")
+    assert "This link does not work any more" in page.inner_text("h1")
+    page.get_by_role("link", name="Send me my links again").click()
+    page.wait_for_load_state("load")
+    live_server.app.config["MANAGE_LINK_MAX_AGE_DAYS"] = 180
+    phone.check("links-again")
+    page.get_by_label("Email").fill("kai@example.com")
+    page.get_by_role("button", name="Send me my links").click()
+    page.wait_for_load_state("load")
+    phone.check("links-sent")
+    assert "we have emailed fresh links" in page.inner_text("main")
+    for _ in range(100):
+        fresh = [message for message in mailbox.messages if message["To"] == "kai@example.com"][1:]
+        if fresh:
+            break
+        time.sleep(0.1)
+    page.goto(_link(fresh[-1], "manage"))
+    phone.check("booking-from-fresh-link")
+
+    # "Add to Google Calendar": the consultation's own times in UTC, under the invite's neutral title.
+    google = urlsplit(page.get_by_role("link", name="Google Calendar").get_attribute("href"))
+    assert google.netloc == "calendar.google.com"
+    event = parse_qs(google.query)
+    with live_server.app.app_context():
+        booking = db.session.scalars(db.select(Booking)).one()
+        start, end = booking.start_dt, booking.end_dt
+        db.session.rollback()
+    assert event["dates"] == [f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}"]
+    title = event["text"][0]
+    assert "ketamine" not in title.lower() and "Kai" not in title

@@ -325,6 +325,16 @@ def test_a_page_that_is_not_there_says_so_plainly_with_a_number_to_call(client):
     assert 'class="crisis"' in page.text  # the patients' layout
 
 
+@pytest.mark.parametrize(
+    "path", ["/manage/not-a-real-token-0123456789", "/intake/not-a-real-token-0123456789/step/about"]
+)
+def test_a_private_link_that_finds_nothing_says_the_link_no_longer_works_and_offers_fresh_links(client, path):
+    page = client.get(path)
+    assert page.status_code == 404
+    assert "<h1>This link does not work any more</h1>" in page.text
+    assert '<a class="button primary" href="/links">Send me my links again</a>' in page.text
+
+
 def test_a_staff_error_page_uses_the_staff_layout_and_leads_back_to_staff_sign_in(client):
     page = client.get("/staff/no-such-page")
     assert page.status_code == 404
