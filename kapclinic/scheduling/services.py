@@ -6,6 +6,7 @@ transaction (notifications.services) and delivered after the commit.
 
 import hashlib
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -67,6 +68,8 @@ from kapclinic.scheduling.slots import (
 )
 
 ALTERNATIVES_SHOWN = 6
+# Random bytes in a video room's name: 144 bits, beyond guessing (and 24 URL-safe characters).
+VIDEO_ROOM_BYTES = 18
 
 
 class SchedulingError(DomainError):
@@ -673,6 +676,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             ical_uid=f"{uuid.uuid4()}@kapclinic",
             ical_sequence=0,
             manage_token_hash=token_hash,
+            video_room_token=secrets.token_urlsafe(VIDEO_ROOM_BYTES),
             idempotency_key=idempotency_key,
             idempotency_fingerprint=fingerprint,
             client_network=visitor.client_network if visitor is not None else None,
@@ -834,6 +838,19 @@ def resend_changed_details(consultation_type, now):
         db.session.flush()
         _notify_patient(booking, "booking_details_changed", now)
     return len(upcoming)
+
+
+def set_video_link(booking, link, now):
+    """Give one consultation a video link of its own (staff's choice); the patient gets an updated invite.
+
+    The caller checks who may and that the link is sound (Booking.can_set_video_link,
+    core.validation.clean_video_link). Same time and UID, the next SEQUENCE, as when a
+    type's place changes (resend_changed_details); `updated_dt` stays, as there.
+    """
+    booking.staff_video_link = link
+    booking.ical_sequence += 1
+    db.session.flush()
+    _notify_patient(booking, "booking_details_changed", now)
 
 
 # --- patient emails ---------------------------------------------------------------
