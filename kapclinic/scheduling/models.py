@@ -25,6 +25,11 @@ class Modality(enum.StrEnum):
         return {"video": "Video call", "phone": "Phone call", "in_person": "In person"}[self.value]
 
 
+# "Wrong address?" on the confirmation page: for this long after booking, at most this many times.
+EMAIL_CORRECTION_WINDOW = timedelta(hours=1)
+EMAIL_CORRECTIONS_MAX = 2
+
+
 class BookingStatus(enum.StrEnum):
     # Held for the patient until they confirm from the emailed link (BOOKING_CONFIRMATION_MINUTES).
     PENDING = "pending"
@@ -309,6 +314,8 @@ class Booking(db.Model):
     video_room_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     # A link staff set for this one consultation (another service, a room already agreed); it wins.
     staff_video_link: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # Times the patient corrected the address from the confirmation page (see can_correct_email).
+    email_corrections: Mapped[int] = mapped_column(default=0, server_default="0")
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()
@@ -371,6 +378,20 @@ class Booking(db.Model):
     def can_be_managed_by(self, user):
         """Seen, cancelled or marked from the staff schedule: by admins, and by the clinician it is with."""
         return user.is_admin or user.acts_for(self.clinician_id)
+
+    def can_correct_email(self, now):
+        """The patient may correct the address from the confirmation page: a confirmed consultation still
+        to come, within EMAIL_CORRECTION_WINDOW of booking, at most EMAIL_CORRECTIONS_MAX times.
+
+        That page is where the patient sees the address they typed. Later, a forwarded link
+        must not be a way to have everything about the booking sent somewhere else.
+        """
+        return (
+            self.status is BookingStatus.CONFIRMED
+            and self.start_dt > now
+            and now <= self.created_dt + EMAIL_CORRECTION_WINDOW
+            and self.email_corrections < EMAIL_CORRECTIONS_MAX
+        )
 
     def can_set_video_link(self, now):
         """Staff may give an upcoming video consultation a link of its own until it starts."""
