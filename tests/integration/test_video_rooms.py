@@ -20,7 +20,7 @@ from kapclinic.intake.models import Intake
 from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, Modality
 from kapclinic.workspace import services as workspace
-from tests.helpers import patient_json, seed_offering, sign_in
+from tests.helpers import TYPE_FORM, patient_json, seed_offering, sign_in
 
 pytestmark = pytest.mark.both_databases
 SERVER = "https://video.clinic.example.org/"
@@ -221,3 +221,28 @@ def test_the_room_is_stored_encrypted(app, two_patients):
             .scalar_one()
         )
     assert stored == token and token not in raw
+
+
+def test_a_new_video_server_moves_each_patients_own_room_with_it(app, client, create_staff, two_patients, mailbox):
+    (ana, _), (ben, _) = two_patients
+    sign_in(client, create_staff(Role.ADMIN).email)
+    with app.app_context():
+        kind = db.session.scalar(select(Booking)).consultation_type
+        type_id, clinician_id, slug = kind.id, kind.clinicians[0].id, kind.slug
+        db.session.rollback()
+    mailbox.clear()
+    form = {
+        **TYPE_FORM,
+        "slug": slug,
+        "duration_minutes": "60",
+        "modality": "video",
+        "video_link": "https://meet.clinic.example.org/rooms",
+        "clinicians": [str(clinician_id)],
+    }
+    assert client.post(f"/staff/admin/types/{type_id}", data=form).status_code == 302
+    moved = {message["To"]: str(_event(message)["URL"]) for message in mailbox.messages}
+    room_names = {
+        address: answer["video_room"].rsplit("/", 1)[1]
+        for address, answer in (("ana@example.com", ana), ("ben@example.com", ben))
+    }
+    assert moved == {address: f"https://meet.clinic.example.org/rooms/{name}" for address, name in room_names.items()}
