@@ -445,7 +445,7 @@ def email_questionnaire_link(token):
 @tokens.link_guessing_limit
 @public_path.email_correction_limit
 def correct_email(token):
-    """ "Wrong address?": the confirmation goes again to the address typed here, and the links sent before stop."""
+    """Wrong address? The confirmation goes again to the address typed here, and the links sent before stop."""
     booking = _booking_or_404(token)
     if not services.is_latest_link(booking, token):
         abort(404, "This link is not valid any more. Please use the link in the most recent email from us.")

@@ -31,9 +31,13 @@ def _first_slot_details(client, consultation_type, days=3):
 
 
 @pytest.fixture
-def booked(client, create_clinician, create_consultation_type, mailbox):
+def consultation_type(create_clinician, create_consultation_type):
+    return create_consultation_type(clinicians=[create_clinician()])
+
+
+@pytest.fixture
+def booked(client, consultation_type, mailbox):
     """A consultation booked on the web form with a mistyped address: the path of its confirmation page."""
-    consultation_type = create_consultation_type(clinicians=[create_clinician()])
     response = client.post(_first_slot_details(client, consultation_type), data=patient_form(email=WRONG))
     assert response.status_code == 302
     return response.headers["Location"]
@@ -51,7 +55,7 @@ def _sent_to(mailbox, address):
 
 
 def _booking_row():
-    booking = db.session.scalar(select(Booking))
+    booking = db.session.scalar(select(Booking).order_by(Booking.id))
     values = (booking.patient_email, booking.manage_token_hash, booking.email_corrections, booking.intake.token_hash)
     db.session.rollback()
     return values
@@ -130,6 +134,18 @@ def test_an_address_we_cannot_use_is_refused_on_its_field_and_nothing_changes(
     assert "Nothing was changed or sent." in refused.text
     assert _booking_row() == before and _outbox_size() == outbox and mailbox.messages == []
     assert client.get(booked).status_code == 200
+
+
+def test_the_corrected_address_is_held_to_the_online_limit_as_at_booking(
+    client, consultation_type, booked, mailbox, app_context
+):
+    for days in (4, 5):
+        details = _first_slot_details(client, consultation_type, days)
+        assert client.post(details, data=patient_form(email=RIGHT)).status_code == 302
+    before = _booking_row()
+    refused = client.post(f"{booked}/email", data={"email": RIGHT})
+    assert refused.status_code == 422 and "already has 2 upcoming consultations" in refused.text
+    assert _booking_row() == before and len(_sent_to(mailbox, RIGHT)) == 2  # the two confirmations only
 
 
 def test_a_likely_typo_is_offered_before_anything_is_sent(client, booked, mailbox, app_context):
