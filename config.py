@@ -142,6 +142,8 @@ class BaseConfig:
     SLOTS_RATE_LIMIT = "120 per minute"
     # "Send me my links again" requests per network (each address is also held to 3 an hour).
     LINKS_AGAIN_RATE_LIMIT = "10 per hour"
+    # "Wrong address?" corrections sent from one network (each booking may also be corrected only twice).
+    EMAIL_CORRECTION_RATE_LIMIT = "10 per hour"
     # The admin's list of suspicious bursts: this many active bookings from one network or phone within the hours.
     BURST_MIN_BOOKINGS = 3
     BURST_WINDOW_HOURS = 24
@@ -290,6 +292,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "BOOKING_CONFIRMATION_MINUTES",
     "SLOTS_RATE_LIMIT",
     "LINKS_AGAIN_RATE_LIMIT",
+    "EMAIL_CORRECTION_RATE_LIMIT",
     "BURST_MIN_BOOKINGS",
     "BURST_WINDOW_HOURS",
     # rate-limit storage and redis

@@ -50,7 +50,7 @@ DEMO_CLINICIANS = (
 )
 
 DEMO_TYPES = (
-    # slug, name, description, minutes, buffer after, modality, where
+    # slug, name, description, minutes, buffer after, modality, where (for video: the server rooms are under)
     (
         "initial-video",
         "Initial consultation (video)",
@@ -58,7 +58,7 @@ DEMO_TYPES = (
         60,
         15,
         Modality.VIDEO,
-        "https://video.clinic.example.org/room",
+        "https://video.clinic.example.org/",
     ),
     (
         "initial-in-person",

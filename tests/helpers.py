@@ -178,6 +178,24 @@ def patient_json(consultation_type, start, **overrides):
     return values
 
 
+# What the admin's consultation type form posts for a phone follow-up; tests change what they need.
+TYPE_FORM = {
+    "slug": "ketamine-follow-up",
+    "name": "Follow-up, 30 min",
+    "description": "A short check-in",
+    "duration_minutes": "30",
+    "buffer_before_minutes": "0",
+    "buffer_after_minutes": "10",
+    "min_notice_minutes": "0",
+    "horizon_days": "30",
+    "slot_step_minutes": "30",
+    "modality": "phone",
+    "location": "",
+    "video_link": "",
+    "is_active": "y",
+}
+
+
 # --- staff ---------------------------------------------------------------------------------
 
 

@@ -88,7 +88,7 @@ class ConsultationTypeForm(BrowserForm):
     )
     location = StringField("Address (in person)", validators=[Length(max=255)])
     video_link = StringField(
-        "Video link (video)",
+        "Video server address (video)",
         validators=[Optional(), Length(max=255), URL(require_tld=True, message="Enter a full https:// link.")],
     )
     is_active = BooleanField("Patients can book it")

@@ -71,6 +71,12 @@ _BOOKING = {
             "description": "Absent when an idempotent replay returns an earlier booking, and while a hold awaits "
             "confirmation: that link goes only to the patient's email, so confirming proves the address.",
         },
+        "video_room": {
+            "type": "string",
+            "format": "uri",
+            "description": "The address of this consultation's own video room, for a video consultation; present "
+            "with manage_url. No other booking shares it: keep it private.",
+        },
     },
     "required": ["id", "status", "start", "end", "clinician_id", "type"],
 }

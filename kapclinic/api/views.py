@@ -194,7 +194,10 @@ def _booking_json(booking, manage_token, zone):
         body["confirm_by"] = booking.confirm_by_dt.astimezone(zone).isoformat()
     if manage_token and not booking.is_pending:
         # A held booking's link goes only to the patient's email: confirming from it proves the address.
+        # Its room too: like the link, it is only for whoever holds the booking.
         body["manage_url"] = public_url("scheduling.manage", token=manage_token)
+        if booking.video_room:
+            body["video_room"] = booking.video_room
     return body
 
 

@@ -7,6 +7,7 @@ InvalidField with a message written for the patient.
 import re
 import unicodedata
 from datetime import date
+from urllib.parse import urlsplit
 
 import phonenumbers
 import pymailcheck
@@ -17,6 +18,7 @@ from kapclinic.core.errors import DomainError
 NAME_MAX = 120
 EMAIL_MAX = 254
 PHONE_MAX = 32
+LINK_MAX = 500
 OLDEST_AGE_YEARS = 120
 
 
@@ -162,6 +164,35 @@ def clean_note(value, max_length):
         raise InvalidField(f"Please keep this under {max_length} characters.")
     if has_unsafe_characters(value, allow_line_breaks=True):
         raise InvalidField("This contains characters we cannot accept.")
+    return value
+
+
+def clean_video_link(value):
+    """Return a video call's https address; it becomes a link in patients' emails, invites and pages.
+
+    Only https: any other scheme (javascript:, http:) in an href would be a way to harm
+    the patient who follows it, or let others listen in.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidField("Please enter the video link, starting with https://.")
+    value = value.strip()
+    if len(value) > LINK_MAX:
+        raise InvalidField(f"Please keep the link under {LINK_MAX} characters.")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+    except ValueError:  # a malformed port or IPv6 address
+        host, parts = "", None
+    if (
+        parts is None
+        or parts.scheme != "https"
+        or "." not in host
+        or any(char.isspace() for char in value)
+        or has_unsafe_characters(value)
+    ):
+        raise InvalidField(
+            "Please enter a full video link starting with https://, like https://video.example.org/room."
+        )
     return value
 
 

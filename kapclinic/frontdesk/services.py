@@ -15,7 +15,7 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.clinic import clinic
 from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import get_zone, local_day_bounds
-from kapclinic.core.validation import InvalidField, clean_note
+from kapclinic.core.validation import InvalidField, clean_note, clean_video_link
 from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote, NoteKind
 from kapclinic.intake import fhir
@@ -501,6 +501,24 @@ def cancel(user, intake, reason, now):
         return {"cancel_reason": "Please give the reason (kept for the clinic, not sent to the patient)."}
     scheduling.cancel(booking, now, by="front_desk", reason=reason)
     audit.record(user, AuditAction.CANCELLED, now, intake=intake)
+    return {}
+
+
+def set_video_link(user, intake, link, now):
+    """Give this one video consultation its own link (another service, a room already agreed); the patient is emailed.
+
+    The audit row says that it changed, not the link: the address is the patient's way in.
+    """
+    booking = intake.booking
+    _check_changeable(booking, now)
+    if not booking.can_set_video_link(now):
+        raise ReviewRefused("This consultation is not by video, so it has no video link to set.")
+    try:
+        link = clean_video_link(link)
+    except InvalidField as error:
+        return {"video_link": str(error)}
+    scheduling.set_video_link(booking, link, now)
+    audit.record(user, AuditAction.VIDEO_LINK_SET, now, intake=intake)
     return {}
 
 

@@ -144,6 +144,7 @@ def _record_context(intake, errors=None, values=None):
         "review_statuses": list(ReviewStatus),
         "note_kinds": list(NoteKind),
         "can_change_booking": current_user.can_change_bookings,
+        "can_set_video_link": current_user.can_change_bookings and booking.can_set_video_link(now_utc()),
         "can_export": services.can_export(intake),
         "clinician_choices": [c for c in booking.consultation_type.active_clinicians if c.id != booking.clinician_id],
         "errors": errors or {},
@@ -313,6 +314,17 @@ def reschedule(intake_id):
         slots=[(slot.start_dt.isoformat(), format_moment(slot.start_dt, zone)) for slot in slots],
         errors=errors,
     ), (status if errors else 200)
+
+
+@blueprint.post("/intakes/<id:intake_id>/video-link")
+@role_required(*DESK)
+def set_video_link(intake_id):
+    return _apply(
+        intake_id,
+        lambda intake: services.set_video_link(current_user, intake, request.form.get("video_link"), now_utc()),
+        "Video link set. The patient has been sent the updated details and invite.",
+        "consultation",
+    )
 
 
 @blueprint.post("/intakes/<id:intake_id>/cancel")

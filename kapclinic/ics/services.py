@@ -34,20 +34,23 @@ class BookingFacts:
     where: str
     patient_email: str
     patient_name: str
+    # The booking's own video room, if any: the invite's URL, one tap to join. Facts queued
+    # before rooms existed have none.
+    video_room: str = ""
 
     @classmethod
     def of(cls, booking):
-        consultation_type = booking.consultation_type
         return cls(
             uid=booking.ical_uid,
             sequence=booking.ical_sequence,
             start_dt=booking.start_dt,
             end_dt=booking.end_dt,
             active=booking.is_active,
-            modality=consultation_type.modality.label,
-            where=consultation_type.where,
+            modality=booking.consultation_type.modality.label,
+            where=booking.where,
             patient_email=booking.patient_email,
             patient_name=booking.patient_name,
+            video_room=booking.video_room,
         )
 
     def to_json(self):
@@ -68,10 +71,11 @@ def _event(facts, summary, description, attendee):
     """One booking as an event; the audience decides the texts and whether the patient attends.
 
     A cancelled one says so in its title too: some calendar apps ignore STATUS:CANCELLED
-    and would go on showing the consultation as if it were still on.
+    and would go on showing the consultation as if it were still on; and it has no room to join.
     """
     profile = clinic()
     return InviteEvent(
+        url=facts.video_room if facts.active else "",
         uid=facts.uid,
         sequence=facts.sequence,
         start_dt=facts.start_dt,
@@ -173,7 +177,7 @@ def staff_event(booking):
     """The clinician's event: type and patient label, no contact details, no attendee."""
     consultation_type = booking.consultation_type
     label = patient_label(booking.patient_name, current_app.config["FEED_PATIENT_NAMES"])
-    description = f"{consultation_type.modality.label}. {consultation_type.where}\nDetails are in kapclinic."
+    description = f"{consultation_type.modality.label}. {booking.where}\nDetails are in kapclinic."
     return _event(BookingFacts.of(booking), f"{consultation_type.name}: {label}", description, attendee=None)
 
 

@@ -79,13 +79,14 @@ def create_for_booking(booking, now):
     return token
 
 
-def renew_link(intake):
+def renew_link(intake, keep_previous=True):
     """Issue a fresh questionnaire link for an email (a reminder, a reschedule) and return its token.
 
     The link before it keeps working, so a patient part-way through the form loses
-    nothing; older ones stop.
+    nothing; older ones stop. Without `keep_previous` every earlier link stops: the
+    one sent to a mistyped address must not open the answers.
     """
-    intake.previous_token_hash = intake.token_hash
+    intake.previous_token_hash = intake.token_hash if keep_previous else None
     token, intake.token_hash = tokens.issue(tokens.INTAKE)
     return token
 

@@ -35,7 +35,9 @@ class PatientDetailsForm(BrowserForm):
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])
 
 
-class LinksAgainForm(BrowserForm):
+class EmailAddressForm(BrowserForm):
+    """The patient's address alone: to send their links again, or to correct the one a booking has."""
+
     email = StringField("Your email address", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
 
 

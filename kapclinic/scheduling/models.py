@@ -25,6 +25,11 @@ class Modality(enum.StrEnum):
         return {"video": "Video call", "phone": "Phone call", "in_person": "In person"}[self.value]
 
 
+# "Wrong address?" on the confirmation page: for this long after booking, at most this many times.
+EMAIL_CORRECTION_WINDOW = timedelta(hours=1)
+EMAIL_CORRECTIONS_MAX = 2
+
+
 class BookingStatus(enum.StrEnum):
     # Held for the patient until they confirm from the emailed link (BOOKING_CONFIRMATION_MINUTES).
     PENDING = "pending"
@@ -134,6 +139,8 @@ class ConsultationType(db.Model):
     slot_step_minutes: Mapped[int] = mapped_column(default=15)
     modality: Mapped[Modality] = mapped_column(string_enum(Modality))
     location: Mapped[str] = mapped_column(db.String(255), default="")
+    # For video: the address of a video server where any path is a room (Jitsi's way). Each
+    # booking gets a room of its own under it (Booking.video_room), so patients never share one.
     video_link: Mapped[str] = mapped_column(db.String(255), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
 
@@ -158,12 +165,26 @@ class ConsultationType(db.Model):
 
     @property
     def where(self):
-        """Where the patient goes: an address, a video link, or a phone call."""
+        """Where the patient goes: an address, a video link, or a phone call.
+
+        A booking says its own room instead (Booking.where); this is what one without a room
+        shows, and what an admin's change to the type is compared by.
+        """
         if self.modality is Modality.IN_PERSON:
             return self.location
         if self.modality is Modality.VIDEO:
             return self.video_link or "A video link will be sent before the consultation"
         return "The clinician will call the phone number you gave"
+
+    def video_room(self, room_token):
+        """The room `room_token` names under the type's video address ("" without either).
+
+        Made from the address when asked, so a clinic that moves to another video server
+        moves every room with it (and the admin's change re-sends each patient their own).
+        """
+        if not self.video_link or not room_token:
+            return ""
+        return f"{self.video_link.rstrip('/')}/{room_token}"
 
 
 class AvailabilityRule(db.Model):
@@ -292,6 +313,15 @@ class Booking(db.Model):
     client_network: Mapped[str | None] = mapped_column(db.String(49), nullable=True, index=True)
     # SHA-256 of the request an idempotency key made: a repeat must ask for exactly the same.
     idempotency_fingerprint: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
+    # The unguessable name of this booking's own video room (see video_room). Made for every
+    # booking, so one whose type turns to video later still gets a room nobody else has.
+    # Encrypted, as the answers are: with the type's address it is all it takes to join.
+    # None on bookings made before rooms existed: they show the type's link, as they did.
+    video_room_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # A link staff set for this one consultation (another service, a room already agreed); it wins.
+    staff_video_link: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # Times the patient corrected the address from the confirmation page (see can_correct_email).
+    email_corrections: Mapped[int] = mapped_column(default=0, server_default="0")
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()
@@ -312,13 +342,31 @@ class Booking(db.Model):
     def patient_zone(self):
         return get_zone(self.patient_timezone)
 
+    @property
+    def video_room(self):
+        """The address of this consultation's own video room ("" unless it is by video and one is known).
+
+        The link staff set, else the booking's room under the type's video address; a booking
+        from before rooms existed has the type's link, as it always had.
+        """
+        kind = self.consultation_type
+        if kind.modality is not Modality.VIDEO:
+            return ""
+        return self.staff_video_link or kind.video_room(self.video_room_token) or kind.video_link
+
+    @property
+    def where(self):
+        """Where this patient goes: their own video room, else the type's address or way of calling."""
+        return self.video_room or self.consultation_type.where
+
     def for_email(self):
         """What an email says of the booking, as plain values: the outbox renders it later, in another process."""
         return {
             "patient_name": self.patient_name,
             "clinician_name": self.clinician.display_name,
             "modality": self.consultation_type.modality.label,
-            "where": self.consultation_type.where,
+            "where": self.where,
+            "video_room": self.video_room,
             **self.when_for_people(),
         }
 
@@ -336,6 +384,28 @@ class Booking(db.Model):
     def can_be_managed_by(self, user):
         """Seen, cancelled or marked from the staff schedule: by admins, and by the clinician it is with."""
         return user.is_admin or user.acts_for(self.clinician_id)
+
+    def can_correct_email(self, now):
+        """The patient may correct the address from the confirmation page: a confirmed consultation still
+        to come, within EMAIL_CORRECTION_WINDOW of booking, at most EMAIL_CORRECTIONS_MAX times.
+
+        That page is where the patient sees the address they typed. Later, a forwarded link
+        must not be a way to have everything about the booking sent somewhere else.
+        """
+        return (
+            self.status is BookingStatus.CONFIRMED
+            and self.start_dt > now
+            and now <= self.created_dt + EMAIL_CORRECTION_WINDOW
+            and self.email_corrections < EMAIL_CORRECTIONS_MAX
+        )
+
+    def can_set_video_link(self, now):
+        """Staff may give an upcoming video consultation a link of its own until it starts."""
+        return (
+            self.status is BookingStatus.CONFIRMED
+            and self.consultation_type.modality is Modality.VIDEO
+            and self.start_dt > now
+        )
 
     def can_staff_cancel(self, now):
         """Staff may cancel a confirmed consultation until it starts."""

@@ -69,3 +69,13 @@ links_again_address_limit = limiter.limit(
 def visitor():
     """The visitor booking now, as the booking rules see them."""
     return PublicVisitor(client_network=network_of(request.remote_addr))
+
+
+# "Wrong address?" per network: each correction sends a confirmation to an address typed in.
+email_correction_limit = limiter.shared_limit(
+    lambda: current_app.config["EMAIL_CORRECTION_RATE_LIMIT"],
+    scope="email-correction",
+    methods=["POST"],
+    error_message="Addresses were corrected several times from your network in the last hour. Please try again "
+    "later, or call us.",
+)

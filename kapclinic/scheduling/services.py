@@ -6,6 +6,7 @@ transaction (notifications.services) and delivered after the commit.
 
 import hashlib
 import json
+import secrets
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -67,6 +68,8 @@ from kapclinic.scheduling.slots import (
 )
 
 ALTERNATIVES_SHOWN = 6
+# Random bytes in a video room's name: 144 bits, beyond guessing (and 24 URL-safe characters).
+VIDEO_ROOM_BYTES = 18
 
 
 class SchedulingError(DomainError):
@@ -93,6 +96,12 @@ class PatientLimitReached(SchedulingError):
 
 class HoldReleased(SchedulingError):
     """The booking was not confirmed in time, so its slot was given up."""
+
+
+class CorrectionClosed(SchedulingError):
+    """The address can no longer be corrected online (see Booking.can_correct_email)."""
+
+    default_field = None
 
 
 @dataclass(frozen=True)
@@ -425,7 +434,7 @@ def _serialise_bookings(clinicians):
     )
 
 
-def _serialise_patient(patient):
+def _serialise_patient(email, phone):
     """Take locks on the patient's email address and phone number until the transaction ends.
 
     Two bookings with one address at once must not both count the other as absent
@@ -434,7 +443,7 @@ def _serialise_patient(patient):
     """
     if not _on_postgresql():
         return
-    first, second = sorted({f"email {patient.email.lower()}", f"phone {patient.phone}"})
+    first, second = sorted({f"email {email.lower()}", f"phone {phone}"})
     db.session.execute(
         text(
             "SELECT pg_advisory_xact_lock(:space, hashtext(:first)), pg_advisory_xact_lock(:space, hashtext(:second))"
@@ -453,16 +462,16 @@ def _patient_count_statement():
     )
 
 
-def _check_patient_limit(patient, now):
+def _check_patient_limit(email, phone, now, fields=("email", "phone")):
     """Refuse a booking that would give this email address or phone more active upcoming consultations than allowed.
 
     Emails are stored as email-validator normalises them (domain in lower case) and
     compared without case; phones are stored in E.164, so equal numbers are equal text.
-    Both are counted in one query.
+    Both are counted in one query; `fields` says which of them to hold to the limit.
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
     by_email, by_phone = db.session.execute(
-        _patient_count_statement(), {"email": patient.email.lower(), "phone": patient.phone, "now": now}
+        _patient_count_statement(), {"email": email.lower(), "phone": phone, "now": now}
     ).one()
     # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
@@ -470,7 +479,7 @@ def _check_patient_limit(patient, now):
         ("phone", "phone number", "with this phone number", by_phone),
     )
     for field, label, whose, upcoming in checks:
-        if upcoming >= limit:
+        if field in fields and upcoming >= limit:
             raise PatientLimitReached(
                 f"This {label} already has {limit} upcoming consultation{'s' if limit != 1 else ''} with us, "
                 f"the most we book online {whose}. To book another, please call us on {clinic().phone}. "
@@ -640,14 +649,14 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     candidates = _bookable([clinician] if clinician is not None else consultation_type.active_clinicians)
     _serialise_bookings(candidates)
     if visitor is not None:
-        _serialise_patient(patient)
+        _serialise_patient(patient.email, patient.phone)
     fingerprint = request_fingerprint(consultation_type, clinician, start_dt, patient)
     # Looked up after the lock: a twin request that just committed is found here.
     earlier = _booking_with_key(idempotency_key)
     if earlier is not None:
         return _replay(earlier, fingerprint)
     if visitor is not None:
-        _check_patient_limit(patient, now)
+        _check_patient_limit(patient.email, patient.phone, now)
     free = _check_offered(consultation_type, candidates, start_dt, now)
     rules = consultation_type.slot_rules
     blocked = rules.blocked_interval(start_dt)
@@ -673,6 +682,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             ical_uid=f"{uuid.uuid4()}@kapclinic",
             ical_sequence=0,
             manage_token_hash=token_hash,
+            video_room_token=secrets.token_urlsafe(VIDEO_ROOM_BYTES),
             idempotency_key=idempotency_key,
             idempotency_fingerprint=fingerprint,
             client_network=visitor.client_network if visitor is not None else None,
@@ -836,6 +846,19 @@ def resend_changed_details(consultation_type, now):
     return len(upcoming)
 
 
+def set_video_link(booking, link, now):
+    """Give one consultation a video link of its own (staff's choice); the patient gets an updated invite.
+
+    The caller checks who may and that the link is sound (Booking.can_set_video_link,
+    core.validation.clean_video_link). Same time and UID, the next SEQUENCE, as when a
+    type's place changes (resend_changed_details).
+    """
+    booking.staff_video_link = link
+    booking.ical_sequence += 1
+    db.session.flush()
+    _notify_patient(booking, "booking_details_changed", now)
+
+
 # --- patient emails ---------------------------------------------------------------
 
 
@@ -865,6 +888,36 @@ def email_questionnaire_link(booking):
         expires_dt=booking.start_dt,
     )
     return True
+
+
+def correct_email(booking, email, now):
+    """The patient mistyped their address: send the confirmation again, to `email`; return the new manage token.
+
+    What was sent to the wrong address stops working: the manage link (and the one kept from
+    before a reschedule) and every questionnaire link. The new address is held to the
+    per-patient cap, as at booking. Raises CorrectionClosed, PatientLimitReached, or a
+    SchedulingError on the email field when nothing would change.
+    """
+    if not booking.can_correct_email(now):
+        raise CorrectionClosed(
+            "The address of this booking can no longer be changed online: that is possible only in the first "
+            f"hour after booking. Please call us on {clinic().phone} and we will correct it."
+        )
+    if email.lower() == booking.patient_email.lower():
+        raise SchedulingError(
+            "That is the address we sent your confirmation to. If it has not arrived, please check your spam folder.",
+            field="email",
+        )
+    _serialise_patient(email, booking.patient_phone)
+    _check_patient_limit(email, booking.patient_phone, now, fields=("email",))
+    booking.patient_email = email
+    booking.email_corrections += 1
+    token, booking.manage_token_hash = issue_manage_token()
+    booking.previous_manage_token_hash = None
+    intake_token = renew_questionnaire_link(booking.intake, keep_previous=False) if booking.intake else None
+    db.session.flush()
+    _notify_patient(booking, "booking_confirmed", now, token, intake_token)
+    return token
 
 
 def send_links_again(email, now):

@@ -31,7 +31,7 @@ from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.validation import likely_typo
 from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
 from kapclinic.scheduling import public_path, services
-from kapclinic.scheduling.forms import CancelForm, ConfirmForm, LinksAgainForm, PatientDetailsForm
+from kapclinic.scheduling.forms import CancelForm, ConfirmForm, EmailAddressForm, PatientDetailsForm
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import month_days, utc_window_for_local_dates
 
@@ -194,7 +194,7 @@ def _active_type_or_404(slug):
 @public_path.links_again_address_limit
 def links_again():
     """Send me my links again: one email with fresh links to each upcoming consultation and questionnaire."""
-    form = LinksAgainForm()
+    form = EmailAddressForm()
     if request.method == "GET":
         return render_template("scheduling/links_again.html", form=form)
     if not form.validate():
@@ -285,14 +285,10 @@ def patient_details(slug):
         )
     if not form.validate():
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
-    typo = likely_typo(form.email.data)
+    typo = _typo_to_ask_about(form)
     if typo is not None:
-        choice = request.form.get("email_fix")
-        if choice == typo:  # "Yes, use name@gmail.com"
-            form.email.data = typo
-        elif choice != "keep":  # asked once; "No, keep" books the address as typed
-            context = _details_context(consultation_type, query, form)
-            return render_template("scheduling/details.html", email_typo=typo, **context)
+        context = _details_context(consultation_type, query, form)
+        return render_template("scheduling/details.html", email_typo=typo, **context)
     patient = services.PatientDetails(
         name=form.name.data,
         email=form.email.data,
@@ -322,6 +318,21 @@ def patient_details(slug):
             query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
+
+
+def _typo_to_ask_about(form):
+    """The address the form's email likely meant, to ask about once; None if there is none or the patient chose.
+
+    "Yes, use name@gmail.com" puts the suggestion in the form; "No, keep" keeps the address as typed.
+    """
+    typo = likely_typo(form.email.data)
+    choice = request.form.get("email_fix")
+    if typo is None or choice == "keep":
+        return None
+    if choice == typo:
+        form.email.data = typo
+        return None
+    return typo
 
 
 def _phone_linked(message):
@@ -407,6 +418,8 @@ def _manage_context(booking, token):
         "rebook_url": _rebook_url(booking),
         "calendar_links": web_calendar_links(BookingFacts.of(booking)) if booking.is_active else [],
         "earlier_link": not services.is_latest_link(booking, token),
+        # "Wrong address?": only from the newest link, soon after booking (Booking.can_correct_email).
+        "can_correct_email": services.is_latest_link(booking, token) and booking.can_correct_email(now),
         **booking.when_for_people(),
     }
 
@@ -448,6 +461,42 @@ def email_questionnaire_link(token):
     else:
         flash("Your questionnaire is finished: there is nothing more to fill in.")
     return redirect(url_for("scheduling.manage", token=token))
+
+
+@blueprint.route("/manage/<token>/email", methods=["GET", "POST"])
+@tokens.link_guessing_limit
+@public_path.email_correction_limit
+def correct_email(token):
+    """Wrong address? The confirmation goes again to the address typed here, and the links sent before stop."""
+    booking = _booking_or_404(token)
+    if not services.is_latest_link(booking, token):
+        abort(404, "This link is not valid any more. Please use the link in the most recent email from us.")
+    form = EmailAddressForm()
+    context = {**_manage_context(booking, token), "form": form}
+    if request.method == "GET":
+        return render_template("scheduling/correct_email.html", **context)
+    if not form.validate():
+        return render_template("scheduling/correct_email.html", **context), 422
+    typo = _typo_to_ask_about(form)
+    if typo is not None:
+        return render_template("scheduling/correct_email.html", email_typo=typo, **context)
+    try:
+        with undone_if_refused():
+            new_token = services.correct_email(booking, form.email.data, now_utc())
+    except services.CorrectionClosed:
+        context["can_correct_email"] = False  # closed since the page began: it says so instead of the form
+        return render_template("scheduling/correct_email.html", **context), 409
+    except services.SchedulingError as refused:
+        form.email.errors = [_phone_linked(str(refused))]
+        return render_template("scheduling/correct_email.html", **context), 422
+    last = session.get(_LAST_BOOKING)
+    if last and last.get("token") == token:
+        session[_LAST_BOOKING] = {**last, "token": new_token}  # Back and a repeated submit find the booking still
+    flash(
+        f"We have sent your confirmation again, to {booking.patient_email}. "
+        "The links in the email to the other address no longer work."
+    )
+    return redirect(url_for("scheduling.manage", token=new_token))
 
 
 @blueprint.get("/manage/<token>/invite.ics")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType
-from tests.helpers import patient_json, seed_offering, sign_in
+from tests.helpers import TYPE_FORM, patient_json, seed_offering, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -19,23 +19,6 @@ def admin_client(client, create_staff):
     admin = create_staff(Role.ADMIN, email="admin@clinic.example.org", name="Ada Admin")
     sign_in(client, admin.email)
     return client
-
-
-TYPE_FORM = {
-    "slug": "ketamine-follow-up",
-    "name": "Follow-up, 30 min",
-    "description": "A short check-in",
-    "duration_minutes": "30",
-    "buffer_before_minutes": "0",
-    "buffer_after_minutes": "10",
-    "min_notice_minutes": "0",
-    "horizon_days": "30",
-    "slot_step_minutes": "30",
-    "modality": "phone",
-    "location": "",
-    "video_link": "",
-    "is_active": "y",
-}
 
 
 def test_admin_adds_a_clinician_user_who_sets_a_password_and_signs_in(app, admin_client, in_app, mailbox):

@@ -81,6 +81,8 @@ ROUTE_MATRIX = {
     ("scheduling.confirm_reschedule", "POST"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_booking", "POST"): LINK_HOLDER_ONLY,
     ("scheduling.email_questionnaire_link", "POST"): LINK_HOLDER_ONLY,
+    ("scheduling.correct_email", "GET"): LINK_HOLDER_ONLY,
+    ("scheduling.correct_email", "POST"): LINK_HOLDER_ONLY,
     # The patient's questionnaire link, and the guardian's consent link.
     ("intake.start", "GET"): LINK_HOLDER_ONLY,
     ("intake.step", "GET"): LINK_HOLDER_ONLY,
@@ -124,6 +126,7 @@ ROUTE_MATRIX = {
     ("frontdesk.reschedule", "GET"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.reschedule", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.cancel", "POST"): FRONT_DESK_AND_ADMIN,
+    ("frontdesk.set_video_link", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.patient_trail", "GET"): ADMIN_ONLY,
     ("frontdesk.staff_trail", "GET"): ADMIN_ONLY,
     # Clinician workspace (admins manage any clinician's).
