@@ -30,6 +30,7 @@ from kapclinic.core.timezones import (
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.core.validation import likely_typo
 from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
+from kapclinic.intake.services import intake_for_token
 from kapclinic.scheduling import public_path, services
 from kapclinic.scheduling.forms import CancelForm, ConfirmForm, EmailAddressForm, PatientDetailsForm
 from kapclinic.scheduling.models import BookingStatus
@@ -365,6 +366,7 @@ def _to_confirmation(outcome, idempotency_key, slot_key):
             last["held"] = outcome.booking.public_id
         else:
             last["token"] = outcome.manage_token
+            last["intake"] = outcome.intake_token  # the booked page opens the questionnaire in one tap
             flash("Your consultation is booked. Your confirmation email, with a calendar invite, will follow shortly.")
         session[_LAST_BOOKING] = last
         return redirect(_page_of_last_booking(last))
@@ -428,7 +430,21 @@ def _manage_context(booking, token):
 @tokens.link_guessing_limit
 def manage(token):
     booking = _booking_or_404(token)
-    return render_template("scheduling/manage.html", **_manage_context(booking, token))
+    return render_template(
+        "scheduling/manage.html", **_manage_context(booking, token), questionnaire_url=_questionnaire_here(token)
+    )
+
+
+def _questionnaire_here(token):
+    """The questionnaire's own link, for the browser that just booked (its session holds both links), or None.
+
+    Anyone else has the manage link only, which opens no page of the questionnaire.
+    """
+    last = session.get(_LAST_BOOKING) or {}
+    if last.get("token") != token or not last.get("intake"):
+        return None
+    intake = intake_for_token(last["intake"])
+    return url_for("intake.start", token=last["intake"]) if intake is not None and intake.is_editable else None
 
 
 @blueprint.post("/manage/<token>/confirm")

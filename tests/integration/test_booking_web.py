@@ -81,6 +81,22 @@ def test_add_to_calendar_download_is_a_private_generic_event(client, offered):
     assert event.decoded("DTSTART") == booking.start_dt
 
 
+def test_the_booked_page_makes_the_questionnaire_the_next_step_for_the_browser_that_booked_only(
+    app, client, offered, mailbox
+):
+    consultation_type, _ = offered
+    _, response = _book_first_slot(client, consultation_type)
+    manage_path = response.headers["Location"]
+    page = client.get(manage_path).text
+    assert "Next: your questionnaire" in page and "about 20–30 minutes" in page
+    start = re.search(r'<a class="button primary" href="(/intake/[^"]+)">Start the questionnaire</a>', page).group(1)
+    assert client.get(start).status_code == 200
+    assert start in mailbox.messages[0].get_body(("plain",)).get_content()  # the same link as the email's
+    # The manage link forwarded to someone else opens no page of the questionnaire.
+    elsewhere = app.test_client().get(manage_path).text
+    assert "/intake/" not in elsewhere and "Email me my questionnaire link" in elsewhere
+
+
 def test_invalid_details_show_messages_per_field_and_book_nothing(client, offered):
     consultation_type, _ = offered
     _, response = _book_first_slot(
