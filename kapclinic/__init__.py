@@ -77,6 +77,7 @@ def register_blueprints(app):
 
     app.url_map.converters["id"] = RowIdConverter
     from kapclinic.accounts.views import blueprint as accounts_blueprint
+    from kapclinic.admin.brand import blueprint as brand_blueprint
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
@@ -93,6 +94,7 @@ def register_blueprints(app):
     app.register_blueprint(workspace_blueprint)
     app.register_blueprint(feeds_blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(brand_blueprint)
     app.register_blueprint(frontdesk_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)

@@ -2,6 +2,7 @@
 
 import re
 
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -12,7 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ColorInput, ListWidget
 
 from kapclinic.accounts.models import Role
 from kapclinic.core import validation
@@ -21,6 +22,15 @@ from kapclinic.core.timezones import canonical_zone, is_place_zone
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)
+
+
+class MoneyField(StringField):
+    """An optional amount typed as 150 or 150.00; after validation its data is whole cents (or None)."""
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else f"{self.data / 100:.2f}"
 
 
 class CheckboxesField(SelectMultipleField):
@@ -75,6 +85,7 @@ class ConsultationTypeForm(BrowserForm):
     description = TextAreaField(
         "Description", validators=[cleaned_by(lambda value: validation.clean_note(value, 2000))]
     )
+    fee_cents = MoneyField("Fee shown to patients (optional)", validators=[cleaned_by(validation.clean_fee)])
     duration_minutes = _minutes("Length (minutes)", 5, 480)
     buffer_before_minutes = _minutes("Free time before (minutes)", 0, 240)
     buffer_after_minutes = _minutes("Free time after (minutes)", 0, 240)
@@ -125,6 +136,23 @@ class ClinicSettingsForm(BrowserForm):
         "Default time zone (IANA name)", validators=[DataRequired("Enter a time zone."), Length(max=64)]
     )
     cancellation_window_hours = _minutes("Patients may change online until (hours before)", 0, 168)
+    accent_colour = StringField(
+        "Accent colour", widget=ColorInput(), validators=[cleaned_by(validation.clean_accent_colour)]
+    )
+    logo = FileField("Logo")
+    file_fields = ("logo",)
+    remove_logo = BooleanField("Remove the logo")
+
+    def validate_logo(self, field):
+        """A new logo, read once and checked (PNG, JPEG or WebP, small): field.data becomes (bytes, type) or None."""
+        upload = field.data
+        if not upload or not getattr(upload, "filename", ""):
+            field.data = None
+            return
+        try:
+            field.data = validation.clean_logo(upload.read(validation.LOGO_MAX_BYTES + 1))
+        except validation.InvalidField as error:
+            raise ValidationError(str(error)) from None
 
     def validate_name(self, field):
         _single_line(field)

@@ -21,6 +21,7 @@ from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, Mo
 TYPE_FIELDS = (
     "name",
     "description",
+    "fee_cents",
     "duration_minutes",
     "buffer_before_minutes",
     "buffer_after_minutes",

@@ -14,6 +14,7 @@ from kapclinic.admin.forms import CancelBurstForm, ClinicSettingsForm, Consultat
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
 from kapclinic.audit.reads import record_after_render, staff_site_only
+from kapclinic.core import validation
 from kapclinic.core.clinic import clinic
 from kapclinic.core.clinic import save as save_clinic_settings
 from kapclinic.core.timezones import format_moment, get_zone, now_utc
@@ -109,10 +110,11 @@ def edit_type(type_id):
 @blueprint.route("/settings", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def settings():
-    form = ClinicSettingsForm(obj=clinic())
+    profile = clinic()
+    form = ClinicSettingsForm(obj=profile, accent_colour=profile.accent_colour or validation.DEFAULT_ACCENT)
     if not form.validate_on_submit():
         return render_template("admin/settings.html", form=form), 422 if form.is_submitted() else 200
-    save_clinic_settings(form.data, now_utc())
+    save_clinic_settings(form.data, now_utc(), logo=form.logo.data, remove_logo=form.remove_logo.data)
     flash("Clinic settings saved.")
     return redirect(url_for("admin.settings"))
 

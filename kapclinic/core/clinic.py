@@ -7,9 +7,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from kapclinic.core.db import WRITING_METHODS, rollback_quietly
 from kapclinic.core.models import ClinicSettings
+from kapclinic.core.money import format_money
 from kapclinic.extensions import db
 
-EDITABLE = ("name", "address", "phone", "crisis_line", "emergency_number", "timezone", "cancellation_window_hours")
+EDITABLE = (
+    "name",
+    "address",
+    "phone",
+    "crisis_line",
+    "emergency_number",
+    "timezone",
+    "cancellation_window_hours",
+    "accent_colour",
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,11 @@ class ClinicProfile:
     # What other programs show before anything is opened (invite titles, email subjects, the
     # sender, feed names): lock screens and shared calendars. CLINIC_DISPLAY_NAME, or the name.
     display_name: str
+    # The brand: an accent colour ("" for the stylesheet's own) and whether a logo was uploaded;
+    # brand_version changes with every save, so browsers fetch the new ones.
+    accent_colour: str = ""
+    has_logo: bool = False
+    brand_version: int = 0
 
 
 def clinic_from_config(config):
@@ -52,16 +67,29 @@ def clinic():
         saved = db.session.get(ClinicSettings, 1)
     if saved is not None:
         profile = replace(profile, **{field: getattr(saved, field) for field in EDITABLE})
-        profile = replace(profile, display_name=current_app.config["CLINIC_DISPLAY_NAME"] or profile.name)
+        profile = replace(
+            profile,
+            display_name=current_app.config["CLINIC_DISPLAY_NAME"] or profile.name,
+            accent_colour=saved.accent_colour,
+            has_logo=saved.logo_type is not None,
+            brand_version=int(saved.updated_dt.timestamp()),
+        )
     g.clinic_profile = profile
     return profile
 
 
-def save(values, now):
-    """Store the admin's settings (already validated) and forget the cached profile."""
+def save(values, now, logo=None, remove_logo=False):
+    """Store the admin's settings (already validated) and forget the cached profile.
+
+    `logo` is (image bytes, media type) for a new logo; without one the logo stays unless removed.
+    """
     saved = db.session.get(ClinicSettings, 1) or ClinicSettings(id=1)
     for field in EDITABLE:
         setattr(saved, field, values[field])
+    if logo is not None:
+        saved.logo, saved.logo_type = logo
+    elif remove_logo:
+        saved.logo, saved.logo_type = None, None
     saved.updated_dt = now
     db.session.add(saved)
     db.session.flush()
@@ -97,4 +125,7 @@ def register_template_context(app):
             "clinic_email": profile.email,
             "crisis_line": profile.crisis_line,
             "emergency_number": profile.emergency_number,
+            "clinic_brand": profile,
+            "clinic_currency": current_app.config["CLINIC_CURRENCY"],
+            "format_money": format_money,
         }

@@ -10,16 +10,21 @@ from kapclinic.core.validation import InvalidField
 class BrowserForm(FlaskForm):
     """A form read only from the text fields a browser posts.
 
-    Flask-WTF would also read uploaded files and a JSON body into the fields. No form here
-    takes either, and a file, a number or a JSON list where text belongs broke Flask-WTF
-    and the validators: a 500 instead of the form shown again.
+    Flask-WTF would also read uploaded files and a JSON body into the fields. A file, a number
+    or a JSON list where text belongs broke Flask-WTF and the validators: a 500 instead of the
+    form shown again. So files reach only the fields a form names in `file_fields`, one each.
     """
+
+    file_fields = ()
 
     class Meta:
         def wrap_formdata(self, form, formdata):
-            if form.is_submitted():
-                return request.form or None
-            return super().wrap_formdata(form, formdata)
+            if not form.is_submitted():
+                return super().wrap_formdata(form, formdata)
+            data = request.form.copy()
+            for name in form.file_fields:
+                data.setlist(name, request.files.getlist(name)[:1])
+            return data or None
 
 
 def cleaned_by(clean):

@@ -1,7 +1,7 @@
 """Clinic-wide settings that administrators change from the web."""
 
 from sqlalchemy import CheckConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from kapclinic.core.db import UTCDateTime
 from kapclinic.core.timezones import now_utc
@@ -25,4 +25,9 @@ class ClinicSettings(db.Model):
     emergency_number: Mapped[str] = mapped_column(db.String(16))
     timezone: Mapped[str] = mapped_column(db.String(64))
     cancellation_window_hours: Mapped[int]
+    # The brand on every patient page: an accent colour (#rrggbb, "" for the default) and a logo
+    # image, loaded only when the logo itself is asked for.
+    accent_colour: Mapped[str] = mapped_column(db.String(7), default="", server_default="")
+    logo = deferred(mapped_column(db.LargeBinary, nullable=True))
+    logo_type: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
     updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)

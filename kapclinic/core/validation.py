@@ -7,6 +7,7 @@ InvalidField with a message written for the patient.
 import re
 import unicodedata
 from datetime import date
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -208,3 +209,80 @@ def clean_idempotency_key(value):
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{16,64}", value):
         raise InvalidField("The request key is malformed; reload the page and try again.")
     return value
+
+
+DEFAULT_ACCENT = "#1f5f8b"
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+# What the accent colour must read against: white text on buttons, and the page's background
+# under links (WCAG 2.2 AA for normal text).
+_ACCENT_BACKGROUNDS = (("white text on buttons", "#ffffff"), ("links on the page", "#fbfaf7"))
+ACCENT_MINIMUM_CONTRAST = 4.5
+
+
+def contrast_ratio(first, second):
+    """The WCAG contrast ratio of two #rrggbb colours, from 1 to 21."""
+
+    def luminance(colour):
+        channels = [int(colour[index : index + 2], 16) / 255 for index in (1, 3, 5)]
+        red, green, blue = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def clean_accent_colour(value):
+    """A #rrggbb colour dark enough for white text on it and for links on the page (4.5:1 each); "" for the default."""
+    value = (value or "").strip().lower()
+    if not value:
+        return ""
+    if not _HEX_COLOUR.fullmatch(value):
+        raise InvalidField("Choose a colour, written like #1f5f8b.")
+    for use, background in _ACCENT_BACKGROUNDS:
+        ratio = contrast_ratio(value, background)
+        if ratio < ACCENT_MINIMUM_CONTRAST:
+            raise InvalidField(
+                f"This colour is too light for {use}: its contrast is {ratio:.1f}:1 and at least "
+                f"{ACCENT_MINIMUM_CONTRAST}:1 is needed for everyone to read it. Choose a darker shade."
+            )
+    return value
+
+
+# A logo is shown on every patient page: raster images only (an SVG can carry script), small.
+LOGO_MAX_BYTES = 100 * 1024
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+)
+
+
+def clean_logo(data):
+    """Return (bytes, media type) for a PNG, JPEG or WebP image of at most LOGO_MAX_BYTES."""
+    if not data:
+        raise InvalidField("Choose an image file for the logo.")
+    if len(data) > LOGO_MAX_BYTES:
+        raise InvalidField(f"Please use an image under {LOGO_MAX_BYTES // 1024} KB.")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return data, "image/webp"
+    for signature, media_type in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return data, media_type
+    raise InvalidField("Please use a PNG, JPEG or WebP image.")
+
+
+FEE_MAX_CENTS = 10_000_000
+
+
+def clean_fee(value):
+    """An optional fee typed as 150, 150.00 or $1,500: whole cents, or None when left empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lstrip("$").replace(",", "")
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,2})?", text):
+        raise InvalidField("Write the fee as a number, such as 150 or 150.00, or leave it empty.")
+    cents = int(Decimal(text) * 100)
+    if cents > FEE_MAX_CENTS:
+        raise InvalidField("That fee is larger than we can show.")
+    return cents

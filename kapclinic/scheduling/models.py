@@ -130,6 +130,8 @@ class ConsultationType(db.Model):
     slug: Mapped[str] = mapped_column(db.String(64), unique=True)
     name: Mapped[str] = mapped_column(db.String(120))
     description: Mapped[str] = mapped_column(db.Text, default="")
+    # Shown on the booking pages when set (in CLINIC_CURRENCY); booking takes no payment.
+    fee_cents: Mapped[int | None] = mapped_column(nullable=True)
     duration_minutes: Mapped[int]
     buffer_before_minutes: Mapped[int] = mapped_column(default=0)
     buffer_after_minutes: Mapped[int] = mapped_column(default=0)

@@ -71,6 +71,9 @@ ROUTE_MATRIX = {
     ("api.times", "GET"): PUBLIC,
     ("api.create_booking", "POST"): PUBLIC,
     ("api.openapi", "GET"): PUBLIC,
+    # The clinic's brand: its colours for anyone; its logo, once uploaded (none here: 404 for all).
+    ("brand.stylesheet", "GET"): PUBLIC,
+    ("brand.logo", "GET"): (NOT_FOUND,) * 5,
     # The patient's manage link.
     ("scheduling.manage", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.download_invite", "GET"): LINK_HOLDER_ONLY,
