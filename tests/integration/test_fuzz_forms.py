@@ -38,7 +38,7 @@ from kapclinic.intake import questionnaire
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
-from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, TimeOff
+from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, Modality, TimeOff
 from tests.helpers import STAFF_PASSWORD, patient_json, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, born_years_ago, complete_steps, post_step
 
@@ -372,7 +372,8 @@ def redirected_to_login(response):
 
 @pytest.fixture
 def offering(app):
-    return seed_offering(app, "fuzz")
+    # By video, so that the front desk's link for one consultation is fuzzed past its first check.
+    return seed_offering(app, "fuzz", modality=Modality.VIDEO, video_link="https://video.clinic.example.org/")
 
 
 def run_in(app, function):
@@ -981,10 +982,11 @@ def _front_desk_forms(intake, offering):
         "clinician": {"clinician_id": st.sampled_from([str(clinician_id) for clinician_id in intake.clinician_ids])},
         "reschedule": {"start": st.sampled_from([start.isoformat() for start in offering.starts])},
         "cancel": {"reason": "The patient asked by phone"},
+        "video-link": {"video_link": "https://meet.example.net/ana"},
     }
 
 
-@pytest.mark.parametrize("change", ["notes", "status", "urgent", "clinician", "reschedule", "cancel"])
+@pytest.mark.parametrize("change", ["notes", "status", "urgent", "clinician", "reschedule", "cancel", "video-link"])
 @FUZZ
 @given(data=st.data())
 def test_intake_record_forms(app, front_desk, urgent_intake, offering, change, data):
@@ -1071,12 +1073,14 @@ FUZZED_POST_ENDPOINTS = {
     "scheduling.links_again": test_links_again_form,
     "scheduling.confirm_booking": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "scheduling.email_questionnaire_link": test_manage_confirm_and_questionnaire_link_posts_without_fields,
+    "scheduling.correct_email": test_wrong_address_form,
     "frontdesk.add_note": test_intake_record_forms,
     "frontdesk.change_status": test_intake_record_forms,
     "frontdesk.acknowledge_urgent": test_intake_record_forms,
     "frontdesk.reassign": test_intake_record_forms,
     "frontdesk.reschedule": test_intake_record_forms,
     "frontdesk.cancel": test_intake_record_forms,
+    "frontdesk.set_video_link": test_intake_record_forms,
     "frontdesk.queue": test_queue_search_form,
     "frontdesk.queue_csv": test_queue_search_form,
 }
