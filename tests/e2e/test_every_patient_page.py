@@ -7,15 +7,15 @@ the crisis page, error pages) so that no page goes unchecked.
 
 import re
 
-from tests.e2e.browser_steps import answer_steps, book_in_browser
+from tests.e2e.browser_steps import book_in_browser
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_patient_journeys import _confirmation, _link
 from tests.helpers import seed_offering
-from tests.intake_answers import born_years_ago
+from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 
 def test_every_patient_page_passes_axe_on_a_phone(live_server, open_browser, mailbox):
-    seed_offering(live_server.app, "first-consultation", zone="America/New_York")
+    offering = seed_offering(live_server.app, "first-consultation", zone="America/New_York")
     live_server.app.config["CANCELLATION_WINDOW_HOURS"] = 0  # today's times may still be changed online
     phone = open_browser(PHONE, timezone_id="America/Chicago", label="every-page")
     page = phone.page
@@ -68,16 +68,13 @@ def test_every_patient_page_passes_axe_on_a_phone(live_server, open_browser, mai
     page.goto(base + "/no-such-page")
     phone.check("page-not-found")
 
-    # An adolescent's questionnaire, to its end, and the guardian's page.
+    # An adolescent's questionnaire at its end (answered over HTTP: the journeys walk its steps), and the guardian's page.
     fifteen = born_years_ago(15)
-    book_in_browser(
-        phone, live_server, "First-Consultation", name="Sky Young", email="sky@example.com", date_of_birth=fifteen
-    )
-    page.goto(_link(_confirmation(mailbox, "sky@example.com"), "intake"))
-    page.get_by_role("link", name="Start").click()
-    answer_steps(
-        phone, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sky Young", "preferred_name": "Sky"}}
-    )
+    client = live_server.seeding_app.test_client()
+    intake_path = book_for_intake(client, offering, mailbox, date_of_birth=fifteen, slot=3, email="sky@example.com")
+    steps = ADULT_STEPS[:-1] + ["guardian", "consent"]
+    complete_steps(client, intake_path, steps, about={"date_of_birth": fifteen, "preferred_name": "Sky"})
+    page.goto(base + intake_path + "/review")
     phone.check("review")
     page.get_by_role("button", name="Submit my answers").click()
     page.wait_for_load_state("load")
