@@ -68,7 +68,7 @@ def test_every_patient_page_passes_axe_on_a_phone(live_server, open_browser, mai
     page.goto(base + "/no-such-page")
     phone.check("page-not-found")
 
-    # An adolescent's questionnaire at its end (answered over HTTP: the journeys walk its steps), and the guardian's page.
+    # An adolescent's questionnaire at its end (answered over HTTP: the journeys walk its steps), and the guardian.
     fifteen = born_years_ago(15)
     client = live_server.seeding_app.test_client()
     intake_path = book_for_intake(client, offering, mailbox, date_of_birth=fifteen, slot=3, email="sky@example.com")
