@@ -2,6 +2,7 @@
 
 import re
 import time
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from kapclinic.extensions import db
@@ -355,3 +356,41 @@ def test_a_patient_whose_link_expired_gets_fresh_links_and_adds_the_consultation
     assert event["dates"] == [f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}"]
     title = event["text"][0]
     assert "ketamine" not in title.lower() and "Kai" not in title
+
+
+def test_across_the_spring_clock_changes_a_patient_in_los_angeles_books_a_london_clinician_from_the_calendar(
+    live_server, open_browser, mailbox
+):
+    """The US moves its clocks two weeks before the UK: for those weeks Los Angeles is 7 hours behind London, not 8."""
+    today = date.today()
+    march = date(today.year if today.month < 3 else today.year + 1, 3, 1)
+    seed_offering(live_server.app, "first-consultation", zone="Europe/London", horizon_days=(march - today).days + 45)
+    us_change = next(march + timedelta(days=n) for n in range(7, 14) if (march + timedelta(days=n)).weekday() == 6)
+    between = us_change + timedelta(days=1)  # Los Angeles on summer time, London not yet
+    phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="los-angeles-march")
+    page = phone.page
+    page.goto(live_server.url + "/book/first-consultation")
+    page.wait_for_url("**tz=America%2FLos_Angeles**")
+    for _ in range(6):  # month by month, as a person would
+        if f"{march:%B %Y}" in page.inner_text(".month-nav + table caption, .picker"):
+            break
+        page.get_by_role("link", name=re.compile(r"\u2192$")).click()
+        page.wait_for_load_state("load")
+    page.get_by_role("link", name=re.compile(rf"^{between:%A}, {between:%B} {between.day}, {between.year}, ")).click()
+    page.wait_for_load_state("load")
+    phone.check("march-day-between-the-changes")
+    first = page.locator("a.slot").first
+    assert first.inner_text() == "1:00 AM"  # 08:00 in London (GMT) is 01:00 in Los Angeles (PDT) that week
+    first.click()
+    page.wait_for_load_state("load")
+    fill_details(page, "Mo Patient", "mo@example.com")
+    page.check("#contact_consent")
+    page.get_by_role("button", name="Book this time").click()
+    page.wait_for_load_state("load")
+    phone.check("booked-between-the-changes")
+    main = page.inner_text("main")
+    assert f"{between:%b} {between.day}, {between.year}, 1:00 AM PDT" in main and "8:00 AM GMT" in main
+    with live_server.app.app_context():
+        booking = db.session.scalars(db.select(Booking)).one()
+        assert booking.start_dt == datetime(between.year, 3, between.day, 8, tzinfo=UTC)
+        db.session.rollback()
