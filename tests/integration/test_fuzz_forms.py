@@ -39,6 +39,7 @@ from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, Modality, TimeOff
+from tests import helpers
 from tests.helpers import STAFF_PASSWORD, patient_json, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, born_years_ago, complete_steps, post_step
 
@@ -859,19 +860,12 @@ def test_marking_a_started_consultation_from_the_schedule_works(app, admin, star
 # --- administration ----------------------------------------------------------------------------------
 
 TYPE_FORM = {
+    **helpers.TYPE_FORM,
     "slug": st.uuids().map(lambda key: f"type-{key.hex[:8]}"),
-    "name": "Follow-up, 30 min",
-    "description": "A short check-in",
-    "duration_minutes": "30",
-    "buffer_before_minutes": "0",
-    "buffer_after_minutes": "10",
-    "min_notice_minutes": "0",
-    "horizon_days": "30",
-    "slot_step_minutes": "30",
     "modality": st.sampled_from(["phone", "video", "in_person"]),
     "location": "12 Elm Street",
     "video_link": "https://video.clinic.example.org/room",
-    "is_active": "y",
+    "fee_cents": "150.00",
 }
 
 
@@ -910,6 +904,8 @@ def test_new_staff_user_form(app, admin, body):
             "emergency_number": "911",
             "timezone": "America/Chicago",
             "cancellation_window_hours": "24",
+            "accent_colour": "#2d5a27",
+            "remove_logo": "y",
         }
     )
 )
