@@ -12,7 +12,11 @@ CACHEABLE_ENDPOINTS = frozenset(
         "api.consultation_types",
         "api.clinicians",
         "api.slots",
+        "api.availability",
+        "api.times",
         "api.openapi",
+        "brand.stylesheet",
+        "brand.logo",
     }
 )
 

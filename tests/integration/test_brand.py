@@ -47,6 +47,7 @@ def test_the_logo_and_accent_colour_reach_every_patient_page(admin_client, clien
     logo = re.search(r'<img src="(/brand/logo\?v=\d+)" alt="" height="40">', landing).group(1)
     css = client.get(stylesheet)
     assert css.mimetype == "text/css" and css.text == ":root { --accent: #2d5a27; }\n"
+    assert css.headers["Cache-Control"] == "public, max-age=86400"  # its address changes with each save
     image = client.get(logo)
     assert image.data == PIXEL_PNG and image.mimetype == "image/png"
     assert "nosniff" in image.headers["X-Content-Type-Options"]
