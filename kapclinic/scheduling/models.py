@@ -304,7 +304,10 @@ class Booking(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(db.String(64), nullable=True)
 
     created_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
-    updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc, onupdate=now_utc)
+    # When it was booked, last moved or its links last sent again: the reminders' "first email is
+    # still fresh". Set by those services alone, never by any other change to the row (an updated
+    # invite, a corrected address, a staff video link), which would silently skip a reminder.
+    updated_dt = mapped_column(UTCDateTime, nullable=False, default=now_utc)
     cancelled_dt = mapped_column(UTCDateTime, nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
     # What the patient wrote when cancelling: free text that may be clinical, so encrypted (None: no reason).

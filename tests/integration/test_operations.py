@@ -16,8 +16,11 @@ from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.ops.logging import JsonFormatter
 from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
-from kapclinic.scheduling.models import Booking
-from tests.helpers import queue_test_emails, seed_offering
+from kapclinic.core.timezones import now_utc
+from kapclinic.scheduling.models import Booking, ConsultationType
+from kapclinic.scheduling.services import find_slots, resend_changed_details
+from kapclinic.scheduling.slots import Interval
+from tests.helpers import patient_json, queue_test_emails, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 pytestmark = pytest.mark.both_databases
@@ -171,6 +174,32 @@ def test_no_reminder_for_a_consultation_booked_inside_its_window_or_cancelled(
         db.session.commit()
     assert _run_reminders(app, start - timedelta(hours=23)) == 0
     assert _run_reminders(app, start - timedelta(hours=1)) == 1, "the 2-hour reminder still goes to the late booker"
+
+
+def test_an_updated_invite_inside_a_reminders_window_does_not_cancel_the_reminder(
+    app, offering, mailbox, without_intake_nudges
+):
+    """Only booking or moving a consultation makes its first email fresh; a change of where patients meet does not."""
+    with app.app_context():
+        consultation_type = db.session.scalar(select(ConsultationType).where(ConsultationType.slug == "ops"))
+        now = now_utc()
+        soon = find_slots(consultation_type, Interval(now + timedelta(hours=3), now + timedelta(hours=23)), now)
+        db.session.rollback()
+    response = app.test_client().post(
+        "/api/v1/bookings",
+        json=patient_json(
+            offering, soon[0].start_dt.isoformat(), email="told@example.com", clinician_id=offering.clinician_id
+        ),
+    )
+    assert response.status_code == 201
+    with app.app_context():
+        booking = db.session.scalar(select(Booking).where(Booking.patient_email == "told@example.com"))
+        booking.updated_dt = booking.start_dt - timedelta(hours=100)  # booked long ago
+        db.session.commit()
+        # Now, inside the 24-hour window, the type's place changes and the patient gets an updated invite.
+        assert resend_changed_details(booking.consultation_type, now_utc()) == 1
+        db.session.commit()
+    assert _run_reminders(app, now_utc()) == 1, "the reminder still goes"
 
 
 def test_an_unfinished_intake_gets_one_nudge_with_a_working_link(app, offering, mailbox):
