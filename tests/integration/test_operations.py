@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
+from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, IntakeStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.ops.logging import JsonFormatter
 from kapclinic.reminders import services as reminders
 from kapclinic.reminders.models import ReminderSent
-from kapclinic.core.timezones import now_utc
 from kapclinic.scheduling.models import Booking, ConsultationType
 from kapclinic.scheduling.services import find_slots, resend_changed_details
 from kapclinic.scheduling.slots import Interval
