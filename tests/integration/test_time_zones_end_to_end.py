@@ -60,4 +60,5 @@ def test_los_angeles_patient_sees_new_york_hours_shift_only_while_the_zones_diff
         labels += re.findall(r'class="slot" href="[^"]+"[^>]*>([^<]+)<', page)
     assert len(labels) == 7
     assert {label.split(" ")[0] for label in labels} == {"6:00"}
-    assert {label.split(" ")[-1] for label in labels} == {"PST", "PDT"}
+    # The heading names the zone; only on the day the clocks change does a time say which side it is on.
+    assert sorted(labels) == ["6:00 AM"] * 6 + [f"6:00 AM {'PDT' if change_day.month < 6 else 'PST'}"]
