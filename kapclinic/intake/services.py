@@ -343,12 +343,6 @@ def values_to_show(intake, step):
     return (intake.draft_answers or {}).get(step.key) or intake.answers.get(step.key) or prefilled(intake, step)
 
 
-def previous_step(intake, step):
-    shown = steps(intake)
-    index = [each.key for each in shown].index(step.key)
-    return shown[index - 1] if index else None
-
-
 def submit(intake, now):
     """Submit a finished intake. Minors wait for their guardian's signature."""
     if not intake.is_editable or is_below_online_age(intake):

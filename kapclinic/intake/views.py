@@ -70,7 +70,8 @@ def start(token):
 
 
 def _render_step(intake, token, step, values, errors, status=200, notice="", support=False, added_rows=0):
-    previous = services.previous_step(intake, step)
+    shown = services.steps(intake)
+    index = [each.key for each in shown].index(step.key)
     return (
         render_template(
             "intake/step.html",
@@ -82,9 +83,10 @@ def _render_step(intake, token, step, values, errors, status=200, notice="", sup
             errors=errors,
             notice=notice,
             support=support,
-            progress=questionnaire.progress(services.steps(intake), step.key),
-            back_url=url_for("intake.step", token=token, key=previous.key)
-            if previous
+            progress=questionnaire.progress(shown, step.key),
+            # Back: the page before, or from the first page the start page.
+            back_url=url_for("intake.step", token=token, key=shown[index - 1].key)
+            if index
             else url_for("intake.start", token=token),
         ),
         status,
@@ -292,19 +294,20 @@ def guardian_consent(token):
     if intake is None:
         abort(404, "This consent link is not valid. Please use the link in your email.")
     first_name = services.adolescent_first_name(intake)
+    clinic_zone = get_zone(clinic().timezone)
     show_answers = current_app.config["GUARDIAN_SEES_ANSWERS"]
     context = {
         "intake": intake,
         "first_name": first_name,
         "statement": questionnaire.guardian_statement(first_name, clinic().name),
         "step": questionnaire.GUARDIAN_SIGNATURE,
-        "today": format_day(now_utc(), get_zone(clinic().timezone)),
+        "today": format_day(now_utc(), clinic_zone),
         "show_answers": show_answers,
         "sections": services.answered_sections(intake) if show_answers else [],
         "errors": {},
         "values": {},
         "may_sign": intake.guardian_may_sign,
-        "consultation_when": format_moment(intake.booking.start_dt, get_zone(clinic().timezone)),
+        "consultation_when": format_moment(intake.booking.start_dt, clinic_zone),
     }
     if request.method == "POST" and not context["may_sign"]:
         return render_template("intake/guardian.html", **context), 409
