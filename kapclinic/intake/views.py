@@ -64,7 +64,7 @@ def start(token):
         intake=intake,
         token=token,
         step=step,
-        started=bool(intake.answers),
+        started=bool(intake.answers or intake.draft_answers),  # a first page saved to finish later counts
         **intake.booking.when_for_people(),
     )
 

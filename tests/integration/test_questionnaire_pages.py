@@ -102,6 +102,14 @@ def test_save_and_finish_later_keeps_a_half_filled_page_as_typed_and_opens_it_ag
 
 
 @pytest.mark.usefixtures("app_context")
+def test_a_first_page_saved_half_done_is_continued_not_started_again(patient, consultation, mailbox):
+    intake_url = book_for_intake(patient, consultation, mailbox)
+    assert _later(patient, intake_url, "about", city=None, postal_code=None).status_code == 302
+    start = patient.get(intake_url).text
+    assert "Continue where you left off" in start and f"{intake_url}/step/about" in start
+
+
+@pytest.mark.usefixtures("app_context")
 def test_save_and_finish_later_on_a_complete_page_saves_it_as_answers(patient, consultation, mailbox):
     intake_url = book_for_intake(patient, consultation, mailbox)
     assert _later(patient, intake_url, "about").status_code == 302
