@@ -8,6 +8,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from kapclinic.accounts import services
 from kapclinic.accounts.forms import ChangePasswordForm, LoginForm, NewPasswordForm, ResetRequestForm
+from kapclinic.accounts.navigation import staff_sections
 from kapclinic.accounts.policy import staff_required
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
@@ -16,6 +17,7 @@ from kapclinic.extensions import limiter, login_manager
 from kapclinic.notifications.mailer import uses_file_fallback
 
 blueprint = Blueprint("accounts", __name__, url_prefix="/staff")
+blueprint.add_app_template_global(staff_sections)
 
 SIGN_IN_FAILED = "That email and password do not match an active account."
 RESET_SENT = "If that address belongs to a staff account, a reset link is on its way. It works once, for a short time."

@@ -31,6 +31,7 @@ class AuditAction(enum.StrEnum):
     CLINICIAN_CHANGED = "booking.clinician_changed"
     RESCHEDULED = "booking.rescheduled"
     CANCELLED = "booking.cancelled"
+    BOOKED_FOR_CALLER = "booking.booked_for_caller"
     VIDEO_LINK_SET = "booking.video_link_set"
     TRAIL_READ = "audit.trail_read"
     SCHEDULE_VIEWED = "schedule.viewed"

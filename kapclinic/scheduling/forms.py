@@ -1,11 +1,13 @@
 """Patient-facing forms. Field rules come from core.validation, shared with the API."""
 
+from flask import request
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms.widgets import DateInput, EmailInput, TelInput
 
 from kapclinic.core import validation
 from kapclinic.core.forms import BrowserForm, cleaned_by
 from kapclinic.core.timezones import now_utc
+from kapclinic.core.validation import likely_typo
 
 
 def _clean_date_of_birth(value):
@@ -50,3 +52,26 @@ class CancelForm(BrowserForm):
 
 class ConfirmForm(BrowserForm):
     """A bare POST form: it carries only the CSRF token."""
+
+
+def email_typo_to_ask_about(form):
+    """The address the form's email likely meant, to ask about once; None if there is none or the patient chose.
+
+    "Yes, use name@gmail.com" puts the suggestion in the form; "No, keep" keeps the address as typed.
+    """
+    typo = likely_typo(form.email.data)
+    choice = request.form.get("email_fix")
+    if typo is None or choice == "keep":
+        return None
+    if choice == typo:
+        form.email.data = typo
+        return None
+    return typo
+
+
+class CallerDetailsForm(PatientDetailsForm):
+    """The same details, typed by the front desk for someone on the phone: the consent is the caller's, asked aloud."""
+
+    contact_consent = BooleanField(
+        "The caller agrees that the clinic may phone them and follow up by email about their care"
+    )

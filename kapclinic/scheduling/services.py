@@ -364,10 +364,10 @@ def staff_rules(consultation_type):
     return replace(consultation_type.slot_rules, min_notice=timedelta(0), horizon=STAFF_HORIZON)
 
 
-def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclude_booking_id=None):
+def nearby_alternatives(consultation_type, start_dt, now, clinician=None, exclude_booking_id=None, rules=None):
     """Return the free starts closest to `start_dt` (within three days either side)."""
     window = Interval(start_dt - timedelta(days=3), start_dt + timedelta(days=3))
-    slots = find_slots(consultation_type, window, now, clinician, exclude_booking_id)
+    slots = find_slots(consultation_type, window, now, clinician, exclude_booking_id, rules)
     unique_starts = {}
     for slot in slots:
         unique_starts.setdefault(slot.start_dt, slot)
@@ -518,7 +518,7 @@ def _check_offered(consultation_type, clinicians, start_dt, now, exclude_booking
     unbooked = [replace(calendar, busy=(), consultations=()) for calendar in calendars]
     if any(slot.start_dt == start_dt for calendar in unbooked for slot in bookable_slots(calendar, rules, window, now)):
         clinician = clinicians[0] if len(clinicians) == 1 else None
-        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, exclude_booking_id))
+        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, exclude_booking_id, rules))
     raise NotBookable("That time is not one we offer. Please pick a time from the list.")
 
 
@@ -634,14 +634,15 @@ def _replay(earlier, fingerprint):
     return BookingOutcome(earlier, None, replayed=True)
 
 
-def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=None, visitor=None):
+def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=None, visitor=None, rules=None):
     """Book start_dt with `clinician`, or with a fair pick of free clinicians when None.
 
     Raises NotBookable, SlotTaken or PatientLimitReached. A repeated idempotency key
     returns the booking it made the first time. A `visitor` (the public path) is held
     to the per-patient cap, and with BOOKING_CONFIRMATION_MINUTES its booking is
-    pending until confirmed.
+    pending until confirmed. `rules` replace the type's own (staff_rules for the front desk).
     """
+    rules = rules or consultation_type.slot_rules
     if visitor is not None:
         _check_online_age(patient, start_dt)
     if clinician is not None:
@@ -657,8 +658,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         return _replay(earlier, fingerprint)
     if visitor is not None:
         _check_patient_limit(patient.email, patient.phone, now)
-    free = _check_offered(consultation_type, candidates, start_dt, now)
-    rules = consultation_type.slot_rules
+    free = _check_offered(consultation_type, candidates, start_dt, now, rules=rules)
     blocked = rules.blocked_interval(start_dt)
     hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
     for chosen in _fairness_order(free, start_dt):
@@ -705,7 +705,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         earlier = _booking_with_key(idempotency_key)
         if earlier is not None:
             return _replay(earlier, fingerprint)
-    raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician))
+    raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, rules=rules))
 
 
 def confirm_held(booking, manage_token, now):
@@ -808,7 +808,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
 
     if not _flush_past_expired_holds(move, clinician.id, now):
         # The savepoint rollback expired the booking: it reads its old times again.
-        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id))
+        raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id, rules))
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
     _notify_patient(

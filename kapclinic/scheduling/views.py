@@ -12,29 +12,23 @@ from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.error_pages import http_error, refusal_response, seconds_until_limit_resets
 from kapclinic.core.timezones import (
-    UnknownTimeZone,
-    canonical_zone,
-    day_title,
-    format_clock,
     format_moment,
-    format_time,
-    get_zone,
     instant_param,
-    month_title,
     now_utc,
-    parse_instant,
-    parse_local_date,
-    zone_choices,
-    zone_label,
 )
 from kapclinic.core.unit_of_work import undone_if_refused
-from kapclinic.core.validation import likely_typo
 from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
 from kapclinic.intake.services import intake_for_token
 from kapclinic.scheduling import public_path, services
-from kapclinic.scheduling.forms import CancelForm, ConfirmForm, EmailAddressForm, PatientDetailsForm
+from kapclinic.scheduling.forms import (
+    CancelForm,
+    ConfirmForm,
+    EmailAddressForm,
+    PatientDetailsForm,
+    email_typo_to_ask_about,
+)
 from kapclinic.scheduling.models import BookingStatus
-from kapclinic.scheduling.slots import month_days, utc_window_for_local_dates
+from kapclinic.scheduling.picker import SlotQuery, place_refusal, slot_month
 
 blueprint = Blueprint("scheduling", __name__)
 
@@ -45,142 +39,6 @@ def index():
 
 
 _LAST_BOOKING = "last_booking"
-
-
-class SlotQuery:
-    """The query string of a slot page, checked: zone, first day, clinician, start."""
-
-    def __init__(self, consultation_type, args, now, default_tz=None):
-        self.errors = {}
-        self.consultation_type = consultation_type
-        self.tz_name = args.get("tz") or default_tz or clinic().timezone
-        self.tz_detected = "tz" in args
-        try:
-            self.zone = get_zone(self.tz_name)
-            self.tz_name = canonical_zone(self.tz_name)  # an older name (Asia/Calcutta) shows as the picker has it
-        except UnknownTimeZone:
-            self.errors["tz"] = "We do not recognise that time zone. Please choose yours from the list."
-            self.tz_name = clinic().timezone
-            self.zone = get_zone(self.tz_name)
-        today = now.astimezone(self.zone).date()
-        last_offered = (now + consultation_type.slot_rules.horizon).astimezone(self.zone).date()
-        # The day whose times are shown (None: the month's first free day). `from` is the name
-        # links from the weekly page used: a bookmarked one still opens its day.
-        self.day = None
-        day_arg = args.get("day") or args.get("from")
-        if day_arg:
-            try:
-                self.day = min(max(parse_local_date(day_arg), today), last_offered)
-            except ValueError as error:
-                self.errors["day"] = str(error)
-        self.month = (self.day or today).replace(day=1)
-        if args.get("month") and self.day is None:
-            try:
-                asked = parse_local_date(f"{args['month']}-01")
-            except ValueError:
-                self.errors["month"] = "Use a month in the form YYYY-MM."
-            else:
-                self.month = min(max(asked, today.replace(day=1)), last_offered.replace(day=1))
-        self.today, self.last_offered = today, last_offered
-        self.clinician = None
-        clinician_arg = args.get("clinician", "any")
-        if clinician_arg != "any":
-            is_number = clinician_arg.isascii() and clinician_arg.isdigit() and len(clinician_arg) < 10
-            clinician_id = int(clinician_arg) if is_number else None
-            self.clinician = services.clinician_for_type(consultation_type, clinician_id)
-            if self.clinician is None:
-                self.errors["clinician"] = "That clinician does not offer this consultation. Choose another."
-        self.start_dt = None
-        if "start" in args:
-            try:
-                self.start_dt = parse_instant(args["start"])
-            except ValueError as error:
-                self.errors["start"] = str(error)
-
-    def url_args(self, **changes):
-        values = {"tz": self.tz_name, "clinician": self.clinician.id if self.clinician else "any"}
-        values.update(changes)
-        return values
-
-
-def _slot_month(consultation_type, query, now, choose_endpoint, page_endpoint, exclude_booking_id=None, **route):
-    """The month calendar (each day with its number of free start times) and the chosen day's times, each once."""
-    zone, month = query.zone, query.month
-    days = month_days(month)
-    found = services.find_slots(
-        consultation_type, utc_window_for_local_dates(days[0], days[-1], zone), now, query.clinician, exclude_booking_id
-    )
-    counts = {day: count for day, (count, _) in zip(days, found.starts_per_day(days, zone), strict=True)}
-    chosen = query.day if query.day in counts else next((day for day in days if counts[day]), None)
-
-    def page(**changes):
-        return url_for(page_endpoint, **route, **query.url_args(**changes))
-
-    times = []
-    if chosen is not None:
-        window = utc_window_for_local_dates(chosen, chosen, zone)
-        # The heading names the zone, so a time is just its clock; on the day the clocks change a
-        # time may come twice (1:30 AM), and then each says which (EDT, EST).
-        clocks_change = window.start_dt.astimezone(zone).utcoffset() != window.end_dt.astimezone(zone).utcoffset()
-        for start_dt, _, _ in found.starts():
-            if window.start_dt <= start_dt < window.end_dt:
-                label = format_time(start_dt, zone) if clocks_change else format_clock(start_dt, zone)
-                href = url_for(choose_endpoint, **route, **query.url_args(start=instant_param(start_dt)))
-                times.append({"href": href, "label": label, "name": f"{day_title(chosen)}, {label}"})
-    cells = [None] * days[0].weekday() + [
-        {
-            "day": day,
-            "count": count,
-            "href": page(day=day.isoformat()) if count else None,
-            "name": f"{day_title(day)}, {_times_in_words(count)}",
-            "chosen": day == chosen,
-            "today": day == query.today,
-        }
-        for day, count in counts.items()
-    ]
-    cells += [None] * (-len(cells) % 7)
-    previous_month = (month - timedelta(days=1)).replace(day=1)
-    next_month = days[-1] + timedelta(days=1)
-    return {
-        "calendar": {
-            "title": month_title(month),
-            "weeks": [cells[row : row + 7] for row in range(0, len(cells), 7)],
-            "previous_url": page(month=f"{previous_month:%Y-%m}") if month > query.today else None,
-            "previous_title": month_title(previous_month, with_year=False),
-            "next_url": page(month=f"{next_month:%Y-%m}") if next_month <= query.last_offered else None,
-            "next_title": month_title(next_month, with_year=False),
-            "next_available": _next_available(consultation_type, query, now, exclude_booking_id, days, counts, page),
-        },
-        "chosen_day": chosen,
-        "chosen_title": day_title(chosen) if chosen else "",
-        "times": times,
-        "zone_choices": zone_choices(now, query.tz_name),
-        "zone_label": zone_label(query.tz_name, now),
-    }
-
-
-def _times_in_words(count):
-    return f"{count} time{'s' if count != 1 else ''} free" if count else "no free times"
-
-
-def _next_available(consultation_type, query, now, exclude_booking_id, days, counts, page):
-    """When the month shown has nothing left, the first later day that has: (its name, its link), or None."""
-    if any(counts[day] for day in days if day >= query.today):
-        return None
-    first_later = max(days[-1] + timedelta(days=1), query.today)
-    if first_later > query.last_offered:
-        return None
-    later = services.find_slots(
-        consultation_type,
-        utc_window_for_local_dates(first_later, query.last_offered, query.zone),
-        now,
-        query.clinician,
-        exclude_booking_id,
-    )
-    if not later:
-        return None
-    day = later[0].start_dt.astimezone(query.zone).date()
-    return {"name": day_title(day), "href": page(day=day.isoformat())}
 
 
 def _active_type_or_404(slug):
@@ -217,9 +75,7 @@ def choose_slot(slug):
     now = now_utc()
     query = SlotQuery(consultation_type, request.args, now)
     status = 400 if query.errors else 200
-    month = _slot_month(
-        consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug
-    )
+    month = slot_month(consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug)
     # One card per clinician who offers this type, and "first available": choosing one keeps the zone and month.
     month_shown = f"{query.month:%Y-%m}"
     clinician_cards = [
@@ -286,7 +142,7 @@ def patient_details(slug):
         )
     if not form.validate():
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
-    typo = _typo_to_ask_about(form)
+    typo = email_typo_to_ask_about(form)
     if typo is not None:
         context = _details_context(consultation_type, query, form)
         return render_template("scheduling/details.html", email_typo=typo, **context)
@@ -313,27 +169,9 @@ def patient_details(slug):
         context = _details_context(consultation_type, query, form, taken.alternatives)
         return render_template("scheduling/details.html", taken=True, **context), 409
     except services.SchedulingError as refused:
-        if refused.field in ("idempotency_key", "email", "phone", "date_of_birth"):
-            form[refused.field].errors = [_phone_linked(str(refused))]
-        else:
-            query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
+        place_refusal(refused, form, query, message=lambda error: _phone_linked(str(error)))
         return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
-
-
-def _typo_to_ask_about(form):
-    """The address the form's email likely meant, to ask about once; None if there is none or the patient chose.
-
-    "Yes, use name@gmail.com" puts the suggestion in the form; "No, keep" keeps the address as typed.
-    """
-    typo = likely_typo(form.email.data)
-    choice = request.form.get("email_fix")
-    if typo is None or choice == "keep":
-        return None
-    if choice == typo:
-        form.email.data = typo
-        return None
-    return typo
 
 
 def _phone_linked(message):
@@ -493,7 +331,7 @@ def correct_email(token):
         return render_template("scheduling/correct_email.html", **context)
     if not form.validate():
         return render_template("scheduling/correct_email.html", **context), 422
-    typo = _typo_to_ask_about(form)
+    typo = email_typo_to_ask_about(form)
     if typo is not None:
         return render_template("scheduling/correct_email.html", email_typo=typo, **context)
     try:
@@ -554,7 +392,7 @@ def reschedule(token):
     now = now_utc()
     query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
     query.clinician = booking.clinician
-    month = _slot_month(
+    month = slot_month(
         booking.consultation_type,
         query,
         now,

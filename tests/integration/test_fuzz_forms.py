@@ -534,6 +534,27 @@ def test_booking_form(app, offering, data):
     submit(app, app.test_client(), f"/book/{offering.slug}/details", body, query)
 
 
+@FUZZ
+@given(data=st.data())
+def test_book_for_a_caller_form(app, offering, front_desk, data):
+    """The front desk's booking for a caller: the same details, the staff's reach (any free start, no notice)."""
+    starts = st.sampled_from([instant_param(start) for start in offering.starts])
+    query = data.draw(query_strings({"start": starts, "clinician": str(offering.clinician_id), "tz": "Europe/London"}))
+    body = data.draw(
+        form_bodies(
+            {
+                "name": "Cora Caller",
+                "email": "cora.caller@example.com",
+                "phone": "+1 212 555 0199",
+                "date_of_birth": "2012-04-12",
+                "contact_consent": "y",
+                "idempotency_key": st.uuids().map(lambda key: key.hex),
+            }
+        )
+    )
+    submit(app, front_desk.client, f"/staff/book/{offering.slug}/details", body, query)
+
+
 @pytest.fixture
 def patient_booking(book):
     """A booking whose manage path follows it: a reschedule issues a new link (the one before it works once more)."""
@@ -1038,6 +1059,7 @@ def test_input_that_once_broke_a_form_is_refused(app, admin, path, body):
 
 FUZZED_POST_ENDPOINTS = {
     "scheduling.patient_details": test_booking_form,
+    "callers.caller_details": test_book_for_a_caller_form,
     "scheduling.cancel": test_manage_cancel_form,
     "scheduling.confirm_reschedule": test_manage_reschedule_form,
     "intake.step": test_intake_step_forms,

@@ -130,6 +130,11 @@ ROUTE_MATRIX = {
     ("frontdesk.reschedule", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.cancel", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.set_video_link", "POST"): FRONT_DESK_AND_ADMIN,
+    # Book for a caller.
+    ("callers.choose_type", "GET"): FRONT_DESK_AND_ADMIN,
+    ("callers.choose_time", "GET"): FRONT_DESK_AND_ADMIN,
+    ("callers.caller_details", "GET"): FRONT_DESK_AND_ADMIN,
+    ("callers.caller_details", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.patient_trail", "GET"): ADMIN_ONLY,
     ("frontdesk.staff_trail", "GET"): ADMIN_ONLY,
     # Clinician workspace (admins manage any clinician's).
