@@ -1,6 +1,7 @@
 """What a person does in the browser, shared by the journeys: book a time, answer intake steps."""
 
 import re
+import time
 
 from kapclinic.intake.sample_answers import SAMPLE_ANSWERS
 
@@ -102,3 +103,17 @@ def press_enter_to_go_on(page):
     """Enter on a focused link or submit button, waiting for the next page."""
     with page.expect_navigation():
         page.keyboard.press("Enter")
+
+
+def confirmation_email(mailbox, address):
+    """The booking's confirmation email, which the server sends just after answering: wait for it."""
+    for _ in range(100):
+        found = [
+            message
+            for message in mailbox.messages
+            if message["To"] == address and "booked" in message["Subject"].lower()
+        ]
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no confirmation email to {address}")

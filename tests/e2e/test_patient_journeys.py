@@ -11,6 +11,7 @@ from kapclinic.scheduling.models import Booking
 from tests.e2e.browser_steps import (
     answer_steps,
     book_in_browser,
+    confirmation_email,
     current_step,
     fill_details,
     press_enter_to_go_on,
@@ -25,20 +26,6 @@ def _link(message, path):
     return re.search(rf"(http://127\.0\.0\.1:\d+/{path}/\S+)", message.get_body(("plain",)).get_content()).group(1)
 
 
-def _confirmation(mailbox, address):
-    """The booking's confirmation email, which the server sends just after answering: wait for it."""
-    for _ in range(100):
-        found = [
-            message
-            for message in mailbox.messages
-            if message["To"] == address and "booked" in message["Subject"].lower()
-        ]
-        if found:
-            return found[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"no confirmation email to {address}")
-
-
 def test_a_patient_on_a_phone_books_starts_the_intake_closes_the_browser_and_finishes_from_the_email(
     live_server, open_browser, mailbox
 ):
@@ -51,7 +38,7 @@ def test_a_patient_on_a_phone_books_starts_the_intake_closes_the_browser_and_fin
     assert time_label.split()[0] in page.inner_text("main")
 
     # The questionnaire opens from its own link in the email (the manage link opens none of it).
-    confirmation = _confirmation(mailbox, "ana@example.com")
+    confirmation = confirmation_email(mailbox, "ana@example.com")
     page.goto(_link(confirmation, "intake"))
     phone.check("questionnaire-start")
     page.get_by_role("link", name="Start").click()
@@ -88,7 +75,7 @@ def test_an_adolescent_is_asked_for_a_guardian_who_consents_from_their_own_link(
     book_in_browser(
         teen, live_server, "First-Consultation", name="Sam Young", email="sam@example.com", date_of_birth=fifteen
     )
-    page.goto(_link(_confirmation(mailbox, "sam@example.com"), "intake"))
+    page.goto(_link(confirmation_email(mailbox, "sam@example.com"), "intake"))
     page.get_by_role("link", name="Start").click()
     answered = answer_steps(
         teen, changes={"about": {"date_of_birth": fifteen, "legal_name": "Sam Young", "preferred_name": "Sam"}}
@@ -146,7 +133,7 @@ def test_booking_and_a_questionnaire_step_work_with_the_keyboard_alone(live_serv
     assert "Your consultation is booked" in page.inner_text("main")
     person.check("booked-by-keyboard")
 
-    page.goto(_link(_confirmation(mailbox, "kim@example.com"), "intake"))  # from the email, then by keyboard again
+    page.goto(_link(confirmation_email(mailbox, "kim@example.com"), "intake"))  # from the email, then by keyboard again
     tab_to(page, "a.button")
     press_enter_to_go_on(page)
     answer_steps(person, until="phq9", changes={"about": {"legal_name": "Kim Keys"}})
@@ -230,7 +217,7 @@ def test_on_a_phone_a_patient_fixes_an_email_typo_and_books_another_time_when_th
         page.locator("#alternatives ~ ul button.slot").first.click()
     assert "Your consultation is booked" in page.inner_text("main")
     phone.check("booked-another-time")
-    assert _confirmation(mailbox, "ana@gmail.com")["To"] == "ana@gmail.com"
+    assert confirmation_email(mailbox, "ana@gmail.com")["To"] == "ana@gmail.com"
     with live_server.app.app_context():
         assert sorted(db.session.scalars(db.select(Booking.patient_email))) == ["ana@gmail.com", "other@example.com"]
         db.session.rollback()
@@ -243,7 +230,7 @@ def test_on_a_desktop_in_london_a_patient_goes_back_adds_a_medicine_saves_to_fin
     desk = open_browser(timezone_id="Europe/London", label="london-desktop")
     page = desk.page
     book_in_browser(desk, live_server, "First-Consultation", email="lee@example.com", name="Lee Patient")
-    intake_link = _link(_confirmation(mailbox, "lee@example.com"), "intake")
+    intake_link = _link(confirmation_email(mailbox, "lee@example.com"), "intake")
     page.goto(intake_link)
     page.get_by_role("link", name="Start").click()
     answer_steps(desk, until="history", changes={"about": {"legal_name": "Lee Patient"}})
@@ -320,7 +307,7 @@ def test_a_patient_whose_link_expired_gets_fresh_links_and_adds_the_consultation
     phone = open_browser(PHONE, timezone_id="America/Los_Angeles", label="expired-link")
     page = phone.page
     book_in_browser(phone, live_server, "First-Consultation", email="kai@example.com", name="Kai Patient")
-    manage_link = _link(_confirmation(mailbox, "kai@example.com"), "manage")
+    manage_link = _link(confirmation_email(mailbox, "kai@example.com"), "manage")
 
     # Months later the link in the first email has expired: the page says what to do next.
     live_server.app.config["MANAGE_LINK_MAX_AGE_DAYS"] = 0
