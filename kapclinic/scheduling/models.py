@@ -391,14 +391,15 @@ class Booking(db.Model):
         return user.is_admin or user.acts_for(self.clinician_id)
 
     def can_correct_email(self, now):
-        """The patient may correct the address from the confirmation page: a confirmed consultation still
-        to come, within EMAIL_CORRECTION_WINDOW of booking, at most EMAIL_CORRECTIONS_MAX times.
+        """The patient may correct the address from the confirmation page (or, for a held time, the page
+        that says to confirm it): a consultation still to come, within EMAIL_CORRECTION_WINDOW of
+        booking, at most EMAIL_CORRECTIONS_MAX times.
 
         That page is where the patient sees the address they typed. Later, a forwarded link
         must not be a way to have everything about the booking sent somewhere else.
         """
         return (
-            self.status is BookingStatus.CONFIRMED
+            (self.status is BookingStatus.CONFIRMED or (self.is_pending and not self.hold_expired(now)))
             and self.start_dt > now
             and now <= self.created_dt + EMAIL_CORRECTION_WINDOW
             and self.email_corrections < EMAIL_CORRECTIONS_MAX

@@ -399,9 +399,10 @@ def is_latest_link(booking, token):
     return tokens.stored_hash(token, tokens.MANAGE_BOOKING) == booking.manage_token_hash
 
 
-def booking_by_public_id(public_id):
+def booking_by_public_id(public_id, for_update=False):
     """The booking with this public id (not a link: callers decide who may see it), or None."""
-    return db.session.scalar(select(Booking).where(Booking.public_id == public_id))
+    query = select(Booking).where(Booking.public_id == public_id)
+    return db.session.scalar(query.with_for_update() if for_update else query)
 
 
 # --- booking --------------------------------------------------------------------
@@ -893,8 +894,9 @@ def email_questionnaire_link(booking):
 def correct_email(booking, email, now):
     """The patient mistyped their address: send the confirmation again, to `email`; return the new manage token.
 
-    What was sent to the wrong address stops working: the manage link (and the one kept from
-    before a reschedule) and every questionnaire link. The new address is held to the
+    A held time gets its email asking to confirm instead, since the wrong address could never
+    confirm it. What was sent to the wrong address stops working: the manage link (and the one
+    kept from before a reschedule) and every questionnaire link. The new address is held to the
     per-patient cap, as at booking. Raises CorrectionClosed, PatientLimitReached, or a
     SchedulingError on the email field when nothing would change.
     """
@@ -914,8 +916,12 @@ def correct_email(booking, email, now):
     booking.email_corrections += 1
     token, booking.manage_token_hash = issue_manage_token()
     booking.previous_manage_token_hash = None
-    intake_token = renew_questionnaire_link(booking.intake, keep_previous=False) if booking.intake else None
     db.session.flush()
+    if booking.is_pending:
+        confirm_by = format_moment(booking.confirm_by_dt, booking.patient_zone)
+        _notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
+        return token
+    intake_token = renew_questionnaire_link(booking.intake, keep_previous=False) if booking.intake else None
     _notify_patient(booking, "booking_confirmed", now, token, intake_token)
     return token
 

@@ -258,8 +258,10 @@ def _manage_context(booking, token):
         "rebook_url": _rebook_url(booking),
         "calendar_links": web_calendar_links(BookingFacts.of(booking)) if booking.is_active else [],
         "earlier_link": not services.is_latest_link(booking, token),
-        # "Wrong address?": only from the newest link, soon after booking (Booking.can_correct_email).
-        "can_correct_email": services.is_latest_link(booking, token) and booking.can_correct_email(now),
+        # "Wrong address?": only from the newest link (or, with no link, the held page of the browser that
+        # booked), soon after booking (Booking.can_correct_email).
+        "can_correct_email": (token is None or services.is_latest_link(booking, token))
+        and booking.can_correct_email(now),
         **booking.when_for_people(),
     }
 
@@ -325,8 +327,45 @@ def correct_email(token):
     booking = _booking_or_404(token)
     if not services.is_latest_link(booking, token):
         abort(404, "This link is not valid any more. Please use the link in the most recent email from us.")
+
+    def corrected(new_token):
+        last = session.get(_LAST_BOOKING)
+        if last and last.get("token") == token:
+            session[_LAST_BOOKING] = {**last, "token": new_token}  # Back and a repeated submit find the booking still
+        flash(
+            f"We have sent your confirmation again, to {booking.patient_email}. "
+            "The links in the email to the other address no longer work."
+        )
+        return redirect(url_for("scheduling.manage", token=new_token))
+
+    return _email_correction(
+        booking, _manage_context(booking, token), url_for("scheduling.manage", token=token), corrected
+    )
+
+
+@blueprint.route("/book/held/email", methods=["GET", "POST"])
+@public_path.email_correction_limit
+def correct_held_email():
+    """Wrong address on a held time? Only the browser that booked it can say so: the email to confirm goes again."""
+    public_id = (session.get(_LAST_BOOKING) or {}).get("held")
+    booking = services.booking_by_public_id(public_id, for_update=request.method == "POST") if public_id else None
+    if booking is None or not booking.is_pending:
+        return redirect(url_for("scheduling.choose_type"))
+
+    def corrected(_new_token):
+        flash(
+            f"We have sent the email to confirm again, to {booking.patient_email}. "
+            "The link in the email to the other address no longer works."
+        )
+        return redirect(url_for("scheduling.held"))
+
+    return _email_correction(booking, _manage_context(booking, token=None), url_for("scheduling.held"), corrected)
+
+
+def _email_correction(booking, context, back_url, corrected):
+    """The "Wrong address?" form for a booking; `corrected(new_token)` answers once the email has gone again."""
     form = EmailAddressForm()
-    context = {**_manage_context(booking, token), "form": form}
+    context = {**context, "form": form, "back_url": back_url}
     if request.method == "GET":
         return render_template("scheduling/correct_email.html", **context)
     if not form.validate():
@@ -343,14 +382,7 @@ def correct_email(token):
     except services.SchedulingError as refused:
         form.email.errors = [_phone_linked(str(refused))]
         return render_template("scheduling/correct_email.html", **context), 422
-    last = session.get(_LAST_BOOKING)
-    if last and last.get("token") == token:
-        session[_LAST_BOOKING] = {**last, "token": new_token}  # Back and a repeated submit find the booking still
-    flash(
-        f"We have sent your confirmation again, to {booking.patient_email}. "
-        "The links in the email to the other address no longer work."
-    )
-    return redirect(url_for("scheduling.manage", token=new_token))
+    return corrected(new_token)
 
 
 @blueprint.get("/manage/<token>/invite.ics")

@@ -619,6 +619,26 @@ def test_manage_confirm_and_questionnaire_link_posts_without_fields(app, held_bo
     submit(app, app.test_client(), f"{held_booking.manage}/questionnaire-link", body)
 
 
+@pytest.fixture
+def held_in_this_browser(app, offering, mailbox):
+    """A time held from the web form: the browser that booked it (its session names it) and its row as booked."""
+    app.config["BOOKING_CONFIRMATION_MINUTES"] = 30
+    client = app.test_client()
+    query = {"start": instant_param(offering.starts[0]), "clinician": offering.clinician_id, "tz": "UTC"}
+    held = client.post(f"/book/{offering.slug}/details", query_string=query, data=helpers.patient_form())
+    assert held.headers["Location"] == "/book/held"
+    booking_id = run_in(app, lambda: db.session.scalar(select(Booking.id)))
+    return SimpleNamespace(client=client, booking_id=booking_id, row=row_values(app, Booking, booking_id))
+
+
+@FUZZ
+@given(body=form_bodies({"email": "ana.right@example.com"}))
+def test_wrong_address_on_the_held_page_form(app, held_in_this_browser, body):
+    response = submit(app, held_in_this_browser.client, "/book/held/email", body)
+    if response.status_code == 302:  # corrected: the next example meets the booking as it was
+        restore_row(app, Booking, held_in_this_browser.booking_id, held_in_this_browser.row)
+
+
 # --- patients: the intake -------------------------------------------------------------------
 
 
@@ -1092,6 +1112,7 @@ FUZZED_POST_ENDPOINTS = {
     "scheduling.confirm_booking": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "scheduling.email_questionnaire_link": test_manage_confirm_and_questionnaire_link_posts_without_fields,
     "scheduling.correct_email": test_wrong_address_form,
+    "scheduling.correct_held_email": test_wrong_address_on_the_held_page_form,
     "frontdesk.add_note": test_intake_record_forms,
     "frontdesk.change_status": test_intake_record_forms,
     "frontdesk.acknowledge_urgent": test_intake_record_forms,

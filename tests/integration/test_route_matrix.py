@@ -62,6 +62,8 @@ ROUTE_MATRIX = {
     ("scheduling.patient_details", "POST"): PUBLIC,
     # This browser's own held booking, found through its session (others go on to /book).
     ("scheduling.held", "GET"): PUBLIC,
+    ("scheduling.correct_held_email", "GET"): PUBLIC,
+    ("scheduling.correct_held_email", "POST"): PUBLIC,
     ("scheduling.links_again", "GET"): PUBLIC,
     ("scheduling.links_again", "POST"): PUBLIC,
     ("api.consultation_types", "GET"): PUBLIC,

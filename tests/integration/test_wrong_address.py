@@ -194,3 +194,36 @@ def test_a_network_corrects_a_few_times_an_hour_and_no_address_reaches_the_logs(
     assert statuses == [302, 302, 429]  # the third would be refused anyway (twice at most), but by the limit first
     logged = caplog.text + "".join(capfd.readouterr())
     assert "@example" not in logged and page.rsplit("/", 1)[1] not in logged
+
+
+def test_a_held_time_asked_to_confirm_at_the_wrong_address_is_corrected_from_the_held_page(
+    client, app, consultation_type, mailbox, app_context
+):
+    """The wrong address could never confirm: only the browser that booked can send the link elsewhere."""
+    app.config["BOOKING_CONFIRMATION_MINUTES"] = 30
+    held = client.post(_first_slot_details(client, consultation_type), data=patient_form(email=WRONG))
+    assert held.headers["Location"] == "/book/held"
+    page = client.get("/book/held").text
+    assert f"<strong>{WRONG}</strong>" in page and 'href="/book/held/email">Wrong address?' in page
+    (asking_wrong,) = _sent_to(mailbox, WRONG)
+    wrong_manage = re.search(
+        r"https://clinic\.example\.org(/manage/\S+)", asking_wrong.get_body(("plain",)).get_content()
+    ).group(1)
+    # Another browser (a script, or whoever owns the wrong address) has no held page to correct from.
+    assert app.test_client().post("/book/held/email", data={"email": "eve@example.com"}).status_code == 302
+    assert _sent_to(mailbox, "eve@example.com") == []
+
+    form = client.get("/book/held/email").text
+    assert "We sent the link to confirm your consultation to" in form and "Send the link to confirm there" in form
+    corrected = client.post("/book/held/email", data={"email": RIGHT})
+    assert corrected.status_code == 302 and corrected.headers["Location"] == "/book/held"
+    assert f"We have sent the email to confirm again, to {RIGHT}" in client.get("/book/held").text
+    (asking_right,) = _sent_to(mailbox, RIGHT)
+    assert asking_right["Subject"].startswith("Please confirm your consultation")
+    right_manage = re.search(
+        r"https://clinic\.example\.org(/manage/\S+)", asking_right.get_body(("plain",)).get_content()
+    ).group(1)
+    assert client.get(wrong_manage).status_code == 404
+    assert client.post(f"{right_manage}/confirm").status_code == 302
+    assert db.session.scalar(select(Booking.status)).value == "confirmed"
+    db.session.rollback()
