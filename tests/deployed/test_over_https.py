@@ -14,7 +14,7 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus
 from tests.deployed.stack import CLIENT_ADDRESS, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
-from tests.e2e.browser_steps import answer_steps, book_in_browser
+from tests.e2e.browser_steps import answer_steps, book_in_browser, fill_details
 from tests.e2e.conftest import PHONE
 
 pytestmark = pytest.mark.postgres
@@ -72,6 +72,37 @@ def test_the_front_desk_signs_in_stays_signed_in_and_signs_out_over_https_with_s
         page.get_by_role("button", name="Sign out").click()
     desk.check("signed-out")
     assert "You are signed out." in page.inner_text("main"), page.inner_text("main")[:300]
+
+
+def test_the_front_desk_books_for_a_caller_over_https_inside_the_notice_and_the_worker_emails_the_caller(
+    stack, open_browser
+):
+    """Strict CSRF (a same-origin Referer) on the staff booking form, and the caller's email from the worker."""
+    desk = open_browser(label="front-desk", **HTTPS)
+    page = desk.page
+    desk.sign_in(stack, FRONT_DESK_EMAIL)
+    page.get_by_role("navigation", name="Staff sections").get_by_role("link", name="Book for a caller").click()
+    page.get_by_role("link", name=re.compile(CONSULTATION_NAME)).click()
+    # Patients must give 26 hours' notice here; the first day the desk is offered may be today or tomorrow.
+    page.locator("a.slot").first.click()
+    desk.check("caller-details")
+    fill_details(page, "Cora Caller", "cora.caller@example.com", date_of_birth="1988-02-03", phone="+1 212 555 0142")
+    page.get_by_role("button", name="Book and send the confirmation").click()
+    page.wait_for_url(re.compile(r"/staff/intakes/\d+"))
+    desk.check("booked-record")
+    assert "Booked. The caller" in page.inner_text("main")
+    links = _links(stack.email_to("cora.caller@example.com", "booked"))
+    assert any(link.startswith(f"{stack.url}/manage/") for link in links), links
+    assert any(link.startswith(f"{stack.url}/intake/") for link in links), links
+    with stack.app.app_context():
+        booking = db.session.scalars(db.select(Booking).where(Booking.patient_name == "Cora Caller")).one()
+        actor = db.session.scalar(
+            db.select(AuditEvent.actor_id).where(
+                AuditEvent.booking_id == booking.id, AuditEvent.action == AuditAction.BOOKED_FOR_CALLER
+            )
+        )
+        assert actor is not None and booking.status is BookingStatus.CONFIRMED
+        db.session.rollback()
 
 
 def test_a_patient_books_on_a_phone_and_the_worker_emails_https_links_to_the_public_origin(stack, open_browser):
