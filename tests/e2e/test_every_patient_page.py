@@ -7,9 +7,9 @@ the crisis page, error pages) so that no page goes unchecked.
 
 import re
 
-from tests.e2e.browser_steps import book_in_browser
+from tests.e2e.browser_steps import book_in_browser, confirmation_email
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_patient_journeys import _confirmation, _link
+from tests.e2e.test_patient_journeys import _link
 from tests.helpers import seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
@@ -32,7 +32,7 @@ def test_every_patient_page_passes_axe_on_a_phone(live_server, open_browser, mai
     assert page.locator(".error-summary").count() == 1
 
     book_in_browser(phone, live_server, "First-Consultation", name="Rae Patient", email="rae@example.com")
-    confirmation = _confirmation(mailbox, "rae@example.com")
+    confirmation = confirmation_email(mailbox, "rae@example.com")
     manage = _link(confirmation, "manage")
     for suffix, name in (
         ("", "manage"),
