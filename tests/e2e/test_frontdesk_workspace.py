@@ -1,5 +1,6 @@
 """The front desk in a browser: a filtered queue survives the record and Back; the record opens with its actions."""
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ RECORD_HEADINGS = [
     "Review status: Submitted, awaiting review",
     "Notes and contact log",
     "Consultation",
+    "Scores and medicines",
     "All answers",
 ]
 
@@ -74,7 +76,8 @@ def test_a_filtered_queue_survives_the_record_and_back_and_the_day_sheet_prints(
     assert [heading for heading in headings if heading in RECORD_HEADINGS] == RECORD_HEADINGS, headings
     parts = page.locator("section.answers details")
     assert parts.count() >= 3 and all(parts.nth(i).get_attribute("open") is None for i in range(parts.count()))
-    assert page.locator('a[href="tel:+12125550100"]').inner_text() == "(212) 555-0100"
+    phone_link = page.locator('main a[href^="tel:+1"]').first
+    assert re.fullmatch(r"\(\d{3}\) \d{3}-\d{4}", phone_link.inner_text()), phone_link.inner_text()
     page.get_by_role("link", name="Back to the queue").click()
     page.wait_for_load_state("load")
     assert _filters(page.url)[0] == filters
@@ -86,6 +89,16 @@ def test_a_filtered_queue_survives_the_record_and_back_and_the_day_sheet_prints(
     page.go_back()
     page.wait_for_load_state("load")
     _queue_shows_the_filtered_view(page)
+
+    # On a phone: the shared address opens the same view; the record fits the screen.
+    phone = open_browser(device=PHONE, label="front-desk-phone")
+    phone.sign_in(live_server, DESK)
+    phone.page.goto(filtered_url)
+    phone.check("queue-filtered")
+    _queue_shows_the_filtered_view(phone.page)
+    phone.page.get_by_role("link", name="Una Urgent").click()
+    phone.page.wait_for_load_state("load")
+    phone.check("record")
 
     # A status change is confirmed beside the status, where the page lands.
     page.get_by_role("link", name="Una Urgent").click()
@@ -117,14 +130,5 @@ def test_a_filtered_queue_survives_the_record_and_back_and_the_day_sheet_prints(
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/staff/day?day={day.isoformat()}")
 
-    # On a phone: the shared address opens the same view; the record and day sheet fit the screen.
-    phone = open_browser(device=PHONE, label="front-desk-phone")
-    phone.sign_in(live_server, DESK)
-    phone.page.goto(filtered_url)
-    phone.check("queue-filtered")
-    _queue_shows_the_filtered_view(phone.page)
-    phone.page.get_by_role("link", name="Una Urgent").click()
-    phone.page.wait_for_load_state("load")
-    phone.check("record")
     phone.page.goto(f"{live_server.url}/staff/day?day={day.isoformat()}")
     phone.check("day-sheet")
