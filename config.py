@@ -51,6 +51,8 @@ class BaseConfig:
     CLINIC_PHONE = "+1 555 0100"
     CLINIC_ADDRESS = "120 River Street, Springfield"
     CLINIC_TIMEZONE = "America/New_York"
+    # ISO 3166 region whose national format staff pages show phone numbers in (links dial E.164).
+    CLINIC_PHONE_REGION = "US"
     # ISO 4217: the currency of consultation fees shown to patients.
     CLINIC_CURRENCY = "USD"
     # Where a patient in crisis is pointed on every page (US defaults).
@@ -258,6 +260,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "CLINIC_PHONE",
     "CLINIC_ADDRESS",
     "CLINIC_TIMEZONE",
+    "CLINIC_PHONE_REGION",
     "CLINIC_CURRENCY",
     "CRISIS_LINE",
     "EMERGENCY_NUMBER",

@@ -21,6 +21,7 @@ GENESIS_HASH = "0" * 64
 class AuditAction(enum.StrEnum):
     QUEUE_VIEWED = "queue.viewed"
     QUEUE_EXPORTED = "queue.exported"
+    DAY_SHEET_VIEWED = "day_sheet.viewed"
     INTAKE_VIEWED = "intake.viewed"
     INTAKE_PRINTED = "intake.printed"
     INTAKE_EXPORTED = "intake.exported"

@@ -63,6 +63,19 @@ def rotate(token):
         raise UnreadableData() from None
 
 
+def seal(text):
+    """Encrypt a short text for a URL, so a search that names a patient travels only as an opaque token."""
+    return _cipher().encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def unseal(token):
+    """The text `seal` encrypted; ValueError when no configured key opens the token (altered, or the key retired)."""
+    try:
+        return _cipher().decrypt(token.encode("ascii")).decode("utf-8")
+    except (InvalidToken, UnicodeError):
+        raise ValueError("not a sealed text") from None
+
+
 class Encrypted(TypeDecorator):
     """A value stored as a Fernet token. Subclasses say how the value becomes bytes and back."""
 

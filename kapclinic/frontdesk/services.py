@@ -13,6 +13,7 @@ from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.clinic import clinic
+from kapclinic.core.crypto import seal, unseal
 from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import get_zone, local_day_bounds
 from kapclinic.core.validation import InvalidField, clean_note, clean_video_link
@@ -22,7 +23,8 @@ from kapclinic.intake import fhir
 from kapclinic.intake import services as intakes
 from kapclinic.intake.instruments import INSTRUMENTS, severity_label
 from kapclinic.intake.models import Intake, IntakeStatus, ReviewStatus
-from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
+from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION, SECTIONS
+from kapclinic.intake.screening import CLINICIAN_REVIEW, INFO, URGENT
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
 from kapclinic.scheduling.slots import Interval
@@ -40,6 +42,8 @@ FLAG_FILTERS = {
     "under_18": "Adolescent (guardian needed)",
     "none": "No flags",
 }
+# A flag's level as the record, the day sheet and the CSV name it.
+FLAG_LEVELS = {URGENT: "Urgent", CLINICIAN_REVIEW: "Clinician review", INFO: "For information"}
 STATUS_FILTERS = {
     IntakeStatus.DRAFT.value: "Not finished",
     IntakeStatus.AWAITING_GUARDIAN.value: "Waiting for guardian",
@@ -50,11 +54,15 @@ STATUS_FILTERS = {
 # --- who sees what -----------------------------------------------------------------
 
 
+def clinic_zone():
+    return get_zone(clinic().timezone)
+
+
 def viewer_zone(user):
     """Clinicians read times in their own zone; the front desk in the clinic's."""
     if user.role is Role.CLINICIAN and user.clinician is not None:
         return user.clinician.zone
-    return get_zone(clinic().timezone)
+    return clinic_zone()
 
 
 def _visible(query, user):
@@ -99,6 +107,22 @@ class QueueFilters:
             used.append("search")
         return f"page {self.page}" + (f"; {', '.join(used)}" if used else "")
 
+    def query_args(self):
+        """The filters as the queue's query string (without the page): what links, bookmarks and Back carry.
+
+        The search travels sealed (`find`): it may be a patient's name, and URLs end up in
+        browser history. An empty `from` is kept: it means every date, not today on.
+        """
+        args = {"from": self.first_day.isoformat() if self.first_day else ""}
+        for name, value in (("status", self.status), ("flag", self.flag), ("clinician", self.clinician_id)):
+            if value:
+                args[name] = value
+        if self.last_day:
+            args["to"] = self.last_day.isoformat()
+        if self.search:
+            args["find"] = seal(self.search)
+        return args
+
 
 def _date_arg(args, name, default, errors, field):
     if name not in args:
@@ -117,8 +141,19 @@ def _date_arg(args, name, default, errors, field):
     return day
 
 
+def _search_text(args, errors):
+    """The search typed in the form (`q`), or the one a link carries sealed (`find`)."""
+    if "find" not in args:
+        return args.get("q", "")
+    try:
+        return unseal(args["find"])
+    except ValueError:
+        errors["q"] = "This link's search no longer works. Please search again."
+        return ""
+
+
 def parse_filters(args, today):
-    """Read the queue's query string. Invalid values are reported per field and ignored.
+    """Read the queue's filters from its query string or its form. Invalid values are reported per field and ignored.
 
     With no dates in the query the queue starts at today, so past consultations do
     not push upcoming ones down; an empty "from" shows every date.
@@ -144,7 +179,7 @@ def parse_filters(args, today):
     if first_day and last_day and last_day < first_day:
         errors["to"] = "The last day must not be before the first."
         last_day = None
-    search = args.get("q", "")
+    search = _search_text(args, errors)
     try:
         search = clean_note(search, SEARCH_MAX).replace("\n", " ")
     except InvalidField as error:
@@ -217,6 +252,11 @@ def all_queue_rows(user, filters, zone):
     return db.session.scalars(query.order_by(case((_open_urgent(), 0), else_=1), Booking.start_dt, Intake.id)).all()
 
 
+def flag_words(intake):
+    """Every flag as words, most urgent first ("Urgent: ...; Clinician review: ..."), for exports."""
+    return "; ".join(f"{FLAG_LEVELS[flag['level']]}: {flag['reason']}" for flag in intake.results.get("flags", []))
+
+
 @dataclass(frozen=True)
 class Dashboard:
     consultations_today: int
@@ -250,6 +290,18 @@ def dashboard(user, now, zone):
             )
         ),
     )
+
+
+def day_sheet(user, day, zone):
+    """The day's consultations in `zone`, soonest first, across clinicians (a clinician's: their own).
+
+    Cancelled ones are left out: nobody is coming.
+    """
+    start, end = local_day_bounds(day, zone)
+    query = select(Booking).where(
+        Booking.status != BookingStatus.CANCELLED, Booking.start_dt >= start, Booking.start_dt < end
+    )
+    return db.session.scalars(_visible(query, user).order_by(Booking.start_dt, Booking.id)).all()
 
 
 def clinician_choices():
@@ -311,6 +363,15 @@ def summary(intake, sections):
         "medications": rows.get("medications", []),
         "has_answers": bool(intake.answers),
     }
+
+
+def answers_by_part(sections):
+    """The answered steps under the questionnaire's named parts ("About you", ...), each part with its steps."""
+    return [
+        (part.title, steps)
+        for part in SECTIONS
+        if (steps := [section for section in sections if section["step"].key in part.step_keys])
+    ]
 
 
 def view_intake(user, intake, now, action=AuditAction.INTAKE_VIEWED):

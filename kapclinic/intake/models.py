@@ -132,12 +132,6 @@ class Intake(db.Model):
         return self.is_urgent and self.urgent_acknowledged_dt is None
 
     @property
-    def flag_codes(self):
-        """Every flag's code and level on one line, for staff exports: read from the encrypted results."""
-        flags = self.results.get("flags", [])
-        return " ".join(sorted({flag["code"] for flag in flags} | {f"level:{flag['level']}" for flag in flags}))
-
-    @property
     def queue_status(self):
         """One status for the queue: the patient's progress until submission, then the review's."""
         return self.review_status.value if self.is_submitted else self.status.value

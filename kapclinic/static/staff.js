@@ -25,3 +25,12 @@
   });
   schedule();
 })();
+
+// A Print button, shown only where script runs to work it (the browser's own Print works without).
+(function () {
+  var buttons = document.querySelectorAll("[data-print]");
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].hidden = false;
+    buttons[i].addEventListener("click", function () { window.print(); });
+  }
+})();

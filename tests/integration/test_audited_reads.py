@@ -123,6 +123,7 @@ def _audited_reads(intake_id, clinician_id, booking_public_id, desk_id):
     return {
         "queue": ("admin", "/staff/intakes"),
         "queue csv": ("admin", "/staff/intakes.csv"),
+        "day sheet": ("admin", "/staff/day"),
         "intake": ("admin", f"/staff/intakes/{intake_id}"),
         "print": ("admin", f"/staff/intakes/{intake_id}/print"),
         "fhir export": ("admin", f"/staff/intakes/{intake_id}/questionnaire-response.json"),

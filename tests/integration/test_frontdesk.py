@@ -224,34 +224,90 @@ def test_a_clinician_sees_only_their_own_patients_intakes(app, client, create_st
     assert {row[1] for row in csv_rows[1:]} == {"Cal Calm", "Una Urgent"}
 
 
+def _search(client, **form):
+    """Filter the queue as the form does: a POST answered with the address of the filtered view."""
+    posted = client.post("/staff/intakes", data=form)
+    assert posted.status_code == 303, posted.text[:300]
+    return posted.headers["Location"]
+
+
 def test_queue_filters_search_and_explain_bad_values(app, client, create_staff, two_intakes, offering, mailbox):
     desk = create_staff(Role.FRONT_DESK)
     sign_in(client, desk.email)
     urgent_only = client.get("/staff/intakes?flag=urgent").text
     assert "Una Urgent" in urgent_only and "Cal Calm" not in urgent_only
     accented = submit_intake(app, offering, mailbox, 2, "Émile Ünal", "emile@example.com")
-    found = client.post("/staff/intakes", data={"q": "émile ü"}).text
+    found = client.get(_search(client, q="émile ü")).text
     assert f"/staff/intakes/{accented}" in found and "Cal Calm" not in found
-    by_email = client.post("/staff/intakes", data={"q": "CAL@example"}).text
+    by_email = client.get(_search(client, q="CAL@example")).text
     assert "Cal Calm" in by_email and "Una Urgent" not in by_email
-    wildcard = client.post("/staff/intakes", data={"q": "%"}).text
+    wildcard = client.get(_search(client, q="%")).text
     assert "No intakes match these filters." in wildcard
-    # A name never travels in a URL: a search in the query string is ignored.
+    # A name never travels in a URL as typed: a search in the query string is ignored.
     in_url = client.get("/staff/intakes?q=Cal").text
     assert "Cal Calm" in in_url and "Una Urgent" in in_url
-    bad = client.get("/staff/intakes?status=nope&from=2026-02-30&flag=x&clinician=abc")
+    bad = client.get("/staff/intakes?status=nope&from=2026-02-30&flag=x&clinician=abc&find=forged")
     assert bad.status_code == 400
     for message in (
         "Please choose a status from the list.",
         "Please give a date as YYYY-MM-DD.",
         "Please choose a flag from the list.",
         "Please choose a clinician from the list.",
+        "This link&#39;s search no longer works. Please search again.",
     ):
         assert message in bad.text
     # The audit row records which filters were used but never the search text.
     details = [event[3] for event in _events(app) if event[0] is AuditAction.QUEUE_VIEWED]
     assert any("search" in detail for detail in details)
     assert not any("CAL" in detail or "example" in detail for detail in details)
+
+
+def test_a_filtered_view_lives_in_its_address_and_the_record_leads_back_to_it(
+    app, client, create_staff, two_intakes, offering, mailbox
+):
+    desk = create_staff(Role.FRONT_DESK)
+    sign_in(client, desk.email)
+    address = _search(client, status="awaiting_review", flag="urgent", q="una", **{"from": ""})
+    assert address.startswith("/staff/intakes?") and "una" not in address.lower()
+    assert "status=awaiting_review" in address and "flag=urgent" in address and "find=" in address
+    queue = client.get(address).text  # a bookmark or a shared link opens the same view
+    _, urgent = two_intakes
+    assert f"/staff/intakes/{urgent}?" in queue and "Cal Calm" not in queue
+    record_link = re.search(rf'href="(/staff/intakes/{urgent}\?back=[^"]+)"', queue).group(1).replace("&amp;", "&")
+    record = client.get(record_link).text
+    back = re.search(r'<a href="([^"]+)">Back to the queue</a>', record).group(1).replace("&amp;", "&")
+    again = client.get(back).text
+    assert "Una Urgent" in again and "Cal Calm" not in again and 'value="una"' in again
+    # A change on the record keeps the way back.
+    changed = client.post(f"/staff/intakes/{urgent}/notes", data={"kind": "note", "body": "Called.", "back": back})
+    assert changed.status_code == 302 and "back=" in changed.headers["Location"]
+    assert changed.headers["Location"].endswith("#notes")
+    # The CSV holds the same rows, with flags in words.
+    csv_link = re.search(r'href="(/staff/intakes\.csv\?[^"]+)"', again).group(1).replace("&amp;", "&")
+    rows = list(csv.reader(io.StringIO(client.get(csv_link).text)))
+    assert [row[1] for row in rows[1:]] == ["Una Urgent"]
+    assert rows[1][7].startswith("Urgent: ") and "level:" not in rows[1][7]
+
+
+@pytest.mark.parametrize(
+    "back",
+    [
+        "https://evil.example/staff/intakes",
+        "//evil.example/staff/intakes",
+        "/\\evil.example/staff/intakes",
+        "/staff/intakes/../../login",
+        "javascript:alert(1)",
+        "/staff/intakes#x",
+        "/staff/intakes?" + "a" * 3000,
+    ],
+)
+def test_back_from_a_record_never_leaves_the_lists(app, client, create_staff, two_intakes, back):
+    desk = create_staff(Role.FRONT_DESK)
+    sign_in(client, desk.email)
+    record = client.get(f"/staff/intakes/{two_intakes[0]}", query_string={"back": back}).text
+    assert '<a href="/staff/intakes">Back to the queue</a>' in record
+    moved = client.post(f"/staff/intakes/{two_intakes[0]}/notes", data={"kind": "note", "body": "x", "back": back})
+    assert moved.headers["Location"] == f"/staff/intakes/{two_intakes[0]}#notes"
 
 
 def test_csv_export_neutralises_formulas(app, client, create_staff, offering, mailbox):

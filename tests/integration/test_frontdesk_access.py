@@ -23,9 +23,10 @@ ROLES = ("anonymous", "front_desk", "clinician", "admin")
 # POSTs send an empty form: allowed roles get the form's 422, not a change.
 MATRIX = {
     ("frontdesk.queue", "GET"): (302, 200, 200, 200),
-    ("frontdesk.queue", "POST"): (302, 200, 200, 200),
+    # The filter form is answered with the address of the filtered view.
+    ("frontdesk.queue", "POST"): (302, 303, 303, 303),
     ("frontdesk.queue_csv", "GET"): (302, 200, 200, 200),
-    ("frontdesk.queue_csv", "POST"): (302, 200, 200, 200),
+    ("frontdesk.day_sheet", "GET"): (302, 200, 200, 200),
     ("frontdesk.intake_record", "GET"): (302, 200, 200, 200),
     ("frontdesk.intake_print", "GET"): (302, 200, 200, 200),
     ("frontdesk.intake_fhir", "GET"): (302, 200, 200, 200),
@@ -166,6 +167,7 @@ def test_staff_pages_with_patient_data_are_never_cached(app, world):
     for path in (
         "/staff/intakes",
         "/staff/intakes.csv",
+        "/staff/day",
         f"/staff/intakes/{world['own']}",
         f"/staff/intakes/{world['own']}/print",
         f"/staff/intakes/{world['own']}/questionnaire-response.json",

@@ -115,11 +115,11 @@ ROUTE_MATRIX = {
     ("accounts.change_password", "GET"): ANY_STAFF,
     ("accounts.change_password", "POST"): ANY_STAFF,
     ("accounts.logout", "POST"): ANY_STAFF,
-    # Front desk: the queue and the intake record (a clinician sees their own patients' only).
+    # Front desk: the queue, the day sheet and the intake record (a clinician sees their own patients' only).
     ("frontdesk.queue", "GET"): ANY_STAFF,
     ("frontdesk.queue", "POST"): ANY_STAFF,
     ("frontdesk.queue_csv", "GET"): ANY_STAFF,
-    ("frontdesk.queue_csv", "POST"): ANY_STAFF,
+    ("frontdesk.day_sheet", "GET"): ANY_STAFF,
     ("frontdesk.intake_record", "GET"): ANY_STAFF,
     ("frontdesk.intake_print", "GET"): ANY_STAFF,
     ("frontdesk.intake_fhir", "GET"): ANY_STAFF,
