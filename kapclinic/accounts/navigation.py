@@ -36,7 +36,10 @@ def _sections(user):
         ),
     ]
     if desk:
-        rows.append(("Book for a caller", url_for("callers.choose_type"), ("callers.",)))
+        rows += [
+            ("Day sheet", url_for("frontdesk.day_sheet"), ("frontdesk.day_sheet",)),
+            ("Book for a caller", url_for("callers.choose_type"), ("callers.",)),
+        ]
     if user.has_workspace:
         rows += [
             (
