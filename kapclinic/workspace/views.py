@@ -22,6 +22,7 @@ from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 from kapclinic.workspace import services
+from kapclinic.workspace.forms import WeeklyHoursForm
 
 blueprint = Blueprint("workspace", __name__, url_prefix="/staff")
 MANAGERS = (Role.ADMIN, Role.CLINICIAN)
@@ -35,24 +36,16 @@ def my_availability():
     return render_template("workspace/clinicians.html", clinicians=scheduling.active_clinicians())
 
 
-def _hours_form_values(weekly):
-    values = {}
-    for weekday, ranges in weekly.items():
-        for number, (start, end) in enumerate(ranges):
-            values[f"d{weekday}_r{number}_start"] = f"{start:%H:%M}"
-            values[f"d{weekday}_r{number}_end"] = f"{end:%H:%M}"
-    return values
-
-
-def _render_hours(clinician, values, errors, status=200):
+def _render_hours(clinician, form, shown, note=None, status=200):
     return (
         render_template(
             "workspace/hours.html",
             clinician=clinician,
-            values=values,
-            errors=errors,
+            form=form,
+            shown=shown,
+            note=note,
             weekdays=rules.WEEKDAYS,
-            ranges_per_day=rules.RANGES_PER_DAY,
+            rows=range(rules.MAX_RANGES_PER_DAY),
         ),
         status,
     )
@@ -61,12 +54,22 @@ def _render_hours(clinician, values, errors, status=200):
 @blueprint.route("/clinicians/<id:clinician_id>/hours", methods=["GET", "POST"])
 @role_required(*MANAGERS)
 def weekly_hours(clinician_id):
+    """Save the hours, or (add a range, remove one, copy to weekdays without JavaScript) show them again unsaved."""
     clinician = services.clinician_for(current_user, clinician_id)
     if request.method == "GET":
-        return _render_hours(clinician, _hours_form_values(services.weekly_hours(clinician)), {})
-    weekly, errors = rules.parse_weekly_hours(request.form)
+        values = rules.hours_values(services.weekly_hours(clinician))
+        return _render_hours(clinician, WeeklyHoursForm(formdata=None, data=values), rules.rows_shown(values))
+    typed = WeeklyHoursForm().typed()
+    action = request.form.get("action", "save")
+    if action != "save":
+        try:
+            values, shown, note = rules.edit_hours(typed, action)
+        except ValueError:
+            abort(400, "That button is not on this page.")
+        return _render_hours(clinician, WeeklyHoursForm(formdata=None, data=values), shown, note)
+    weekly, errors = rules.parse_weekly_hours(typed)
     if errors:
-        return _render_hours(clinician, request.form.to_dict(), errors, 422)
+        return _render_hours(clinician, WeeklyHoursForm().show_errors(errors), rules.rows_shown(typed), status=422)
     services.replace_weekly_hours(clinician, weekly)
     flash("Weekly hours saved. Patients see the new times at once.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))

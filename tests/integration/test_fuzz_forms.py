@@ -743,10 +743,14 @@ def test_keepalive_and_logout_take_no_fields(app, front_desk, body):
 # --- clinicians' availability and schedule (an admin may manage any clinician) ----------------------
 
 HOURS = {
-    f"d{day}_r{number}_{end}": ("09:00" if end == "start" else "17:00") if number == 0 else ""
-    for day in range(7)
-    for number in range(3)
-    for end in ("start", "end")
+    **{
+        f"d{day}_r{number}_{end}": ("09:00" if end == "start" else "17:00") if number == 0 else ""
+        for day in range(7)
+        for number in range(3)
+        for end in ("start", "end")
+    },
+    # Save, or the buttons that show the page again unsaved (add a range, remove one, copy to weekdays).
+    "action": st.sampled_from(["save", "copy", "add:0", "remove:0:1"]),
 }
 
 
