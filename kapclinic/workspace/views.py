@@ -7,7 +7,7 @@ they render; outcomes and cancellations write their row with the change.
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from kapclinic.accounts.models import Role
@@ -22,7 +22,7 @@ from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 from kapclinic.workspace import services
-from kapclinic.workspace.forms import WeeklyHoursForm
+from kapclinic.workspace.forms import ReplaceFeedForm, WeeklyHoursForm
 
 blueprint = Blueprint("workspace", __name__, url_prefix="/staff")
 MANAGERS = (Role.ADMIN, Role.CLINICIAN)
@@ -335,12 +335,41 @@ def schedule_ics(clinician_id):
     )
 
 
-@blueprint.route("/clinicians/<id:clinician_id>/feed", methods=["GET", "POST"])
+# The feed's address, shown on the feed page for the rest of this sign-in. Only a hash is stored
+# (the address is a password to the calendar), so after the POST's redirect the page can show it
+# only from here, and only while it is still the clinician's current one.
+NEW_FEED_ADDRESS = "new_feed_address"
+
+
+def _feed_page(clinician, form, status=200):
+    shown = session.get(NEW_FEED_ADDRESS) or {}
+    feed_url = None
+    if shown.get("clinician") == clinician.id and services.is_current_feed_token(clinician, shown.get("token")):
+        feed_url = public_url("feeds.clinician_feed", token=shown["token"])
+    webcal_url = feed_url and "webcal://" + feed_url.split("://", 1)[1]  # calendar apps subscribe to webcal:
+    return (
+        render_template(
+            "workspace/feed.html", clinician=clinician, feed_url=feed_url, webcal_url=webcal_url, form=form
+        ),
+        status,
+    )
+
+
+@blueprint.get("/clinicians/<id:clinician_id>/feed")
 @role_required(*MANAGERS)
 def feed_settings(clinician_id):
+    return _feed_page(services.clinician_for(current_user, clinician_id), ReplaceFeedForm(formdata=None))
+
+
+@blueprint.post("/clinicians/<id:clinician_id>/feed")
+@role_required(*MANAGERS)
+def make_feed_address(clinician_id):
+    """Make the feed's address, or replace it once the box saying subscribed calendars stop is ticked."""
     clinician = services.clinician_for(current_user, clinician_id)
-    feed_url = None
-    if request.method == "POST":
-        token = services.rotate_feed_token(clinician)
-        feed_url = public_url("feeds.clinician_feed", token=token)
-    return render_template("workspace/feed.html", clinician=clinician, feed_url=feed_url)
+    form = ReplaceFeedForm()
+    if clinician.feed_token_hash and not form.confirm.data:
+        form.show_errors({"confirm": "Tick the box to replace the address, or leave the page to keep it."})
+        return _feed_page(clinician, form, 422)
+    session[NEW_FEED_ADDRESS] = {"clinician": clinician.id, "token": services.rotate_feed_token(clinician)}
+    flash("Your new feed address is ready. Any earlier address has stopped working.")
+    return redirect(url_for("workspace.feed_settings", clinician_id=clinician.id), 303)

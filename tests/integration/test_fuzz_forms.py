@@ -1060,7 +1060,7 @@ FUZZED_POST_ENDPOINTS = {
     "workspace.add_time_off": test_time_off_form,
     "workspace.remove_override": test_availability_posts_without_fields,
     "workspace.remove_time_off": test_availability_posts_without_fields,
-    "workspace.feed_settings": test_availability_posts_without_fields,
+    "workspace.make_feed_address": test_availability_posts_without_fields,
     "workspace.cancel_booking": test_schedule_cancel_form,
     "workspace.mark_outcome": test_schedule_outcome_form,
     "admin.edit_type": test_consultation_type_forms,

@@ -11,7 +11,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc, parse_instant
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, Modality
-from tests.helpers import patient_json, sign_in
+from tests.helpers import new_feed_path, patient_json, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -69,8 +69,7 @@ def _events(data):
 
 
 def _feed_url(client, user):
-    page = client.post(f"/staff/clinicians/{user.clinician_id}/feed").text
-    return re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+\.ics)"', page).group(1)
+    return new_feed_path(client, user.clinician_id)
 
 
 def test_week_schedule_lists_consultations_with_intake_status(client, clinician_user):
@@ -303,3 +302,42 @@ def test_finished_or_past_consultations_cannot_be_cancelled(client, clinician_us
     assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "oops"}).status_code == 409
     assert len(mailbox.messages) == sent
     assert in_app(lambda: db.session.scalar(select(Booking.status))) is BookingStatus.COMPLETED
+
+
+def test_the_feed_page_survives_a_refresh_and_keeps_the_address_out_of_urls(client, clinician_user):
+    """POST, redirect, GET: a reload shows the same address again and never makes a new one."""
+    sign_in(client, clinician_user.email)
+    page_url = f"/staff/clinicians/{clinician_user.clinician_id}/feed"
+    assert "Make a feed address" in client.get(page_url).text
+    made = client.post(page_url)
+    assert made.status_code == 303 and made.headers["Location"] == page_url  # the secret is not in the Location
+    first, again = client.get(page_url).text, client.get(page_url).text
+    address = re.search(r'value="(https://clinic\.example\.org/feeds/[^"]+\.ics)"', first).group(1)
+    assert address in again
+    assert f'href="webcal://{address.removeprefix("https://")}"' in first
+    assert 'data-copy-from="feed-url"' in first and 'aria-live="polite"' in first
+    assert client.get(address.removeprefix("https://clinic.example.org")).status_code == 200
+
+
+def test_replacing_the_feed_needs_the_box_ticked_and_says_calendars_stop(client, clinician_user, in_app):
+    sign_in(client, clinician_user.email)
+    old = _feed_url(client, clinician_user)
+    stored = in_app(lambda: db.session.get(Clinician, clinician_user.clinician_id).feed_token_hash)
+    unticked = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/feed")
+    assert unticked.status_code == 422
+    assert "Tick the box to replace the address" in unticked.text and "stop updating" in unticked.text
+    assert 'id="confirm-error"' in unticked.text and 'aria-invalid="true"' in unticked.text
+    assert in_app(lambda: db.session.get(Clinician, clinician_user.clinician_id).feed_token_hash) == stored
+    assert client.get(old).status_code == 200
+    new = _feed_url(client, clinician_user)
+    assert new != old and client.get(old).status_code == 404
+
+
+def test_a_new_sign_in_sees_only_that_an_address_exists(app, client, clinician_user):
+    """Only a hash is stored: another session cannot be shown the address, only offered a new one."""
+    sign_in(client, clinician_user.email)
+    _feed_url(client, clinician_user)
+    elsewhere = app.test_client()
+    sign_in(elsewhere, clinician_user.email)
+    page = elsewhere.get(f"/staff/clinicians/{clinician_user.clinician_id}/feed").text
+    assert "/feeds/" not in page and "cannot be shown again" in page and "Replace the address" in page
