@@ -16,6 +16,12 @@ class IntakeStatus(enum.StrEnum):
     AWAITING_GUARDIAN = "awaiting_guardian"
     SUBMITTED = "submitted"
 
+    @property
+    def label(self):
+        return {"draft": "Not finished", "awaiting_guardian": "Waiting for guardian", "submitted": "Submitted"}[
+            self.value
+        ]
+
 
 class ReviewStatus(enum.StrEnum):
     """Where the front desk is with a submitted intake."""
@@ -136,6 +142,11 @@ class Intake(db.Model):
         """Every flag's code and level on one line, for staff exports: read from the encrypted results."""
         flags = self.results.get("flags", [])
         return " ".join(sorted({flag["code"] for flag in flags} | {f"level:{flag['level']}" for flag in flags}))
+
+    @property
+    def status_label(self):
+        """Where the intake stands, in words: the patient's progress until submission, then the review's."""
+        return self.review_status.label if self.is_submitted else self.status.label
 
     @property
     def queue_status(self):

@@ -90,11 +90,25 @@ def _availability_page(clinician, errors=None, values=None, affected=(), status=
             preview=preview,
             errors=errors or {},
             values=values or {},
-            affected=[(format_moment(booking.start_dt, zone), booking) for booking in affected],
+            affected=[
+                (format_moment(booking.start_dt, zone), booking, _schedule_row_url(booking)) for booking in affected
+            ],
             format_moment=format_moment,
             consultation_types=scheduling.active_consultation_types(),
         ),
         status,
+    )
+
+
+def _schedule_row_url(booking):
+    """The consultation's row in its day's schedule, where it can be cancelled and its intake opened."""
+    day = booking.start_dt.astimezone(booking.clinician.zone).date().isoformat()
+    return url_for(
+        "workspace.schedule",
+        clinician_id=booking.clinician_id,
+        view="day",
+        date=day,
+        _anchor=f"booking-{booking.public_id}",
     )
 
 
@@ -212,9 +226,8 @@ def my_schedule():
     return render_template("workspace/clinicians.html", clinicians=scheduling.active_clinicians(), page="schedule")
 
 
-def _schedule_window(clinician, args):
+def _schedule_window(clinician, today, args):
     """The local day or Monday-to-Sunday week asked for (default: this week), and its first day."""
-    today = now_utc().astimezone(clinician.zone).date()
     try:
         day = parse_local_date(args["date"]) if args.get("date") else today
     except ValueError:
@@ -230,15 +243,17 @@ def _schedule_window(clinician, args):
 @staff_site_only
 def schedule(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
-    view, first, last, window = _schedule_window(clinician, request.args)
-    step = timedelta(days=1 if view == "day" else 7)
     now = now_utc()
+    today = now.astimezone(clinician.zone).date()
+    view, first, last, window = _schedule_window(clinician, today, request.args)
+    step = timedelta(days=1 if view == "day" else 7)
     rows = [
         {
             "booking": booking,
             "when": format_moment(booking.start_dt, clinician.zone),
             "awaits_outcome": booking.awaits_outcome(now),
             "can_cancel": booking.can_staff_cancel(now),
+            "intake_readable": booking.intake is not None and current_user.can_read_intake_for(booking.clinician_id),
         }
         for booking in services.schedule(clinician, window, include_cancelled=True)
     ]
@@ -251,6 +266,9 @@ def schedule(clinician_id):
         last=last,
         previous=(first - step).isoformat(),
         following=(first + step).isoformat(),
+        today=today,
+        # From a week, the day view opens on today if the week holds it.
+        other_view_date=(today if first <= today <= last else first).isoformat(),
     )
     return record_after_render(
         page, lambda: services.record_schedule_viewed(current_user, clinician, view, first, last, now_utc())

@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -78,7 +79,7 @@ def test_week_schedule_lists_consultations_with_intake_status(client, clinician_
     day = booked["start"][:10]
     page = client.get(f"/staff/clinicians/{clinician_user.clinician_id}/schedule", query_string={"date": day}).text
     assert "Zoë O&#39;Brien-Núñez" in page
-    assert "Video call" in page and "draft" in page
+    assert "Video call" in page and "Not finished" in page and "draft" not in page  # the intake's state in words
     day_view = client.get(
         f"/staff/clinicians/{clinician_user.clinician_id}/schedule", query_string={"date": day, "view": "day"}
     ).text
@@ -341,3 +342,45 @@ def test_a_new_sign_in_sees_only_that_an_address_exists(app, client, clinician_u
     sign_in(elsewhere, clinician_user.email)
     page = elsewhere.get(f"/staff/clinicians/{clinician_user.clinician_id}/feed").text
     assert "/feeds/" not in page and "cannot be shown again" in page and "Replace the address" in page
+
+
+def test_patient_names_open_the_intake_record_for_those_who_may_read_it(client, clinician_user, create_staff, in_app):
+    booked = _book(client, clinician_user)
+    intake_id = in_app(lambda: db.session.scalar(select(Booking).where(Booking.public_id == booked["id"])).intake.id)
+    schedule = f"/staff/clinicians/{clinician_user.clinician_id}/schedule"
+    link = f'href="/staff/intakes/{intake_id}"'
+    for user in (clinician_user, create_staff(Role.ADMIN, email="admin.sched@clinic.example.org")):
+        sign_in(client, user.email)
+        page = client.get(schedule, query_string={"date": booked["start"][:10]}).text
+        assert link in page, user.email
+        assert client.get(f"/staff/intakes/{intake_id}").status_code == 200
+        client.post("/staff/logout")
+
+
+def test_the_day_view_opens_on_today_in_the_clinicians_zone(client, clinician_user, monkeypatch):
+    """At 02:30 UTC it is still yesterday in New York: "Day view" from this week opens on that day."""
+    import kapclinic.workspace.views as views
+
+    late = now_utc().replace(hour=2, minute=30)
+    monkeypatch.setattr(views, "now_utc", lambda: late)
+    new_york_today = late.astimezone(ZoneInfo("America/New_York")).date()
+    sign_in(client, clinician_user.email)
+    schedule = f"/staff/clinicians/{clinician_user.clinician_id}/schedule"
+    week = client.get(schedule).text
+    assert f"view=day&amp;date={new_york_today.isoformat()}" in week
+    assert "(today)" in client.get(schedule, query_string={"view": "day"}).text
+    elsewhere = client.get(schedule, query_string={"date": (new_york_today + timedelta(days=21)).isoformat()}).text
+    assert ">Today</a>" in elsewhere
+
+
+def test_the_time_off_warning_links_each_consultation_it_covers(client, clinician_user):
+    booked = _book(client, clinician_user, days_ahead=5)
+    sign_in(client, clinician_user.email)
+    day = booked["start"][:10]
+    response = client.post(
+        f"/staff/clinicians/{clinician_user.clinician_id}/time-off", data={"first_day": day, "last_day": day}
+    )
+    assert response.status_code == 200
+    row = f"/staff/clinicians/{clinician_user.clinician_id}/schedule?view=day&amp;date={day}#booking-{booked['id']}"
+    assert f'href="{row}"' in response.text
+    assert f'id="booking-{booked["id"]}"' in client.get(row.replace("&amp;", "&").split("#")[0]).text
