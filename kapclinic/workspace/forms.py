@@ -1,6 +1,6 @@
 """The workspace's HTML forms: fields to render through the shared macro; the rules module checks their values."""
 
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.widgets import DateInput, NumberInput, TimeInput
 
 from kapclinic.core.forms import BrowserForm
@@ -41,13 +41,20 @@ class WeeklyHoursForm(CheckedForm):
         return {name: field.data or "" for name, field in self._fields.items() if name != "csrf_token"}
 
 
-class LimitsForm(CheckedForm):
+class OfferingForm(CheckedForm):
+    """The daily limit and gap; the consultation types' checkboxes are rendered from the clinic's list."""
+
     max_per_day = StringField("Most consultations a day", widget=NumberInput(min=1, max=48))
     min_gap_minutes = StringField("Minutes free between consultations", widget=NumberInput(min=0, max=240))
 
 
 class DateOverrideForm(CheckedForm):
     on_date = StringField("Date", widget=DateInput())
+    kind = RadioField(
+        "On that day",
+        choices=[SelectChoice("day_off", "Day off"), SelectChoice("hours", "Work these hours instead:")],
+        default="day_off",
+    )
     start = StringField("From", widget=TimeInput())
     end = StringField("To", widget=TimeInput())
 

@@ -13,7 +13,7 @@ from flask_login import current_user
 from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
 from kapclinic.audit.reads import record_after_render, staff_site_only
-from kapclinic.core.timezones import format_moment, format_time, now_utc, parse_local_date
+from kapclinic.core.timezones import format_moment, format_time, format_time_of_day, now_utc, parse_local_date
 from kapclinic.core.urls import public_url
 from kapclinic.core.validation import InvalidField, clean_note
 from kapclinic.ics.services import staff_calendar
@@ -22,7 +22,14 @@ from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import BookingStatus
 from kapclinic.scheduling.slots import utc_window_for_local_dates
 from kapclinic.workspace import services
-from kapclinic.workspace.forms import ReplaceFeedForm, WeeklyHoursForm
+from kapclinic.workspace.forms import (
+    CancelForm,
+    DateOverrideForm,
+    OfferingForm,
+    ReplaceFeedForm,
+    TimeOffForm,
+    WeeklyHoursForm,
+)
 
 blueprint = Blueprint("workspace", __name__, url_prefix="/staff")
 MANAGERS = (Role.ADMIN, Role.CLINICIAN)
@@ -75,12 +82,20 @@ def weekly_hours(clinician_id):
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
 
 
-def _availability_page(clinician, errors=None, values=None, affected=(), status=200):
+def _availability_page(clinician, affected=(), status=200, **submitted):
+    """The availability page; a form sent back in `submitted` (offering_form, ...) replaces its empty one."""
     now = now_utc()
     zone = clinician.zone
     preview = [
         (consultation_type, _slots_by_day(slots, zone)) for consultation_type, slots in services.preview(clinician, now)
     ]
+    saved_limits = {"max_per_day": clinician.max_per_day or "", "min_gap_minutes": clinician.min_gap_minutes}
+    forms = {
+        "offering_form": OfferingForm(formdata=None, data=saved_limits),
+        "override_form": DateOverrideForm(formdata=None),
+        "time_off_form": TimeOffForm(formdata=None),
+        **submitted,
+    }
     return (
         render_template(
             "workspace/availability.html",
@@ -88,13 +103,13 @@ def _availability_page(clinician, errors=None, values=None, affected=(), status=
             overrides=services.upcoming_overrides(clinician, now.astimezone(zone).date()),
             time_off=services.upcoming_time_off(clinician, now),
             preview=preview,
-            errors=errors or {},
-            values=values or {},
             affected=[
                 (format_moment(booking.start_dt, zone), booking, _schedule_row_url(booking)) for booking in affected
             ],
             format_moment=format_moment,
+            format_time_of_day=format_time_of_day,
             consultation_types=scheduling.active_consultation_types(),
+            **forms,
         ),
         status,
     )
@@ -139,13 +154,14 @@ def set_offering(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
     offered = {item.slug: item for item in scheduling.active_consultation_types()}
     chosen = request.form.getlist("types")
+    form = OfferingForm()
     errors = {}
     if any(slug not in offered for slug in chosen):
         errors["types"] = "Choose from the consultation types listed."
-    limits, limit_errors = rules.parse_limits(request.form.get("max_per_day"), request.form.get("min_gap_minutes"))
+    limits, limit_errors = rules.parse_limits(form.max_per_day.data, form.min_gap_minutes.data)
     errors.update(limit_errors)
     if errors:
-        return _availability_page(clinician, errors=errors, values=request.form.to_dict(), status=422)
+        return _availability_page(clinician, offering_form=form.show_errors(errors), status=422)
     services.set_offering(clinician, [offered[slug] for slug in chosen], *limits)
     flash("Consultation types and limits saved.")
     return redirect(url_for("workspace.availability", clinician_id=clinician.id))
@@ -155,23 +171,23 @@ def set_offering(clinician_id):
 @role_required(*MANAGERS)
 def add_override(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
-    form = request.form
+    form = DateOverrideForm()
     errors = {}
     try:
-        day = parse_local_date(form.get("on_date", "").strip())
+        day = parse_local_date((form.on_date.data or "").strip())
     except ValueError:
         day = None
         errors["on_date"] = "Use a date like 2026-12-24."
     if day is not None and day < now_utc().astimezone(clinician.zone).date():
         errors["on_date"] = "Choose today or a later date."
     hours = None
-    if form.get("kind") != "day_off":
-        hours, range_errors = rules.parse_range(form.get("start"), form.get("end"), "override")
+    if form.kind.data != "day_off":
+        hours, range_errors = rules.parse_range(form.start.data, form.end.data, "override")
         errors.update({key.replace("override_", ""): message for key, message in range_errors.items()})
         if hours is None and not range_errors:
             errors["start"] = "Give the hours for that day, or choose a day off."
     if errors:
-        return _availability_page(clinician, errors=errors, values=form.to_dict(), status=422)
+        return _availability_page(clinician, override_form=form.show_errors(errors), status=422)
     services.set_date_override(clinician, day, hours)
     affected = services.bookings_on(clinician, day)
     return _saved(
@@ -196,13 +212,14 @@ def remove_override(clinician_id, day):
 def add_time_off(clinician_id):
     clinician = services.clinician_for(current_user, clinician_id)
     today = now_utc().astimezone(clinician.zone).date()
-    span, errors = rules.parse_date_span(request.form.get("first_day"), request.form.get("last_day"), today)
+    form = TimeOffForm()
+    span, errors = rules.parse_date_span(form.first_day.data, form.last_day.data, today)
     try:
-        reason = clean_note(request.form.get("reason"), 200)
+        reason = clean_note(form.reason.data, 200)
     except InvalidField as error:
         errors["reason"] = str(error)
     if errors:
-        return _availability_page(clinician, errors=errors, values=request.form.to_dict(), status=422)
+        return _availability_page(clinician, time_off_form=form.show_errors(errors), status=422)
     return _saved(clinician, services.add_time_off(clinician, *span, reason), "Time off saved.")
 
 
@@ -294,10 +311,11 @@ def mark_outcome(public_id):
 def cancel_booking(public_id):
     booking = services.booking_for(current_user, public_id)
     can_cancel = booking.can_staff_cancel(now_utc())
+    form = CancelForm()
     context = {
         "booking": booking,
         "when": format_moment(booking.start_dt, booking.clinician.zone),
-        "errors": {},
+        "form": form,
         "can_cancel": can_cancel,
     }
     if request.method == "GET":
@@ -305,12 +323,12 @@ def cancel_booking(public_id):
     if not can_cancel:
         return render_template("workspace/cancel.html", **context), 409
     try:
-        reason = clean_note(request.form.get("reason"), 500)
+        reason = clean_note(form.reason.data, 500)
     except InvalidField as error:
-        reason, context["errors"] = "", {"reason": str(error)}
-    if not reason and not context["errors"]:
-        context["errors"] = {"reason": "Give the reason (kept for the clinic, not sent to the patient)."}
-    if context["errors"]:
+        form.show_errors({"reason": str(error)})
+        return render_template("workspace/cancel.html", **context), 422
+    if not reason:
+        form.show_errors({"reason": "Give the reason (kept for the clinic, not sent to the patient)."})
         return render_template("workspace/cancel.html", **context), 422
     services.cancel(current_user, booking, reason, now_utc())
     flash("Cancelled. The patient has been emailed and the time is free again.")

@@ -221,6 +221,9 @@ def test_time_off_dates_are_checked(client, clinician_user):
     url = f"/staff/clinicians/{clinician_user.clinician_id}/time-off"
     backwards = client.post(url, data={"first_day": "2099-01-10", "last_day": "2099-01-01"})
     assert backwards.status_code == 422 and "on or after the first day" in backwards.text
+    # The shared field macro ties the message to its field, and the typed dates stay.
+    assert 'aria-describedby="last_day-error" aria-invalid="true"' in backwards.text
+    assert 'value="2099-01-10"' in backwards.text
     past = client.post(url, data={"first_day": "2001-01-01", "last_day": "2001-01-02"})
     assert past.status_code == 422 and "today or a later date" in past.text
 
