@@ -6,6 +6,7 @@ here, so a test module imports it by name, as flaskr's tests import their `AuthA
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import uuid
@@ -202,6 +203,14 @@ TYPE_FORM = {
 def sign_in(client, email, password=STAFF_PASSWORD, next_path=None):
     query = f"?next={next_path}" if next_path else ""
     return client.post(f"/staff/login{query}", data={"email": email, "password": password})
+
+
+def new_feed_path(client, clinician_id):
+    """Make (or replace) a clinician's feed address from its page; return the path the page then shows."""
+    response = client.post(f"/staff/clinicians/{clinician_id}/feed", data={"confirm": "y"})
+    assert response.status_code == 303 and "/feeds/" not in response.headers["Location"], response.status_code
+    page = client.get(response.headers["Location"]).text
+    return re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+\.ics)"', page).group(1)
 
 
 def queue_test_emails(app, recipients):

@@ -50,6 +50,10 @@ class StaffUser(db.Model):
         """A clinician user acting for this clinician profile."""
         return self.role is Role.CLINICIAN and self.clinician_id == clinician_id
 
+    def can_read_intake_for(self, clinician_id):
+        """An intake record: the front desk and admins any, a clinician those of their own consultations."""
+        return self.role in (Role.ADMIN, Role.FRONT_DESK) or self.acts_for(clinician_id)
+
     @property
     def can_change_bookings(self):
         """Move or cancel any patient's consultation from the intake record (front desk and admins)."""

@@ -13,13 +13,15 @@ class BrowserForm(FlaskForm):
     Flask-WTF would also read uploaded files and a JSON body into the fields. A file, a number
     or a JSON list where text belongs broke Flask-WTF and the validators: a 500 instead of the
     form shown again. So files reach only the fields a form names in `file_fields`, one each.
+    An explicit `formdata=None` builds the form from `data` alone, also on a POST (a page shown
+    again with values the server changed, like the weekly hours after "copy to weekdays").
     """
 
     file_fields = ()
 
     class Meta:
         def wrap_formdata(self, form, formdata):
-            if not form.is_submitted():
+            if formdata is None or not form.is_submitted():
                 return super().wrap_formdata(form, formdata)
             data = request.form.copy()
             for name in form.file_fields:

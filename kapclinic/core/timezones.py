@@ -183,6 +183,11 @@ def format_clock(moment, zone):
     return _clock(moment.astimezone(zone))
 
 
+def format_time_of_day(wall_time):
+    """A wall-clock time with no day or zone, as the locale writes it ('9:00 AM'): weekly hours."""
+    return _clock(wall_time)
+
+
 def format_moment(moment, zone):
     """A UTC instant in the locale's way, naming the zone (e.g. 'Tue, Mar 10, 2026, 9:00 AM EDT')."""
     local = moment.astimezone(zone)

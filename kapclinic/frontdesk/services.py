@@ -44,9 +44,9 @@ FLAG_FILTERS = {
 }
 # A flag's level as the record, the day sheet and the CSV name it.
 FLAG_LEVELS = {URGENT: "Urgent", CLINICIAN_REVIEW: "Clinician review", INFO: "For information"}
+# The queue's statuses, worded as Intake.status_label words them.
 STATUS_FILTERS = {
-    IntakeStatus.DRAFT.value: "Not finished",
-    IntakeStatus.AWAITING_GUARDIAN.value: "Waiting for guardian",
+    **{status.value: status.label for status in (IntakeStatus.DRAFT, IntakeStatus.AWAITING_GUARDIAN)},
     **{status.value: status.label for status in ReviewStatus},
 }
 

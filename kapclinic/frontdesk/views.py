@@ -132,7 +132,7 @@ def queue_csv():
                     intakes.age_at_consultation(intake),
                     format_moment(booking.start_dt, zone),
                     booking.clinician.name,
-                    services.STATUS_FILTERS[intake.queue_status],
+                    intake.status_label,
                     services.flag_words(intake),
                 ]
             )
@@ -202,7 +202,7 @@ def day_sheet():
                 "time": format_time(booking.start_dt, zone),
                 "until": format_clock(booking.end_dt, zone),
                 "phone": _phone(booking.patient_phone),
-                "state": services.STATUS_FILTERS[booking.intake.queue_status] if booking.intake else "No questionnaire",
+                "state": booking.intake.status_label if booking.intake else "No questionnaire",
             }
             for booking in bookings
         ],
@@ -226,7 +226,7 @@ def _record_context(intake, posted="", errors=None, values=None, confirmation=No
         "back_to_day_sheet": back.startswith(url_for("frontdesk.day_sheet")),
         "phone": _phone(booking.patient_phone),
         "summary": services.summary(intake, sections),
-        "status_label": services.STATUS_FILTERS[intake.queue_status],
+        "status_label": intake.status_label,
         "flag_levels": services.FLAG_LEVELS,
         "parts": services.answers_by_part(sections),
         "notes": services.notes(intake),

@@ -16,6 +16,12 @@ class IntakeStatus(enum.StrEnum):
     AWAITING_GUARDIAN = "awaiting_guardian"
     SUBMITTED = "submitted"
 
+    @property
+    def label(self):
+        return {"draft": "Not finished", "awaiting_guardian": "Waiting for guardian", "submitted": "Submitted"}[
+            self.value
+        ]
+
 
 class ReviewStatus(enum.StrEnum):
     """Where the front desk is with a submitted intake."""
@@ -132,9 +138,9 @@ class Intake(db.Model):
         return self.is_urgent and self.urgent_acknowledged_dt is None
 
     @property
-    def queue_status(self):
-        """One status for the queue: the patient's progress until submission, then the review's."""
-        return self.review_status.value if self.is_submitted else self.status.value
+    def status_label(self):
+        """Where the intake stands, in words: the patient's progress until submission, then the review's."""
+        return self.review_status.label if self.is_submitted else self.status.label
 
 
 class GuardianEmailRequest(db.Model):

@@ -1,24 +1,52 @@
-"""Checks on working hours a clinician types. Pure module (no Flask).
+"""Checks on working hours a clinician types, and the edits of the weekly-hours page. Pure module (no Flask).
 
-Turns form text ("09:00", "17:30") into TimeRanges, with a message per field.
+Turns form text ("09:00", "9am", "17:30") into TimeRanges, with a message per field or day.
+The page's fields are named d{weekday}_r{row}_start / _end; without JavaScript its "add a
+range", "remove" and "copy to weekdays" buttons post the typed values back, and these
+functions give the rows to show again (nothing is saved until "Save").
 """
 
 import re
 from datetime import time, timedelta
 
-from kapclinic.core.timezones import parse_local_date
+from kapclinic.core.timezones import format_time_of_day, parse_local_date
 from kapclinic.scheduling.slots import TimeRange
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-RANGES_PER_DAY = 3
+MAX_RANGES_PER_DAY = 6
 TIME_OFF_MAX_DAYS = 366
-_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+COPIED_TO = (1, 2, 3, 4)  # "Copy to weekdays": Monday's ranges to Tuesday to Friday
+# 17:30, 9:30, 9.30, 0930, 17, 9am, 9:30 p.m., and the HH:MM:SS a time input sends with seconds.
+_TIME = re.compile(r"([0-9]{1,2})(?:[:.h]?([0-9]{2}))?(?::00)?\s*(?:([ap])\.?\s*m\.?)?", re.ASCII)
+_LONGEST_TIME = 12
 
 
 def parse_time(text):
-    """Parse HH:MM (24-hour) or return None."""
-    match = _TIME.fullmatch(text.strip()) if isinstance(text, str) else None
-    return time(int(match.group(1)), int(match.group(2))) if match else None
+    """Parse a time of day typed in 24-hour or 12-hour form, or return None.
+
+    Browsers that show <input type="time"> send HH:MM; others show a text box, where people
+    type "9am" or "9:30" as readily as "09:30".
+    """
+    if not isinstance(text, str) or len(text.strip()) > _LONGEST_TIME:
+        return None
+    text = text.strip().lower()
+    if text == "noon":
+        return time(12)
+    match = _TIME.fullmatch(text)
+    if not match:
+        return None
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "p" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def field_name(weekday, row, part):
+    return f"d{weekday}_r{row}_{part}"
 
 
 def parse_range(start_text, end_text, prefix):
@@ -30,10 +58,12 @@ def parse_range(start_text, end_text, prefix):
     start, end = parse_time(start_text), parse_time(end_text)
     if start is None:
         errors[f"{prefix}_start"] = (
-            "Use a time like 09:00." if start_text else "Give a start time, or clear the end time."
+            "Use a time like 9:00 AM or 09:00." if start_text else "Give a start time, or clear the end time."
         )
     if end is None:
-        errors[f"{prefix}_end"] = "Use a time like 17:00." if end_text else "Give an end time, or clear the start time."
+        errors[f"{prefix}_end"] = (
+            "Use a time like 5:00 PM or 17:00." if end_text else "Give an end time, or clear the start time."
+        )
     if errors:
         return None, errors
     if end <= start:
@@ -41,33 +71,148 @@ def parse_range(start_text, end_text, prefix):
     return TimeRange(start, end), {}
 
 
-def overlap_errors(ranges_with_prefix):
-    """Messages for ranges on one day that overlap (touching is fine: 09-12 and 12-15)."""
-    errors = {}
-    ordered = sorted(ranges_with_prefix, key=lambda item: item[0].start)
-    for (earlier, _), (later, prefix) in zip(ordered, ordered[1:], strict=False):
-        if later.start < earlier.end:
-            errors[f"{prefix}_start"] = (
-                f"This overlaps {earlier.start:%H:%M}-{earlier.end:%H:%M}. Ranges on one day must not overlap."
-            )
-    return errors
+def describe_range(hours):
+    return f"{format_time_of_day(hours.start)}\u2013{format_time_of_day(hours.end)}"
+
+
+def overlap_message(day_name, ranges):
+    """One message naming each pair of ranges on a day that overlap (touching is fine: 9-12 and 12-3), or None."""
+    ordered = sorted(ranges, key=lambda hours: hours.start)
+    clashes = [
+        f"{describe_range(earlier)} overlaps {describe_range(later)}"
+        for number, earlier in enumerate(ordered)
+        for later in ordered[number + 1 :]
+        if later.start < earlier.end
+    ]
+    if not clashes:
+        return None
+    return f"{day_name}: {'; '.join(clashes)}. Ranges on one day must not overlap."
 
 
 def parse_weekly_hours(form):
-    """Return ({weekday: [TimeRange]}, errors) from fields d{weekday}_r{n}_start / _end."""
+    """Return ({weekday: [TimeRange]}, errors) from the fields d{weekday}_r{n}_start / _end.
+
+    A field's message is keyed by its name; a day's overlaps by d{weekday}.
+    """
     weekly, errors = {}, {}
-    for weekday in range(7):
+    for weekday, day_name in enumerate(WEEKDAYS):
         found = []
-        for number in range(RANGES_PER_DAY):
-            prefix = f"d{weekday}_r{number}"
+        for row in range(MAX_RANGES_PER_DAY):
+            prefix = f"d{weekday}_r{row}"
             hours, range_errors = parse_range(form.get(f"{prefix}_start"), form.get(f"{prefix}_end"), prefix)
             errors.update(range_errors)
             if hours is not None:
-                found.append((hours, prefix))
-        errors.update(overlap_errors(found))
+                found.append(hours)
+        clash = overlap_message(day_name, found)
+        if clash:
+            errors[f"d{weekday}"] = clash
         if found:
-            weekly[weekday] = sorted((hours for hours, _ in found), key=lambda hours: hours.start)
+            weekly[weekday] = sorted(found, key=lambda hours: hours.start)
     return weekly, errors
+
+
+# --- the page's rows, as typed ---------------------------------------------------
+
+
+def _day_rows(values, weekday):
+    """The day's typed (start, end) pairs in order, empty rows left out."""
+    pairs = [
+        (
+            (values.get(field_name(weekday, row, "start")) or "").strip(),
+            (values.get(field_name(weekday, row, "end")) or "").strip(),
+        )
+        for row in range(MAX_RANGES_PER_DAY)
+    ]
+    return [pair for pair in pairs if any(pair)]
+
+
+def _with_day_rows(values, weekday, pairs):
+    values = dict(values)
+    for row in range(MAX_RANGES_PER_DAY):
+        start, end = pairs[row] if row < len(pairs) else ("", "")
+        values[field_name(weekday, row, "start")], values[field_name(weekday, row, "end")] = start, end
+    return values
+
+
+def hours_values(weekly):
+    """The page's field values for saved hours {weekday: [(start, end)]}."""
+    values = {}
+    for weekday, ranges in weekly.items():
+        values.update(_with_day_rows({}, weekday, [(f"{start:%H:%M}", f"{end:%H:%M}") for start, end in ranges]))
+    return values
+
+
+def tidy_hours_values(values):
+    """Each day's typed rows moved up over empty ones, and every readable time written HH:MM.
+
+    A time input shows only HH:MM, so "9am" sent back from a text box would show empty.
+    """
+
+    def tidy(text):
+        parsed = parse_time(text)
+        return f"{parsed:%H:%M}" if parsed else text
+
+    tidied = {}
+    for weekday in range(7):
+        pairs = [(tidy(start), tidy(end)) for start, end in _day_rows(values, weekday)]
+        tidied.update(_with_day_rows({}, weekday, pairs))
+    return tidied
+
+
+def rows_shown(values, added_to=None):
+    """How many rows each day shows: up to its last typed one (at least one), one more on the day added to."""
+    shown = []
+    for weekday in range(7):
+        typed = [
+            row + 1
+            for row in range(MAX_RANGES_PER_DAY)
+            if any((values.get(field_name(weekday, row, part)) or "").strip() for part in ("start", "end"))
+        ]
+        count = max([1, *typed]) + (1 if weekday == added_to else 0)
+        shown.append(min(count, MAX_RANGES_PER_DAY))
+    return tuple(shown)
+
+
+def copy_to_weekdays(values):
+    """Monday's typed ranges given to Tuesday to Friday as well, replacing theirs."""
+    monday = _day_rows(values, 0)
+    for weekday in COPIED_TO:
+        values = _with_day_rows(values, weekday, monday)
+    return values
+
+
+def remove_range(values, weekday, row):
+    """The values without one typed row of a day."""
+    pairs = [
+        (values.get(field_name(weekday, number, "start"), ""), values.get(field_name(weekday, number, "end"), ""))
+        for number in range(MAX_RANGES_PER_DAY)
+        if number != row
+    ]
+    return _with_day_rows(values, weekday, [pair for pair in pairs if any(pair)])
+
+
+_EDIT = re.compile(r"(add|remove|copy)(?::([0-6]))?(?::([0-9]))?", re.ASCII)
+
+
+def edit_hours(values, action):
+    """Apply a button of the page that edits without saving: "add:<day>", "remove:<day>:<row>" or "copy".
+
+    Return (values, rows shown per day, what was done), or raise ValueError for an unknown action.
+    """
+    match = _EDIT.fullmatch(action or "")
+    if not match:
+        raise ValueError("unknown action")
+    kind, weekday, row = match.group(1), match.group(2), match.group(3)
+    if kind == "copy" and weekday is None:
+        values = tidy_hours_values(copy_to_weekdays(values))
+        return values, rows_shown(values), "Monday's hours are copied to Tuesday to Friday. Save to keep them."
+    if kind == "add" and weekday is not None and row is None:
+        values = tidy_hours_values(values)
+        return values, rows_shown(values, int(weekday)), f"A range is added to {WEEKDAYS[int(weekday)]}."
+    if kind == "remove" and weekday is not None and row is not None and int(row) < MAX_RANGES_PER_DAY:
+        values = tidy_hours_values(remove_range(values, int(weekday), int(row)))
+        return values, rows_shown(values), f"A range is removed from {WEEKDAYS[int(weekday)]}. Save to keep the change."
+    raise ValueError("unknown action")
 
 
 def parse_date_span(first_text, last_text, today):

@@ -209,11 +209,16 @@ def feed_bookings(clinician, now):
 
 
 def rotate_feed_token(clinician):
-    """Make a new feed link; the old one stops working at once. Return the new token (shown once)."""
+    """Make a new feed link; the old one stops working at once. Return the new token: only its hash is kept."""
     token = secrets.token_urlsafe(32)
     clinician.feed_token_hash = hash_secret(token)
     db.session.flush()
     return token
+
+
+def is_current_feed_token(clinician, token):
+    """Whether `token` opens the clinician's feed now (a replaced one does not)."""
+    return isinstance(token, str) and clinician.feed_token_hash == hash_secret(token)
 
 
 def clinician_for_feed(token):

@@ -18,7 +18,7 @@ from kapclinic.extensions import db
 from kapclinic.scheduling import calendar_cache, services
 from kapclinic.scheduling.models import AvailabilityRule, Clinician, ConsultationType
 from kapclinic.scheduling.slots import Interval
-from tests.helpers import EVERY_DAY, patient_json, seed_offering, sign_in
+from tests.helpers import EVERY_DAY, new_feed_path, patient_json, seed_offering, sign_in
 from tests.integration import test_redis_faults
 
 pytestmark = pytest.mark.both_databases
@@ -115,14 +115,12 @@ def test_processes_sharing_redis_see_each_others_bookings(make_app, postgres_url
 
 
 def test_a_feed_is_served_from_the_cache_until_a_consultation_changes(app, client, create_staff, mailbox):
-    import re
 
     from kapclinic.accounts.models import Role
 
     user = create_staff(Role.CLINICIAN, email="dr.cached@clinic.example.org")
     sign_in(client, user.email)
-    page = client.post(f"/staff/clinicians/{user.clinician_id}/feed").text
-    feed_path = re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+\.ics)"', page).group(1)
+    feed_path = new_feed_path(client, user.clinician_id)
     patient = app.test_client()
     first, _ = _statements(app, lambda: patient.get(feed_path))
     again, statements = _statements(app, lambda: patient.get(feed_path))

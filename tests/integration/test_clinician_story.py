@@ -9,7 +9,7 @@ from icalendar import Calendar
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Clinician, ConsultationType, Modality
-from tests.helpers import patient_json, sign_in
+from tests.helpers import new_feed_path, patient_json, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -91,8 +91,7 @@ def test_cli_clinician_sets_hours_and_a_day_off_exports_and_subscribes(app, in_a
     assert booked.status_code == 201
     export = client.get(f"/staff/bookings/{booked.json['id']}/invite.ics")
     (event,) = Calendar.from_ical(export.data).walk("VEVENT")
-    page = client.post(f"/staff/clinicians/{clinician_id}/feed").text
-    feed_path = re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+)"', page).group(1)
+    feed_path = new_feed_path(client, clinician_id)
     subscriber = app.test_client()  # a calendar app has no staff session
     feed = Calendar.from_ical(subscriber.get(feed_path).data)
     assert [str(item["UID"]) for item in feed.walk("VEVENT")] == [str(event["UID"])]

@@ -784,10 +784,14 @@ def test_keepalive_and_logout_take_no_fields(app, front_desk, body):
 # --- clinicians' availability and schedule (an admin may manage any clinician) ----------------------
 
 HOURS = {
-    f"d{day}_r{number}_{end}": ("09:00" if end == "start" else "17:00") if number == 0 else ""
-    for day in range(7)
-    for number in range(3)
-    for end in ("start", "end")
+    **{
+        f"d{day}_r{number}_{end}": ("09:00" if end == "start" else "17:00") if number == 0 else ""
+        for day in range(7)
+        for number in range(3)
+        for end in ("start", "end")
+    },
+    # Save, or the buttons that show the page again unsaved (add a range, remove one, copy to weekdays).
+    "action": st.sampled_from(["save", "copy", "add:0", "remove:0:1"]),
 }
 
 
@@ -1131,7 +1135,7 @@ FUZZED_POST_ENDPOINTS = {
     "workspace.add_time_off": test_time_off_form,
     "workspace.remove_override": test_availability_posts_without_fields,
     "workspace.remove_time_off": test_availability_posts_without_fields,
-    "workspace.feed_settings": test_availability_posts_without_fields,
+    "workspace.make_feed_address": test_availability_posts_without_fields,
     "workspace.cancel_booking": test_schedule_cancel_form,
     "workspace.mark_outcome": test_schedule_outcome_form,
     "admin.edit_type": test_consultation_type_forms,

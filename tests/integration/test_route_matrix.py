@@ -157,7 +157,7 @@ ROUTE_MATRIX = {
     ("workspace.cancel_booking", "GET"): CLINICIAN_AND_ADMIN,
     ("workspace.cancel_booking", "POST"): CLINICIAN_AND_ADMIN,
     ("workspace.feed_settings", "GET"): CLINICIAN_AND_ADMIN,
-    ("workspace.feed_settings", "POST"): CLINICIAN_AND_ADMIN,
+    ("workspace.make_feed_address", "POST"): CLINICIAN_AND_ADMIN,
     # Administration.
     ("admin.users", "GET"): ADMIN_ONLY,
     ("admin.new_user", "GET"): ADMIN_ONLY,

@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
@@ -11,7 +12,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc, parse_instant
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician, ConsultationType, Modality
-from tests.helpers import patient_json, sign_in
+from tests.helpers import new_feed_path, patient_json, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -69,8 +70,7 @@ def _events(data):
 
 
 def _feed_url(client, user):
-    page = client.post(f"/staff/clinicians/{user.clinician_id}/feed").text
-    return re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+\.ics)"', page).group(1)
+    return new_feed_path(client, user.clinician_id)
 
 
 def test_week_schedule_lists_consultations_with_intake_status(client, clinician_user):
@@ -79,7 +79,7 @@ def test_week_schedule_lists_consultations_with_intake_status(client, clinician_
     day = booked["start"][:10]
     page = client.get(f"/staff/clinicians/{clinician_user.clinician_id}/schedule", query_string={"date": day}).text
     assert "Zoë O&#39;Brien-Núñez" in page
-    assert "Video call" in page and "draft" in page
+    assert "Video call" in page and "Not finished" in page and "draft" not in page  # the intake's state in words
     day_view = client.get(
         f"/staff/clinicians/{clinician_user.clinician_id}/schedule", query_string={"date": day, "view": "day"}
     ).text
@@ -303,3 +303,84 @@ def test_finished_or_past_consultations_cannot_be_cancelled(client, clinician_us
     assert client.post(f"/staff/bookings/{booked['id']}/cancel", data={"reason": "oops"}).status_code == 409
     assert len(mailbox.messages) == sent
     assert in_app(lambda: db.session.scalar(select(Booking.status))) is BookingStatus.COMPLETED
+
+
+def test_the_feed_page_survives_a_refresh_and_keeps_the_address_out_of_urls(client, clinician_user):
+    """POST, redirect, GET: a reload shows the same address again and never makes a new one."""
+    sign_in(client, clinician_user.email)
+    page_url = f"/staff/clinicians/{clinician_user.clinician_id}/feed"
+    assert "Make a feed address" in client.get(page_url).text
+    made = client.post(page_url)
+    assert made.status_code == 303 and made.headers["Location"] == page_url  # the secret is not in the Location
+    first, again = client.get(page_url).text, client.get(page_url).text
+    address = re.search(r'value="(https://clinic\.example\.org/feeds/[^"]+\.ics)"', first).group(1)
+    assert address in again
+    assert f'href="webcal://{address.removeprefix("https://")}"' in first
+    assert 'data-copy-from="feed-url"' in first and 'aria-live="polite"' in first
+    assert client.get(address.removeprefix("https://clinic.example.org")).status_code == 200
+
+
+def test_replacing_the_feed_needs_the_box_ticked_and_says_calendars_stop(client, clinician_user, in_app):
+    sign_in(client, clinician_user.email)
+    old = _feed_url(client, clinician_user)
+    stored = in_app(lambda: db.session.get(Clinician, clinician_user.clinician_id).feed_token_hash)
+    unticked = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/feed")
+    assert unticked.status_code == 422
+    assert "Tick the box to replace the address" in unticked.text and "stop updating" in unticked.text
+    assert 'id="confirm-error"' in unticked.text and 'aria-invalid="true"' in unticked.text
+    assert in_app(lambda: db.session.get(Clinician, clinician_user.clinician_id).feed_token_hash) == stored
+    assert client.get(old).status_code == 200
+    new = _feed_url(client, clinician_user)
+    assert new != old and client.get(old).status_code == 404
+
+
+def test_a_new_sign_in_sees_only_that_an_address_exists(app, client, clinician_user):
+    """Only a hash is stored: another session cannot be shown the address, only offered a new one."""
+    sign_in(client, clinician_user.email)
+    _feed_url(client, clinician_user)
+    elsewhere = app.test_client()
+    sign_in(elsewhere, clinician_user.email)
+    page = elsewhere.get(f"/staff/clinicians/{clinician_user.clinician_id}/feed").text
+    assert "/feeds/" not in page and "cannot be shown again" in page and "Replace the address" in page
+
+
+def test_patient_names_open_the_intake_record_for_those_who_may_read_it(client, clinician_user, create_staff, in_app):
+    booked = _book(client, clinician_user)
+    intake_id = in_app(lambda: db.session.scalar(select(Booking).where(Booking.public_id == booked["id"])).intake.id)
+    schedule = f"/staff/clinicians/{clinician_user.clinician_id}/schedule"
+    link = f'href="/staff/intakes/{intake_id}"'
+    for user in (clinician_user, create_staff(Role.ADMIN, email="admin.sched@clinic.example.org")):
+        sign_in(client, user.email)
+        page = client.get(schedule, query_string={"date": booked["start"][:10]}).text
+        assert link in page, user.email
+        assert client.get(f"/staff/intakes/{intake_id}").status_code == 200
+        client.post("/staff/logout")
+
+
+def test_the_day_view_opens_on_today_in_the_clinicians_zone(client, clinician_user, monkeypatch):
+    """At 02:30 UTC it is still yesterday in New York: "Day view" from this week opens on that day."""
+    import kapclinic.workspace.views as views
+
+    late = now_utc().replace(hour=2, minute=30)
+    monkeypatch.setattr(views, "now_utc", lambda: late)
+    new_york_today = late.astimezone(ZoneInfo("America/New_York")).date()
+    sign_in(client, clinician_user.email)
+    schedule = f"/staff/clinicians/{clinician_user.clinician_id}/schedule"
+    week = client.get(schedule).text
+    assert f"view=day&amp;date={new_york_today.isoformat()}" in week
+    assert "(today)" in client.get(schedule, query_string={"view": "day"}).text
+    elsewhere = client.get(schedule, query_string={"date": (new_york_today + timedelta(days=21)).isoformat()}).text
+    assert ">Today</a>" in elsewhere
+
+
+def test_the_time_off_warning_links_each_consultation_it_covers(client, clinician_user):
+    booked = _book(client, clinician_user, days_ahead=5)
+    sign_in(client, clinician_user.email)
+    day = booked["start"][:10]
+    response = client.post(
+        f"/staff/clinicians/{clinician_user.clinician_id}/time-off", data={"first_day": day, "last_day": day}
+    )
+    assert response.status_code == 200
+    row = f"/staff/clinicians/{clinician_user.clinician_id}/schedule?view=day&amp;date={day}#booking-{booked['id']}"
+    assert f'href="{row}"' in response.text
+    assert f'id="booking-{booked["id"]}"' in client.get(row.replace("&amp;", "&").split("#")[0]).text

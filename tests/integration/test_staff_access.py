@@ -1,11 +1,9 @@
 """Staff routes beyond who may open them (tests/integration/test_route_matrix.py): odd ids, dates, emails, feeds."""
 
-import re
-
 import pytest
 
 from kapclinic.accounts.models import Role
-from tests.helpers import sign_in
+from tests.helpers import new_feed_path, sign_in
 
 pytestmark = pytest.mark.both_databases
 
@@ -46,8 +44,7 @@ def test_a_deactivated_clinicians_feed_stops(app, client, create_staff):
     clinician = create_staff(Role.CLINICIAN)
     admin = create_staff(Role.ADMIN)
     sign_in(client, clinician.email)
-    page = client.post(f"/staff/clinicians/{clinician.clinician_id}/feed").text
-    feed = re.search(r'value="https://clinic\.example\.org(/feeds/[^"]+)"', page).group(1)
+    feed = new_feed_path(client, clinician.clinician_id)
     assert app.test_client().get(feed).status_code == 200
     admin_client = app.test_client()
     sign_in(admin_client, admin.email)

@@ -1,5 +1,6 @@
 """The clinician workspace: weekly hours, days off, time off, preview, and who may touch whose availability."""
 
+import re
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus, ConsultationType, Modality
 from tests.helpers import patient_json, sign_in
+from tests.integration.test_time_zones_end_to_end import next_offset_change
 
 pytestmark = pytest.mark.both_databases
 
@@ -76,10 +78,14 @@ def test_clinician_sets_weekly_hours_and_patients_see_them(client, clinician_use
     ("ranges", "field", "message"),
     [
         ({"d0_r0": ("12:00", "09:00")}, "d0_r0_end", "end must be after the start"),
-        ({"d0_r0": ("09:00", "12:00"), "d0_r1": ("11:00", "14:00")}, "d0_r1_start", "overlaps 09:00-12:00"),
-        ({"d2_r0": ("9am", "17:00")}, "d2_r0_start", "like 09:00"),
+        (
+            {"d0_r0": ("09:00", "12:00"), "d0_r1": ("11:00", "14:00")},
+            "d0",
+            "Monday: 9:00 AM\u201312:00 PM overlaps 11:00 AM\u20132:00 PM",
+        ),
+        ({"d2_r0": ("nine", "17:00")}, "d2_r0_start", "like 9:00 AM or 09:00"),
         ({"d3_r0": ("09:00", "")}, "d3_r0_end", "Give an end time"),
-        ({"d4_r2": ("25:00", "26:00")}, "d4_r2_start", "like 09:00"),
+        ({"d4_r5": ("25:00", "26:00")}, "d4_r5_start", "like 9:00 AM or 09:00"),
     ],
 )
 def test_invalid_weekly_hours_are_explained_and_nothing_changes(client, clinician_user, ranges, field, message):
@@ -89,6 +95,74 @@ def test_invalid_weekly_hours_are_explained_and_nothing_changes(client, clinicia
     assert response.status_code == 422
     assert message in response.text
     assert f'id="{field}-error"' in response.text
+    assert _slots(client) == before
+
+
+def test_hours_typed_in_12_hour_form_are_saved(client, clinician_user):
+    sign_in(client, clinician_user.email)
+    afternoons = _hours_form(**{f"d{day}_r0": ("1pm", "3 PM") for day in range(7)})
+    response = client.post(f"/staff/clinicians/{clinician_user.clinician_id}/hours", data=afternoons)
+    assert response.status_code == 302
+    assert {slot["start"][11:16] for slot in _slots(client)} == {"13:00", "14:00"}
+
+
+def test_saved_hours_stay_nine_local_across_the_clock_change(client, clinician_user, in_app):
+    """Hours typed once are wall-clock hours: 9:00 AM on both sides of the next New York change."""
+    in_app(lambda: db.session.execute(db.update(ConsultationType).values(horizon_days=400)))
+    sign_in(client, clinician_user.email)
+    nine = _hours_form(**{f"d{day}_r0": ("9am", "10am") for day in range(7)})
+    assert client.post(f"/staff/clinicians/{clinician_user.clinician_id}/hours", data=nine).status_code == 302
+    change_day = next_offset_change("America/New_York", now_utc() + timedelta(days=2))
+    days_ahead = (change_day - now_utc().date()).days - 2
+    starts = [slot["start"] for slot in _slots(client, days_ahead=days_ahead, days=5)]
+    assert {start[11:16] for start in starts} == {"09:00"} and len(starts) == 5
+    assert len({start[19:] for start in starts}) == 2  # the UTC offset changes, the wall clock does not
+
+
+def _hours_page_values(page):
+    """{field name: value} of the weekly-hours inputs a page shows (rows not hidden)."""
+    shown = {}
+    for row in page.split('<div class="range"')[1:]:
+        if " hidden>" not in row.split("\n", 1)[0]:
+            shown.update(re.findall(r'name="(d\d_r\d_(?:start|end))" type="time" value="([^"]*)"', row))
+    return shown
+
+
+def test_copy_to_weekdays_without_javascript_shows_them_again_unsaved(client, clinician_user):
+    sign_in(client, clinician_user.email)
+    url = f"/staff/clinicians/{clinician_user.clinician_id}/hours"
+    before = _slots(client)
+    typed = _hours_form(d0_r0=("9am", "12:00"), d0_r1=("13:00", "17:00"), d5_r0=("10:00", "11:00"))
+    response = client.post(url, data={**typed, "action": "copy"})
+    assert response.status_code == 200 and "copied to Tuesday to Friday" in response.text
+    shown = _hours_page_values(response.text)
+    for day in range(5):
+        assert shown[f"d{day}_r0_start"] == "09:00" and shown[f"d{day}_r1_end"] == "17:00"
+    assert shown["d5_r0_start"] == "10:00" and "d6_r1_start" not in shown
+    assert _slots(client) == before  # nothing saved until Save
+
+
+def test_add_and_remove_a_range_without_javascript_save_nothing(client, clinician_user):
+    sign_in(client, clinician_user.email)
+    url = f"/staff/clinicians/{clinician_user.clinician_id}/hours"
+    before = _slots(client)
+    added = client.post(url, data={**_hours_form(d2_r0=("09:00", "10:00")), "action": "add:2"})
+    assert added.status_code == 200
+    assert {"d2_r0_start", "d2_r1_start"} <= set(_hours_page_values(added.text))
+    removed = client.post(
+        url, data={**_hours_form(d2_r0=("08:00", "09:00"), d2_r1=("10:00", "11:00")), "action": "remove:2:0"}
+    )
+    assert removed.status_code == 200 and _hours_page_values(removed.text)["d2_r0_start"] == "10:00"
+    assert _slots(client) == before
+
+
+@pytest.mark.parametrize("action", ["delete-everything", "add:9", "remove:1:9", "x" * 5000])
+def test_a_button_not_on_the_hours_page_is_refused(client, clinician_user, action):
+    sign_in(client, clinician_user.email)
+    before = _slots(client)
+    url = f"/staff/clinicians/{clinician_user.clinician_id}/hours"
+    response = client.post(url, data={**_hours_form(d0_r0=("10:00", "11:00")), "action": action})
+    assert response.status_code == 400
     assert _slots(client) == before
 
 
@@ -147,6 +221,9 @@ def test_time_off_dates_are_checked(client, clinician_user):
     url = f"/staff/clinicians/{clinician_user.clinician_id}/time-off"
     backwards = client.post(url, data={"first_day": "2099-01-10", "last_day": "2099-01-01"})
     assert backwards.status_code == 422 and "on or after the first day" in backwards.text
+    # The shared field macro ties the message to its field, and the typed dates stay.
+    assert 'aria-describedby="last_day-error" aria-invalid="true"' in backwards.text
+    assert 'value="2099-01-10"' in backwards.text
     past = client.post(url, data={"first_day": "2001-01-01", "last_day": "2001-01-02"})
     assert past.status_code == 422 and "today or a later date" in past.text
 
