@@ -44,10 +44,13 @@ def staff_users():
     return db.session.scalars(select(StaffUser).order_by(StaffUser.is_active.desc(), StaffUser.name)).all()
 
 
-def unlinked_clinicians():
-    """Clinician profiles no staff user acts for yet."""
-    linked = select(StaffUser.clinician_id).where(StaffUser.clinician_id.is_not(None))
-    return db.session.scalars(select(Clinician).where(Clinician.id.not_in(linked)).order_by(Clinician.name)).all()
+def upcoming_consultations(clinician, now):
+    """The clinician's consultations still to come that keep their time, soonest first: to move or cancel."""
+    return db.session.scalars(
+        select(Booking)
+        .where(Booking.clinician_id == clinician.id, scheduling.upcoming_and_holding(now))
+        .order_by(Booking.start_dt, Booking.id)
+    ).all()
 
 
 def all_consultation_types():

@@ -1,4 +1,6 @@
-"""One row per thing a staff member did with patient data. Rows are never updated or deleted.
+"""One row per thing a staff member did with patient data, or an admin did to a staff account.
+
+Rows are never updated or deleted.
 
 The migration adds database triggers that refuse UPDATE and DELETE on this table, and
 every row carries the hash of the row before it, keyed with AUDIT_KEY (which the
@@ -39,6 +41,12 @@ class AuditAction(enum.StrEnum):
     OUTCOME_MARKED = "booking.outcome_marked"
     OUTBOX_VIEWED = "outbox.viewed"
     BURSTS_VIEWED = "bookings.bursts_viewed"
+    # An admin's changes to staff accounts and clinician profiles (subject_user names the account).
+    STAFF_INVITED = "staff.invited"
+    STAFF_UPDATED = "staff.updated"
+    STAFF_DEACTIVATED = "staff.deactivated"
+    STAFF_ACTIVATED = "staff.activated"
+    UPCOMING_VIEWED = "staff.upcoming_viewed"
 
     @property
     def label(self):
