@@ -16,7 +16,6 @@ from kapclinic.audit.models import AuditAction
 from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core import validation
 from kapclinic.core.clinic import clinic
-from kapclinic.core.clinic import save as save_clinic_settings
 from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import format_moment, get_zone, is_place_zone, now_utc, zone_choices
 from kapclinic.core.unit_of_work import undone_if_refused
@@ -204,7 +203,9 @@ def edit_type(type_id):
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), status
     try:
         with undone_if_refused():
-            told = services.save_consultation_type(consultation_type, form.data, form.clinicians.data, now_utc())
+            told = services.save_consultation_type(
+                current_user, consultation_type, form.data, form.clinicians.data, now_utc()
+            )
     except services.SlugTaken as error:
         form.slug.errors = [str(error)]
         return render_template("admin/type_form.html", form=form, consultation_type=consultation_type), 422
@@ -222,7 +223,9 @@ def settings():
     form = ClinicSettingsForm(obj=profile, accent_colour=profile.accent_colour or validation.DEFAULT_ACCENT)
     if not form.validate_on_submit():
         return render_template("admin/settings.html", form=form), 422 if form.is_submitted() else 200
-    save_clinic_settings(form.data, now_utc(), logo=form.logo.data, remove_logo=form.remove_logo.data)
+    services.save_clinic_settings(
+        current_user, form.data, now_utc(), logo=form.logo.data, remove_logo=form.remove_logo.data
+    )
     flash("Clinic settings saved.")
     return redirect(url_for("admin.settings"))
 
@@ -295,7 +298,7 @@ def cancel_burst():
 @role_required(Role.ADMIN)
 def retry_message(message_id):
     try:
-        services.retry_failed(now_utc(), message_id)
+        services.retry_failed(current_user, now_utc(), message_id)
     except services.UnknownMessage:
         abort(404)
     except services.NotFailed as error:
@@ -307,7 +310,7 @@ def retry_message(message_id):
 @blueprint.post("/outbox/retry-failed")
 @role_required(Role.ADMIN)
 def retry_all_failed():
-    retried = services.retry_failed(now_utc())
+    retried = services.retry_failed(current_user, now_utc())
     flash(
         f"Queued again: {retried} failed message{'' if retried == 1 else 's'}. The worker sends them on its next round."
     )

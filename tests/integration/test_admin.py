@@ -223,3 +223,18 @@ def test_changing_how_patients_meet_sends_upcoming_patients_an_updated_invite(ap
 
 def _invite_part(message):
     return next(part for part in message.walk() if part.get_content_type() == "text/calendar").get_content()
+
+
+def test_each_change_an_admin_makes_writes_an_audit_row(admin_client, in_app):
+    from kapclinic.audit.models import AuditAction, AuditEvent
+
+    assert admin_client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 302
+    assert admin_client.post("/staff/admin/settings", data=SETTINGS).status_code == 302
+    assert admin_client.post("/staff/admin/outbox/retry-failed").status_code == 302
+    assert admin_client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 422  # refused: no row
+    rows = in_app(lambda: [(event.action, event.detail) for event in db.session.scalars(select(AuditEvent))])
+    assert rows == [
+        (AuditAction.TYPE_SAVED, "type ketamine-follow-up added, 0 invite(s) updated"),
+        (AuditAction.SETTINGS_SAVED, ""),
+        (AuditAction.OUTBOX_RETRIED, "all failed: 0"),
+    ]
