@@ -229,3 +229,19 @@ def queue_test_emails(app, recipients):
         db.session.commit()
         db.session.info.clear()  # not delivered at the end of this "request"
         return message_ids
+
+
+def give_weekly_hours(app, clinician_id, start=time(8), end=time(18)):
+    """Set a clinician's weekly hours (every day, start to end) as the workspace's hours page saves them.
+
+    Onboarding tests need a new clinician to have times; the hours page is being rebuilt, so
+    they set them through its service rather than its form.
+    """
+    from kapclinic.scheduling.slots import TimeRange
+    from kapclinic.workspace.services import replace_weekly_hours
+
+    with app.app_context():
+        replace_weekly_hours(
+            db.session.get(Clinician, clinician_id), {day: [TimeRange(start, end)] for day in EVERY_DAY}
+        )
+        db.session.commit()

@@ -16,12 +16,15 @@ from kapclinic.accounts.models import (
     StaffSession,
     StaffUser,
 )
+from kapclinic.audit import services as audit
+from kapclinic.audit.models import AuditAction
 from kapclinic.core import tokens, validation
 from kapclinic.core.errors import DomainError
 from kapclinic.core.tokens import hash_secret
 from kapclinic.core.urls import public_url
 from kapclinic.extensions import db
 from kapclinic.notifications.services import queue_email
+from kapclinic.scheduling import profiles
 
 # argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile.
 _hasher = PasswordHasher()
@@ -222,30 +225,45 @@ def issue_requested_password_resets(now, limit):
 WELCOME_LINK_MINUTES = 72 * 60
 
 
-def invite_user(email, name, role, now, clinician=None):
-    """Create a staff user who chooses their own password from an emailed single-use link."""
-    user = create_user(email, name, role, secrets.token_urlsafe(32), now, clinician=clinician)
+def invite_user(email, name, role, now, clinician=None, profile=None, by=None):
+    """Create a staff user who chooses their own password from an emailed single-use link (see create_user)."""
+    user = create_user(email, name, role, secrets.token_urlsafe(32), now, clinician=clinician, profile=profile)
     _send_password_link(user, now, "staff_welcome", WELCOME_LINK_MINUTES)
+    _audited(by, AuditAction.STAFF_INVITED, user, now, f"role: {user.role.value}")
     return user
 
 
-def set_active(user, active, now):
-    """Activate or deactivate a user; the clinic's last active admin stays, or nobody could manage staff."""
-    if not active and user.role is Role.ADMIN and user.is_active:
-        # Locked: two admins deactivating each other at once must not both succeed.
-        other_admins = db.session.scalars(
-            select(StaffUser.id)
-            .where(StaffUser.role == Role.ADMIN, StaffUser.is_active, StaffUser.id != user.id)
-            .with_for_update()
-        ).all()
-        if not other_admins:
-            raise AccountError("This is the only active admin. Make another admin first.")
+def _keep_an_admin(user):
+    """Refuse to take away the clinic's last active admin, or nobody could manage staff."""
+    if user.role is not Role.ADMIN or not user.is_active:
+        return
+    # Locked: two admins deactivating (or demoting) each other at once must not both succeed.
+    other_admins = db.session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == Role.ADMIN, StaffUser.is_active, StaffUser.id != user.id)
+        .with_for_update()
+    ).all()
+    if not other_admins:
+        raise AccountError("This is the only active admin. Make another admin first.", "role")
+
+
+def set_active(user, active, now, by=None):
+    """Activate or deactivate a user; the clinic's last active admin stays.
+
+    A deactivated clinician is no longer bookable (Clinician.is_bookable) and their cached
+    times end with the commit (scheduling.calendar_cache); their bookings stay for staff to move.
+    """
+    if not active:
+        _keep_an_admin(user)
+    if user.is_active == active:
+        return
     user.is_active = active
     if not active:
         end_all_sessions(user, now)
         if user.clinician is not None:
             user.clinician.feed_token_hash = None  # their calendar feed stops too
     db.session.flush()
+    _audited(by, AuditAction.STAFF_ACTIVATED if active else AuditAction.STAFF_DEACTIVATED, user, now)
 
 
 def _send_password_link(user, now, template, minutes):
@@ -289,15 +307,21 @@ def complete_password_reset(reset, new_password, now):
 # --- administration -----------------------------------------------------------------
 
 
-def create_user(email, name, role, password, now, clinician=None):
+def create_user(email, name, role, password, now, clinician=None, profile=None):
+    """Create a staff user; a clinician acts for `clinician`, or for a new profile made from `profile`.
+
+    `profile` is a scheduling.profiles.ClinicianProfile; the new profile takes the user's name and email.
+    """
     email = _staff_email(email)
     name = validation.clean_name(name)
     role = Role(role)
     if user_by_email(email) is not None:
         raise AccountError("A staff user with that email already exists.", "email")
-    if role is Role.CLINICIAN and clinician is None:
+    if role is Role.CLINICIAN and clinician is None and profile is None:
         raise AccountError("A clinician user needs the clinician profile it acts for.", "clinician")
     check_new_password(password, email)
+    if role is Role.CLINICIAN and clinician is None:
+        clinician = profiles.save_profile(None, name, email, profile)
     user = StaffUser(
         email=email,
         name=name,
@@ -310,6 +334,52 @@ def create_user(email, name, role, password, now, clinician=None):
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def update_user(user, name, email, role, now, profile=None, by=None):
+    """Change a staff user's name, email and role, and a clinician's profile (`profile`, required for them).
+
+    A clinician's profile takes the account's name and email. The role moves between admin and
+    front desk only: a clinician's account is their profile's, which their bookings name.
+    """
+    email = _staff_email(email)
+    role = Role(role)
+    other = user_by_email(email)
+    if other is not None and other.id != user.id:
+        raise AccountError("A staff user with that email already exists.", "email")
+    if (role is Role.CLINICIAN) != (user.role is Role.CLINICIAN):
+        raise AccountError(
+            "A clinician's account stays a clinician's, and other accounts cannot become one: add a new user instead.",
+            "role",
+        )
+    if role is not Role.ADMIN:
+        _keep_an_admin(user)
+    before = _facts(user)
+    user.name = validation.clean_name(name)
+    user.email = email
+    user.role = role
+    if user.clinician is not None:
+        profiles.save_profile(user.clinician, user.name, email, profile)
+    db.session.flush()
+    after = _facts(user)
+    changed = [fact for fact in before if before[fact] != after[fact]]
+    if changed:
+        _audited(by, AuditAction.STAFF_UPDATED, user, now, f"changed: {', '.join(changed)}")
+    return changed
+
+
+def _facts(user):
+    """What an admin may change of a user, compared before and after to name the changes in the audit row."""
+    facts = {"name": user.name, "email": user.email, "role": user.role}
+    if user.clinician is not None:
+        facts |= profiles.facts(user.clinician)
+    return facts
+
+
+def _audited(by, action, user, now, detail=""):
+    """Record an admin's change to `user` (the command line acts as nobody, and records nothing)."""
+    if by is not None:
+        audit.record(by, action, now, subject_user=user, detail=detail)
 
 
 def deactivate(user, now):

@@ -1,4 +1,5 @@
-"""The clinic's brand on patient pages: its accent colour as a stylesheet and its logo, both public.
+"""What patient pages show of the clinic and its clinicians: the accent colour as a stylesheet, the logo and
+clinicians' photos, all public.
 
 Served from the app (the Content-Security-Policy allows styles and images from 'self' only),
 under addresses that change with every save (?v=), so browsers may keep them a day.
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from kapclinic.core.clinic import clinic
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import db
+from kapclinic.scheduling.models import Clinician
 
 blueprint = Blueprint("brand", __name__)
 CACHE = "public, max-age=86400"
@@ -24,12 +26,23 @@ def stylesheet():
     return response
 
 
+def _image(row, missing):
+    """The stored image of `row` (image bytes, media type), or 404 saying `missing`."""
+    if row is None or row[0] is None:
+        abort(404, missing)
+    response = make_response(row[0])
+    response.mimetype = row[1]
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
 @blueprint.get("/brand/logo")
 def logo():
     row = db.session.execute(select(ClinicSettings.logo, ClinicSettings.logo_type)).first()
-    if row is None or row.logo is None:
-        abort(404, "The clinic has no logo.")
-    response = make_response(row.logo)
-    response.mimetype = row.logo_type
-    response.headers["Cache-Control"] = CACHE
-    return response
+    return _image(row, "The clinic has no logo.")
+
+
+@blueprint.get("/clinicians/<id:clinician_id>/photo")
+def clinician_photo(clinician_id):
+    row = db.session.execute(select(Clinician.photo, Clinician.photo_type).where(Clinician.id == clinician_id)).first()
+    return _image(row, "This clinician has no photo.")

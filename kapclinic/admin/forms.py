@@ -12,13 +12,21 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
-from wtforms.widgets import CheckboxInput, ColorInput, ListWidget
+from wtforms.validators import (
+    URL,
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ColorInput, EmailInput, ListWidget
 
 from kapclinic.accounts.models import Role
 from kapclinic.core import validation
 from kapclinic.core.forms import BrowserForm, cleaned_by
-from kapclinic.core.timezones import canonical_zone, is_place_zone
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)
@@ -38,17 +46,43 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class StaffUserForm(BrowserForm):
-    email = StringField("Email", validators=[cleaned_by(validation.clean_email)])
-    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
-    role = SelectField("Role", choices=[SelectChoice(role.value, role.label) for role in Role])
-    # Left out, it is 0 ("—"): Optional() here also skipped validate_clinician_id, and a clinician
-    # user without a profile reached db.session.get(Clinician, None).
-    clinician_id = SelectField("Clinician profile (for clinicians)", coerce=int, default=0)
+def _clinicians_only(form, field):
+    """A profile field means nothing for another role: it is neither checked nor used."""
+    if form.role.data != Role.CLINICIAN.value:
+        field.errors[:] = []
+        raise StopValidation()
 
-    def validate_clinician_id(self, field):
-        if self.role.data == Role.CLINICIAN.value and not field.data:
-            raise ValidationError("Choose the clinician profile this user acts for.")
+
+def _image_upload(form, field):
+    """A new image, read once and checked (PNG, JPEG or WebP, small): field.data becomes (bytes, type) or None."""
+    upload = field.data
+    if not upload or not getattr(upload, "filename", ""):
+        field.data = None
+        return
+    try:
+        field.data = validation.clean_image(upload.read(validation.IMAGE_MAX_BYTES + 1))
+    except validation.InvalidField as error:
+        raise ValidationError(str(error)) from None
+
+
+class StaffUserForm(BrowserForm):
+    """A staff user, and for a clinician the profile patients see: added together, edited together."""
+
+    name = StringField("Full name", validators=[cleaned_by(validation.clean_name)])
+    email = StringField("Email", widget=EmailInput(), validators=[cleaned_by(validation.clean_email)])
+    role = SelectField("Role", choices=[SelectChoice(role.value, role.label) for role in Role])
+    credentials = StringField("Credentials", validators=[_clinicians_only, cleaned_by(validation.clean_credentials)])
+    bio = TextAreaField("Bio", validators=[_clinicians_only, cleaned_by(validation.clean_bio)])
+    # Offered as a list of zones (core.timezones.zone_choices), checked as a place's zone.
+    timezone = SelectField(
+        "Time zone of their working hours",
+        validate_choice=False,
+        validators=[_clinicians_only, cleaned_by(validation.clean_place_zone)],
+    )
+    consultation_types = CheckboxesField("Consultation types they offer", coerce=int, validators=[_clinicians_only])
+    photo = FileField("Photo", validators=[_clinicians_only, _image_upload])
+    remove_photo = BooleanField("Remove the photo")
+    file_fields = ("photo",)
 
 
 def _single_line(field):
@@ -133,26 +167,16 @@ class ClinicSettingsForm(BrowserForm):
     crisis_line = StringField("Crisis line (call or text)", validators=[Length(max=32)])
     emergency_number = StringField("Emergency number", validators=[Length(max=16)])
     timezone = StringField(
-        "Default time zone (IANA name)", validators=[DataRequired("Enter a time zone."), Length(max=64)]
+        "Default time zone (IANA name)",
+        validators=[DataRequired("Enter a time zone."), Length(max=64), cleaned_by(validation.clean_place_zone)],
     )
     cancellation_window_hours = _minutes("Patients may change online until (hours before)", 0, 168)
     accent_colour = StringField(
         "Accent colour", widget=ColorInput(), validators=[cleaned_by(validation.clean_accent_colour)]
     )
-    logo = FileField("Logo")
+    logo = FileField("Logo", validators=[_image_upload])
     file_fields = ("logo",)
     remove_logo = BooleanField("Remove the logo")
-
-    def validate_logo(self, field):
-        """A new logo, read once and checked (PNG, JPEG or WebP, small): field.data becomes (bytes, type) or None."""
-        upload = field.data
-        if not upload or not getattr(upload, "filename", ""):
-            field.data = None
-            return
-        try:
-            field.data = validation.clean_logo(upload.read(validation.LOGO_MAX_BYTES + 1))
-        except validation.InvalidField as error:
-            raise ValidationError(str(error)) from None
 
     def validate_name(self, field):
         _single_line(field)
@@ -168,17 +192,6 @@ class ClinicSettingsForm(BrowserForm):
 
     def validate_emergency_number(self, field):
         _contact_number(field)
-
-    def validate_timezone(self, field):
-        field.data = (field.data or "").strip()
-        # A place's zone, with its daylight-saving rules: EST or Etc/GMT+5 would keep the
-        # clinic's times an hour off for half the year.
-        if not is_place_zone(field.data):
-            raise ValidationError(
-                "Use the IANA time zone of the clinic's city, such as America/New_York: it keeps daylight-saving time "
-                "right, which an abbreviation such as EST does not."
-            )
-        field.data = canonical_zone(field.data)
 
 
 def _booking_ids(form, field):

@@ -1,4 +1,4 @@
-"""Admin changes to consultation types, the email outbox and bursts of bookings.
+"""Admin changes to consultation types, clinic settings, the email outbox and bursts of bookings, each audited.
 
 Staff users go through accounts.services.
 """
@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from kapclinic.accounts.models import StaffUser
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
+from kapclinic.core import clinic as clinic_settings
 from kapclinic.core.errors import DomainError, NotFound
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
@@ -44,18 +45,21 @@ def staff_users():
     return db.session.scalars(select(StaffUser).order_by(StaffUser.is_active.desc(), StaffUser.name)).all()
 
 
-def unlinked_clinicians():
-    """Clinician profiles no staff user acts for yet."""
-    linked = select(StaffUser.clinician_id).where(StaffUser.clinician_id.is_not(None))
-    return db.session.scalars(select(Clinician).where(Clinician.id.not_in(linked)).order_by(Clinician.name)).all()
+def upcoming_consultations(clinician, now):
+    """The clinician's consultations still to come that keep their time, soonest first: to move or cancel."""
+    return db.session.scalars(
+        select(Booking)
+        .where(Booking.clinician_id == clinician.id, scheduling.upcoming_and_holding(now))
+        .order_by(Booking.start_dt, Booking.id)
+    ).all()
 
 
 def all_consultation_types():
     return db.session.scalars(select(ConsultationType).order_by(ConsultationType.id)).all()
 
 
-def save_consultation_type(consultation_type, data, clinician_ids, now):
-    """Create (consultation_type None) or update a type from validated form data.
+def save_consultation_type(actor, consultation_type, data, clinician_ids, now):
+    """Create (consultation_type None) or update a type from validated form data, with its audit row.
 
     Return how many patients were sent an updated invite because how or where they meet changed.
     """
@@ -72,9 +76,19 @@ def save_consultation_type(consultation_type, data, clinician_ids, now):
         select(Clinician).where(Clinician.id.in_(clinician_ids)).order_by(Clinician.id)
     ).all()
     db.session.flush()
-    if meeting_before is None or meeting_before == (consultation_type.modality, consultation_type.where):
-        return 0
-    return scheduling.resend_changed_details(consultation_type, now)
+    told = 0
+    if meeting_before is not None and meeting_before != (consultation_type.modality, consultation_type.where):
+        told = scheduling.resend_changed_details(consultation_type, now)
+    change = "added" if meeting_before is None else "changed"
+    detail = f"type {consultation_type.slug} {change}, {told} invite(s) updated"
+    audit.record(actor, AuditAction.TYPE_SAVED, now, detail=detail)
+    return told
+
+
+def save_clinic_settings(actor, values, now, logo=None, remove_logo=False):
+    """Save the clinic's settings (core.clinic.save), with their audit row."""
+    clinic_settings.save(values, now, logo=logo, remove_logo=remove_logo)
+    audit.record(actor, AuditAction.SETTINGS_SAVED, now)
 
 
 # --- the email outbox ----------------------------------------------------------------
@@ -135,8 +149,8 @@ def outbox_overview(now):
     return OutboxOverview(pending, failed, sent_recently, failed_messages, retrying_messages)
 
 
-def retry_failed(now, message_id=None):
-    """Queue failed messages again (one, or all when message_id is None); return how many.
+def retry_failed(actor, now, message_id=None):
+    """Queue failed messages again (one, or all when message_id is None), with an audit row; return how many.
 
     They become pending, due now, with a fresh allowance of attempts. The status is
     checked in the UPDATE itself, so a message another admin retried a moment ago is
@@ -151,6 +165,8 @@ def retry_failed(now, message_id=None):
         if status is None:
             raise UnknownMessage(f"There is no outbox message {message_id}.")
         raise NotFailed(f"Message {message_id} is {status.value}; only failed messages can be retried.")
+    detail = f"message {message_id}" if message_id is not None else f"all failed: {retried}"
+    audit.record(actor, AuditAction.OUTBOX_RETRIED, now, detail=detail)
     return retried
 
 

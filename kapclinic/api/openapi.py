@@ -260,8 +260,13 @@ def openapi_document():
                         "bio": _STRING,
                         "timezone": _STRING,
                         "consultation_types": {"type": "array", "items": _STRING},
+                        "photo_url": {
+                            "type": ["string", "null"],
+                            "format": "uri",
+                            "description": "The clinician's photo (PNG, JPEG or WebP), or null when they have none",
+                        },
                     },
-                    "required": ["id", "name", "timezone"],
+                    "required": ["id", "name", "timezone", "photo_url"],
                 },
             }
         },

@@ -58,6 +58,11 @@ def clinicians():
                 "bio": clinician.bio,
                 "timezone": clinician.timezone,
                 "consultation_types": [item.slug for item in clinician.consultation_types if item.is_active],
+                "photo_url": (
+                    public_url("brand.clinician_photo", clinician_id=clinician.id, v=clinician.photo_version)
+                    if clinician.has_photo
+                    else None
+                ),
             }
             for clinician in services.bookable_clinicians()
         ]

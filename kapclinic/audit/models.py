@@ -1,8 +1,8 @@
-"""One row per thing a staff member did with patient data. Rows are never updated or deleted.
+"""One row per thing a staff member did with patient data, or an admin did to the clinic's set-up.
 
-The migration adds database triggers that refuse UPDATE and DELETE on this table, and
-every row carries the hash of the row before it, keyed with AUDIT_KEY (which the
-database does not hold), so a change made around the triggers (by someone with the
+Rows are never updated or deleted. The migration adds database triggers that refuse
+UPDATE and DELETE on this table, and every row carries the hash of the row before it,
+keyed with AUDIT_KEY (which the database does not hold), so a change made around the triggers (by someone with the
 database owner's rights) breaks the chain that `flask audit verify` checks, and
 cannot be re-signed without the key.
 """
@@ -41,6 +41,16 @@ class AuditAction(enum.StrEnum):
     OUTCOME_MARKED = "booking.outcome_marked"
     OUTBOX_VIEWED = "outbox.viewed"
     BURSTS_VIEWED = "bookings.bursts_viewed"
+    # An admin's changes to the clinic's set-up, and to staff accounts and clinician profiles
+    # (subject_user names the account).
+    TYPE_SAVED = "admin.type_saved"
+    SETTINGS_SAVED = "admin.settings_saved"
+    OUTBOX_RETRIED = "outbox.retried"
+    STAFF_INVITED = "staff.invited"
+    STAFF_UPDATED = "staff.updated"
+    STAFF_DEACTIVATED = "staff.deactivated"
+    STAFF_ACTIVATED = "staff.activated"
+    UPCOMING_VIEWED = "staff.upcoming_viewed"
 
     @property
     def label(self):

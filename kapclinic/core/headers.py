@@ -17,6 +17,7 @@ CACHEABLE_ENDPOINTS = frozenset(
         "api.openapi",
         "brand.stylesheet",
         "brand.logo",
+        "brand.clinician_photo",
     }
 )
 

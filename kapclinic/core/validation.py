@@ -15,6 +15,7 @@ import pymailcheck
 from email_validator import EmailNotValidError, validate_email
 
 from kapclinic.core.errors import DomainError
+from kapclinic.core.timezones import canonical_zone, is_place_zone
 
 NAME_MAX = 120
 EMAIL_MAX = 254
@@ -248,26 +249,65 @@ def clean_accent_colour(value):
     return value
 
 
-# A logo is shown on every patient page: raster images only (an SVG can carry script), small.
-LOGO_MAX_BYTES = 100 * 1024
+# A logo or a clinician's photo is shown on patient pages: raster images only (an SVG can
+# carry script), small.
+IMAGE_MAX_BYTES = 100 * 1024
 _IMAGE_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
 )
 
 
-def clean_logo(data):
-    """Return (bytes, media type) for a PNG, JPEG or WebP image of at most LOGO_MAX_BYTES."""
+def clean_image(data):
+    """Return (bytes, media type) for a PNG, JPEG or WebP image of at most IMAGE_MAX_BYTES."""
     if not data:
-        raise InvalidField("Choose an image file for the logo.")
-    if len(data) > LOGO_MAX_BYTES:
-        raise InvalidField(f"Please use an image under {LOGO_MAX_BYTES // 1024} KB.")
+        raise InvalidField("Choose an image file.")
+    if len(data) > IMAGE_MAX_BYTES:
+        raise InvalidField(f"Please use an image under {IMAGE_MAX_BYTES // 1024} KB.")
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return data, "image/webp"
     for signature, media_type in _IMAGE_SIGNATURES:
         if data.startswith(signature):
             return data, media_type
     raise InvalidField("Please use a PNG, JPEG or WebP image.")
+
+
+CREDENTIALS_MAX = 120
+BIO_MAX = 1000
+_MARKUP = re.compile(r"<\s*[a-zA-Z/!?]|&[a-zA-Z#][a-zA-Z0-9]*;")
+
+
+def clean_credentials(value):
+    """A clinician's letters after the name (MD, LCSW): one short line, "" for none."""
+    if not isinstance(value, str | None):
+        raise InvalidField("Please write the credentials as plain text.")
+    value = (value or "").strip()
+    if len(value) > CREDENTIALS_MAX:
+        raise InvalidField(f"Please keep the credentials under {CREDENTIALS_MAX} characters.")
+    if has_unsafe_characters(value):
+        raise InvalidField("Remove line breaks and control characters.")
+    return value
+
+
+def clean_bio(value):
+    """A clinician's bio for patients: plain text (shown escaped), so markup is refused rather than shown as code."""
+    value = clean_note(value, BIO_MAX)
+    if _MARKUP.search(value):
+        raise InvalidField("Please write the bio as plain text, without HTML tags or entities such as <b> or &amp;.")
+    return value
+
+
+def clean_place_zone(value):
+    """The IANA zone of a place (America/New_York), under the name pickers show (Asia/Calcutta: Asia/Kolkata)."""
+    value = value.strip() if isinstance(value, str) else ""
+    # A place's zone, with its daylight-saving rules: EST or Etc/GMT+5 would keep times
+    # an hour off for half the year.
+    if not is_place_zone(value):
+        raise InvalidField(
+            "Use the IANA time zone of a city, such as America/New_York: it keeps daylight-saving time right, which "
+            "an abbreviation such as EST does not."
+        )
+    return canonical_zone(value)
 
 
 FEE_MAX_CENTS = 10_000_000

@@ -7,7 +7,8 @@ feed or a one-clinician question; every clinician linked to the type, bookable o
 for "any clinician"). A committed change moves on the version of each clinician it
 touches (bookings, weekly hours, date overrides, time off, the clinician's row), or the
 clinic-wide one when it may touch any answer (consultation types, clinic settings, bulk
-statements not limited to named clinicians); see `_note_calendar_changes`. An answer is served only while all its
+statements not limited to named clinicians), or the clinician of a staff account activated or
+deactivated; see `_note_calendar_changes`. An answer is served only while all its
 versions are current, so a booking with one clinician leaves the others' answers cached
 and ends, at once, every answer that could show the slot just taken. The versions are
 read before computing, so an answer computed while another process committed a change
@@ -47,6 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
+from kapclinic.accounts.models import StaffUser
 from kapclinic.core.log_throttle import OncePerInterval
 from kapclinic.core.models import ClinicSettings
 from kapclinic.extensions import fail_fast_redis_options
@@ -360,6 +362,11 @@ def _release(cache, key, token):
 
 def _clinicians_touched(item):
     """The clinician ids a changed row touches, before and after the change, or {_EVERYONE}."""
+    if isinstance(item, StaffUser):
+        # Whether a clinician is bookable follows their staff account's (Clinician.is_bookable).
+        if not inspect(item).attrs.is_active.history.has_changes():
+            return set()
+        return {item.clinician_id} - {None}
     if isinstance(item, Clinician):
         return {item.id} if item.id is not None else {_EVERYONE}
     if not isinstance(item, _ONE_CLINICIANS):
@@ -373,7 +380,7 @@ def _clinicians_touched(item):
 def _note_calendar_changes(session, flush_context):
     touched = session.info.setdefault(_CHANGED, set())
     for item in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(item, CALENDAR_CLASSES):
+        if isinstance(item, (*CALENDAR_CLASSES, StaffUser)):
             touched |= _clinicians_touched(item)
     if not touched:
         del session.info[_CHANGED]

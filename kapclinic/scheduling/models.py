@@ -6,7 +6,7 @@ from datetime import date, time, timedelta
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, and_, not_, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from kapclinic.core.crypto import EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
@@ -67,6 +67,11 @@ class Clinician(db.Model):
     min_gap_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
     # The private calendar feed's token is shown once when made; only its hash is kept.
     feed_token_hash: Mapped[str | None] = mapped_column(db.String(64), unique=True, nullable=True)
+    # A photo for patients' cards, loaded only when the image itself is asked for; photo_version
+    # moves on with each new one, so its address (?v=) changes and browsers may keep each a day.
+    photo = deferred(mapped_column(db.LargeBinary, nullable=True))
+    photo_type: Mapped[str | None] = mapped_column(db.String(32), nullable=True)
+    photo_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     availability_rules: Mapped[list["AvailabilityRule"]] = relationship(
         back_populates="clinician", cascade="all, delete-orphan", order_by="AvailabilityRule.weekday"
@@ -89,6 +94,10 @@ class Clinician(db.Model):
     @property
     def display_name(self):
         return f"{self.name}, {self.credentials}" if self.credentials else self.name
+
+    @property
+    def has_photo(self):
+        return self.photo_type is not None
 
     @property
     def initials(self):

@@ -16,14 +16,15 @@
   window.location.replace(url.toString());
 })();
 
-// Find a zone by typing part of its name or city: the list keeps only the matches (the chosen
-// zone always stays), rebuilt rather than hidden, which every browser's list honours.
+// Find a zone by typing part of its name or city: the list the box controls keeps only the matches
+// (the chosen zone always stays), rebuilt rather than hidden, which every browser's list honours.
 (function () {
   var box = document.querySelector("[data-tz-search]");
-  var select = document.querySelector("select[data-tz-select]");
-  if (!box || !select) return;
+  if (!box) return;
   var input = box.querySelector("input");
-  var count = box.querySelector("#tz-search-count");
+  var select = document.getElementById(input.getAttribute("aria-controls"));
+  var count = box.querySelector("[aria-live]");
+  if (!select) return;
   var all = Array.prototype.slice.call(select.options);
   function words(text) { return text.toLowerCase().replace(/_/g, " "); }
   box.hidden = false;

@@ -1,6 +1,7 @@
-"""Admins add staff (who choose their own password) and manage consultation types from the web."""
+"""Admins add staff (who choose their own password) and manage consultation types from the web.
 
-import re
+Onboarding a clinician (account and profile together) is tests/integration/test_admin_onboarding.py.
+"""
 
 import pytest
 from icalendar import Calendar
@@ -21,35 +22,6 @@ def admin_client(client, create_staff):
     return client
 
 
-def test_admin_adds_a_clinician_user_who_sets_a_password_and_signs_in(app, admin_client, in_app, mailbox):
-    clinician_id = in_app(lambda: _new_clinician())
-    response = admin_client.post(
-        "/staff/admin/users/new",
-        data={
-            "name": "Dr New",
-            "email": "dr.new@clinic.example.org",
-            "role": "clinician",
-            "clinician_id": clinician_id,
-        },
-    )
-    assert response.status_code == 302
-    welcome = mailbox.messages[-1]
-    assert welcome["To"] == "dr.new@clinic.example.org"
-    link = re.search(
-        r"https://clinic\.example\.org(/staff/reset/\S+)", welcome.get_body(("plain",)).get_content()
-    ).group(1)
-    newcomer = app.test_client()
-    assert (
-        newcomer.post(link, data={"password": "my own passphrase", "confirm": "my own passphrase"}).status_code == 302
-    )
-    assert sign_in(newcomer, "dr.new@clinic.example.org", "my own passphrase").status_code == 302
-    assert (
-        newcomer.get("/staff/availability")
-        .headers["Location"]
-        .endswith(f"/staff/clinicians/{clinician_id}/availability")
-    )
-
-
 def _new_clinician():
     clinician = Clinician(name="Dr New", email="dr.new.profile@clinic.example.org", timezone="Europe/London")
     db.session.add(clinician)
@@ -62,10 +34,7 @@ def _new_clinician():
     [
         ({"name": "X", "email": "not-an-email", "role": "front_desk"}, "valid email"),
         ({"name": "", "email": "a@clinic.example.org", "role": "front_desk"}, "enter your name"),
-        (
-            {"name": "Dr X", "email": "x@clinic.example.org", "role": "clinician", "clinician_id": "0"},
-            "clinician profile",
-        ),
+        ({"name": "Dr X", "email": "x@clinic.example.org", "role": "clinician"}, "Use the IANA time zone of a city"),
         ({"name": "Ada", "email": "admin@clinic.example.org", "role": "admin"}, "already exists"),
         ({"name": "Eve", "email": "eve@clinic.example.org", "role": "superuser"}, "Not a valid choice"),
     ],
@@ -146,8 +115,12 @@ def test_only_admins_reach_admin_pages(client, create_staff, role):
         "/staff/admin/types",
         "/staff/admin/types/new",
         "/staff/admin/settings",
+        f"/staff/admin/users/{user.id}",
+        f"/staff/admin/users/{user.id}/deactivate",
+        f"/staff/admin/users/{user.id}/consultations",
     ):
         assert client.get(path).status_code == 403, path
+    assert client.post(f"/staff/admin/users/{user.id}", data={"name": "Me", "role": "admin"}).status_code == 403
     assert client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 403
     assert client.post(f"/staff/admin/users/{user.id}/deactivate").status_code == 403
 
@@ -250,3 +223,18 @@ def test_changing_how_patients_meet_sends_upcoming_patients_an_updated_invite(ap
 
 def _invite_part(message):
     return next(part for part in message.walk() if part.get_content_type() == "text/calendar").get_content()
+
+
+def test_each_change_an_admin_makes_writes_an_audit_row(admin_client, in_app):
+    from kapclinic.audit.models import AuditAction, AuditEvent
+
+    assert admin_client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 302
+    assert admin_client.post("/staff/admin/settings", data=SETTINGS).status_code == 302
+    assert admin_client.post("/staff/admin/outbox/retry-failed").status_code == 302
+    assert admin_client.post("/staff/admin/types/new", data=TYPE_FORM).status_code == 422  # refused: no row
+    rows = in_app(lambda: [(event.action, event.detail) for event in db.session.scalars(select(AuditEvent))])
+    assert rows == [
+        (AuditAction.TYPE_SAVED, "type ketamine-follow-up added, 0 invite(s) updated"),
+        (AuditAction.SETTINGS_SAVED, ""),
+        (AuditAction.OUTBOX_RETRIED, "all failed: 0"),
+    ]

@@ -118,3 +118,24 @@ def test_a_slots_query_the_document_forbids_is_refused_and_one_it_allows_is_answ
         assert response.status_code == 200, response.json
     else:
         assert response.status_code == 422 and field in response.json["errors"], response.json
+
+
+def test_the_clinicians_answer_is_what_the_document_describes_with_and_without_a_photo(client, document, in_app):
+    from kapclinic.extensions import db
+    from kapclinic.scheduling.models import Clinician
+
+    with_photo, without = seed_offering(client.application, "pictured"), seed_offering(client.application, "plain")
+
+    def add_photo():
+        clinician = db.session.get(Clinician, with_photo.clinician_id)
+        clinician.photo, clinician.photo_type, clinician.photo_version = b"\x89PNG\r\n\x1a\n", "image/png", 1
+
+    in_app(add_photo)
+    schema = document["components"]["schemas"]["Clinician"]
+    answer = {item["id"]: item for item in client.get(f"{API}/clinicians").json}
+    assert answer[with_photo.clinician_id]["photo_url"].startswith("https://clinic.example.org/clinicians/")
+    assert answer[without.clinician_id]["photo_url"] is None
+    assert all(_allows(schema, item) for item in answer.values())
+    assert not _allows(
+        schema, {key: value for key, value in answer[without.clinician_id].items() if key != "photo_url"}
+    )

@@ -164,6 +164,27 @@ def test_clearing_the_weekly_hours_in_the_workspace_ends_the_cached_answer(app, 
     assert client.get(path).json["slots"] == []
 
 
+def test_deactivating_a_clinicians_account_ends_their_cached_times_at_once(
+    app, client, create_staff, create_staff_for_clinician
+):
+    """Only their staff account changes (Clinician.is_bookable follows it), never the clinician's row."""
+    from kapclinic.accounts.models import Role
+
+    offering = seed_offering(app, "leaving")
+    account = create_staff_for_clinician(offering.clinician_id)
+    path = _slots_path(offering)
+    assert client.get(path).json["slots"]
+    _, statements = _statements(app, lambda: client.get(path))
+    assert statements == [], "the answer is cached"
+
+    admin = app.test_client()
+    sign_in(admin, create_staff(Role.ADMIN).email)
+    assert admin.post(f"/staff/admin/users/{account.id}/deactivate").status_code == 302
+    assert client.get(path).json["slots"] == []
+    assert admin.post(f"/staff/admin/users/{account.id}/activate").status_code == 302
+    assert client.get(path).json["slots"]
+
+
 def test_without_its_redis_the_api_computes_every_answer(make_app, sqlite_url, mailbox):
     """The cache is a shortcut: with Redis unreachable, slots and bookings still work."""
     app = make_app(sqlite_url, SLOT_CACHE_SECONDS=60, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")

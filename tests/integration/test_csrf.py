@@ -58,3 +58,4 @@ def test_every_form_post_without_its_csrf_token_is_refused_and_writes_nothing(ma
     with app.app_context():
         assert _row_counts() == before
     assert len(checked) >= 30 and "intake.step" in checked and "accounts.login" in checked
+    assert {"admin.new_user", "admin.edit_user", "admin.set_active"} <= set(checked)

@@ -923,19 +923,27 @@ def test_consultation_type_forms(app, admin, offering, data):
     submit(app, admin.client, path, body)
 
 
+def staff_form(type_id):
+    """A staff user's form: any role, with a clinician's profile (which other roles leave unread)."""
+    return {
+        "email": st.uuids().map(lambda key: f"staff-{key.hex[:8]}@clinic.example.org"),
+        "name": "Robin Staff",
+        "role": st.sampled_from([role.value for role in Role]),
+        "credentials": "LCSW",
+        "bio": "Plain words about how I work.",
+        "timezone": "America/Chicago",
+        "consultation_types": [str(type_id)],
+        "remove_photo": "y",
+    }
+
+
 @FUZZ
-@given(
-    body=form_bodies(
-        {
-            "email": st.uuids().map(lambda key: f"staff-{key.hex[:8]}@clinic.example.org"),
-            "name": "Robin Staff",
-            "role": st.sampled_from([role.value for role in Role]),
-            "clinician_id": "0",
-        }
-    )
-)
-def test_new_staff_user_form(app, admin, body):
-    submit(app, admin.client, "/staff/admin/users/new", body)
+@given(data=st.data())
+def test_staff_user_forms(app, admin, offering, other_clinician_user, data):
+    """Adding a staff user (a clinician with their profile), and editing one."""
+    type_id = run_in(app, lambda: db.session.scalar(select(ConsultationType.id)))
+    path = data.draw(st.sampled_from(["/staff/admin/users/new", f"/staff/admin/users/{other_clinician_user.id}"]))
+    submit(app, admin.client, path, data.draw(form_bodies(staff_form(type_id))))
 
 
 @FUZZ
@@ -1139,7 +1147,8 @@ FUZZED_POST_ENDPOINTS = {
     "workspace.cancel_booking": test_schedule_cancel_form,
     "workspace.mark_outcome": test_schedule_outcome_form,
     "admin.edit_type": test_consultation_type_forms,
-    "admin.new_user": test_new_staff_user_form,
+    "admin.new_user": test_staff_user_forms,
+    "admin.edit_user": test_staff_user_forms,
     "admin.settings": test_clinic_settings_form,
     "admin.set_active": test_admin_posts_without_fields,
     "admin.retry_message": test_admin_posts_without_fields,

@@ -76,6 +76,8 @@ ROUTE_MATRIX = {
     # The clinic's brand: its colours for anyone; its logo, once uploaded (none here: 404 for all).
     ("brand.stylesheet", "GET"): PUBLIC,
     ("brand.logo", "GET"): (NOT_FOUND,) * 5,
+    # A clinician's photo, the same way (the own clinician has none).
+    ("brand.clinician_photo", "GET"): (NOT_FOUND,) * 5,
     # The patient's manage link.
     ("scheduling.manage", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.download_invite", "GET"): LINK_HOLDER_ONLY,
@@ -162,7 +164,11 @@ ROUTE_MATRIX = {
     ("admin.users", "GET"): ADMIN_ONLY,
     ("admin.new_user", "GET"): ADMIN_ONLY,
     ("admin.new_user", "POST"): ADMIN_ONLY,
+    ("admin.edit_user", "GET"): ADMIN_ONLY,
+    ("admin.edit_user", "POST"): ADMIN_ONLY,
+    ("admin.confirm_deactivate", "GET"): ADMIN_ONLY,
     ("admin.set_active", "POST"): ADMIN_ONLY,
+    ("admin.user_consultations", "GET"): ADMIN_ONLY,
     ("admin.consultation_types", "GET"): ADMIN_ONLY,
     ("admin.edit_type", "GET"): ADMIN_ONLY,
     ("admin.edit_type", "POST"): ADMIN_ONLY,
@@ -317,9 +323,9 @@ def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
 
     shared = in_app(
         lambda: {
-            "user_id": staff[
-                "front_desk"
-            ].id,  # a staff member other than the admin: the admin may not deactivate themself
+            # A staff member other than the admin (who may not deactivate themself), and a
+            # clinician, whose upcoming consultations the admin may list.
+            "user_id": staff["clinician"].id,
             "action": "activate",  # already active: the admin's request changes nothing
             "message_id": db.session.scalar(select(func.min(OutboxMessage.id))),  # sent, so retrying it is refused
             "version": QUESTIONNAIRE_VERSION,
