@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kapclinic.core.db import WRITING_METHODS, rollback_quietly
 from kapclinic.core.models import ClinicSettings
 from kapclinic.core.money import format_money
+from kapclinic.core.timezones import zone_in_words
 from kapclinic.extensions import db
 
 EDITABLE = (
@@ -105,6 +106,8 @@ def drawing_error_page():
 
 
 def register_template_context(app):
+    app.add_template_global(zone_in_words)
+
     @app.context_processor
     def clinic_details():
         try:

@@ -73,12 +73,16 @@ def zone_label(name, moment):
     The words are CLDR's, through Babel (the generic name, so it holds all year); the
     offset is the one in force at `moment`, so the same zone in July says UTC−7.
     """
+    return f"{zone_in_words(name)} ({utc_offset_text(get_zone(name), moment)})"
+
+
+def zone_in_words(name):
+    """The zone as people name it all year, 'Eastern Time — New York': for pages that list times across the seasons."""
     if name == "UTC":
-        return "Coordinated Universal Time (UTC)"
-    offset = utc_offset_text(get_zone(name), moment)
+        return "Coordinated Universal Time"
     if not is_place_zone(canonical_zone(name)):  # Etc/GMT+8, EST5EDT: no place to name
-        return f"{name} ({offset})"
-    return f"{_zone_words(canonical_zone(name))} ({offset})"
+        return name
+    return _zone_words(canonical_zone(name))
 
 
 @lru_cache(maxsize=1024)

@@ -353,7 +353,7 @@ def test_admin_sees_a_burst_from_one_network_and_cancels_it_with_every_patient_t
     page = admin.get("/staff/admin/bursts")
     assert page.status_code == 200
     assert "3 bookings" in page.text and "from one network (203.0.113.5)" in page.text
-    assert "America/New York" in page.text  # times in the clinic's zone, named
+    assert "Eastern Time — New York" in page.text  # times in the clinic's zone, named as people do
     assert "real@example.com" not in page.text
     assert _audit_actions() == [AuditAction.BURSTS_VIEWED]
 

@@ -81,7 +81,7 @@ def test_the_day_sheet_on_a_clock_change_day_shows_that_days_consultations(
     assert "Eve Before" not in page and "Nia Next" not in page
     assert f"12:30 AM {early_name}" in page and f"11:00 PM {late_name}" in page
     assert page.index("Ada Early") < page.index("Lou Late")
-    assert "Times in America/New_York" in page
+    assert "Times in Eastern Time — New York" in page
 
 
 def test_the_desk_sees_each_intakes_state_and_flags_and_the_read_is_recorded(
