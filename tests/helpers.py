@@ -234,8 +234,8 @@ def queue_test_emails(app, recipients):
 def give_weekly_hours(app, clinician_id, start=time(8), end=time(18)):
     """Set a clinician's weekly hours (every day, start to end) as the workspace's hours page saves them.
 
-    Onboarding tests need a new clinician to have times; the hours page is being rebuilt, so
-    they set them through its service rather than its form.
+    For tests about what follows hours (a new clinician's times), not about the hours page, which
+    tests/e2e walks in a browser.
     """
     from kapclinic.scheduling.slots import TimeRange
     from kapclinic.workspace.services import replace_weekly_hours
