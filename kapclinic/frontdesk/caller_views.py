@@ -13,7 +13,7 @@ from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.frontdesk.callers import book_for_caller
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.forms import CallerDetailsForm, email_typo_to_ask_about
-from kapclinic.scheduling.picker import SlotQuery, place_refusal, slot_month
+from kapclinic.scheduling.picker import SlotQuery, clinician_cards, place_refusal, slot_month
 
 blueprint = Blueprint("callers", __name__, url_prefix="/staff/book")
 DESK = (Role.ADMIN, Role.FRONT_DESK)
@@ -50,24 +50,11 @@ def choose_time(slug):
     now = now_utc()
     query = _query(consultation_type, now)
     month = slot_month(consultation_type, query, now, "callers.caller_details", "callers.choose_time", slug=slug)
-    month_shown = f"{query.month:%Y-%m}"
-    clinician_choices = [
-        {
-            "clinician": clinician,
-            "href": url_for(
-                "callers.choose_time",
-                slug=slug,
-                **query.url_args(clinician=clinician.id if clinician else "any", month=month_shown),
-            ),
-            "current": clinician == query.clinician,
-        }
-        for clinician in (None, *consultation_type.active_clinicians)
-    ]
     return render_template(
         "frontdesk/book_time.html",
         consultation_type=consultation_type,
         query=query,
-        clinician_choices=clinician_choices,
+        clinician_cards_shown=clinician_cards(consultation_type, query, "callers.choose_time", slug=slug),
         **month,
     ), (400 if query.errors else 200)
 

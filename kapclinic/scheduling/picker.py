@@ -180,3 +180,20 @@ def place_refusal(refused, form, query, message=str):
         form[refused.field].errors = [message(refused)]
     else:
         query.errors["clinician" if refused.field == "clinician" else "start"] = str(refused)
+
+
+def clinician_cards(consultation_type, query, page_endpoint, **route):
+    """One card per clinician who offers the type, after "first available": choosing one keeps the zone and month."""
+    month_shown = f"{query.month:%Y-%m}"
+    return [
+        {
+            "clinician": clinician,
+            "href": url_for(
+                page_endpoint,
+                **route,
+                **query.url_args(clinician=clinician.id if clinician else "any", month=month_shown),
+            ),
+            "current": clinician == query.clinician,
+        }
+        for clinician in (None, *consultation_type.active_clinicians)
+    ]

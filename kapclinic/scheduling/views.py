@@ -28,7 +28,7 @@ from kapclinic.scheduling.forms import (
     email_typo_to_ask_about,
 )
 from kapclinic.scheduling.models import BookingStatus
-from kapclinic.scheduling.picker import SlotQuery, place_refusal, slot_month
+from kapclinic.scheduling.picker import SlotQuery, clinician_cards, place_refusal, slot_month
 
 blueprint = Blueprint("scheduling", __name__)
 
@@ -76,26 +76,13 @@ def choose_slot(slug):
     query = SlotQuery(consultation_type, request.args, now)
     status = 400 if query.errors else 200
     month = slot_month(consultation_type, query, now, "scheduling.patient_details", "scheduling.choose_slot", slug=slug)
-    # One card per clinician who offers this type, and "first available": choosing one keeps the zone and month.
-    month_shown = f"{query.month:%Y-%m}"
-    clinician_cards = [
-        {
-            "clinician": clinician,
-            "href": url_for(
-                "scheduling.choose_slot",
-                slug=slug,
-                **query.url_args(clinician=clinician.id if clinician else "any", month=month_shown),
-            ),
-            "current": clinician == query.clinician,
-        }
-        for clinician in (None, *consultation_type.active_clinicians)
-    ]
+    cards = clinician_cards(consultation_type, query, "scheduling.choose_slot", slug=slug)
     return (
         render_template(
             "scheduling/choose_slot.html",
             consultation_type=consultation_type,
             query=query,
-            clinician_cards=clinician_cards,
+            clinician_cards_shown=cards,
             **month,
         ),
         status,
