@@ -101,14 +101,7 @@ def caller_details(slug):
     typo = email_typo_to_ask_about(form)
     if typo is not None:
         return _details_page(consultation_type, query, form, email_typo=typo)
-    patient = scheduling.PatientDetails(
-        name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
-        date_of_birth=form.date_of_birth.data,
-        timezone=query.tz_name,
-        contact_consent=form.contact_consent.data,
-    )
+    patient = form.patient(query.tz_name)
     try:
         with undone_if_refused():
             outcome = book_for_caller(

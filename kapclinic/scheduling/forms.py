@@ -8,6 +8,7 @@ from kapclinic.core import validation
 from kapclinic.core.forms import BrowserForm, cleaned_by
 from kapclinic.core.timezones import now_utc
 from kapclinic.core.validation import likely_typo
+from kapclinic.scheduling.services import PatientDetails
 
 
 def _clean_date_of_birth(value):
@@ -35,6 +36,17 @@ class PatientDetailsForm(BrowserForm):
     # Emails about this booking are always sent; this asks about calls and follow-up.
     contact_consent = BooleanField("The clinic may phone me and follow up by email about my care")
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])
+
+    def patient(self, timezone):
+        """The validated details, for the booking service, with the zone the times were shown in."""
+        return PatientDetails(
+            name=self.name.data,
+            email=self.email.data,
+            phone=self.phone.data,
+            date_of_birth=self.date_of_birth.data,
+            timezone=timezone,
+            contact_consent=self.contact_consent.data,
+        )
 
 
 class EmailAddressForm(BrowserForm):

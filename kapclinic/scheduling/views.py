@@ -133,14 +133,7 @@ def patient_details(slug):
     if typo is not None:
         context = _details_context(consultation_type, query, form)
         return render_template("scheduling/details.html", email_typo=typo, **context)
-    patient = services.PatientDetails(
-        name=form.name.data,
-        email=form.email.data,
-        phone=form.phone.data,
-        date_of_birth=form.date_of_birth.data,
-        timezone=query.tz_name,
-        contact_consent=form.contact_consent.data,
-    )
+    patient = form.patient(query.tz_name)
     try:
         with undone_if_refused():
             outcome = services.book(

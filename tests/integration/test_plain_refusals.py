@@ -67,7 +67,7 @@ def test_the_hold_page_says_the_link_was_emailed_and_names_the_deadlines_zone(ho
     page = client.post(_details_url(offering, 0, tz="America/New_York"), data=patient_form(), follow_redirects=True)
     assert page.request.path == "/book/held"
     words = " ".join(page.text.split())
-    assert "We have emailed a link to ana.patient@example.com" in words
+    assert "We have emailed a link to <strong>ana.patient@example.com</strong>" in words
     assert re.search(DEADLINE_IN_NEW_YORK, words)
     # The emailed link opens the page that confirms, with the same deadline.
     emailed = client.get(_manage_path(mailbox.messages[-1]))
