@@ -9,6 +9,7 @@ helpers tests call themselves are in tests/helpers.py.
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import time
 from pathlib import Path
 from time import sleep
@@ -173,7 +174,18 @@ def _drop_postgres_database(server, name):
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres_template(postgres_server):
+def postgres_dropper(postgres_server):
+    """Drop a finished test's database in the background: a DROP DATABASE waits for a checkpoint
+    (a second or more here), which the next test need not wait for. All are dropped by the session's end."""
+    drops = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-database") as dropper:
+        yield lambda name: drops.append(dropper.submit(_drop_postgres_database, postgres_server, name))
+    for drop in drops:
+        drop.result()  # a database that could not be dropped is an error of the session, as it was of the test
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_server, postgres_dropper):
     """One PostgreSQL database migrated to head per test process; each test gets a copy of it.
 
     As for SQLite: the migrations still build every test's schema, once. Nothing connects to
@@ -185,16 +197,16 @@ def migrated_postgres_template(postgres_server):
         _migrate(_postgres_database_url(name))
         yield name
     finally:
-        _drop_postgres_database(postgres_server, name)
+        postgres_dropper(name)
 
 
 @pytest.fixture
-def postgres_url(postgres_server, migrated_postgres_template):
+def postgres_url(postgres_server, migrated_postgres_template, postgres_dropper):
     """A new PostgreSQL database at the migrations' head for one test; dropped afterwards."""
     name = f"kapclinic_test_{uuid.uuid4().hex[:12]}"
     _create_postgres_database(postgres_server, name, template=migrated_postgres_template)
     yield _postgres_database_url(name)
-    _drop_postgres_database(postgres_server, name)
+    postgres_dropper(name)
 
 
 @pytest.fixture
