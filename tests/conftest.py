@@ -51,6 +51,30 @@ if RUNNING_IN_CI:
 BOTH_DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
+# Test modules whose tests share a module-scoped server stack (tests/deployed): under `--dist loadgroup`
+# (pyproject.toml) each such module goes to one worker, not to both, which would start two stacks.
+ONE_WORKER_PER_MODULE = ("tests/deployed/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's loadgroup, grouping by path: pytest 9.2 ignores the `@group` suffix that the
+    xdist_group mark adds to node ids (xdist 3.8 sets `item._nodeid`), so that mark groups nothing.
+    Groups are handed out largest first, so the deployed journeys start at once; every other test
+    is its own unit, handed to whichever worker is free."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class GroupedByPath(LoadGroupScheduling):
+        def _split_scope(self, nodeid):
+            if nodeid.startswith(ONE_WORKER_PER_MODULE):
+                return nodeid.split("::", 1)[0]
+            return super()._split_scope(nodeid)
+
+    return GroupedByPath(config, log)
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "both_databases: run the test on SQLite and on PostgreSQL (the `app` and `database_url` fixtures)"

@@ -7,24 +7,12 @@ Without nginx, Redis, Chromium or PostgreSQL the tests skip locally and fail in 
 """
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from tests.deployed.stack import NGINX, REDIS_SERVER, running_stack
 from tests.e2e.conftest import ARTIFACTS, open_browser  # noqa: F401 - the journeys' browser contexts
 from tests.helpers import skip_or_fail_without
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
-def pytest_collection_modifyitems(items):
-    """Keep each module's tests on one worker (`--dist loadgroup`, pyproject.toml): a second worker
-    running some of them would start a second stack. The largest groups are handed out first, so
-    the longest journeys start at once rather than at the end of the run."""
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.xdist_group(f"deployed-{item.path.stem}"))
 
 
 @pytest.fixture(scope="module")
