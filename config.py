@@ -135,6 +135,9 @@ class BaseConfig:
     # Absolute limit on one staff session, however active.
     STAFF_SESSION_HOURS = 12
     PASSWORD_RESET_MINUTES = 60
+    # argon2id parameters (argon2-cffi's PasswordHasher arguments) for staff passwords; empty: its
+    # defaults (RFC 9106 low-memory profile). Only the testing configuration changes them.
+    PASSWORD_HASH_PARAMETERS = {}
     LOGIN_RATE_LIMIT = "10 per 15 minutes"
 
     # Limits on the public booking path, against scripted abuse.
@@ -191,6 +194,9 @@ class TestingConfig(BaseConfig):
     MAIL_SUPPRESS_SEND = False  # tests talk to a real SMTP server on loopback
     RATELIMIT_ENABLED = False
     SLOT_CACHE_SECONDS = 0  # tests of the cache turn it on
+    # Still argon2id, but in microseconds rather than a large fraction of a second and 64 MiB:
+    # tests create and sign in staff thousands of times, and none is about the hash's cost.
+    PASSWORD_HASH_PARAMETERS = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 class ProductionConfig(BaseConfig):

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import delete, select, update
 
 from kapclinic.accounts.models import (
@@ -26,10 +26,24 @@ from kapclinic.extensions import db
 from kapclinic.notifications.services import queue_email
 from kapclinic.scheduling import profiles
 
-# argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile.
-_hasher = PasswordHasher()
-# Checked when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile: PASSWORD_HASH_PARAMETERS
+# is empty in every configuration but testing's (config.py), whose cheap hash leaves a test's sign-in
+# to be about the sign-in. Each hasher comes with a dummy hash of its own parameters, checked when the
+# email is unknown, so a wrong email costs as long as a wrong password.
+_HASHERS = {}
+
+
+def _hasher_and_dummy(parameters=None):
+    if parameters is None:
+        parameters = current_app.config.get("PASSWORD_HASH_PARAMETERS") if has_app_context() else None
+    key = tuple(sorted((parameters or {}).items()))
+    if key not in _HASHERS:
+        hasher = PasswordHasher(**dict(key))
+        _HASHERS[key] = (hasher, hasher.hash(secrets.token_urlsafe(16)))
+    return _HASHERS[key]
+
+
+_hasher_and_dummy({})  # the production hasher and its dummy hash, made at import as before
 PASSWORD_MIN = 12
 PASSWORD_MAX = 128
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -53,12 +67,14 @@ def check_new_password(password, email=""):
 
 
 def hash_password(password):
-    return _hasher.hash(password)
+    hasher, _ = _hasher_and_dummy()
+    return hasher.hash(password)
 
 
 def _password_matches(stored_hash, password):
+    hasher, _ = _hasher_and_dummy()
     try:
-        return _hasher.verify(stored_hash, password)
+        return hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -80,11 +96,11 @@ def authenticate(email, password):
     """Return the active user with these credentials, or None; unknown and known emails take as long."""
     user = user_by_email(email)
     if user is None or not user.is_active:
-        _password_matches(_DUMMY_HASH, password or "")
+        _password_matches(_hasher_and_dummy()[1], password or "")
         return None
     if not _password_matches(user.password_hash, password or ""):
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher_and_dummy()[0].check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 
