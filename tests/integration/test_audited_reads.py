@@ -64,8 +64,10 @@ def test_a_clinicians_schedule_exports_outcomes_and_cancellations_are_in_the_aud
     app, client, offering, intake_id, mailbox, clinician
 ):
     submit_intake(app, offering, mailbox, 3, "Sol Second", "sol@example.com")
-    (first_id, first_public, first_start), (second_id, second_public, _) = _bookings(app)
+    (first_id, first_public, first_start), (second_id, second_public, second_start) = _bookings(app)
     day = first_start.date().isoformat()
+    # Late in the (UTC) day the two starts fall on different days: the export spans both.
+    last_day = second_start.date().isoformat()
     sign_in(client, clinician.email)
     schedule = f"/staff/clinicians/{clinician.clinician_id}/schedule"
     before = _last_id(app)
@@ -74,7 +76,7 @@ def test_a_clinicians_schedule_exports_outcomes_and_cancellations_are_in_the_aud
     assert client.get(schedule, query_string={"date": day, "view": "day"}).status_code == 200
     assert client.get(f"/staff/bookings/{first_public}/invite.ics").status_code == 200
     span = client.get(
-        f"/staff/clinicians/{clinician.clinician_id}/schedule.ics", query_string={"start": day, "end": day}
+        f"/staff/clinicians/{clinician.clinician_id}/schedule.ics", query_string={"start": day, "end": last_day}
     )
     assert span.status_code == 200
     assert (
