@@ -293,7 +293,7 @@ def clean_bio(value):
     """A clinician's bio for patients: plain text (shown escaped), so markup is refused rather than shown as code."""
     value = clean_note(value, BIO_MAX)
     if _MARKUP.search(value):
-        raise InvalidField("Please write the bio as plain text, without HTML tags or entities such as <b> or &amp;.")
+        raise InvalidField("Please write the bio as plain text, without HTML tags or character codes.")
     return value
 
 

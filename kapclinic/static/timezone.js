@@ -17,7 +17,7 @@
 })();
 
 // Find a zone by typing part of its name or city: the list the box controls keeps only the matches
-// (the chosen zone always stays), rebuilt rather than hidden, which every browser's list honours.
+// (the zone chosen before always stays), rebuilt rather than hidden, which every browser's list honours.
 (function () {
   var box = document.querySelector("[data-tz-search]");
   if (!box) return;
@@ -26,6 +26,7 @@
   var count = box.querySelector("[aria-live]");
   if (!select) return;
   var all = Array.prototype.slice.call(select.options);
+  var before = select.options[select.selectedIndex];  // the zone the page was drawn with
   function words(text) { return text.toLowerCase().replace(/_/g, " "); }
   box.hidden = false;
   input.addEventListener("input", function () {
@@ -34,9 +35,16 @@
       return words(option.textContent).indexOf(wanted) !== -1 || words(option.value).indexOf(wanted) !== -1;
     }
     var found = wanted ? all.filter(matches) : all;
-    var kept = all.filter(function (option) { return option.selected || found.indexOf(option) !== -1; });
+    // What was typed chooses: the first match is selected unless the zone chosen before is one, so
+    // Enter, "Show" or the form's own button use the city typed. The zone chosen before stays in
+    // the list, to go back to.
+    var chosen = wanted && found.length && found.indexOf(before) === -1 ? found[0] : before;
+    var kept = all.filter(function (option) { return option === before || found.indexOf(option) !== -1; });
     select.replaceChildren.apply(select, kept);
-    count.textContent = wanted ? found.length + (found.length === 1 ? " zone matches" : " zones match") : "";
+    select.value = chosen.value;
+    count.textContent = wanted
+      ? found.length + (found.length === 1 ? " zone matches" : " zones match") + (found.length ? "; chosen: " + chosen.textContent : "")
+      : "";
     if (wanted && kept.length > 1) select.size = Math.min(kept.length, 6); else select.removeAttribute("size");
   });
 })();

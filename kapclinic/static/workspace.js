@@ -20,6 +20,22 @@
     });
     day.querySelector("[data-add-range]").hidden = pairs.length >= rows(day).length;
   }
+  // A time box the browser cannot read ("9am" typed, or half a time) sends nothing at all: the
+  // range would vanish on save. So saving waits until each one is whole, and says which.
+  function halfTyped(scope) {
+    return Array.prototype.slice.call(scope.querySelectorAll("input[type=time]")).filter(function (input) {
+      return input.validity.badInput;
+    });
+  }
+  form.addEventListener("submit", function (event) {
+    var unread = halfTyped(form);
+    if (!unread.length) return;
+    event.preventDefault();
+    unread.forEach(function (input) { input.setAttribute("aria-invalid", "true"); });
+    unread[0].focus();
+    status.textContent = unread.length + (unread.length === 1 ? " time is" : " times are") +
+      " not finished (" + dayName(unread[0].closest("[data-day]")) + "): type the hours, minutes and AM or PM. Nothing was saved.";
+  });
   form.addEventListener("click", function (event) {
     var button = event.target.closest("button");
     var day = button && button.closest("[data-day]");
@@ -41,6 +57,11 @@
     } else if (button.hasAttribute("data-copy-weekdays")) {
       event.preventDefault();
       var days = form.querySelectorAll("[data-day]");
+      if (halfTyped(days[0]).length) {
+        halfTyped(days[0])[0].focus();
+        status.textContent = "Finish Monday's times first: hours, minutes and AM or PM. Nothing was copied.";
+        return;
+      }
       var monday = typed(days[0]);
       for (var weekday = 1; weekday <= 4; weekday++) setRanges(days[weekday], monday);
       status.textContent = "Monday's hours are copied to Tuesday to Friday. Save to keep them.";

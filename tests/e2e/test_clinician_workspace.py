@@ -99,3 +99,22 @@ def test_the_feed_page_survives_a_refresh_and_replacing_asks_first(live_server, 
         assert page.request.get(address).status == 200
         clinician.check("feed-replace-asks")
     assert page.request.get(address).status == 200
+
+
+def test_a_time_typed_only_in_part_stops_the_save_and_says_where(live_server, open_browser):
+    """A time box the browser cannot read posts nothing: saving then would drop that range without a word."""
+    own = _clinician(live_server, "half-typed")
+    clinician = open_browser(label="clinician")
+    page = clinician.page
+    clinician.sign_in(live_server, EMAIL)
+    page.goto(f"{own}/hours")
+    page.fill("#d5_r0_start", "")
+    page.locator("#d5_r0_start").click()
+    page.keyboard.type("9")  # the hour, without its minutes or AM/PM
+    page.get_by_role("button", name="Save weekly hours").last.click()
+    status = page.locator("[data-hours-status]")
+    assert "not finished (Saturday)" in status.inner_text() and "Nothing was saved" in status.inner_text()
+    assert page.url.endswith("/hours") and page.locator("#d5_r0_start").get_attribute("aria-invalid") == "true"
+    clinician.check("half-typed-time")
+    page.get_by_role("button", name="Copy to weekdays").click()  # Monday is whole: copying still works
+    assert "copied to Tuesday to Friday" in status.inner_text()

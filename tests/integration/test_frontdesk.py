@@ -106,7 +106,7 @@ def test_front_desk_reviews_the_urgent_intake_first(app, client, create_staff, t
     record = client.get(f"/staff/intakes/{urgent}").text
     assert "Spoke with Una; safe tonight." in record and "Called" in record and "Frankie Desk" in record
     assert "Dr. Second" in record
-    assert re.search(r"Frankie Desk · awaiting review -&gt; in review", record)
+    assert re.search(r"Frankie Desk · awaiting review → in review", record)
     with app.app_context():
         intake = db.session.get(Intake, urgent)
         assert intake.review_status is ReviewStatus.IN_REVIEW and intake.review_changed_by_id == desk.id

@@ -4,9 +4,12 @@ import re
 from datetime import timedelta
 from types import SimpleNamespace
 
+from kapclinic.accounts import services as accounts
+from kapclinic.accounts.models import Role
 from kapclinic.core import tokens
 from kapclinic.core.timezones import now_utc
-from tests.helpers import free_port, patient_json, seed_offering
+from kapclinic.extensions import db
+from tests.helpers import STAFF_PASSWORD, free_port, patient_json, seed_offering
 from tests.intake_answers import book_for_intake
 
 WRONG_PASSWORD = {"email": "nobody@clinic.example.org", "password": "not the password"}
@@ -111,3 +114,17 @@ def test_a_network_full_of_guessers_still_opens_the_links_we_emailed_its_patient
     assert patient.get(intake_url).status_code == 200
     assert patient.get(f"{manage_url}/invite.ics").status_code == 200
     assert guesser.get("/manage/guess-5").status_code == 429  # and guessing stays slowed
+
+
+def test_signing_in_many_times_from_one_address_uses_none_of_the_budget_failures_do(make_app, sqlite_url):
+    """A front desk behind one address signs in again after every idle timeout; only wrong passwords count."""
+    app = make_app(sqlite_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        accounts.create_user("desk@clinic.example.org", "Dee Desk", Role.FRONT_DESK, STAFF_PASSWORD, now_utc())
+        db.session.commit()
+    client = app.test_client()
+    for _ in range(6):
+        signed_in = client.post("/staff/login", data={"email": "desk@clinic.example.org", "password": STAFF_PASSWORD})
+        assert signed_in.status_code == 302
+        client.post("/staff/logout")
+    assert [_sign_in_from(client, "127.0.0.1") for _ in range(4)] == [401, 401, 401, 429]
