@@ -17,7 +17,7 @@ from kapclinic.audit.reads import record_after_render, staff_site_only
 from kapclinic.core import validation
 from kapclinic.core.clinic import clinic
 from kapclinic.core.errors import DomainError
-from kapclinic.core.timezones import format_moment, get_zone, is_place_zone, now_utc, zone_choices
+from kapclinic.core.timezones import format_moment, is_place_zone, now_utc, zone_choices
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.extensions import db
 from kapclinic.scheduling import services as scheduling
@@ -168,7 +168,7 @@ def user_consultations(user_id):
         "admin/user_consultations.html",
         user=user,
         bookings=services.upcoming_consultations(user.clinician, now_utc()),
-        zone=get_zone(clinic().timezone),
+        zone=clinic().zone,
         format_moment=format_moment,
     )
     return _recorded(page, AuditAction.UPCOMING_VIEWED, subject_user=user)
@@ -241,7 +241,7 @@ def outbox():
     page = render_template(
         "admin/outbox.html",
         overview=services.outbox_overview(now_utc()),
-        zone=get_zone(clinic().timezone),
+        zone=clinic().zone,
         format_moment=format_moment,
     )
     return _recorded(page, AuditAction.OUTBOX_VIEWED)
@@ -262,7 +262,7 @@ def bursts():
         bursts=services.booking_bursts(now_utc(), min_count, window),
         min_count=min_count,
         window_hours=current_app.config["BURST_WINDOW_HOURS"],
-        zone=get_zone(clinic().timezone),
+        zone=clinic().zone,
         format_moment=format_moment,
     )
     return _recorded(page, AuditAction.BURSTS_VIEWED)
@@ -281,7 +281,7 @@ def cancel_burst():
             return render_template(
                 "admin/burst_cancel.html",
                 bookings=bookings,
-                zone=get_zone(clinic().timezone),
+                zone=clinic().zone,
                 format_moment=format_moment,
             )
         cancelled = services.cancel_burst(current_user, form.booking_ids.data, now, *_burst_settings())

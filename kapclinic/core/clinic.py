@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kapclinic.core.db import WRITING_METHODS, rollback_quietly
 from kapclinic.core.models import ClinicSettings
 from kapclinic.core.money import format_money
-from kapclinic.core.timezones import zone_in_words
+from kapclinic.core.timezones import get_zone, zone_in_words
 from kapclinic.extensions import db
 
 EDITABLE = (
@@ -41,6 +41,11 @@ class ClinicProfile:
     accent_colour: str = ""
     has_logo: bool = False
     brand_version: int = 0
+
+    @property
+    def zone(self):
+        """The clinic's time zone, for its own calendar: the day sheet, the queue, deadlines."""
+        return get_zone(self.timezone)
 
 
 def clinic_from_config(config):

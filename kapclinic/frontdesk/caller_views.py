@@ -8,12 +8,12 @@ from flask_login import current_user
 from kapclinic.accounts.models import Role
 from kapclinic.accounts.policy import role_required
 from kapclinic.core.clinic import clinic
-from kapclinic.core.timezones import format_moment, get_zone, instant_param, now_utc
+from kapclinic.core.timezones import format_moment, now_utc
 from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.frontdesk.callers import book_for_caller
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.forms import CallerDetailsForm, email_typo_to_ask_about
-from kapclinic.scheduling.picker import SlotQuery, clinician_cards, place_refusal, slot_month
+from kapclinic.scheduling.picker import SlotQuery, clinician_cards, details_context, place_refusal, slot_month
 
 blueprint = Blueprint("callers", __name__, url_prefix="/staff/book")
 DESK = (Role.ADMIN, Role.FRONT_DESK)
@@ -59,23 +59,14 @@ def choose_time(slug):
     ), (400 if query.errors else 200)
 
 
-def _details_page(consultation_type, query, form, status=200, **extra):
-    clinic_zone = get_zone(clinic().timezone)
-    alternatives = extra.pop("alternatives", ())
+def _details_page(consultation_type, query, form, status=200, alternatives=(), **extra):
+    # Said aloud to a caller elsewhere: the desk also sees the clinic's own clock for that time.
+    clinic_zone = clinic().zone
+    elsewhere = query.start_dt is not None and query.tz_name != clinic_zone.key
     return render_template(
         "frontdesk/book_details.html",
-        consultation_type=consultation_type,
-        query=query,
-        form=form,
-        when=format_moment(query.start_dt, query.zone) if query.start_dt else "",
-        # Said aloud to a caller elsewhere: the desk also sees the clinic's own clock for that time.
-        when_clinic=format_moment(query.start_dt, clinic_zone)
-        if query.start_dt and query.tz_name != clinic().timezone
-        else "",
-        alternatives=[
-            {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
-            for slot in alternatives
-        ],
+        **details_context(consultation_type, query, form, alternatives),
+        when_clinic=format_moment(query.start_dt, clinic_zone) if elsewhere else "",
         **extra,
     ), status
 

@@ -15,7 +15,7 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import seal, unseal
 from kapclinic.core.errors import DomainError
-from kapclinic.core.timezones import get_zone, local_day_bounds
+from kapclinic.core.timezones import local_day_bounds
 from kapclinic.core.validation import InvalidField, clean_note, clean_video_link
 from kapclinic.extensions import db
 from kapclinic.frontdesk.models import IntakeNote, NoteKind
@@ -54,15 +54,11 @@ STATUS_FILTERS = {
 # --- who sees what -----------------------------------------------------------------
 
 
-def clinic_zone():
-    return get_zone(clinic().timezone)
-
-
 def viewer_zone(user):
     """Clinicians read times in their own zone; the front desk in the clinic's."""
     if user.role is Role.CLINICIAN and user.clinician is not None:
         return user.clinician.zone
-    return clinic_zone()
+    return clinic().zone
 
 
 def _visible(query, user):
@@ -372,10 +368,6 @@ def answers_by_part(sections):
         for part in SECTIONS
         if (steps := [section for section in sections if section["step"].key in part.step_keys])
     ]
-
-
-def view_intake(user, intake, now, action=AuditAction.INTAKE_VIEWED):
-    audit.record(user, action, now, intake=intake)
 
 
 def can_export(intake):

@@ -19,6 +19,7 @@ from kapclinic.accounts.policy import role_required
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
 from kapclinic.audit.reads import record_after_render, staff_site_only
+from kapclinic.core.clinic import clinic
 from kapclinic.core.phones import phone_link
 from kapclinic.core.timezones import (
     day_title,
@@ -92,7 +93,6 @@ def _queue_context(filters, errors):
         "total": total,
         "pages": max(1, -(-total // services.QUEUE_PAGE_SIZE)),
         "dashboard": services.dashboard(current_user, now, zone),
-        "status_filters": services.STATUS_FILTERS,
         "zone_name": zone.key,
     }
 
@@ -179,7 +179,7 @@ def _phone(number):
 @staff_site_only
 def day_sheet():
     """One day's consultations on the clinic's calendar, for the desk and for print; a clinician sees their own."""
-    zone = services.clinic_zone()
+    zone = clinic().zone
     today = now_utc().astimezone(zone).date()
     try:
         day = parse_local_date(request.args["day"]) if request.args.get("day") else today

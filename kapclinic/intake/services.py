@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.errors import DomainError
-from kapclinic.core.timezones import format_moment, get_zone
+from kapclinic.core.timezones import format_moment
 from kapclinic.core.urls import public_url
 from kapclinic.core.validation import plain_first_name
 from kapclinic.extensions import db
@@ -129,7 +129,7 @@ def _consultation_day(start_dt):
     (UTC+14) a consultation is already tomorrow, which would skip a guardian's consent
     the day before an 18th birthday.
     """
-    return start_dt.astimezone(get_zone(clinic().timezone)).date()
+    return start_dt.astimezone(clinic().zone).date()
 
 
 def intake_date_of_birth(intake):
@@ -448,7 +448,7 @@ def _request_guardian_consent(intake, reminder=False):
             "consent_url": public_url("intake.guardian_consent", token=guardian_token),
             "reminder": reminder,
             "first_name": adolescent_first_name(intake),
-            "consultation_when": format_moment(intake.booking.start_dt, get_zone(clinic().timezone)),
+            "consultation_when": format_moment(intake.booking.start_dt, clinic().zone),
         },
         # A reminder is pointless once the consultation has begun.
         expires_dt=intake.booking.start_dt if reminder else None,

@@ -12,7 +12,7 @@ from wtforms import ValidationError
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
 from kapclinic.core.error_pages import DATABASE_FAULTS, database_unavailable
-from kapclinic.core.timezones import format_day, format_moment, get_zone, now_utc
+from kapclinic.core.timezones import format_day, format_moment, now_utc
 from kapclinic.core.unit_of_work import discard_changes, keep_writes_despite_refusal, undone_if_refused
 from kapclinic.intake import questionnaire, services
 from kapclinic.intake.instruments import severity_label
@@ -294,7 +294,7 @@ def guardian_consent(token):
     if intake is None:
         abort(404, "This consent link is not valid. Please use the link in your email.")
     first_name = services.adolescent_first_name(intake)
-    clinic_zone = get_zone(clinic().timezone)
+    clinic_zone = clinic().zone
     show_answers = current_app.config["GUARDIAN_SEES_ANSWERS"]
     context = {
         "intake": intake,

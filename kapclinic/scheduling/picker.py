@@ -14,6 +14,7 @@ from kapclinic.core.timezones import (
     canonical_zone,
     day_title,
     format_clock,
+    format_moment,
     format_time,
     get_zone,
     instant_param,
@@ -197,3 +198,17 @@ def clinician_cards(consultation_type, query, page_endpoint, **route):
         }
         for clinician in (None, *consultation_type.active_clinicians)
     ]
+
+
+def details_context(consultation_type, query, form, alternatives=()):
+    """What a booking details page shows around its form: the time chosen, and the nearest others when it was taken."""
+    return {
+        "consultation_type": consultation_type,
+        "query": query,
+        "form": form,
+        "when": format_moment(query.start_dt, query.zone) if query.start_dt else "",
+        "alternatives": [
+            {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
+            for slot in alternatives
+        ],
+    }

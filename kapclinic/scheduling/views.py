@@ -28,7 +28,7 @@ from kapclinic.scheduling.forms import (
     email_typo_to_ask_about,
 )
 from kapclinic.scheduling.models import BookingStatus
-from kapclinic.scheduling.picker import SlotQuery, clinician_cards, place_refusal, slot_month
+from kapclinic.scheduling.picker import SlotQuery, clinician_cards, details_context, place_refusal, slot_month
 
 blueprint = Blueprint("scheduling", __name__)
 
@@ -89,19 +89,6 @@ def choose_slot(slug):
     )
 
 
-def _details_context(consultation_type, query, form, alternatives=()):
-    return {
-        "consultation_type": consultation_type,
-        "query": query,
-        "form": form,
-        "when": format_moment(query.start_dt, query.zone) if query.start_dt else "",
-        "alternatives": [
-            {"param": instant_param(slot.start_dt), "label": format_moment(slot.start_dt, query.zone)}
-            for slot in alternatives
-        ],
-    }
-
-
 @blueprint.route("/book/<slug>/details", methods=["GET", "POST"])
 @public_path.public_booking_limit
 def patient_details(slug):
@@ -111,11 +98,11 @@ def patient_details(slug):
     if query.start_dt is None and "start" not in query.errors:
         query.errors["start"] = "Please choose a time first."
     if query.errors:
-        return render_template("scheduling/details.html", **_details_context(consultation_type, query, None)), 400
+        return render_template("scheduling/details.html", **details_context(consultation_type, query, None)), 400
     if request.method == "GET" and query.start_dt <= now:
         # An old tab or the back button: say so before anything is typed, with the next free times.
         soonest = services.nearby_alternatives(consultation_type, now, now, query.clinician)
-        context = _details_context(consultation_type, query, None, soonest)
+        context = details_context(consultation_type, query, None, soonest)
         return render_template("scheduling/details.html", passed=True, **context), 409
     form = PatientDetailsForm()
     if request.method == "GET":
@@ -125,13 +112,13 @@ def patient_details(slug):
         form.idempotency_key.data = already["key"] if already else secrets.token_urlsafe(24)
         manage_url = _page_of_last_booking(already) if already else None
         return render_template(
-            "scheduling/details.html", already_booked_url=manage_url, **_details_context(consultation_type, query, form)
+            "scheduling/details.html", already_booked_url=manage_url, **details_context(consultation_type, query, form)
         )
     if not form.validate():
-        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
+        return render_template("scheduling/details.html", **details_context(consultation_type, query, form)), 422
     typo = email_typo_to_ask_about(form)
     if typo is not None:
-        context = _details_context(consultation_type, query, form)
+        context = details_context(consultation_type, query, form)
         return render_template("scheduling/details.html", email_typo=typo, **context)
     patient = form.patient(query.tz_name)
     try:
@@ -146,11 +133,11 @@ def patient_details(slug):
                 visitor=public_path.visitor(),
             )
     except services.SlotTaken as taken:
-        context = _details_context(consultation_type, query, form, taken.alternatives)
+        context = details_context(consultation_type, query, form, taken.alternatives)
         return render_template("scheduling/details.html", taken=True, **context), 409
     except services.SchedulingError as refused:
         place_refusal(refused, form, query, message=lambda error: _phone_linked(str(error)))
-        return render_template("scheduling/details.html", **_details_context(consultation_type, query, form)), 422
+        return render_template("scheduling/details.html", **details_context(consultation_type, query, form)), 422
     return _to_confirmation(outcome, form.idempotency_key.data, _slot_key(consultation_type, query))
 
 
@@ -486,7 +473,7 @@ def over_a_limit(error):
         consultation_type = services.consultation_type_by_slug(args["slug"]) if "slug" in args else None
         if endpoint == "scheduling.patient_details" and consultation_type is not None:
             query = SlotQuery(consultation_type, request.args, now)
-            context = _details_context(consultation_type, query, PatientDetailsForm())
+            context = details_context(consultation_type, query, PatientDetailsForm())
             return refusal_response(error, render_template("scheduling/details.html", **context, **over_limit))
         booking = services.booking_for_token(args["token"]) if "token" in args else None
         if endpoint == "scheduling.confirm_reschedule" and booking is not None:
