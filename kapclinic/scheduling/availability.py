@@ -114,16 +114,20 @@ def parse_weekly_hours(form):
 # --- the page's rows, as typed ---------------------------------------------------
 
 
-def _day_rows(values, weekday):
-    """The day's typed (start, end) pairs in order, empty rows left out."""
-    pairs = [
+def _row_pairs(values, weekday):
+    """The day's (start, end) as typed in each of its rows, empty ones included, so a row keeps its number."""
+    return [
         (
             (values.get(field_name(weekday, row, "start")) or "").strip(),
             (values.get(field_name(weekday, row, "end")) or "").strip(),
         )
         for row in range(MAX_RANGES_PER_DAY)
     ]
-    return [pair for pair in pairs if any(pair)]
+
+
+def _day_rows(values, weekday):
+    """The day's typed (start, end) pairs in order, empty rows left out."""
+    return [pair for pair in _row_pairs(values, weekday) if any(pair)]
 
 
 def _with_day_rows(values, weekday, pairs):
@@ -163,11 +167,7 @@ def rows_shown(values, added_to=None):
     """How many rows each day shows: up to its last typed one (at least one), one more on the day added to."""
     shown = []
     for weekday in range(7):
-        typed = [
-            row + 1
-            for row in range(MAX_RANGES_PER_DAY)
-            if any((values.get(field_name(weekday, row, part)) or "").strip() for part in ("start", "end"))
-        ]
+        typed = [row + 1 for row, pair in enumerate(_row_pairs(values, weekday)) if any(pair)]
         count = max([1, *typed]) + (1 if weekday == added_to else 0)
         shown.append(min(count, MAX_RANGES_PER_DAY))
     return tuple(shown)
@@ -183,12 +183,8 @@ def copy_to_weekdays(values):
 
 def remove_range(values, weekday, row):
     """The values without one typed row of a day."""
-    pairs = [
-        (values.get(field_name(weekday, number, "start"), ""), values.get(field_name(weekday, number, "end"), ""))
-        for number in range(MAX_RANGES_PER_DAY)
-        if number != row
-    ]
-    return _with_day_rows(values, weekday, [pair for pair in pairs if any(pair)])
+    pairs = [pair for number, pair in enumerate(_row_pairs(values, weekday)) if number != row and any(pair)]
+    return _with_day_rows(values, weekday, pairs)
 
 
 _EDIT = re.compile(r"(add|remove|copy)(?::([0-6]))?(?::([0-9]))?", re.ASCII)
