@@ -1,11 +1,13 @@
 """Staff in a browser: the front desk works the urgent intake first; a clinician's hours change what patients see."""
 
 import re
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from kapclinic.accounts.models import Role
 from kapclinic.audit.models import AuditAction, AuditEvent
+from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
 from tests.e2e.browser_steps import book_in_browser
@@ -71,7 +73,9 @@ def test_a_clinician_changes_weekly_hours_the_patients_times_follow_and_the_invi
     live_server.add_staff(Role.CLINICIAN, "dr@clinic.example.org", "Dr Lee", clinician_id=offering.clinician_id)
     patient = open_browser(timezone_id="America/New_York", label="patient")
     slots_url = f"{live_server.url}/book/first-consultation?tz=America/New_York&from="
-    patient.page.goto(slots_url + datetime.now().date().isoformat())
+    # Tomorrow in New York: all of its hours are still ahead, whatever the time of day the test runs.
+    tomorrow = now_utc().astimezone(ZoneInfo("America/New_York")).date() + timedelta(days=1)
+    patient.page.goto(slots_url + tomorrow.isoformat())
     patient.check("times-before")
     assert min(_offered_hours(patient.page)) < 12, "the seeded hours start at 08:00"
 

@@ -85,7 +85,9 @@ def test_overlapping_slots_at_the_same_moment_book_exactly_once(make_app, databa
     """10:00 and 10:30 for a 60-minute consultation overlap: only one may stand."""
     app = make_app(database_url)
     clinician_id, starts = _seed(app, buffer_after=15)
-    first, half_hour_later = starts[0], starts[1]
+    # Late in the (UTC) day the first two starts are evening and next morning: take the first pair half an hour apart.
+    pairs = zip(starts, starts[1:], strict=False)
+    first, half_hour_later = next((a, b) for a, b in pairs if b - a == timedelta(minutes=30))
     assert half_hour_later - first == timedelta(minutes=30)
     bodies = [_body(clinician_id, first if number % 2 else half_hour_later, number) for number in range(ATTEMPTS)]
     statuses = _race(app, bodies)
