@@ -170,6 +170,10 @@ class BaseConfig:
     # HMAC key of the audit hash chain, kept out of the database so its owner cannot re-sign an edited
     # trail. Empty outside production: create_app keeps one in the instance folder or makes one per test app.
     AUDIT_KEY = ""
+    # The key of the blind indexes that let staff find a patient by name, email or phone
+    # while those stay encrypted (32+ random characters of its own; changing it needs
+    # `flask patients reindex`).
+    INDEX_KEY = ""
 
     # How emails, invites and feeds present the clinic to other programs and on lock screens.
     # The name on invites, feeds, email subjects and the sender: seen on lock screens and in shared
@@ -251,12 +255,15 @@ class ProductionConfig(BaseConfig):
                 raise ConfigurationError(
                     "KAPCLINIC_DATA_KEY holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)"
                 ) from None
-        audit_key = settings.get("AUDIT_KEY") or ""
-        if len(audit_key) < 32 or estimated_bits(audit_key) < 90 or audit_key == secret:
-            raise ConfigurationError(
-                "AUDIT_KEY must be set in production to its own random value (python -c 'import secrets; "
-                "print(secrets.token_hex())'), kept out of the database and its backups"
-            )
+        keys_of_their_own = {secret}
+        for name in ("AUDIT_KEY", "INDEX_KEY"):
+            key = settings.get(name) or ""
+            if len(key) < 32 or estimated_bits(key) < 90 or key in keys_of_their_own:
+                raise ConfigurationError(
+                    f"{name} must be set in production to its own random value (python -c 'import secrets; "
+                    "print(secrets.token_hex())'), kept out of the database and its backups"
+                )
+            keys_of_their_own.add(key)
 
 
 # Plain settings an operator may set by environment variable of the same name.
@@ -314,6 +321,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     # proxies and audit
     "FORWARDED_ALLOW_IPS",
     "AUDIT_KEY",
+    "INDEX_KEY",
     # presentation to other programs
     "CLINIC_DISPLAY_NAME",
 )

@@ -5,7 +5,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from kapclinic.audit.keys import ensure_audit_key
-from kapclinic.core.crypto import ensure_data_keys
+from kapclinic.core.crypto import ensure_data_keys, ensure_index_key
 from kapclinic.core.db import engine_options, rollback_quietly
 from kapclinic.core.proxies import TrustedProxies
 from kapclinic.core.unit_of_work import UnitOfWorkFlask, end_session_quietly, start_writing_request
@@ -43,6 +43,7 @@ def register_config(app, settings):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     ensure_data_keys(app)
     ensure_audit_key(app)
+    ensure_index_key(app)
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["FORWARDED_ALLOW_IPS"], app.config["PROXY_FIX_X_FOR"])
 
@@ -56,6 +57,7 @@ def register_extensions(app):
     from kapclinic.frontdesk import models as _frontdesk_models  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401
+    from kapclinic.patients import models as _patient_models  # noqa: F401
     from kapclinic.reminders import models as _reminder_models  # noqa: F401
     from kapclinic.scheduling import models as _scheduling_models  # noqa: F401
 
@@ -81,6 +83,7 @@ def register_blueprints(app):
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.frontdesk.caller_views import blueprint as callers_blueprint
+    from kapclinic.frontdesk.patient_views import blueprint as patients_blueprint
     from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
     from kapclinic.ops.health import blueprint as ops_blueprint
@@ -98,6 +101,7 @@ def register_blueprints(app):
     app.register_blueprint(brand_blueprint)
     app.register_blueprint(frontdesk_blueprint)
     app.register_blueprint(callers_blueprint)
+    app.register_blueprint(patients_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed
@@ -136,10 +140,12 @@ def register_commands(app):
     from kapclinic.demo import demo_data_command
     from kapclinic.notifications.commands import outbox_cli
     from kapclinic.ops.worker import worker_command
+    from kapclinic.patients.commands import patients_cli
 
     app.cli.add_command(audit_cli)
     app.cli.add_command(demo_data_command)
     app.cli.add_command(intake_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(patients_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(worker_command)

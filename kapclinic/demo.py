@@ -9,11 +9,13 @@ from sqlalchemy import select
 
 from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role
+from kapclinic.core.crypto import blind_index
 from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake import services as intakes
 from kapclinic.intake.sample_answers import sample_form
 from kapclinic.notifications.services import deliver_committed
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling import services
 from kapclinic.scheduling.models import (
     AvailabilityRule,
@@ -188,7 +190,9 @@ DEMO_INTAKE_CHANGES = (
 def _ensure_intakes(now):
     filled = 0
     for email, changes in DEMO_INTAKE_CHANGES:
-        booking = db.session.scalar(select(Booking).where(Booking.patient_email == email))
+        booking = db.session.scalar(
+            select(Booking).join(Booking.patient).where(Patient.email_index == blind_index("email", email))
+        )
         if booking is None or booking.intake is None or booking.intake.answers:
             continue
         intake = booking.intake

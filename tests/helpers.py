@@ -139,6 +139,15 @@ def seed_offering(app, slug, zone="UTC", **type_overrides):
     return offering
 
 
+def booked_by(email):
+    """The SQL condition "this booking's patient has this email address", through the blind index."""
+    from kapclinic.core.crypto import blind_index
+    from kapclinic.patients.models import Patient
+    from kapclinic.scheduling.models import Booking
+
+    return Booking.patient.has(Patient.email_index == blind_index("email", email.lower()))
+
+
 def phone_of(email):
     """The phone number of the patient with this email: other patients have their own.
 

@@ -10,7 +10,7 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.intake.sample_answers import sample_form as form_for
 from kapclinic.scheduling.models import Booking
-from tests.helpers import patient_json
+from tests.helpers import booked_by, patient_json
 
 
 def book_for_intake(client, offering, mailbox, date_of_birth="1990-04-12", slot=0, **patient):
@@ -68,7 +68,7 @@ def submit_intake(app, offering, mailbox, slot, name, email, **changes_by_step):
     complete_steps(patient, intake_url, ADULT_STEPS, **changes_by_step)
     assert patient.post(f"{intake_url}/review").status_code == 302
     with app.app_context():
-        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(Booking.patient_email == email))
+        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(booked_by(email)))
         db.session.rollback()
     return intake_id
 

@@ -37,6 +37,7 @@ def _sections(user):
     ]
     if desk:
         rows += [
+            ("Patients", url_for("patients.find_patient"), ("patients.",)),
             ("Day sheet", url_for("frontdesk.day_sheet"), ("frontdesk.day_sheet",)),
             ("Book for a caller", url_for("callers.choose_type"), ("callers.",)),
         ]

@@ -22,11 +22,11 @@ from wtforms.validators import (
     StopValidation,
     ValidationError,
 )
-from wtforms.widgets import CheckboxInput, ColorInput, EmailInput, ListWidget
+from wtforms.widgets import ColorInput, EmailInput
 
 from kapclinic.accounts.models import Role
 from kapclinic.core import validation
-from kapclinic.core.forms import BrowserForm, cleaned_by
+from kapclinic.core.forms import BrowserForm, CheckboxesField, cleaned_by
 from kapclinic.scheduling.models import Modality
 
 STEPS = (5, 10, 15, 20, 30, 60)
@@ -39,11 +39,6 @@ class MoneyField(StringField):
         if self.raw_data:
             return self.raw_data[0]
         return "" if self.data is None else f"{self.data / 100:.2f}"
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 def _clinicians_only(form, field):

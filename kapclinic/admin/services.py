@@ -15,6 +15,7 @@ from kapclinic.core import clinic as clinic_settings
 from kapclinic.core.errors import DomainError, NotFound
 from kapclinic.extensions import db
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.bursts import BookingTrace, find_bursts
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, Modality
@@ -184,9 +185,9 @@ def booking_bursts(now, min_count, window):
     traces = [
         BookingTrace(*row)
         for row in db.session.execute(
-            select(Booking.id, Booking.created_dt, Booking.client_network, Booking.patient_phone).where(
-                scheduling.upcoming_and_holding(now)
-            )
+            select(Booking.id, Booking.created_dt, Booking.client_network, Patient.phone_index)
+            .join(Booking.patient)
+            .where(scheduling.upcoming_and_holding(now))
         )
     ]
     bursts = find_bursts(traces, min_count, window)

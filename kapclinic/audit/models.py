@@ -51,6 +51,12 @@ class AuditAction(enum.StrEnum):
     STAFF_DEACTIVATED = "staff.deactivated"
     STAFF_ACTIVATED = "staff.activated"
     UPCOMING_VIEWED = "staff.upcoming_viewed"
+    # Patient records (the detail names them by public id only).
+    PATIENTS_SEARCHED = "patients.searched"
+    PATIENT_VIEWED = "patient.viewed"
+    PATIENT_UPDATED = "patient.updated"
+    PATIENT_MERGED = "patient.merged"
+    PATIENT_SPLIT = "patient.split"
 
     @property
     def label(self):

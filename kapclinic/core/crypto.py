@@ -5,8 +5,13 @@ in front, runs `flask intake reencrypt` (every column of an `Encrypted` type, fo
 by `encrypted_columns`), then drops the old one.
 """
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
+import unicodedata
+from datetime import date
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -38,6 +43,32 @@ def ensure_data_keys(app):
         app.config["DATA_KEYS"] = [
             key_outside_production(app, DEVELOPMENT_KEY_FILE, lambda: Fernet.generate_key().decode("ascii"))
         ]
+
+
+INDEX_KEY_FILE = "index.key"
+
+
+def ensure_index_key(app):
+    """Give development an index key kept in the instance folder, and testing a fresh one per app."""
+    if not app.config.get("INDEX_KEY"):
+        app.config["INDEX_KEY"] = key_outside_production(app, INDEX_KEY_FILE, lambda: secrets.token_hex(32))
+
+
+def folded(text):
+    """Text as a search compares it: NFKC, case-folded, accents dropped ("José" and "jose" are one)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize("NFKC", "".join(char for char in decomposed if not unicodedata.combining(char)))
+
+
+def blind_index(purpose, value):
+    """A keyed digest of a contact detail, so an encrypted column can still be found by its exact value.
+
+    HMAC-SHA256 under INDEX_KEY (kept out of the database, apart from the data keys, which
+    rotate), with the purpose in the message so an email's digest never equals a name's.
+    128 bits: a copy of the database cannot test guesses without the key.
+    """
+    message = f"{purpose}\x1f{folded(value.strip())}".encode()
+    return hmac.new(current_app.config["INDEX_KEY"].encode("utf-8"), message, hashlib.sha256).hexdigest()[:32]
 
 
 def _cipher():
@@ -119,6 +150,18 @@ class EncryptedJSON(Encrypted):
 
     def from_bytes(self, plaintext):
         return json.loads(plaintext)
+
+
+class EncryptedDate(Encrypted):
+    """A date stored as a Fernet token (a patient's date of birth)."""
+
+    cache_ok = True
+
+    def to_bytes(self, value):
+        return value.isoformat().encode("ascii")
+
+    def from_bytes(self, plaintext):
+        return date.fromisoformat(plaintext.decode("ascii"))
 
 
 def encrypted_columns(metadata):

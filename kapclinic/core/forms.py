@@ -2,7 +2,9 @@
 
 from flask import request
 from flask_wtf import FlaskForm
+from wtforms import SelectMultipleField
 from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from kapclinic.core.validation import InvalidField
 
@@ -39,3 +41,10 @@ def cleaned_by(clean):
             raise ValidationError(str(error)) from None
 
     return validator
+
+
+class CheckboxesField(SelectMultipleField):
+    """A group of checkboxes (macros.field renders it in a fieldset with a legend)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

@@ -214,6 +214,11 @@ def day_title(day):
     return format_date(day, format="full", locale=LOCALE)
 
 
+def short_date(day):
+    """A calendar date in a list or beside a name, such as a date of birth: 'Mar 4, 1990'."""
+    return format_date(day, format="medium", locale=LOCALE)
+
+
 def month_title(month, with_year=True):
     """A month for a heading ('December 2026') or a link to it ('December')."""
     return format_skeleton("yMMMM" if with_year else "MMMM", month, locale=LOCALE)

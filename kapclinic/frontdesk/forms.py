@@ -11,9 +11,11 @@ from wtforms import Form, RadioField, SelectChoice, SelectField, StringField, Te
 from wtforms.fields import SearchField, URLField
 from wtforms.widgets import DateInput
 
+from kapclinic.core.forms import CheckboxesField
 from kapclinic.frontdesk.models import NoteKind
 from kapclinic.frontdesk.services import FLAG_FILTERS, NOTE_MAX, REASON_MAX, SEARCH_MAX, STATUS_FILTERS
 from kapclinic.intake.models import ReviewStatus
+from kapclinic.scheduling.forms import ContactDetailsForm
 
 ANY = SelectChoice("", "Any")
 
@@ -110,7 +112,7 @@ class QueueFilterForm(Form):
     clinician = SelectField("Clinician")
     first_day = StringField("Consultations from", name="from", id="from", widget=DateInput())
     last_day = StringField("Until", name="to", id="to", widget=DateInput())
-    q = SearchField("Name or email", render_kw={"maxlength": SEARCH_MAX})
+    q = SearchField("Name, email or phone", render_kw={"maxlength": SEARCH_MAX})
 
 
 # The queue's message keys are its query parameters; the fields' names differ for the dates.
@@ -143,3 +145,20 @@ def day_form(day, error=""):
     form = DayForm(data={"day": day.isoformat()})
     form.day.errors = [error] if error else []
     return form
+
+
+class PatientSearchForm(Form):
+    q = SearchField("Full name, email or phone", id="patient-search", render_kw={"maxlength": SEARCH_MAX})
+
+
+class PatientRecordForm(ContactDetailsForm):
+    """A patient's details as staff type them: the browser must not offer the staff member's own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for detail in (self.name, self.email, self.phone, self.date_of_birth):
+            detail.render_kw = {**(detail.render_kw or {}), "autocomplete": "off"}
+
+
+class SplitForm(PatientRecordForm):
+    bookings = CheckboxesField("Sessions that belong to the other person", validate_choice=False)

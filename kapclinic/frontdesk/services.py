@@ -7,7 +7,8 @@ and writes its audit row in the same transaction as the change.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, func, not_, or_, select
+from flask import current_app
+from sqlalchemy import and_, case, func, not_, select
 
 from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.audit import services as audit
@@ -25,6 +26,8 @@ from kapclinic.intake.instruments import INSTRUMENTS, severity_label
 from kapclinic.intake.models import Intake, IntakeStatus, ReviewStatus
 from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION, SECTIONS
 from kapclinic.intake.screening import CLINICIAN_REVIEW, INFO, URGENT
+from kapclinic.patients import services as patients
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling import services as scheduling
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
 from kapclinic.scheduling.slots import Interval
@@ -208,12 +211,9 @@ def _flag_condition(flag):
 
 
 def _search_condition(text):
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-    return or_(
-        func.lower(Booking.patient_name).like(pattern, escape="\\"),
-        func.lower(Booking.patient_email).like(pattern, escape="\\"),
-    )
+    """Intakes whose patient the search finds: a whole word of the name, or the exact email or phone."""
+    region = current_app.config["CLINIC_PHONE_REGION"]
+    return Booking.patient_id.in_(select(Patient.id).where(patients.search_condition(text, region)))
 
 
 def _queue_query(user, filters, zone):
@@ -403,8 +403,8 @@ def fhir_answers(intake):
 
 
 def patient_trail(intake):
-    """Everything done with this patient's records: every booking made with the same email address."""
-    same_patient = select(Booking.id).where(func.lower(Booking.patient_email) == intake.booking.patient_email.lower())
+    """Everything done with this patient's records: every booking of their patient record."""
+    same_patient = select(Booking.id).where(Booking.patient_id == intake.booking.patient_id)
     return audit.events_for(AuditEvent.booking_id.in_(same_patient))
 
 

@@ -15,7 +15,9 @@ def _clean_date_of_birth(value):
     return validation.clean_date_of_birth(value, now_utc().date())
 
 
-class PatientDetailsForm(BrowserForm):
+class ContactDetailsForm(BrowserForm):
+    """Who the person is: as a patient types it when booking, and as staff correct it on the patient's record."""
+
     # autocomplete: the browser offers what it knows of the person, so a phone user types less.
     name = StringField("Full name", validators=[cleaned_by(validation.clean_name)], render_kw={"autocomplete": "name"})
     email = StringField(
@@ -33,6 +35,9 @@ class PatientDetailsForm(BrowserForm):
         validators=[cleaned_by(_clean_date_of_birth)],
         render_kw={"autocomplete": "bday"},
     )
+
+
+class PatientDetailsForm(ContactDetailsForm):
     # Emails about this booking are always sent; this asks about calls and follow-up.
     contact_consent = BooleanField("The clinic may phone me and follow up by email about my care")
     idempotency_key = HiddenField(validators=[cleaned_by(validation.clean_idempotency_key)])

@@ -12,6 +12,7 @@ from kapclinic.core.crypto import EncryptedText
 from kapclinic.core.db import UTCDateTime, string_enum
 from kapclinic.core.timezones import format_moment, get_zone, now_utc
 from kapclinic.extensions import db
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling.slots import SlotRules
 
 
@@ -258,9 +259,13 @@ class Booking(db.Model):
     """A patient's consultation. Times in UTC; the blocked span includes the buffers.
 
     On PostgreSQL the exclusion constraint `ex_bookings_no_overlap` guarantees that
-    no two active bookings of one clinician have overlapping blocked spans, whatever
-    the application does. On SQLite writing requests hold the database write lock
-    from the start of their transaction (see core.db).
+    no two active bookings of one clinician have overlapping blocked spans, and
+    `ex_bookings_patient_no_overlap` that one patient never holds two active sessions
+    at once, whatever the application does. On SQLite writing requests hold the
+    database write lock from the start of their transaction (see core.db), and the
+    services check both.
+
+    Who it is for is the patient record (encrypted); `patient_name` and the like read it.
     """
 
     __tablename__ = "bookings"
@@ -268,11 +273,8 @@ class Booking(db.Model):
         CheckConstraint("end_dt > start_dt", name="ends_after_start"),
         CheckConstraint("blocked_start_dt <= start_dt AND blocked_end_dt >= end_dt", name="blocked_covers"),
         Index("ix_bookings_clinician_blocked", "clinician_id", "blocked_start_dt"),
-        # The per-patient cap counts a patient's upcoming bookings by address and by number.
-        # (SQLite cannot reflect an index on an expression, so the migrations could not be
-        # checked against it there; an embedded clinic's table is small enough to read.)
-        Index("ix_bookings_patient_email_start", text("lower(patient_email)"), "start_dt").ddl_if(dialect="postgresql"),
-        Index("ix_bookings_patient_phone_start", "patient_phone", "start_dt"),
+        # A patient's sessions in time order: their page, the per-patient cap, their overlaps.
+        Index("ix_bookings_patient_start", "patient_id", "start_dt"),
         Index("uq_bookings_previous_manage_token_hash", "previous_manage_token_hash", unique=True),
         postgresql.ExcludeConstraint(
             ("clinician_id", "="),
@@ -280,6 +282,13 @@ class Booking(db.Model):
             where=text("status <> 'cancelled'"),
             using="gist",
             name="ex_bookings_no_overlap",
+        ).ddl_if(dialect="postgresql"),
+        postgresql.ExcludeConstraint(
+            ("patient_id", "="),
+            (text("tstzrange(start_dt, end_dt, '[)')"), "&&"),
+            where=text("status <> 'cancelled'"),
+            using="gist",
+            name="ex_bookings_patient_no_overlap",
         ).ddl_if(dialect="postgresql"),
         UniqueConstraint("idempotency_key", name="uq_bookings_idempotency_key"),
     )
@@ -297,10 +306,9 @@ class Booking(db.Model):
         default=BookingStatus.CONFIRMED,
     )
 
-    patient_name: Mapped[str] = mapped_column(db.String(120))
-    patient_email: Mapped[str] = mapped_column(db.String(254))
-    patient_phone: Mapped[str] = mapped_column(db.String(32))
-    patient_date_of_birth: Mapped[date] = mapped_column(db.Date)
+    # Not null on PostgreSQL; SQLite cannot add a NOT NULL reference without rebuilding the
+    # table (see migration 0024), and every booking is made with one (scheduling.services.book).
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     patient_timezone: Mapped[str] = mapped_column(db.String(64))
     contact_consent: Mapped[bool] = mapped_column(default=False)
 
@@ -339,6 +347,24 @@ class Booking(db.Model):
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()
+    # Joined: nearly every page and email about a booking names its patient.
+    patient: Mapped[Patient] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def patient_name(self):
+        return self.patient.name
+
+    @property
+    def patient_email(self):
+        return self.patient.email
+
+    @property
+    def patient_phone(self):
+        return self.patient.phone
+
+    @property
+    def patient_date_of_birth(self):
+        return self.patient.date_of_birth
 
     @property
     def is_active(self):

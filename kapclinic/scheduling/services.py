@@ -22,6 +22,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    exists,
     func,
     literal_column,
     null,
@@ -36,6 +37,7 @@ from sqlalchemy.orm import joinedload
 
 from kapclinic.core import tokens
 from kapclinic.core.clinic import clinic
+from kapclinic.core.crypto import blind_index
 from kapclinic.core.db import UTCDateTime, flush_in_savepoint
 from kapclinic.core.errors import DomainError
 from kapclinic.core.timezones import format_moment
@@ -48,6 +50,8 @@ from kapclinic.intake.services import consultation_moved as intake_consultation_
 from kapclinic.intake.services import create_for_booking as create_intake
 from kapclinic.intake.services import renew_link as renew_questionnaire_link
 from kapclinic.notifications.services import queue_email
+from kapclinic.patients.models import Patient
+from kapclinic.patients.services import matching_patient, new_patient, remember_contact, serialise_identity
 from kapclinic.scheduling.models import (
     AvailabilityRule,
     Booking,
@@ -96,6 +100,12 @@ class PatientLimitReached(SchedulingError):
 
 class HoldReleased(SchedulingError):
     """The booking was not confirmed in time, so its slot was given up."""
+
+
+class PatientBusy(SchedulingError):
+    """The patient already has a session at that time (with us, with any clinician)."""
+
+    default_field = "start"
 
 
 class CorrectionClosed(SchedulingError):
@@ -456,10 +466,13 @@ def _serialise_patient(email, phone):
 @cache
 def _patient_count_statement():
     """Upcoming bookings holding their time, by this email address (without case) and by this phone number."""
-    same_email = func.lower(Booking.patient_email) == bindparam("email")
-    same_phone = Booking.patient_phone == bindparam("phone")
-    return select(func.count(Booking.id).filter(same_email), func.count(Booking.id).filter(same_phone)).where(
-        upcoming_and_holding(bindparam("now", type_=UTCDateTime)), or_(same_email, same_phone)
+    same_email = Patient.email_index == bindparam("email")
+    same_phone = Patient.phone_index == bindparam("phone")
+    return (
+        select(func.count(Booking.id).filter(same_email), func.count(Booking.id).filter(same_phone))
+        .select_from(Booking)
+        .join(Patient, Booking.patient_id == Patient.id)
+        .where(upcoming_and_holding(bindparam("now", type_=UTCDateTime)), or_(same_email, same_phone))
     )
 
 
@@ -468,11 +481,13 @@ def _check_patient_limit(email, phone, now, fields=("email", "phone")):
 
     Emails are stored as email-validator normalises them (domain in lower case) and
     compared without case; phones are stored in E.164, so equal numbers are equal text.
-    Both are counted in one query; `fields` says which of them to hold to the limit.
+    Both are counted in one query, by the patients' blind indexes (a family's records
+    share a phone); `fields` says which of them to hold to the limit.
     """
     limit = current_app.config["MAX_ACTIVE_BOOKINGS_PER_PATIENT"]
     by_email, by_phone = db.session.execute(
-        _patient_count_statement(), {"email": email.lower(), "phone": phone, "now": now}
+        _patient_count_statement(),
+        {"email": blind_index("email", email.lower()), "phone": blind_index("phone", phone), "now": now},
     ).one()
     # A family may share a phone, so its message speaks of the number, not of one person.
     checks = (
@@ -487,6 +502,35 @@ def _check_patient_limit(email, phone, now, fields=("email", "phone")):
                 "To change one of your consultations instead, use the link in its confirmation email.",
                 field=field,
             )
+
+
+def _check_patient_free(patient, start_dt, end_dt, now, exclude_booking_id=None):
+    """Refuse a time the patient already holds another session in (any clinician, any course).
+
+    PostgreSQL's `ex_bookings_patient_no_overlap` is the guarantee; this names the clash
+    first, under the patient's lock (patients.services.serialise_identity). A hold past
+    its deadline holds nothing.
+    """
+    if patient.id is None:
+        return
+    clash = db.session.scalar(
+        select(Booking)
+        .where(
+            Booking.patient_id == patient.id,
+            holds_its_slot(now),
+            Booking.start_dt < end_dt,
+            Booking.end_dt > start_dt,
+            Booking.id != (exclude_booking_id or 0),
+        )
+        .order_by(Booking.start_dt)
+        .limit(1)
+    )
+    if clash is not None:
+        when = format_moment(clash.start_dt, clash.patient_zone)
+        raise PatientBusy(
+            f"You already have a {clash.consultation_type.name.lower()} with us at that time ({when}), so "
+            "nothing was booked. Please choose another time, or use the link in that booking's email to move it."
+        )
 
 
 def _check_online_age(patient, start_dt):
@@ -652,6 +696,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     _serialise_bookings(candidates)
     if visitor is not None:
         _serialise_patient(patient.email, patient.phone)
+    serialise_identity(patient.email, patient.date_of_birth)
     fingerprint = request_fingerprint(consultation_type, clinician, start_dt, patient)
     # Looked up after the lock: a twin request that just committed is found here.
     earlier = _booking_with_key(idempotency_key)
@@ -660,6 +705,13 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
     if visitor is not None:
         _check_patient_limit(patient.email, patient.phone, now)
     free = _check_offered(consultation_type, candidates, start_dt, now, rules=rules)
+    record = matching_patient(patient.email, patient.date_of_birth)
+    if record is None:
+        record = new_patient(patient.name, patient.email, patient.phone, patient.date_of_birth, now)
+    else:
+        _check_patient_free(record, start_dt, start_dt + rules.duration, now)
+        remember_contact(record, patient.name, patient.email, patient.phone, now)
+    db.session.flush()
     blocked = rules.blocked_interval(start_dt)
     hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
     for chosen in _fairness_order(free, start_dt):
@@ -674,10 +726,7 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
             blocked_end_dt=blocked.end_dt,
             status=BookingStatus.PENDING if hold_minutes else BookingStatus.CONFIRMED,
             confirm_by_dt=now + timedelta(minutes=hold_minutes) if hold_minutes else None,
-            patient_name=patient.name,
-            patient_email=patient.email,
-            patient_phone=patient.phone,
-            patient_date_of_birth=patient.date_of_birth,
+            patient_id=record.id,
             patient_timezone=patient.timezone,
             contact_consent=patient.contact_consent,
             ical_uid=f"{uuid.uuid4()}@kapclinic",
@@ -792,7 +841,9 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
     rules = staff_rules(consultation_type) if by_staff else consultation_type.slot_rules
     _check_clinician_bookable(clinician)
     _serialise_bookings({booking.clinician, clinician})
+    serialise_identity(booking.patient_email, booking.patient_date_of_birth)
     _check_offered(consultation_type, [clinician], start_dt, now, exclude_booking_id=booking.id, rules=rules)
+    _check_patient_free(booking.patient, start_dt, start_dt + rules.duration, now, exclude_booking_id=booking.id)
     blocked = rules.blocked_interval(start_dt)
     token, token_hash = issue_manage_token()
 
@@ -912,7 +963,7 @@ def correct_email(booking, email, now):
         )
     _serialise_patient(email, booking.patient_phone)
     _check_patient_limit(email, booking.patient_phone, now, fields=("email",))
-    booking.patient_email = email
+    _move_to_address(booking, email, now)
     booking.email_corrections += 1
     token, booking.manage_token_hash = issue_manage_token()
     booking.previous_manage_token_hash = None
@@ -926,6 +977,25 @@ def correct_email(booking, email, now):
     return token
 
 
+def _move_to_address(booking, email, now):
+    """Give the booking the corrected address: the patient record the address and date of birth match.
+
+    A record made by this booking alone just takes the address; one with other bookings
+    (the typo matched someone, or the patient booked before) keeps its own, and the
+    booking moves to the record of the address (a new one if none).
+    """
+    wrong = booking.patient
+    born = wrong.date_of_birth
+    serialise_identity(email, born)
+    target = matching_patient(email, born)
+    if target is not None:
+        _check_patient_free(target, booking.start_dt, booking.end_dt, now)
+    elif not db.session.scalar(select(exists().where(Booking.patient_id == wrong.id, Booking.id != booking.id))):
+        wrong.set_contact(wrong.name, email, wrong.phone, born)
+        return
+    booking.patient = target or new_patient(wrong.name, email, wrong.phone, born, now)
+
+
 def send_links_again(email, now):
     """Email fresh links for every upcoming consultation booked with this address, in one message; return how many.
 
@@ -936,7 +1006,8 @@ def send_links_again(email, now):
     """
     bookings = db.session.scalars(
         select(Booking)
-        .where(func.lower(Booking.patient_email) == email.lower(), upcoming_and_holding(now))
+        .join(Booking.patient)
+        .where(Patient.email_index == blind_index("email", email.lower()), upcoming_and_holding(now))
         .order_by(Booking.start_dt)
     ).all()
     if not bookings:

@@ -300,6 +300,7 @@ def production_environment(database_url, redis_url, public_url, mail_port, app_p
         "SECRET_KEY": secrets.token_urlsafe(48),
         "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(),
         "AUDIT_KEY": secrets.token_hex(32),
+        "INDEX_KEY": secrets.token_hex(32),
         "PUBLIC_BASE_URL": public_url,
         "REDIS_URL": redis_url,
         "OUTBOX_SEND_AFTER_REQUEST": "false",
@@ -337,6 +338,7 @@ def running_stack(folder, postgres_admin_url=POSTGRES_URL):
                 "SQLALCHEMY_DATABASE_URI": database_url,
                 "DATA_KEYS": [env["KAPCLINIC_DATA_KEY"]],
                 "AUDIT_KEY": env["AUDIT_KEY"],
+                "INDEX_KEY": env["INDEX_KEY"],
             }
         )
         stack = Stack(url, folder, mailbox, app)

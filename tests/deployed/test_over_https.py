@@ -16,6 +16,7 @@ from kapclinic.scheduling.models import Booking, BookingStatus
 from tests.deployed.stack import CLIENT_ADDRESS, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
 from tests.e2e.browser_steps import answer_steps, book_in_browser, fill_details
 from tests.e2e.conftest import PHONE
+from tests.helpers import booked_by
 
 pytestmark = pytest.mark.postgres
 
@@ -95,7 +96,7 @@ def test_the_front_desk_books_for_a_caller_over_https_inside_the_notice_and_the_
     assert any(link.startswith(f"{stack.url}/manage/") for link in links), links
     assert any(link.startswith(f"{stack.url}/intake/") for link in links), links
     with stack.app.app_context():
-        booking = db.session.scalars(db.select(Booking).where(Booking.patient_name == "Cora Caller")).one()
+        booking = db.session.scalars(db.select(Booking).where(booked_by("cora.caller@example.com"))).one()
         actor = db.session.scalar(
             db.select(AuditEvent.actor_id).where(
                 AuditEvent.booking_id == booking.id, AuditEvent.action == AuditAction.BOOKED_FOR_CALLER
@@ -137,7 +138,7 @@ def test_a_patient_cancels_from_the_manage_link_in_the_email(stack, open_browser
     assert "Your consultation is cancelled" in page.inner_text("main"), page.inner_text("main")
     stack.email_to("cary@example.com", "cancelled")
     with stack.app.app_context():
-        booking = db.session.scalars(db.select(Booking).where(Booking.patient_email == "cary@example.com")).one()
+        booking = db.session.scalars(db.select(Booking).where(booked_by("cary@example.com"))).one()
         assert booking.status is BookingStatus.CANCELLED
         db.session.rollback()
 
@@ -170,9 +171,7 @@ def test_the_patient_answers_the_questionnaire_from_the_email_and_the_front_desk
     assert "Status changed." in desk.page.inner_text("main")
 
     with stack.app.app_context():
-        intake = db.session.scalars(
-            db.select(Intake).join(Booking).where(Booking.patient_email == "quinn@example.com")
-        ).one()
+        intake = db.session.scalars(db.select(Intake).join(Booking).where(booked_by("quinn@example.com"))).one()
         assert intake.review_status is ReviewStatus.IN_REVIEW
         change = db.session.scalars(
             db.select(AuditEvent).where(

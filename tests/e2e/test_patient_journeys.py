@@ -219,7 +219,10 @@ def test_on_a_phone_a_patient_fixes_an_email_typo_and_books_another_time_when_th
     phone.check("booked-another-time")
     assert confirmation_email(mailbox, "ana@gmail.com")["To"] == "ana@gmail.com"
     with live_server.app.app_context():
-        assert sorted(db.session.scalars(db.select(Booking.patient_email))) == ["ana@gmail.com", "other@example.com"]
+        assert sorted(booking.patient_email for booking in db.session.scalars(db.select(Booking))) == [
+            "ana@gmail.com",
+            "other@example.com",
+        ]
         db.session.rollback()
 
 

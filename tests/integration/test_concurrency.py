@@ -3,15 +3,16 @@
 import threading
 import traceback
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from flask import got_request_exception
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from kapclinic.core.timezones import instant_param
+from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.extensions import db
+from kapclinic.patients.services import new_patient
 from kapclinic.scheduling.models import Booking, ConsultationType
 from tests.helpers import patient_json, seed_offering
 
@@ -108,30 +109,39 @@ def test_double_submit_with_one_key_at_the_same_moment_books_once(make_app, data
 
 @pytest.mark.postgres
 def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_url):
-    """The guarantee lives in the database: a raw insert that skips the app's checks is refused."""
+    """The guarantees live in the database: raw inserts that skip the app's checks are refused.
+
+    One clinician never has two active bookings at once, and neither does one patient (with two clinicians).
+    """
     app = make_app(postgres_url)
     clinician_id, starts = _seed(app)
+    other_clinician_id = seed_offering(app, "race-two").clinician_id
     with app.app_context():
         type_id = db.session.scalar(select(ConsultationType.id))
+        patients = [
+            new_patient(f"P {number}", f"p{number}@example.com", "+12125550100", date(1990, 1, 1), now_utc())
+            for number in (1, 2)
+        ]
+        db.session.commit()
         columns = (
             "public_id, clinician_id, consultation_type_id, start_dt, end_dt, blocked_start_dt, blocked_end_dt, "
-            "status, patient_name, patient_email, patient_phone, patient_date_of_birth, patient_timezone, "
-            "contact_consent, ical_uid, ical_sequence, manage_token_hash, created_dt, updated_dt, cancellation_reason"
+            "status, patient_id, patient_timezone, contact_consent, ical_uid, ical_sequence, manage_token_hash, "
+            "created_dt, updated_dt, cancellation_reason"
         )
         insert = text(
             f"INSERT INTO bookings ({columns}) VALUES (:public_id, :clinician_id, :type_id, :start, :end, :start, "
-            ":end, :status, 'A', 'a@example.com', '+12125550100', '1990-01-01', 'UTC', true, :uid, 0, :token, "
-            "now(), now(), '')"
+            ":end, :status, :patient_id, 'UTC', true, :uid, 0, :token, now(), now(), '')"
         )
 
-        def values(start, status="confirmed"):
+        def values(start, status="confirmed", clinician=clinician_id, patient=patients[0]):
             return {
                 "public_id": str(uuid.uuid4()),
-                "clinician_id": clinician_id,
+                "clinician_id": clinician,
                 "type_id": type_id,
                 "start": start,
                 "end": start + timedelta(hours=1),
                 "status": status,
+                "patient_id": patient.id,
                 "uid": uuid.uuid4().hex,
                 "token": uuid.uuid4().hex,
             }
@@ -139,9 +149,13 @@ def test_postgres_itself_refuses_overlapping_active_bookings(make_app, postgres_
         db.session.execute(insert, values(starts[0]))
         db.session.commit()
         with pytest.raises(IntegrityError, match="ex_bookings_no_overlap"):
-            db.session.execute(insert, values(starts[0] + timedelta(minutes=30)))
+            db.session.execute(insert, values(starts[0] + timedelta(minutes=30), patient=patients[1]))
         db.session.rollback()
-        # A cancelled booking does not hold the time.
+        with pytest.raises(IntegrityError, match="ex_bookings_patient_no_overlap"):
+            db.session.execute(insert, values(starts[0] + timedelta(minutes=30), clinician=other_clinician_id))
+        db.session.rollback()
+        # Back to back is not an overlap, and a cancelled booking does not hold the time.
+        db.session.execute(insert, values(starts[0] + timedelta(hours=1), clinician=other_clinician_id))
         db.session.execute(insert, values(starts[0] + timedelta(minutes=30), status="cancelled"))
         db.session.commit()
 
@@ -188,3 +202,15 @@ def test_cancel_and_reschedule_at_once_leave_one_consistent_story(make_app, data
         assert newest_method == ("CANCEL" if booking.status.value == "cancelled" else "REQUEST")
         assert max(sequences) == booking.ical_sequence
     assert statuses["cancel"] in (302, 404, 409) and statuses["move"] in (302, 404, 409)
+
+
+def test_one_patient_racing_for_one_time_with_different_clinicians_gets_exactly_one(make_app, database_url):
+    """Eight tabs, eight clinicians, one person, one hour: one booking, and the others are told why (no 5xx)."""
+    app = make_app(database_url)
+    offerings = [seed_offering(app, f"same-person-{number}") for number in range(ATTEMPTS)]
+    bodies = [
+        patient_json(offering, instant_param(offering.starts[0]), clinician_id=offering.clinician_id, tz="UTC")
+        for offering in offerings
+    ]
+    assert _race(app, bodies) == [201] + [422] * (ATTEMPTS - 1)
+    assert _active_bookings(app) == 1

@@ -11,6 +11,8 @@ from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
 SAMPLE_VALUES = {
     "clinician_id": "1",
     "public_id": "00000000-0000-0000-0000-000000000000",
+    "patient_id": "00000000-0000-0000-0000-000000000001",
+    "other_patient_id": "00000000-0000-0000-0000-000000000002",
     "day": "2030-01-01",
     "time_off_id": "1",
     "user_id": "1",

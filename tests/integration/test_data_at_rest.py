@@ -20,7 +20,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking
-from tests.helpers import seed_offering, sign_in
+from tests.helpers import booked_by, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 pytestmark = pytest.mark.both_databases
@@ -139,7 +139,7 @@ def test_a_copy_of_the_database_shows_no_answer_score_flag_consent_or_staff_note
     with app.app_context():
         assert db.session.get(Intake, intake_id).guardian_consent["signature"] == GUARDIAN_SIGNATURE
         assert (
-            db.session.scalar(select(Booking.cancellation_reason).where(Booking.patient_email == "bo@example.com"))
+            db.session.scalar(select(Booking.cancellation_reason).where(booked_by("bo@example.com")))
             == CANCELLATION_REASON
         )
         db.session.rollback()

@@ -11,6 +11,7 @@ from kapclinic.core.timezones import get_zone, now_utc
 from kapclinic.extensions import db
 from kapclinic.intake import services as intake_services
 from kapclinic.intake.models import Intake
+from kapclinic.patients.services import new_patient
 from kapclinic.scheduling.models import Booking, BookingStatus, ConsultationType
 from tests.helpers import seed_offering, sign_in
 from tests.intake_answers import submit_intake
@@ -30,10 +31,7 @@ def _book(offering, local_start, name, number, clinician_id=None, status=Booking
         end_dt=start + timedelta(minutes=50),
         blocked_start_dt=start,
         blocked_end_dt=start + timedelta(minutes=50),
-        patient_name=name,
-        patient_email=f"patient{number}@example.com",
-        patient_phone="+12125550123",
-        patient_date_of_birth=date(1990, 1, 1),
+        patient=new_patient(name, f"patient{number}@example.com", "+12125550123", date(1990, 1, 1), now_utc()),
         patient_timezone="UTC",
         ical_uid=f"day-sheet-{number}@test",
         manage_token_hash=f"{number:064d}",

@@ -27,7 +27,7 @@ def details_url(client, create_clinician, create_consultation_type):
 
 def _bookings(app):
     with app.app_context():
-        return db.session.scalars(select(Booking.patient_email)).all()
+        return [booking.patient_email for booking in db.session.scalars(select(Booking))]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from kapclinic.accounts.models import Role
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.scheduling.models import Booking, Clinician
-from tests.helpers import STAFF_PASSWORD, seed_offering, sign_in
+from tests.helpers import STAFF_PASSWORD, booked_by, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, complete_steps
 
 pytestmark = pytest.mark.both_databases
@@ -71,7 +71,7 @@ def _submit(app, offering, mailbox, email):
     complete_steps(patient, intake_url, ADULT_STEPS)
     assert patient.post(f"{intake_url}/review").status_code == 302
     with app.app_context():
-        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(Booking.patient_email == email))
+        intake_id = db.session.scalar(select(Intake.id).join(Booking).where(booked_by(email)))
         db.session.rollback()
     return intake_id, intake_url
 

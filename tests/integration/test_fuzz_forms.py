@@ -556,6 +556,47 @@ def test_book_for_a_caller_form(app, offering, front_desk, data):
 
 
 @pytest.fixture
+def two_records(app, book):
+    """Two patients' records by public id: the first with two bookings (so it can be split), the second with one."""
+    first = [book(email="first.record@example.com") for _ in range(2)]
+    second = book(email="second.record@example.com")
+
+    def patient_of(booking_public_id):
+        return db.session.scalar(select(Booking).where(Booking.public_id == booking_public_id)).patient.public_id
+
+    return SimpleNamespace(
+        first=run_in(app, partial(patient_of, first[0].public_id)),
+        second=run_in(app, partial(patient_of, second.public_id)),
+        booking=first[1].public_id,
+    )
+
+
+@FUZZ
+@given(data=st.data())
+def test_patient_record_forms(app, front_desk, two_records, data):
+    """Finding, correcting and splitting patient records; merging one into another takes no fields."""
+    details = {
+        "name": "Tess Record",
+        "email": "tess.record@example.com",
+        "phone": "+1 212 555 0177",
+        "date_of_birth": "1985-06-07",
+    }
+    record = f"/staff/patients/{two_records.first}"
+    path, fields = data.draw(
+        st.sampled_from(
+            [
+                (f"{record}/edit", details),
+                (f"{record}/split", {**details, "bookings": two_records.booking}),
+                ("/staff/patients", {"q": "Tess Record"}),
+                (f"{record}/merge", {"q": "second.record@example.com"}),
+                (f"{record}/merge/{two_records.second}", {}),
+            ]
+        )
+    )
+    submit(app, front_desk.client, path, data.draw(form_bodies(fields)))
+
+
+@pytest.fixture
 def patient_booking(book):
     """A booking whose manage path follows it: a reschedule issues a new link (the one before it works once more)."""
     return SimpleNamespace(manage=book().manage)
@@ -1125,6 +1166,11 @@ def test_input_that_once_broke_a_form_is_refused(app, admin, path, body):
 FUZZED_POST_ENDPOINTS = {
     "scheduling.patient_details": test_booking_form,
     "callers.caller_details": test_book_for_a_caller_form,
+    "patients.find_patient": test_patient_record_forms,
+    "patients.edit_patient": test_patient_record_forms,
+    "patients.split_patient": test_patient_record_forms,
+    "patients.find_duplicate": test_patient_record_forms,
+    "patients.merge_patient": test_patient_record_forms,
     "scheduling.cancel": test_manage_cancel_form,
     "scheduling.confirm_reschedule": test_manage_reschedule_form,
     "intake.step": test_intake_step_forms,

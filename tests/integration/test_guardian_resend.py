@@ -15,7 +15,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import GuardianEmailRequest, Intake
 from kapclinic.scheduling.models import Booking
-from tests.helpers import seed_offering
+from tests.helpers import booked_by, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for
 
 FIFTEEN = born_years_ago(15)
@@ -55,7 +55,7 @@ def _sent_to(mailbox, address):
 
 def _guardian_answers(email):
     db.session.expire_all()
-    return db.session.scalar(select(Intake).join(Booking).where(Booking.patient_email == email)).answers["guardian"]
+    return db.session.scalar(select(Intake).join(Booking).where(booked_by(email))).answers["guardian"]
 
 
 @pytest.mark.usefixtures("app_context")

@@ -15,7 +15,7 @@ from kapclinic.frontdesk.services import guardian_status
 from kapclinic.intake.models import Intake, IntakeStatus, ResponseStatus
 from kapclinic.notifications.models import OutboxMessage, OutboxStatus
 from kapclinic.scheduling.models import Booking
-from tests.helpers import patient_json, seed_offering
+from tests.helpers import booked_by, patient_json, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, form_for, post_step
 
 
@@ -267,7 +267,8 @@ def _booked_for_a_ten_year_old(app, client, consultation, mailbox):
     """The booking form refuses a child under the online age (test_booking_web); the front desk books them by phone."""
     intake_url = book_for_intake(client, consultation, mailbox)
     with app.app_context():
-        db.session.execute(update(Booking).values(patient_date_of_birth=date.fromisoformat(born_years_ago(10))))
+        patient = db.session.scalar(select(Booking)).patient
+        patient.set_contact(patient.name, patient.email, patient.phone, date.fromisoformat(born_years_ago(10)))
         db.session.commit()
     return intake_url
 
@@ -558,7 +559,7 @@ def test_two_devices_saving_at_once_keep_both_steps(make_app, database_url, mail
             thread.join(timeout=60)
         with app.app_context():
             intake = db.session.scalar(
-                select(Intake).join(Intake.booking).where(Booking.patient_email == f"p{round_number}@example.com")
+                select(Intake).join(Intake.booking).where(booked_by(f"p{round_number}@example.com"))
             )
             assert {"phq9", "gad7"} <= set(intake.answers), round_number
 

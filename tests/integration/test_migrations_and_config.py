@@ -25,7 +25,13 @@ def _differences(app):
             # cannot reflect one, so alembic says it skips it. PostgreSQL compares it.
             warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return compare_metadata(context, db.metadata)
+        differences = compare_metadata(context, db.metadata)
+        if connection.dialect.name == "sqlite":
+            # SQLite cannot add a NOT NULL reference without rebuilding bookings (migration 0024).
+            differences = [
+                change for change in differences if change[0][:4] != ("modify_nullable", None, "bookings", "patient_id")
+            ]
+        return differences
 
 
 @pytest.mark.both_databases
@@ -54,7 +60,7 @@ def test_migrations_build_exactly_the_models_schema(make_app, database_url):
                     .scalars()
                     .all()
                 )
-            assert exclusions == ["ex_bookings_no_overlap"]
+            assert sorted(exclusions) == ["ex_bookings_no_overlap", "ex_bookings_patient_no_overlap"]
     assert {"clinicians", "consultation_types", "bookings", "outbox_messages", "intakes", "alembic_version"} <= tables
 
 
@@ -119,6 +125,7 @@ READY = {
     "DATABASE_URL": "postgresql://db/kap",
     "PUBLIC_BASE_URL": "https://book.clinic.example",
     "AUDIT_KEY": secrets.token_hex(),
+    "INDEX_KEY": secrets.token_hex(),
 }
 
 
@@ -150,6 +157,11 @@ READY = {
         (
             {**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "AUDIT_KEY": STRONG_SECRET},
             "AUDIT_KEY must be set",
+        ),
+        ({**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "INDEX_KEY": ""}, "INDEX_KEY must be set"),
+        (
+            {**READY, "KAPCLINIC_DATA_KEY": Fernet.generate_key().decode(), "INDEX_KEY": READY["AUDIT_KEY"]},
+            "INDEX_KEY must be set",
         ),
         ({"KAPCLINIC_CONFIG": "staging"}, "KAPCLINIC_CONFIG"),
     ],
@@ -198,6 +210,7 @@ def test_settings_come_from_the_environment():
             "SECRET_KEY": STRONG_SECRET,
             "PUBLIC_BASE_URL": "https://book.clinic.example",
             "AUDIT_KEY": READY["AUDIT_KEY"],
+            "INDEX_KEY": READY["INDEX_KEY"],
             "DATABASE_URL": "postgresql+psycopg://db/kap",
             "MAIL_SERVER": "smtp.example.org",
             "MAIL_PORT": "587",

@@ -20,7 +20,7 @@ from kapclinic.reminders.models import ReminderSent
 from kapclinic.scheduling.models import Booking, ConsultationType
 from kapclinic.scheduling.services import find_slots, resend_changed_details
 from kapclinic.scheduling.slots import Interval
-from tests.helpers import patient_json, queue_test_emails, seed_offering
+from tests.helpers import booked_by, patient_json, queue_test_emails, seed_offering
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps, post_step
 
 pytestmark = pytest.mark.both_databases
@@ -123,7 +123,7 @@ def _booked(app, offering, mailbox, email="rem@example.com", slot=0, booked_hour
     """Book through the API; optionally pretend it was booked that many hours before the consultation."""
     intake_url = book_for_intake(app.test_client(), offering, mailbox, email=email, slot=slot, **patient)
     with app.app_context():
-        booking = db.session.scalar(select(Booking).where(Booking.patient_email == email))
+        booking = db.session.scalar(select(Booking).where(booked_by(email)))
         if booked_hours_before is not None:
             booking.updated_dt = booking.start_dt - timedelta(hours=booked_hours_before)
         start, booking_id = booking.start_dt, booking.id
@@ -193,7 +193,7 @@ def test_an_updated_invite_inside_a_reminders_window_does_not_cancel_the_reminde
     )
     assert response.status_code == 201
     with app.app_context():
-        booking = db.session.scalar(select(Booking).where(Booking.patient_email == "told@example.com"))
+        booking = db.session.scalar(select(Booking).where(booked_by("told@example.com")))
         booking.updated_dt = booking.start_dt - timedelta(hours=100)  # booked long ago
         db.session.commit()
         # Now, inside the 24-hour window, the type's place changes and the patient gets an updated invite.

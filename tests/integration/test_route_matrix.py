@@ -21,7 +21,7 @@ from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
-from tests.helpers import seed_offering, sign_in
+from tests.helpers import booked_by, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 pytestmark = pytest.mark.both_databases
@@ -139,6 +139,18 @@ ROUTE_MATRIX = {
     ("callers.choose_time", "GET"): FRONT_DESK_AND_ADMIN,
     ("callers.caller_details", "GET"): FRONT_DESK_AND_ADMIN,
     ("callers.caller_details", "POST"): FRONT_DESK_AND_ADMIN,
+    # Patient records: one person's every session, merged and split by the desk.
+    ("patients.find_patient", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.find_patient", "POST"): FRONT_DESK_AND_ADMIN,
+    ("patients.patient_record", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.edit_patient", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.edit_patient", "POST"): FRONT_DESK_AND_ADMIN,
+    ("patients.find_duplicate", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.find_duplicate", "POST"): FRONT_DESK_AND_ADMIN,
+    ("patients.merge_patient", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.merge_patient", "POST"): FRONT_DESK_AND_ADMIN,
+    ("patients.split_patient", "GET"): FRONT_DESK_AND_ADMIN,
+    ("patients.split_patient", "POST"): FRONT_DESK_AND_ADMIN,
     ("frontdesk.patient_trail", "GET"): ADMIN_ONLY,
     ("frontdesk.staff_trail", "GET"): ADMIN_ONLY,
     # Clinician workspace (admins manage any clinician's).
@@ -288,12 +300,15 @@ def _records_of(offering, patient_email):
         first_day = date.today() + timedelta(days=100)
         workspace.add_time_off(clinician, first_day, first_day, "Conference")
         intake_id, public_id = db.session.execute(
-            select(Intake.id, Booking.public_id).join(Booking).where(Booking.patient_email == patient_email)
+            select(Intake.id, Booking.public_id).join(Booking).where(booked_by(patient_email))
         ).one()
+        others = select(Booking).where(~booked_by(patient_email)).order_by(Booking.id).limit(1)
         return {
             "clinician_id": clinician.id,
             "intake_id": intake_id,
             "public_id": public_id,
+            "patient_id": db.session.scalar(select(Booking).where(booked_by(patient_email))).patient.public_id,
+            "other_patient_id": db.session.scalar(others).patient.public_id,
             "time_off_id": db.session.scalar(select(TimeOff.id).where(TimeOff.clinician_id == clinician.id)),
             "type_id": db.session.scalar(select(ConsultationType.id).where(ConsultationType.slug == offering.slug)),
             "slug": offering.slug,

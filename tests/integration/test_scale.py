@@ -39,6 +39,7 @@ def _production_env(database_url, data_key, mail_port, **extra):
         "KAPCLINIC_CONFIG": "production",
         "SECRET_KEY": "640ae1526135ec0365ebe70cdcbdab41c0e6cf680bd3cae131366a537ba3d063",
         "AUDIT_KEY": "9d27c4b1e85f3a60d2b7e9c14f8a05d63b1e7c92a4f06d58e3b2c7a19f40d6e8",
+        "INDEX_KEY": "e4b7a1d93c06f28b5e9d2a7c41f08b6d3e5a9c72f1b84d06a3e7c95b2d18f4a6",
         "DATABASE_URL": database_url,
         "KAPCLINIC_DATA_KEY": data_key,
         "REDIS_URL": "redis://127.0.0.1:6379/0",

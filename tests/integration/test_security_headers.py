@@ -60,6 +60,7 @@ def test_production_sends_hsts_and_secure_http_only_same_site_cookies(make_app, 
             "DATABASE_URL": "postgresql+psycopg://db/kap",
             "PUBLIC_BASE_URL": "https://clinic.example.org",
             "AUDIT_KEY": "a3e1f04c9b7d25e8c6f0b1d9e7a4c2f85b0d3e6a9c1f4b7e2d5a8c0f3b6e9d12",
+            "INDEX_KEY": "5c1e8a92d47b03f6e9a2c5d81b7f40e3a6d9c2b58e1f74a03d6b9e2c5f8a1d47",
             "KAPCLINIC_DATA_KEY": "bm90LWEta2V5LWJ1dC1sb25nLWVub3VnaC0zMmJ5dGU=",
         }
     )

@@ -1,0 +1,1 @@
+"""Patients: one record per person, found by blind indexes, merged and split by staff."""
