@@ -75,6 +75,7 @@ test-unit: test-fast
 
 bench: install-test
 	$(BIN)/python bench/results.py
+	$(BIN)/python bench/bench_course_plan.py --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Treatment courses: a series of sessions with one clinician (preparation, dosing, integration)."""
