@@ -54,6 +54,7 @@ def register_extensions(app):
     from kapclinic.audit import models as _audit_models  # noqa: F401
     from kapclinic.core import db as _sqlite_setup  # noqa: F401
     from kapclinic.core import models as _core_models  # noqa: F401
+    from kapclinic.courses import models as _course_models  # noqa: F401
     from kapclinic.frontdesk import models as _frontdesk_models  # noqa: F401
     from kapclinic.intake import models as _intake_models  # noqa: F401
     from kapclinic.notifications import models as _notification_models  # noqa: F401

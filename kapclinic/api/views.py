@@ -42,7 +42,7 @@ def consultation_types():
                 "horizon_days": item.horizon_days,
                 "clinician_ids": [clinician.id for clinician in item.active_clinicians],
             }
-            for item in services.active_consultation_types()
+            for item in services.consultation_types_to_book()
         ]
     )
 

@@ -40,7 +40,7 @@ def _query(consultation_type, now):
 @blueprint.get("")
 @role_required(*DESK)
 def choose_type():
-    return render_template("frontdesk/book_type.html", consultation_types=scheduling.active_consultation_types())
+    return render_template("frontdesk/book_type.html", consultation_types=scheduling.consultation_types_to_book())
 
 
 @blueprint.get("/<slug>")

@@ -3,7 +3,19 @@
 import enum
 from datetime import date, time, timedelta
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Table, UniqueConstraint, and_, not_, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Table,
+    UniqueConstraint,
+    and_,
+    false,
+    not_,
+    text,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
@@ -155,6 +167,12 @@ class ConsultationType(db.Model):
     # booking gets a room of its own under it (Booking.video_room), so patients never share one.
     video_link: Mapped[str] = mapped_column(db.String(255), default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # For the sessions of a treatment course (courses.models): offered only inside a course, never on
+    # the public booking page; whether patients may move it themselves from their link (a dosing
+    # session is moved by staff); and its own change window in hours (None: the clinic's).
+    course_only: Mapped[bool] = mapped_column(default=False, server_default=false())
+    patient_bookable: Mapped[bool] = mapped_column(default=True, server_default=true())
+    change_window_hours: Mapped[int | None] = mapped_column(nullable=True)
 
     clinicians: Mapped[list[Clinician]] = relationship(
         secondary=consultation_type_clinicians, back_populates="consultation_types", order_by="Clinician.id"
@@ -344,6 +362,9 @@ class Booking(db.Model):
     staff_video_link: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     # Times the patient corrected the address from the confirmation page (see can_correct_email).
     email_corrections: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A session of a treatment course (courses.models.Course), and which of its steps (from 0).
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"), nullable=True, index=True)
+    course_step: Mapped[int | None] = mapped_column(nullable=True)
 
     clinician: Mapped[Clinician] = relationship()
     consultation_type: Mapped[ConsultationType] = relationship()

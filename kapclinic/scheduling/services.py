@@ -151,6 +151,11 @@ def active_consultation_types():
     ).all()
 
 
+def consultation_types_to_book():
+    """Types booked one at a time (by patients, or the desk for a caller); course sessions go with their course."""
+    return [item for item in active_consultation_types() if not item.course_only]
+
+
 def consultation_type_by_slug(slug):
     if not is_slug(slug):
         return None
@@ -162,7 +167,7 @@ def _type_by_slug_statement():
     # With its clinicians (and their staff accounts) in the same query: every caller asks who offers it.
     return (
         select(ConsultationType)
-        .where(ConsultationType.slug == bindparam("slug"), ConsultationType.is_active)
+        .where(ConsultationType.slug == bindparam("slug"), ConsultationType.is_active, ~ConsultationType.course_only)
         .options(joinedload(ConsultationType.clinicians))
     )
 

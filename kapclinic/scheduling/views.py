@@ -35,7 +35,7 @@ blueprint = Blueprint("scheduling", __name__)
 
 @blueprint.get("/")
 def index():
-    return render_template("scheduling/index.html", consultation_types=services.active_consultation_types())
+    return render_template("scheduling/index.html", consultation_types=services.consultation_types_to_book())
 
 
 _LAST_BOOKING = "last_booking"
@@ -65,7 +65,7 @@ def links_again():
 
 @blueprint.get("/book")
 def choose_type():
-    return render_template("scheduling/choose_type.html", consultation_types=services.active_consultation_types())
+    return render_template("scheduling/choose_type.html", consultation_types=services.consultation_types_to_book())
 
 
 @blueprint.get("/book/<slug>")
