@@ -117,6 +117,9 @@ class BaseConfig:
     DATA_KEYS = ()
     # Where urgent-intake alerts go (they carry a link, never patient details).
     FRONT_DESK_EMAIL = "frontdesk@clinic.example.org"
+    # The treatment consent form in use: a course with dosing sessions opens only once the patient
+    # (and a guardian, for an adolescent) has signed this version.
+    TREATMENT_CONSENT_VERSION = "2026-12"
     # Ages in years at the consultation date.
     MINIMUM_ONLINE_AGE = 12
     ADULT_AGE = 18
@@ -324,6 +327,7 @@ OVERRIDABLE_FROM_ENVIRONMENT = (
     "INDEX_KEY",
     # presentation to other programs
     "CLINIC_DISPLAY_NAME",
+    "TREATMENT_CONSENT_VERSION",
 )
 
 CONFIGS = {

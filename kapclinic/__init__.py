@@ -84,6 +84,7 @@ def register_blueprints(app):
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.frontdesk.caller_views import blueprint as callers_blueprint
+    from kapclinic.frontdesk.course_views import blueprint as courses_blueprint
     from kapclinic.frontdesk.patient_views import blueprint as patients_blueprint
     from kapclinic.frontdesk.views import blueprint as frontdesk_blueprint
     from kapclinic.intake.views import blueprint as intake_blueprint
@@ -103,6 +104,7 @@ def register_blueprints(app):
     app.register_blueprint(frontdesk_blueprint)
     app.register_blueprint(callers_blueprint)
     app.register_blueprint(patients_blueprint)
+    app.register_blueprint(courses_blueprint)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)
     csrf.exempt(intake_blueprint)  # checks CSRF itself, keeping what the patient typed

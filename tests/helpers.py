@@ -254,3 +254,71 @@ def give_weekly_hours(app, clinician_id, start=time(8), end=time(18)):
             db.session.get(Clinician, clinician_id), {day: [TimeRange(start, end)] for day in EVERY_DAY}
         )
         db.session.commit()
+
+
+@dataclass(frozen=True)
+class CourseTemplateSeed:
+    version_id: int
+    type_ids: dict  # kind -> consultation type id
+
+
+def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minutes=180, **shape):
+    """Commit three course-only session types offered by the clinician and a template using them; return its ids.
+
+    Preparation and integration are 50 minutes by video and patients may move them; treatment
+    (dosing) is `dosing_minutes` in person, moved by staff only, with a 48-hour change window.
+    """
+    from kapclinic.courses.models import CourseTemplate, CourseTemplateVersion
+
+    values = {
+        "integration_min_days": 1,
+        "integration_max_days": 3,
+        "min_days_between_dosing": 6,
+        "min_days_after_preparation": 1,
+        **shape,
+    }
+    with app.app_context():
+        clinician = db.session.get(Clinician, clinician_id)
+        suffix = uuid.uuid4().hex[:6]
+
+        def session_type(kind, minutes, **overrides):
+            return ConsultationType(
+                slug=f"{kind}-{suffix}",
+                name=f"{kind.title()} session",
+                duration_minutes=minutes,
+                min_notice_minutes=24 * 60,
+                horizon_days=365,
+                slot_step_minutes=30,
+                modality=overrides.pop("modality", Modality.VIDEO),
+                course_only=True,
+                clinicians=[clinician],
+                **overrides,
+            )
+
+        types = {
+            "preparation": session_type("preparation", 50),
+            "dosing": session_type(
+                "treatment",
+                dosing_minutes,
+                modality=Modality.IN_PERSON,
+                location="1 Clinic Way",
+                patient_bookable=False,
+                change_window_hours=48,
+            ),
+            "integration": session_type("integration", 50),
+        }
+        template = CourseTemplate(slug=f"kap-{suffix}", name="KAP sublingual, adult")
+        version = CourseTemplateVersion(
+            template=template,
+            number=1,
+            preparation_count=preparation,
+            cycles=cycles,
+            preparation_type=types["preparation"],
+            dosing_type=types["dosing"],
+            integration_type=types["integration"],
+            **values,
+        )
+        db.session.add_all([*types.values(), template, version])
+        db.session.commit()
+        seed = CourseTemplateSeed(version.id, {kind: kind_type.id for kind, kind_type in types.items()})
+    return seed

@@ -57,6 +57,11 @@ class AuditAction(enum.StrEnum):
     PATIENT_UPDATED = "patient.updated"
     PATIENT_MERGED = "patient.merged"
     PATIENT_SPLIT = "patient.split"
+    # Treatment courses.
+    GATE_RECORDED = "course.gate_recorded"
+    COURSE_OPENED = "course.opened"
+    COURSE_CANCELLED = "course.cancelled"
+    COURSE_RULE_OVERRIDDEN = "course.rule_overridden"
 
     @property
     def label(self):

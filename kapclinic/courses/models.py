@@ -93,14 +93,15 @@ class CourseTemplateVersion(db.Model):
         kinds = {PREPARATION: self.preparation_type, DOSING: self.dosing_type, INTEGRATION: self.integration_type}
         return {kind: kind_type for kind, kind_type in kinds.items() if kind_type is not None}
 
-    def steps(self):
-        """The planner's steps, with each kind's session type's own rules (duration, buffers, grid)."""
-        return expand(self.shape, {kind: kind_type.slot_rules for kind, kind_type in self.types_by_kind.items()})
+    def steps(self, rules_for):
+        """The planner's steps, with `rules_for(session type)` for each (duration, buffers, grid, reach)."""
+        return expand(self.shape, {kind: rules_for(kind_type) for kind, kind_type in self.types_by_kind.items()})
 
     def session_types(self):
-        """The session type of each step, in order."""
+        """The session type of each step, in order (the order expand() gives)."""
         types = self.types_by_kind
-        return [types[step.kind] for step in self.steps()]
+        kinds = [PREPARATION] * self.preparation_count + [DOSING, INTEGRATION] * self.cycles
+        return [types[kind] for kind in kinds]
 
     @property
     def has_dosing(self):

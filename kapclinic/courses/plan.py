@@ -176,6 +176,14 @@ def check_move(steps, calendar, starts, index, new_start, now, patient_busy=()):
     return _Plan(steps, calendar, starts, now, patient_busy).review(index, whole_course=True)
 
 
+def move_options(steps, calendar, starts, index, now, patient_busy=(), limit=12):
+    """Free starts session `index` may move to, keeping every gap to the others: what a move page offers.
+
+    As check_move, the session's own booking must not be in `calendar`.
+    """
+    return _Plan(steps, calendar, starts, now, patient_busy).alternatives(index, limit)
+
+
 class _Sorted:
     """Intervals sorted by start: the few near a window are found by bisection, not by scanning a year."""
 
@@ -218,7 +226,7 @@ class _Plan:
             or self._patient_clash(step.rules, start)
             or self._clinician(step.rules, start, others)
         )
-        alternatives = self._alternatives(index) if problem else ()
+        alternatives = self.alternatives(index) if problem else ()
         return Proposal(step.kind, start, start + step.rules.duration, problem, alternatives)
 
     def _gaps_on(self, index):
@@ -322,7 +330,7 @@ class _Plan:
         last = min(highs) if highs else max([requested, *lows]) + search
         return first, last
 
-    def _alternatives(self, index):
+    def alternatives(self, index, limit=ALTERNATIVES):
         """Return free starts within the session's date window, the same wall time on other days first."""
         step, requested = self.steps[index], self.starts[index]
         rules = step.rules
@@ -340,7 +348,7 @@ class _Plan:
             for start, end_dt, _ in bookable_slots(calendar, rules, window, self.now).starts()
             if start != requested and not self.patient.near(start, end_dt)
         )
-        return tuple(start for _, _, start in heapq.nsmallest(ALTERNATIVES, ranked))
+        return tuple(start for _, _, start in heapq.nsmallest(limit, ranked))
 
 
 def _days(count):

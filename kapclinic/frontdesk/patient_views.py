@@ -18,6 +18,7 @@ from kapclinic.core.crypto import seal, unseal
 from kapclinic.core.phones import phone_link
 from kapclinic.core.timezones import format_moment, now_utc, short_date
 from kapclinic.core.unit_of_work import undone_if_refused
+from kapclinic.courses import services as courses
 from kapclinic.frontdesk import patients as records
 from kapclinic.frontdesk.forms import PatientRecordForm, PatientSearchForm, SplitForm
 from kapclinic.frontdesk.services import SEARCH_MAX, viewer_zone
@@ -85,6 +86,8 @@ def patient_record(patient_id):
         "frontdesk/patient.html",
         patient=patient,
         sessions=records.sessions_of(patient, now),
+        courses=courses.courses_of(patient),
+        gates=courses.gates_of(patient),
         zone=viewer_zone(current_user),
         phone=phone_link(patient.phone, current_app.config["CLINIC_PHONE_REGION"]),
         now=now,

@@ -750,10 +750,10 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
                 # No invite and no questionnaire until the patient confirms: a fake booking
                 # cannot put answers in the front desk's queue.
                 confirm_by = format_moment(booking.confirm_by_dt, booking.patient_zone)
-                _notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
+                notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
                 return BookingOutcome(booking, token)
             intake_token = create_intake(booking, now)
-            _notify_patient(booking, "booking_confirmed", now, token, intake_token)
+            notify_patient(booking, "booking_confirmed", now, token, intake_token)
             return BookingOutcome(booking, token, intake_token)
         # Refused by the database: either the same form was submitted twice at
         # once (the other request holds the key) or the clinician was just booked.
@@ -761,6 +761,63 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         if earlier is not None:
             return _replay(earlier, fingerprint)
     raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, rules=rules))
+
+
+def hold_calendars(clinicians, patient):
+    """Take the locks one booking takes (the clinicians' own limits, the patient's identity) for several at once.
+
+    A course books all its sessions inside them, so its checks and its inserts see the same calendar.
+    """
+    _serialise_bookings(clinicians)
+    serialise_identity(patient.email, patient.date_of_birth)
+
+
+def patient_commitments(patient, window, now, exclude_booking_id=None):
+    """The patient's active sessions overlapping `window`, as consultation Intervals (no buffers)."""
+    rows = db.session.execute(
+        select(Booking.start_dt, Booking.end_dt).where(
+            Booking.patient_id == patient.id,
+            holds_its_slot(now),
+            Booking.start_dt < window.end_dt,
+            Booking.end_dt > window.start_dt,
+            Booking.id != (exclude_booking_id or 0),
+        )
+    ).all()
+    return tuple(Interval(start_dt, end_dt) for start_dt, end_dt in rows)
+
+
+def add_course_session(consultation_type, clinician, patient, start_dt, rules, now, course, step, booked_from):
+    """Insert one confirmed session of a course (checked by the course's planner under hold_calendars).
+
+    `booked_from` is the consultation the course follows: the session takes its zone and contact consent.
+    Returns (booking, manage token), or (None, None) when the database refused it: the
+    clinician or the patient was just booked at that time by someone else.
+    """
+    token, token_hash = issue_manage_token()
+    blocked = rules.blocked_interval(start_dt)
+    booking = _add_booking(
+        public_id=str(uuid.uuid4()),
+        clinician_id=clinician.id,
+        consultation_type_id=consultation_type.id,
+        start_dt=start_dt,
+        end_dt=start_dt + rules.duration,
+        blocked_start_dt=blocked.start_dt,
+        blocked_end_dt=blocked.end_dt,
+        status=BookingStatus.CONFIRMED,
+        patient_id=patient.id,
+        patient_timezone=booked_from.patient_timezone,
+        contact_consent=booked_from.contact_consent,
+        ical_uid=f"{uuid.uuid4()}@kapclinic",
+        ical_sequence=0,
+        manage_token_hash=token_hash,
+        video_room_token=secrets.token_urlsafe(VIDEO_ROOM_BYTES),
+        course_id=course.id,
+        course_step=step,
+        created_dt=now,
+        updated_dt=now,
+        now=now,
+    )
+    return (booking, token) if booking is not None else (None, None)
 
 
 def confirm_held(booking, manage_token, now):
@@ -780,7 +837,7 @@ def confirm_held(booking, manage_token, now):
     booking.updated_dt = now
     db.session.flush()
     intake_token = create_intake(booking, now)
-    _notify_patient(booking, "booking_confirmed", now, manage_token, intake_token)
+    notify_patient(booking, "booking_confirmed", now, manage_token, intake_token)
 
 
 RELEASED_UNCONFIRMED = "unconfirmed"
@@ -825,7 +882,7 @@ def cancel(booking, now, by, reason="", why=CANCELLED_PLAINLY):
     booking.ical_sequence += 1
     booking.updated_dt = now
     db.session.flush()
-    _notify_patient(
+    notify_patient(
         booking,
         "booking_cancelled",
         now,
@@ -834,12 +891,15 @@ def cancel(booking, now, by, reason="", why=CANCELLED_PLAINLY):
     )
 
 
-def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
+def reschedule(booking, start_dt, now, clinician=None, by_staff=False, course_rules_checked=False):
     """Move a booking to another free start, with the same clinician unless another is given; return a new manage token.
 
     Staff work without the patient-facing notice and horizon (see staff_rules); the
-    clinician's hours, time off, limits and other bookings still hold.
+    clinician's hours, time off, limits and other bookings still hold. A course's session
+    moves only through courses.services.move_session, which checks its spacing first.
     """
+    if booking.course_id is not None and not course_rules_checked:
+        raise NotBookable("This session belongs to a treatment course: it is moved from the course, by its rules.")
     consultation_type = booking.consultation_type
     clinician = clinician or booking.clinician
     only_clinician_changed = start_dt == booking.start_dt
@@ -868,7 +928,7 @@ def reschedule(booking, start_dt, now, clinician=None, by_staff=False):
         raise SlotTaken(nearby_alternatives(consultation_type, start_dt, now, clinician, booking.id, rules))
     if booking.intake is not None:
         intake_consultation_moved(booking.intake, now)
-    _notify_patient(
+    notify_patient(
         booking,
         "booking_rescheduled",
         now,
@@ -899,7 +959,7 @@ def resend_changed_details(consultation_type, now):
     for booking in upcoming:
         booking.ical_sequence += 1
         db.session.flush()
-        _notify_patient(booking, "booking_details_changed", now)
+        notify_patient(booking, "booking_details_changed", now)
     return len(upcoming)
 
 
@@ -913,7 +973,7 @@ def set_video_link(booking, link, now):
     booking.staff_video_link = link
     booking.ical_sequence += 1
     db.session.flush()
-    _notify_patient(booking, "booking_details_changed", now)
+    notify_patient(booking, "booking_details_changed", now)
 
 
 # --- patient emails ---------------------------------------------------------------
@@ -975,10 +1035,10 @@ def correct_email(booking, email, now):
     db.session.flush()
     if booking.is_pending:
         confirm_by = format_moment(booking.confirm_by_dt, booking.patient_zone)
-        _notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
+        notify_patient(booking, "booking_pending", now, token, invite=False, confirm_by=confirm_by)
         return token
     intake_token = renew_questionnaire_link(booking.intake, keep_previous=False) if booking.intake else None
-    _notify_patient(booking, "booking_confirmed", now, token, intake_token)
+    notify_patient(booking, "booking_confirmed", now, token, intake_token)
     return token
 
 
@@ -1039,7 +1099,7 @@ def send_links_again(email, now):
     return len(bookings)
 
 
-def _notify_patient(booking, template, now, manage_token=None, intake_token=None, invite=True, **extra):
+def notify_patient(booking, template, now, manage_token=None, intake_token=None, invite=True, **extra):
     """Queue the patient's email, with its calendar invite (REQUEST, or CANCEL once cancelled) unless `invite` is False.
 
     A questionnaire link is only ever made from a questionnaire token, never from the manage token.

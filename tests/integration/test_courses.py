@@ -1,0 +1,236 @@
+"""A treatment course from a ready intake: proposed whole, gated, booked whole or not at all, moved by its rules."""
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from html import unescape
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from kapclinic.accounts.models import Role
+from kapclinic.audit.models import AuditAction, AuditEvent
+from kapclinic.core.timezones import instant_param, now_utc
+from kapclinic.courses.models import Course
+from kapclinic.extensions import db
+from kapclinic.scheduling.models import Booking
+from tests.helpers import seed_course_template, seed_offering, sign_in
+from tests.intake_answers import submit_intake
+
+pytestmark = pytest.mark.both_databases
+
+
+@pytest.fixture
+def offering(app):
+    return seed_offering(app, "first-consultation")
+
+
+@pytest.fixture
+def course_template(app, offering):
+    return seed_course_template(app, offering.clinician_id)
+
+
+@pytest.fixture
+def desk(app, create_staff):
+    client = app.test_client()
+    user = create_staff(Role.FRONT_DESK)
+    sign_in(client, user.email)
+    return client
+
+
+@pytest.fixture
+def prescriber(app, create_staff_for_clinician, offering):
+    client = app.test_client()
+    sign_in(client, create_staff_for_clinician(offering.clinician_id).email)
+    return client
+
+
+@pytest.fixture
+def ready_intake(app, offering, mailbox, desk):
+    intake_id = submit_intake(app, offering, mailbox, 0, "Robin Course", "robin@example.com")
+    assert desk.post(f"/staff/intakes/{intake_id}/status", data={"status": "ready"}).status_code in (302, 303)
+    return intake_id
+
+
+def _first_day():
+    return (now_utc() + timedelta(days=10)).date()
+
+
+def _plan_path(intake_id, template, first_day=None, first_time="10:00", **chosen):
+    day = (first_day or _first_day()).isoformat()
+    query = "&".join(f"{name}={value}" for name, value in chosen.items())
+    return (
+        f"/staff/intakes/{intake_id}/course?template={template.version_id}&first_day={day}&first_time={first_time}"
+        + (f"&{query}" if query else "")
+    )
+
+
+def _hidden(page, form_action_fragment):
+    """The hidden fields of the POST form whose action contains `form_action_fragment`."""
+    form = re.search(rf'<form method="post" action="[^"]*{form_action_fragment}"[^>]*>(.*?)</form>', page, re.S).group(
+        1
+    )
+    return {name: unescape(value) for name, value in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+
+
+def _record_gates(intake_id, prescriber, desk):
+    assert (
+        prescriber.post(
+            f"/staff/intakes/{intake_id}/gates", data={"kind": "medical_clearance", "outcome": "received"}
+        ).status_code
+        == 303
+    )
+    assert (
+        desk.post(
+            f"/staff/intakes/{intake_id}/gates", data={"kind": "treatment_consent", "outcome": "signed"}
+        ).status_code
+        == 303
+    )
+
+
+def _sessions(app):
+    with app.app_context():
+        rows = db.session.execute(
+            select(Booking.course_step, Booking.start_dt, Booking.status, Booking.ical_uid)
+            .where(Booking.course_id.is_not(None))
+            .order_by(Booking.course_step)
+        ).all()
+        db.session.rollback()
+    return rows
+
+
+def test_a_course_is_proposed_whole_gated_then_booked_whole_with_an_invite_per_session(
+    app, desk, prescriber, ready_intake, course_template, mailbox
+):
+    plan = desk.get(_plan_path(ready_intake, course_template))
+    assert plan.status_code == 200
+    assert plan.text.count('<li class="course-session') == 8
+    # Spacing as the template says, at 10:00 (the clinician works 08:00-18:00 UTC every day).
+    assert "Book all 8 sessions" not in plan.text  # gates first
+    assert "Medical clearance from the prescriber" in plan.text
+    # The desk may not record the prescriber's clearance.
+    refused = desk.post(
+        f"/staff/intakes/{ready_intake}/gates", data={"kind": "medical_clearance", "outcome": "received"}
+    )
+    assert refused.status_code == 303
+    assert "Book all" not in desk.get(_plan_path(ready_intake, course_template)).text
+    _record_gates(ready_intake, prescriber, desk)
+    plan = desk.get(_plan_path(ready_intake, course_template)).text
+    assert "Book all 8 sessions" in plan
+    fields = _hidden(plan, "/course")
+    booked = desk.post(f"/staff/intakes/{ready_intake}/course", data=fields)
+    assert booked.status_code == 302, booked.text[:500]
+    sessions = _sessions(app)
+    assert [row.course_step for row in sessions] == list(range(8))
+    days = [row.start_dt.date() for row in sessions]
+    first = _first_day()
+    assert days == [first + timedelta(days=offset) for offset in (0, 1, 2, 3, 8, 9, 14, 15)]
+    assert {row.start_dt.time() for row in sessions} == {time(10)}
+    assert len({row.ical_uid for row in sessions}) == 8
+    invites = [
+        message for message in mailbox.messages if message["To"] == "robin@example.com" and "of 8" in message["Subject"]
+    ]
+    assert len(invites) == 8
+    uids = set()
+    for message in invites:
+        attachment = next(part for part in message.walk() if part.get_content_type() == "text/calendar")
+        event = Calendar.from_ical(attachment.get_content()).walk("VEVENT")[0]
+        uids.add(str(event["UID"]))
+        summary = str(event["SUMMARY"]).lower()
+        assert "ketamine" not in summary and "dosing" not in summary
+    assert uids == {row.ical_uid for row in sessions}
+    # The same form posted again (a double click) books nothing more.
+    assert desk.post(f"/staff/intakes/{ready_intake}/course", data=fields).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Course.id))) == 1
+        assert (
+            db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == AuditAction.COURSE_OPENED))
+            == 1
+        )
+        db.session.rollback()
+
+
+def test_a_taken_time_is_reported_on_its_own_session_with_alternatives_that_keep_the_rules(
+    app, client, desk, prescriber, ready_intake, course_template, offering
+):
+    _record_gates(ready_intake, prescriber, desk)
+    first = _first_day()
+    # Someone else books the clinician at 10:00 on the day the first treatment session would be.
+    taken = datetime.combine(first + timedelta(days=2), time(10), UTC)
+    other = client.post(
+        "/api/v1/bookings",
+        json={
+            "type": "first-consultation",
+            "start": instant_param(taken),
+            "name": "Other Person",
+            "email": "other.person@example.com",
+            "phone": "+1 212 555 0144",
+            "date_of_birth": "1980-01-01",
+            "tz": "UTC",
+            "clinician_id": offering.clinician_id,
+        },
+    )
+    assert other.status_code == 201, other.json
+    plan = desk.get(_plan_path(ready_intake, course_template)).text
+    flagged = re.findall(r'<li class="course-session has-error" id="session-(\d+)">', plan)
+    assert flagged == ["3"]  # the first treatment session
+    assert "The clinician has another booking at or near this time." in plan
+    assert len(re.findall(r'type="radio" name="s2" value=', plan)) >= 3
+    assert "Book all" not in plan
+    # Choosing the first alternative and checking again: every session works.
+    chosen = re.search(r'type="radio" name="s2" value="([^"]+)"', plan).group(1)
+    starts = dict(re.findall(r'type="hidden" name="(s\d)" value="([^"]+)"', plan))
+    again = desk.get(_plan_path(ready_intake, course_template, **{**starts, "s2": chosen})).text
+    assert "Book all 8 sessions" in again
+
+
+def test_a_commit_whose_time_was_taken_meanwhile_names_that_session_and_books_nothing(
+    app, client, desk, prescriber, ready_intake, course_template, offering
+):
+    _record_gates(ready_intake, prescriber, desk)
+    fields = _hidden(desk.get(_plan_path(ready_intake, course_template)).text, "/course")
+    integration = datetime.combine(_first_day() + timedelta(days=9), time(10), UTC)
+    other = client.post(
+        "/api/v1/bookings",
+        json={
+            "type": "first-consultation",
+            "start": instant_param(integration),
+            "name": "Quick Person",
+            "email": "quick@example.com",
+            "phone": "+1 212 555 0145",
+            "date_of_birth": "1980-01-01",
+            "tz": "UTC",
+            "clinician_id": offering.clinician_id,
+        },
+    )
+    assert other.status_code == 201
+    refused = desk.post(f"/staff/intakes/{ready_intake}/course", data=fields)
+    assert refused.status_code == 409
+    assert "Nothing was booked: session 6 (Integration session" in unescape(refused.text)
+    assert _sessions(app) == []
+
+
+def test_dosing_needs_the_current_consent_and_a_guardian_for_an_adolescent(
+    app, desk, prescriber, ready_intake, course_template
+):
+    intake_id = ready_intake
+    with app.app_context():
+        patient = db.session.scalar(select(Booking)).patient
+        sixteen = date.today().replace(year=date.today().year - 16, day=1)
+        patient.set_contact(patient.name, patient.email, patient.phone, sixteen)
+        db.session.commit()
+    _record_gates(intake_id, prescriber, desk)
+    plan = desk.get(_plan_path(intake_id, course_template)).text
+    assert "Treatment consent signed by a parent or guardian" in plan and "Book all" not in plan
+    fields = _hidden(plan, "/course") if "Book all" in plan else None
+    assert fields is None
+    assert (
+        desk.post(
+            f"/staff/intakes/{intake_id}/gates", data={"kind": "guardian_consent", "outcome": "signed"}
+        ).status_code
+        == 303
+    )
+    assert "Book all 8 sessions" in desk.get(_plan_path(intake_id, course_template)).text
+    # A new consent version closes the gate again.
+    app.config["TREATMENT_CONSENT_VERSION"] = "2027-01"
+    assert "Book all" not in desk.get(_plan_path(intake_id, course_template)).text
