@@ -15,8 +15,10 @@ from kapclinic.core.timezones import (
     format_moment,
     instant_param,
     now_utc,
+    parse_instant,
 )
 from kapclinic.core.unit_of_work import undone_if_refused
+from kapclinic.courses import services as courses
 from kapclinic.ics.services import BookingFacts, downloadable_invite, web_calendar_links
 from kapclinic.intake.services import intake_for_token
 from kapclinic.scheduling import public_path, services
@@ -210,13 +212,24 @@ def _rebook_url(booking):
     return url_for("scheduling.choose_type")
 
 
+def _course_context(booking, now):
+    """A course's session: every session of the course, and which ones the patient may move themselves."""
+    course = courses.course_of(booking)
+    if course is None:
+        return {"course": None, "course_sessions": []}
+    return {"course": course, "course_sessions": courses.session_links(course, now), "format_moment": format_moment}
+
+
 def _manage_context(booking, token):
     now = now_utc()
     window_hours = clinic().cancellation_window_hours
+    in_course = booking.course_id is not None
     return {
         "booking": booking,
         "token": token,
-        "can_change": booking.can_patient_change(now, timedelta(hours=window_hours)),
+        # A course's session is moved by its course's rules (and cancelled by the clinic), never one at a time here.
+        "can_change": not in_course and booking.can_patient_change(now, timedelta(hours=window_hours)),
+        **_course_context(booking, now),
         "window_hours": window_hours,
         # Past its deadline a hold is given up whether or not the worker has marked it yet:
         # the page says so either way.
@@ -372,7 +385,7 @@ def cancel(token):
     booking = _booking_or_404(token)
     form = CancelForm()
     context = _manage_context(booking, token)
-    if request.method == "GET":
+    if request.method == "GET" and not context["course"]:
         return render_template("scheduling/cancel.html", form=form, **context)
     if not context["can_change"]:
         return render_template("scheduling/cancel.html", form=form, **context), 409
@@ -388,6 +401,8 @@ def cancel(token):
 @public_path.slots_limit
 def reschedule(token):
     booking = _booking_or_404(token)
+    if booking.course_id is not None:
+        return redirect(url_for("scheduling.move_course_session", token=token, step=booking.course_step))
     now = now_utc()
     query = SlotQuery(booking.consultation_type, request.args, now, default_tz=booking.patient_timezone)
     query.clinician = booking.clinician
@@ -448,6 +463,48 @@ def confirm_reschedule(token):
         return render_template("scheduling/confirm_reschedule.html", **context), 422
     flash("Your consultation has moved. We have emailed you the new time and an updated invite.")
     return redirect(url_for("scheduling.manage", token=new_token))
+
+
+@blueprint.route("/manage/<token>/sessions/<int:step>", methods=["GET", "POST"])
+@tokens.link_guessing_limit
+@public_path.public_booking_limit
+def move_course_session(token, step):
+    """Move one session of the patient's course (any session's link opens the course) to a time its rules allow."""
+    booking = _booking_or_404(token)
+    course = courses.course_of(booking)
+    session = next((item for item in course.sessions if item.course_step == step), None) if course else None
+    if session is None:
+        abort(404)
+    now = now_utc()
+    context = {**_manage_context(booking, token), "session": session, "refused": None, "chosen": ""}
+    status = 200
+    if not courses.patient_may_move(session, now):
+        context["refused"] = f"This session cannot be moved online. To change it, please call us on {clinic().phone}."
+        status = 409 if request.method == "POST" else 200
+    elif request.method == "POST":
+        context["chosen"] = request.form.get("start", "")
+        try:
+            start = parse_instant(context["chosen"])
+        except ValueError:
+            start = None
+            context["refused"], status = "Please choose one of the times offered.", 400
+        if start is not None:
+            try:
+                with undone_if_refused():
+                    courses.move_session(session, start, now)
+                flash("Your session has moved. We have emailed you the new time and an updated invite.")
+                return redirect(url_for("scheduling.manage", token=token), 303)
+            except courses.MoveRefused as refused:
+                context["refused"], status = refused.message, 409
+            except services.SchedulingError as refused:
+                context["refused"], status = refused.message, 409
+    options = (
+        courses.move_options(course, session, now, by_staff=False) if courses.patient_may_move(session, now) else ()
+    )
+    zone = booking.patient_zone
+    context["options"] = [{"param": instant_param(option), "label": format_moment(option, zone)} for option in options]
+    context["session_when"] = format_moment(session.start_dt, zone)
+    return render_template("scheduling/course_move.html", **context), status
 
 
 # --- over a limit: the page the patient was on, not an error page -----------------------

@@ -13,7 +13,7 @@ from kapclinic.audit.models import AuditAction, AuditEvent
 from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.courses.models import Course
 from kapclinic.extensions import db
-from kapclinic.scheduling.models import Booking
+from kapclinic.scheduling.models import Booking, BookingStatus
 from tests.helpers import seed_course_template, seed_offering, sign_in
 from tests.intake_answers import submit_intake
 
@@ -234,3 +234,91 @@ def test_dosing_needs_the_current_consent_and_a_guardian_for_an_adolescent(
     # A new consent version closes the gate again.
     app.config["TREATMENT_CONSENT_VERSION"] = "2027-01"
     assert "Book all" not in desk.get(_plan_path(intake_id, course_template)).text
+
+
+@pytest.fixture
+def booked_course(app, desk, prescriber, ready_intake, course_template, mailbox):
+    _record_gates(ready_intake, prescriber, desk)
+    fields = _hidden(desk.get(_plan_path(ready_intake, course_template)).text, "/course")
+    assert desk.post(f"/staff/intakes/{ready_intake}/course", data=fields).status_code == 302
+    message = next(m for m in mailbox.messages if m["To"] == "robin@example.com" and "Session 4 of 8" in m["Subject"])
+    token = re.search(r"https://clinic\.example\.org/manage/(\S+)", message.get_body(("plain",)).get_content()).group(1)
+    with app.app_context():
+        course_id = db.session.scalar(select(Course.public_id))
+        db.session.rollback()
+    return {"manage": f"/manage/{token}", "course_id": course_id}
+
+
+def test_the_patient_sees_every_session_and_moves_an_integration_session_within_the_rules(
+    app, client, booked_course, mailbox
+):
+    page = client.get(booked_course["manage"]).text
+    assert page.count("Move session") == 5  # the 2 preparation and 3 integration sessions; not the treatment ones
+    assert "Cancel</a>" not in page
+    assert page.count("To change it, please call us") == 3
+    move = client.get(f"{booked_course['manage']}/sessions/3")  # session 4, the first integration
+    options = re.findall(r'name="start" value="([^"]+)"', move.text)
+    assert options
+    first = _first_day()
+    # Integration is 1-3 days after its treatment session (day 2): days 3, 4 or 5 only.
+    allowed = {first + timedelta(days=offset) for offset in (3, 4, 5)}
+    assert {datetime.fromisoformat(option.replace("Z", "+00:00")).date() for option in options} <= allowed
+    chosen = next(
+        option
+        for option in options
+        if datetime.fromisoformat(option.replace("Z", "+00:00")).date() == first + timedelta(days=4)
+    )
+    mailbox.clear()
+    moved = client.post(f"{booked_course['manage']}/sessions/3", data={"start": chosen})
+    assert moved.status_code == 303, moved.text[:300]
+    sessions = _sessions(app)
+    assert instant_param(sessions[3].start_dt) == chosen
+    (update,) = [m for m in mailbox.messages if m["To"] == "robin@example.com"]
+    attachment = next(part for part in update.walk() if part.get_content_type() == "text/calendar")
+    event = Calendar.from_ical(attachment.get_content()).walk("VEVENT")[0]
+    assert str(event["UID"]) == sessions[3].ical_uid and int(event["SEQUENCE"]) == 1
+    # Outside the rules (a week later) is refused by the server, whatever the page offered.
+    too_late = instant_param(datetime.combine(first + timedelta(days=9), time(15), UTC))
+    refused = client.post(f"{booked_course['manage']}/sessions/3", data={"start": too_late})
+    assert refused.status_code == 409
+    assert _sessions(app)[3].start_dt == sessions[3].start_dt
+
+
+def test_the_patient_cannot_move_a_treatment_session_and_staff_override_only_with_a_reason(
+    app, client, desk, booked_course
+):
+    treatment = client.post(f"{booked_course['manage']}/sessions/2", data={"start": instant_param(now_utc())})
+    assert treatment.status_code == 409 and "please call us" in treatment.text
+    first = _first_day()
+    # Staff move the second treatment session to 3 days after the first: against the 6-day rule.
+    against = {"other_day": (first + timedelta(days=5)).isoformat(), "other_time": "10:00"}
+    path = f"/staff/courses/{booked_course['course_id']}/sessions/4"
+    refused = desk.post(path, data=against)
+    assert refused.status_code == 409 and "at least 6 days after" in unescape(refused.text)
+    before = _sessions(app)[4].start_dt
+    assert before.date() == first + timedelta(days=8)
+    allowed = desk.post(path, data={**against, "reason": "Patient travelling; prescriber agreed"})
+    assert allowed.status_code == 303
+    assert _sessions(app)[4].start_dt.date() == first + timedelta(days=5)
+    with app.app_context():
+        (detail,) = db.session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == AuditAction.COURSE_RULE_OVERRIDDEN)
+        ).all()
+        db.session.rollback()
+    assert "too_soon" in detail and "Patient travelling" in detail
+
+
+def test_cancelling_a_course_cancels_every_future_session_with_a_cancel_for_each(app, desk, booked_course, mailbox):
+    mailbox.clear()
+    path = f"/staff/courses/{booked_course['course_id']}/cancel"
+    assert desk.post(path, data={}).status_code == 303  # without the box ticked: nothing
+    assert {row.status for row in _sessions(app)} == {BookingStatus.CONFIRMED}
+    assert desk.post(path, data={"confirm": "yes"}).status_code == 303
+    assert {row.status for row in _sessions(app)} == {BookingStatus.CANCELLED}
+    cancelled_uids = {
+        str(Calendar.from_ical(part.get_content()).walk("VEVENT")[0]["UID"])
+        for message in mailbox.messages
+        for part in message.walk()
+        if part.get_content_type() == "text/calendar" and "METHOD:CANCEL" in str(part.get_content())
+    }
+    assert cancelled_uids == {row.ical_uid for row in _sessions(app)}
