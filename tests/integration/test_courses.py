@@ -1,10 +1,13 @@
 """A treatment course from a ready intake: proposed whole, gated, booked whole or not at all, moved by its rules."""
 
 import re
+import threading
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from html import unescape
 
 import pytest
+from flask import got_request_exception
 from icalendar import Calendar
 from sqlalchemy import func, select
 
@@ -322,3 +325,52 @@ def test_cancelling_a_course_cancels_every_future_session_with_a_cancel_for_each
         if part.get_content_type() == "text/calendar" and "METHOD:CANCEL" in str(part.get_content())
     }
     assert cancelled_uids == {row.ical_uid for row in _sessions(app)}
+
+
+def _race(app, clients, path, bodies):
+    """POST each body from its own signed-in client at the same moment; return the statuses (a 5xx fails)."""
+    barrier = threading.Barrier(len(bodies))
+    statuses, crashes, lock = [], [], threading.Lock()
+
+    def record(sender, exception, **extra):
+        crashes.append(repr(exception))
+
+    got_request_exception.connect(record, app)
+
+    def attempt(client, body):
+        barrier.wait()
+        status = client.post(path, data=body).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=attempt, args=pair) for pair in zip(clients, bodies, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    got_request_exception.disconnect(record, app)
+    assert not crashes, crashes
+    return sorted(statuses)
+
+
+RACERS = 20
+
+
+@pytest.mark.parametrize("same_key", [False, True], ids=["twenty-keys", "one-key"])
+def test_twenty_racing_commits_make_exactly_one_course_and_no_partial_bookings(
+    app, create_staff, prescriber, desk, ready_intake, course_template, same_key
+):
+    _record_gates(ready_intake, prescriber, desk)
+    fields = _hidden(desk.get(_plan_path(ready_intake, course_template)).text, "/course")
+    clients = []
+    for _ in range(RACERS):
+        client = app.test_client()
+        sign_in(client, create_staff(Role.FRONT_DESK).email)
+        clients.append(client)
+    bodies = [fields if same_key else {**fields, "idempotency_key": uuid.uuid4().hex} for _ in range(RACERS)]
+    statuses = _race(app, clients, f"/staff/intakes/{ready_intake}/course", bodies)
+    assert statuses == ([302] * RACERS if same_key else [302] + [409] * (RACERS - 1))
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Course.id))) == 1
+        db.session.rollback()
+    assert [row.course_step for row in _sessions(app)] == list(range(8))
