@@ -322,3 +322,44 @@ def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minu
         db.session.commit()
         seed = CourseTemplateSeed(version.id, {kind: kind_type.id for kind, kind_type in types.items()})
     return seed
+
+
+def open_test_course(patient_email, version_id, actor_id, first_day_offset=10):
+    """Return a function (for an app context) that records every gate and opens a course for the patient
+    booked with this address, its first session at 10:00 UTC `first_day_offset` days ahead; it returns the
+    course's URL values."""
+
+    def load():
+        from datetime import UTC, datetime
+
+        from flask import current_app
+
+        from kapclinic.accounts.models import StaffUser
+        from kapclinic.core.timezones import now_utc
+        from kapclinic.courses import services as courses
+        from kapclinic.courses.models import CourseTemplateVersion, GateKind, GateOutcome, TreatmentGate
+        from kapclinic.scheduling.models import Booking
+
+        now = now_utc()
+        booking = db.session.scalar(db.select(Booking).where(booked_by(patient_email)))
+        for kind in GateKind:
+            clearance = kind is GateKind.MEDICAL_CLEARANCE
+            db.session.add(
+                TreatmentGate(
+                    patient_id=booking.patient_id,
+                    kind=kind,
+                    outcome=GateOutcome.RECEIVED if clearance else GateOutcome.SIGNED,
+                    consent_version=None if clearance else current_app.config["TREATMENT_CONSENT_VERSION"],
+                    recorded_by_id=actor_id,
+                )
+            )
+        version = db.session.get(CourseTemplateVersion, version_id)
+        first = datetime.combine((now + timedelta(days=first_day_offset)).date(), time(10), UTC)
+        plan = courses.propose(version, booking.clinician, booking.patient, first, now)
+        starts = [proposal.start_dt for proposal in plan.proposals]
+        course = courses.open_course(
+            db.session.get(StaffUser, actor_id), version, booking.clinician, booking, starts, now
+        )
+        return {"course_id": course.public_id, "step": 1}
+
+    return load

@@ -472,7 +472,9 @@ def move_course_session(token, step):
     """Move one session of the patient's course (any session's link opens the course) to a time its rules allow."""
     booking = _booking_or_404(token)
     course = courses.course_of(booking)
-    session = next((item for item in course.sessions if item.course_step == step), None) if course else None
+    if course is None:
+        return redirect(url_for("scheduling.manage", token=token))
+    session = next((item for item in course.sessions if item.course_step == step), None)
     if session is None:
         abort(404)
     now = now_utc()

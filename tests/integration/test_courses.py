@@ -374,3 +374,41 @@ def test_twenty_racing_commits_make_exactly_one_course_and_no_partial_bookings(
         assert db.session.scalar(select(func.count(Course.id))) == 1
         db.session.rollback()
     assert [row.course_step for row in _sessions(app)] == list(range(8))
+
+
+def _next_clock_change(zone, after, forward):
+    """The local date of `zone`'s next spring-forward (forward=True) or fall-back after `after`."""
+    day = after
+    while True:
+        before = datetime.combine(day, time(0), zone).utcoffset()
+        later = datetime.combine(day + timedelta(days=1), time(0), zone).utcoffset()
+        if later != before and (later > before) == forward:
+            return day
+        day += timedelta(days=1)
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["spring-forward", "fall-back"])
+def test_a_course_keeps_its_afternoon_wall_time_across_a_clock_change(
+    app, desk, create_staff_for_clinician, mailbox, forward
+):
+    """New York, 14:00: sessions before and after the change stay at 14:00 local, their UTC times an hour apart."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    offering = seed_offering(app, "dst-course", zone="America/New_York")
+    template = seed_course_template(app, offering.clinician_id)
+    prescriber = app.test_client()
+    sign_in(prescriber, create_staff_for_clinician(offering.clinician_id).email)
+    intake_id = submit_intake(app, offering, mailbox, 0, "Dana Clock", "dana@example.com")
+    assert desk.post(f"/staff/intakes/{intake_id}/status", data={"status": "ready"}).status_code in (302, 303)
+    _record_gates(intake_id, prescriber, desk)
+    change = _next_clock_change(new_york, (now_utc() + timedelta(days=10)).date(), forward)
+    first_day = change - timedelta(days=5)  # sessions on days 0-3, 8-9 and 14-15: the change falls between
+    plan = desk.get(_plan_path(intake_id, template, first_day=first_day, first_time="14:00")).text
+    assert "Book all 8 sessions" in plan, re.findall(r'<p class="error">([^<]+)', plan)
+    assert desk.post(f"/staff/intakes/{intake_id}/course", data=_hidden(plan, "/course")).status_code == 302
+    sessions = _sessions(app)
+    assert {row.start_dt.astimezone(new_york).time() for row in sessions} == {time(14)}
+    offsets = {row.start_dt.astimezone(new_york).utcoffset() for row in sessions}
+    assert len(offsets) == 2
+    assert sessions[0].start_dt.astimezone(new_york).date() < change < sessions[-1].start_dt.astimezone(new_york).date()

@@ -597,6 +597,66 @@ def test_patient_record_forms(app, front_desk, two_records, data):
 
 
 @pytest.fixture
+def course_world(app, book, offering, front_desk, mailbox):
+    """A ready intake, a course template, and a course already booked for another patient (to move and cancel)."""
+    planned = book(email="plan.course@example.com")
+    client = app.test_client()
+    complete_steps(client, planned.intake, ADULT_STEPS)
+    assert client.post(f"{planned.intake}/review").status_code == 302
+    assert front_desk.client.post(f"/staff/intakes/{planned.intake_id}/status", data={"status": "ready"}).status_code
+    template = helpers.seed_course_template(app, offering.clinician_id)
+    book(email="booked.course@example.com")
+    values = run_in(
+        app, helpers.open_test_course("booked.course@example.com", template.version_id, front_desk.user.id, 40)
+    )
+    app.test_cli_runner().invoke(args=["worker", "--once"])  # the course's emails were queued outside a request
+    session_link = next(
+        re.search(r"https://clinic\.example\.org(/manage/\S+)", text).group(1)
+        for text in (m.get_body(("plain",)).get_content() for m in reversed(mailbox.messages))
+        if "This email is for session 2:" in text
+    )
+    return SimpleNamespace(
+        intake_id=planned.intake_id, template=template, course=values["course_id"], manage=session_link
+    )
+
+
+@FUZZ
+@given(data=st.data())
+def test_course_forms(app, front_desk, course_world, data):
+    """Booking a course, recording a gate, moving a session (staff and patient) and cancelling the course."""
+    day = (now_utc() + timedelta(days=12)).date().isoformat()
+    start = instant_param(now_utc().replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=13))
+    plan_fields = {
+        "template": str(course_world.template.version_id),
+        "first_day": day,
+        "first_time": "10:00",
+        "idempotency_key": st.uuids().map(lambda key: key.hex),
+        **{f"s{number}": start for number in range(8)},
+    }
+    staff_path = f"/staff/courses/{course_world.course}"
+    path, fields, client = data.draw(
+        st.sampled_from(
+            [
+                (f"/staff/intakes/{course_world.intake_id}/course", plan_fields, front_desk.client),
+                (
+                    f"/staff/intakes/{course_world.intake_id}/gates",
+                    {"kind": "treatment_consent", "outcome": "signed", "note": "Signed form received"},
+                    front_desk.client,
+                ),
+                (
+                    f"{staff_path}/sessions/1",
+                    {"start": start, "other_day": day, "other_time": "11:00", "reason": "Agreed"},
+                    front_desk.client,
+                ),
+                (f"{course_world.manage}/sessions/1", {"start": start}, app.test_client()),
+                (f"{staff_path}/cancel", {"reason": "Patient asked", "confirm": "yes"}, front_desk.client),
+            ]
+        )
+    )
+    submit(app, client, path, data.draw(form_bodies(fields)))
+
+
+@pytest.fixture
 def patient_booking(book):
     """A booking whose manage path follows it: a reschedule issues a new link (the one before it works once more)."""
     return SimpleNamespace(manage=book().manage)
@@ -1166,6 +1226,11 @@ def test_input_that_once_broke_a_form_is_refused(app, admin, path, body):
 FUZZED_POST_ENDPOINTS = {
     "scheduling.patient_details": test_booking_form,
     "callers.caller_details": test_book_for_a_caller_form,
+    "courses.open_course": test_course_forms,
+    "courses.record_gate": test_course_forms,
+    "courses.move_session": test_course_forms,
+    "courses.cancel_course": test_course_forms,
+    "scheduling.move_course_session": test_course_forms,
     "patients.find_patient": test_patient_record_forms,
     "patients.edit_patient": test_patient_record_forms,
     "patients.split_patient": test_patient_record_forms,

@@ -21,7 +21,7 @@ from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.notifications.models import OutboxMessage
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
-from tests.helpers import booked_by, seed_offering, sign_in
+from tests.helpers import booked_by, open_test_course, seed_course_template, seed_offering, sign_in
 from tests.intake_answers import ADULT_STEPS, book_for_intake, born_years_ago, complete_steps
 
 pytestmark = pytest.mark.both_databases
@@ -84,6 +84,8 @@ ROUTE_MATRIX = {
     ("scheduling.cancel", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.cancel", "POST"): LINK_HOLDER_ONLY,
     ("scheduling.reschedule", "GET"): LINK_HOLDER_ONLY,
+    ("scheduling.move_course_session", "GET"): LINK_HOLDER_ONLY,
+    ("scheduling.move_course_session", "POST"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_reschedule", "GET"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_reschedule", "POST"): LINK_HOLDER_ONLY,
     ("scheduling.confirm_booking", "POST"): LINK_HOLDER_ONLY,
@@ -151,6 +153,14 @@ ROUTE_MATRIX = {
     ("patients.merge_patient", "POST"): FRONT_DESK_AND_ADMIN,
     ("patients.split_patient", "GET"): FRONT_DESK_AND_ADMIN,
     ("patients.split_patient", "POST"): FRONT_DESK_AND_ADMIN,
+    # Treatment courses: planned from a ready intake, gated, booked, moved and cancelled.
+    ("courses.plan_course", "GET"): ANY_STAFF,
+    ("courses.open_course", "POST"): ANY_STAFF,
+    ("courses.record_gate", "POST"): ANY_STAFF,
+    ("courses.course_page", "GET"): ANY_STAFF,
+    ("courses.cancel_course", "POST"): ANY_STAFF,
+    ("courses.move_session", "GET"): ANY_STAFF,
+    ("courses.move_session", "POST"): ANY_STAFF,
     ("frontdesk.patient_trail", "GET"): ADMIN_ONLY,
     ("frontdesk.staff_trail", "GET"): ADMIN_ONLY,
     # Clinician workspace (admins manage any clinician's).
@@ -213,7 +223,12 @@ FORGED_TOKEN = "made-up-link"
 # intake is simply not there for them (as the README promises); workspace pages refuse, as
 # tests/integration/test_workspace.py expects (clinician ids are public in the API, and booking
 # ids are random UUIDs, so a 403 reveals nothing that could be guessed).
-DENIAL_FOR_ANOTHER_CLINICIANS = {"intake_id": NOT_FOUND, "clinician_id": FORBIDDEN, "public_id": FORBIDDEN}
+DENIAL_FOR_ANOTHER_CLINICIANS = {
+    "intake_id": NOT_FOUND,
+    "course_id": NOT_FOUND,
+    "clinician_id": FORBIDDEN,
+    "public_id": FORBIDDEN,
+}
 
 
 def _routes(app):
@@ -348,10 +363,18 @@ def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
             "day": "2099-01-01",  # no override there: removing it changes nothing
         }
     )
+    own_course = in_app(
+        open_test_course("teen@example.com", seed_course_template(app, own.clinician_id).version_id, staff["admin"].id)
+    )
+    other_course = in_app(
+        open_test_course(
+            "other@example.com", seed_course_template(app, other.clinician_id).version_id, staff["admin"].id
+        )
+    )
     return World(
         app=app,
-        own={**shared, **in_app(_records_of(own, "teen@example.com"))},
-        other={**shared, **in_app(_records_of(other, "other@example.com"))},
+        own={**shared, **own_course, **in_app(_records_of(own, "teen@example.com"))},
+        other={**shared, **other_course, **in_app(_records_of(other, "other@example.com"))},
         links=links,
         staff_emails={role: user.email for role, user in staff.items()},
         patient=patient,
