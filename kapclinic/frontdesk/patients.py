@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from kapclinic.audit import services as audit
 from kapclinic.audit.models import AuditAction
 from kapclinic.core.timezones import format_moment
+from kapclinic.courses.models import Course, TreatmentGate
 from kapclinic.extensions import db
 from kapclinic.patients import services as patients
 from kapclinic.patients.models import Patient
@@ -106,12 +107,26 @@ def merge(actor, kept, duplicate, now, zone):
     kept_ids = [booking.id for booking in bookings_of(kept)]
     duplicate_ids = [booking.id for booking in bookings_of(duplicate)]
     _refuse_overlaps(_active_overlaps(kept_ids, duplicate_ids), zone)
-    db.session.execute(update(Booking).where(Booking.patient_id == duplicate.id).values(patient_id=kept.id))
+    for row_class in (Booking, Course, TreatmentGate):
+        db.session.execute(update(row_class).where(row_class.patient_id == duplicate.id).values(patient_id=kept.id))
     duplicate.merged_into_id = kept.id
     duplicate.updated_dt = kept.updated_dt = now
     db.session.flush()
     db.session.expire_all()
     _audit(actor, AuditAction.PATIENT_MERGED, now, kept, f"took in patient {duplicate.public_id}")
+
+
+def _whole_courses(patient, chosen):
+    """The courses the chosen bookings belong to; a course's sessions go together or not at all."""
+    sessions = db.session.execute(
+        select(Booking.id, Booking.course_id).where(Booking.patient_id == patient.id, Booking.course_id.is_not(None))
+    ).all()
+    courses = {course_id for booking_id, course_id in sessions if booking_id in chosen}
+    if any(course_id in courses and booking_id not in chosen for booking_id, course_id in sessions):
+        raise PatientError(
+            "A treatment course's sessions belong to one person: choose all of its sessions or none.", field="bookings"
+        )
+    return courses
 
 
 def split(actor, patient, booking_public_ids, name, email, phone, date_of_birth, now):
@@ -133,9 +148,12 @@ def split(actor, patient, booking_public_ids, name, email, phone, date_of_birth,
             "the next booking could not tell the two people apart.",
             field="email",
         )
+    courses = _whole_courses(patient, chosen)
     other = patients.new_patient(name, email, phone, date_of_birth, now)
     db.session.flush()
     db.session.execute(update(Booking).where(Booking.id.in_(chosen)).values(patient_id=other.id))
+    if courses:
+        db.session.execute(update(Course).where(Course.id.in_(courses)).values(patient_id=other.id))
     db.session.expire_all()
     moved = f"gave {len(chosen)} booking(s) to patient {other.public_id}"
     _audit(actor, AuditAction.PATIENT_SPLIT, now, patient, moved)

@@ -412,3 +412,39 @@ def test_a_course_keeps_its_afternoon_wall_time_across_a_clock_change(
     offsets = {row.start_dt.astimezone(new_york).utcoffset() for row in sessions}
     assert len(offsets) == 2
     assert sessions[0].start_dt.astimezone(new_york).date() < change < sessions[-1].start_dt.astimezone(new_york).date()
+
+
+def test_course_sessions_are_in_the_clinicians_feed(app, booked_course, prescriber, offering):
+    from tests.helpers import new_feed_path
+
+    feed = Calendar.from_ical(prescriber.get(new_feed_path(prescriber, offering.clinician_id)).data)
+    uids = {str(event["UID"]) for event in feed.walk("VEVENT")}
+    assert {row.ical_uid for row in _sessions(app)} <= uids
+
+
+def test_splitting_keeps_a_course_with_one_person_and_merging_brings_it_along(app, desk, booked_course):
+    with app.app_context():
+        patient_id = db.session.scalar(select(Course)).patient_id
+        patient = db.session.scalar(select(Booking).where(Booking.patient_id == patient_id)).patient
+        public_id = patient.public_id
+        sessions = db.session.scalars(select(Booking.public_id).where(Booking.course_id.is_not(None))).all()
+        db.session.rollback()
+    details = {
+        "name": "Sam Other",
+        "email": "sam.other@example.com",
+        "phone": "+1 212 555 0166",
+        "date_of_birth": "1991-01-01",
+    }
+    partly = desk.post(f"/staff/patients/{public_id}/split", data={**details, "bookings": sessions[:3]})
+    assert partly.status_code == 422 and "choose all of its sessions or none" in unescape(partly.text)
+    whole = desk.post(f"/staff/patients/{public_id}/split", data={**details, "bookings": sessions})
+    assert whole.status_code == 302
+    with app.app_context():
+        course = db.session.scalar(select(Course))
+        assert {booking.patient_id for booking in course.sessions} == {course.patient_id} != {patient_id}
+        other_public_id = db.session.get(type(patient), course.patient_id).public_id
+        db.session.rollback()
+    assert desk.post(f"/staff/patients/{public_id}/merge/{other_public_id}").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Course.patient_id)) == patient_id
+        db.session.rollback()

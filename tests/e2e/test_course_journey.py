@@ -1,0 +1,84 @@
+"""A treatment course end to end: a clinician plans and books it from a ready intake, the patient moves a session."""
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from kapclinic.accounts.models import Role
+from kapclinic.core.timezones import now_utc
+from kapclinic.extensions import db
+from kapclinic.intake.models import Intake, ReviewStatus
+from kapclinic.scheduling.models import Booking
+from tests.e2e.conftest import DESKTOP, PHONE
+from tests.helpers import seed_course_template, seed_offering
+from tests.intake_answers import submit_intake
+
+
+def _sessions(app):
+    with app.app_context():
+        rows = db.session.execute(
+            select(Booking.course_step, Booking.start_dt)
+            .where(Booking.course_id.is_not(None))
+            .order_by(Booking.course_step)
+        ).all()
+        db.session.rollback()
+    return rows
+
+
+def test_a_clinician_books_a_course_and_the_patient_moves_an_integration_session(live_server, open_browser, mailbox):
+    app = live_server.seeding_app
+    offering = seed_offering(app, "first-consultation")
+    seed_course_template(app, offering.clinician_id)
+    live_server.add_staff(Role.CLINICIAN, "rowan@clinic.example.org", "Rowan Hale", clinician_id=offering.clinician_id)
+    intake_id = submit_intake(app, offering, mailbox, 0, "Robin Course", "robin@example.com")
+    with app.app_context():
+        db.session.get(Intake, intake_id).review_status = ReviewStatus.READY  # the desk reviewed it
+        db.session.commit()
+
+    clinician = open_browser(DESKTOP, label="clinician")
+    page = clinician.page
+    clinician.sign_in(live_server, "rowan@clinic.example.org")
+    page.goto(f"{live_server.url}/staff/intakes/{intake_id}")
+    page.get_by_role("link", name="Plan a treatment course").click()
+    clinician.check("plan-empty")
+    first_day = (now_utc() + timedelta(days=10)).date()
+    page.get_by_label("Course template").select_option(label=re.compile("KAP sublingual, adult"))
+    page.get_by_label("First session’s date").fill(first_day.isoformat())
+    page.get_by_label("Time of day for the sessions").fill("10:00")
+    page.get_by_role("button", name="Propose every session").click()
+    clinician.check("plan-proposed")
+    assert page.locator("li.course-session").count() == 8
+    assert "Still missing" in page.inner_text("main")
+    page.get_by_role("button", name="Record clearance").click()
+    page.get_by_role("button", name=re.compile("Record: signed")).click()
+    clinician.check("plan-ready")
+    page.get_by_role("button", name="Book all 8 sessions").click()
+    page.wait_for_url(re.compile(r"/staff/courses/"))
+    clinician.check("course")
+    assert "The course is booked: 8 sessions" in page.inner_text("main")
+    assert len(_sessions(live_server.app)) == 8
+
+    # The patient, on a phone, opens the link in the email of session 4 (the first integration session).
+    message = next(m for m in mailbox.messages if m["To"] == "robin@example.com" and "Session 4 of 8" in m["Subject"])
+    link = re.search(r"(http://127\.0\.0\.1:\d+/manage/\S+)", message.get_body(("plain",)).get_content()).group(1)
+    patient = open_browser(PHONE, label="patient")
+    patient.page.goto(link)
+    patient.check("manage-course")
+    main = patient.page.inner_text("main")
+    assert "Your course: 8 sessions" in main and main.count("please call us") == 3
+    before = _sessions(live_server.app)[3].start_dt
+    patient.page.get_by_role("link", name="Move session 4").click()
+    patient.check("move-session")
+    options = patient.page.get_by_role("radio")
+    assert options.count() >= 2
+    options.nth(1).check()
+    chosen = options.nth(1).get_attribute("value")
+    patient.page.get_by_role("button", name="Move my session").click()
+    patient.check("moved")
+    assert "Your session has moved" in patient.page.inner_text("main")
+    moved = _sessions(live_server.app)[3].start_dt
+    assert moved == datetime.fromisoformat(chosen.replace("Z", "+00:00"))
+    treatment = _sessions(live_server.app)[2].start_dt
+    assert moved != before
+    assert timedelta(days=1) <= moved.date() - treatment.date() <= timedelta(days=3)  # the template's rule
