@@ -420,9 +420,15 @@ class Booking(db.Model):
         """Where this patient goes: their own video room, else the type's address or way of calling."""
         return self.video_room or self.consultation_type.where
 
+    @property
+    def noun(self):
+        """What pages and emails call it: a course's session, or a consultation."""
+        return "session" if self.course_id is not None else "consultation"
+
     def for_email(self):
         """What an email says of the booking, as plain values: the outbox renders it later, in another process."""
         return {
+            "noun": self.noun,
             "patient_name": self.patient_name,
             "clinician_name": self.clinician.display_name,
             "modality": self.consultation_type.modality.label,
@@ -456,6 +462,7 @@ class Booking(db.Model):
         """
         return (
             (self.status is BookingStatus.CONFIRMED or (self.is_pending and not self.hold_expired(now)))
+            and self.course_id is None  # a course's address is the patient record's: the desk corrects it
             and self.start_dt > now
             and now <= self.created_dt + EMAIL_CORRECTION_WINDOW
             and self.email_corrections < EMAIL_CORRECTIONS_MAX

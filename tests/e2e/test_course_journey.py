@@ -43,7 +43,7 @@ def test_a_clinician_books_a_course_and_the_patient_moves_an_integration_session
     page.get_by_role("link", name="Plan a treatment course").click()
     clinician.check("plan-empty")
     first_day = (now_utc() + timedelta(days=10)).date()
-    page.get_by_label("Course template").select_option(label=re.compile("KAP sublingual, adult"))
+    page.get_by_label("Course template").select_option(label="KAP sublingual, adult (8 sessions)")
     page.get_by_label("First session’s date").fill(first_day.isoformat())
     page.get_by_label("Time of day for the sessions").fill("10:00")
     page.get_by_role("button", name="Propose every session").click()

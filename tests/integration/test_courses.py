@@ -448,3 +448,19 @@ def test_splitting_keeps_a_course_with_one_person_and_merging_brings_it_along(ap
     with app.app_context():
         assert db.session.scalar(select(Course.patient_id)) == patient_id
         db.session.rollback()
+
+
+def test_every_session_gets_its_reminder_as_a_session(app, booked_course, mailbox):
+    from kapclinic.notifications.services import deliver_due
+    from kapclinic.reminders import services as reminders
+
+    sessions = _sessions(app)
+    mailbox.clear()
+    for session in sessions:
+        with app.app_context():
+            reminders.queue_due(session.start_dt - timedelta(hours=20), limit=100)
+            db.session.commit()
+            deliver_due(limit=100)
+    subjects = [message["Subject"] for message in mailbox.messages if message["To"] == "robin@example.com"]
+    assert len(subjects) == len(sessions)
+    assert all(subject.startswith("Reminder: your session with") for subject in subjects)
