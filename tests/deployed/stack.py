@@ -65,11 +65,12 @@ PROXY_ADDRESS = "127.0.0.2"
 CONSULTATION_SLUG = "first-consultation"
 CONSULTATION_NAME = CONSULTATION_SLUG.title()  # as seed_offering names it
 FRONT_DESK_EMAIL = "desk@clinic.example.org"
+CLINICIAN_EMAIL = "dr@clinic.example.org"
 STAFF = (
     # email, name, role; the clinician acts for the seeded consultation's clinician
     ("admin@clinic.example.org", "Ada Admin", Role.ADMIN),
     (FRONT_DESK_EMAIL, "Dee Desk", Role.FRONT_DESK),
-    ("dr@clinic.example.org", "Dr Lee", Role.CLINICIAN),
+    (CLINICIAN_EMAIL, "Dr Lee", Role.CLINICIAN),
 )
 
 NGINX_CONF = """\

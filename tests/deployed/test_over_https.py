@@ -6,17 +6,19 @@ the public https:// origin, and the client's address seen through the proxy.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from kapclinic.audit.models import AuditAction, AuditEvent
+from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
-from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.deployed.stack import CLIENT_ADDRESS, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
+from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
+from tests.deployed.stack import CLIENT_ADDRESS, CLINICIAN_EMAIL, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
 from tests.e2e.browser_steps import answer_steps, book_in_browser, fill_details
 from tests.e2e.conftest import PHONE
-from tests.helpers import booked_by
+from tests.helpers import booked_by, seed_course_template
 
 pytestmark = pytest.mark.postgres
 
@@ -181,3 +183,48 @@ def test_the_patient_answers_the_questionnaire_from_the_email_and_the_front_desk
         # The browser's address: not nginx's (PROXY_ADDRESS), nor the one the browser made up.
         assert change.remote_addr == CLIENT_ADDRESS, (change.remote_addr, PROXY_ADDRESS, FORGED_ADDRESS)
         db.session.rollback()
+
+
+def test_a_clinician_books_a_course_over_https_and_the_patient_moves_a_session_from_its_email(stack, open_browser):
+    """The course's forms under strict CSRF, the worker's per-session emails with https links, a move by its rules."""
+    with stack.app.app_context():
+        clinician_id = db.session.scalar(db.select(Clinician.id))
+        db.session.rollback()
+    seed_course_template(stack.app, clinician_id)
+    phone = open_browser(PHONE, label="phone", **HTTPS)
+    book_in_browser(
+        phone, stack, CONSULTATION_NAME, name="Cody Course", email="cody@example.com", phone="+1 212 555 0104"
+    )
+    phone.close()
+    with stack.app.app_context():
+        intake = db.session.scalars(db.select(Intake).join(Booking).where(booked_by("cody@example.com"))).one()
+        intake.review_status = ReviewStatus.READY  # reviewed by the desk (its own journey is above)
+        intake_id = intake.id
+        db.session.commit()
+
+    clinician = open_browser(label="clinician", **HTTPS)
+    page = clinician.page
+    clinician.sign_in(stack, CLINICIAN_EMAIL)
+    page.goto(f"{stack.url}/staff/intakes/{intake_id}")
+    page.get_by_role("link", name="Plan a treatment course").click()
+    page.get_by_label("Course template").select_option(label="KAP sublingual, adult (8 sessions)")
+    page.get_by_label("First session’s date").fill((now_utc() + timedelta(days=10)).date().isoformat())
+    page.get_by_label("Time of day for the sessions").fill("10:00")
+    page.get_by_role("button", name="Propose every session").click()
+    page.get_by_role("button", name="Record clearance").click()
+    page.get_by_role("button", name=re.compile("Record: signed")).click()
+    clinician.check("course-plan")
+    page.get_by_role("button", name="Book all 8 sessions").click()
+    page.wait_for_url(re.compile(r"/staff/courses/"))
+    clinician.check("course-booked")
+
+    link = _link_to(stack.email_to("cody@example.com", "Session 4 of 8"), "manage")
+    assert link.startswith(stack.url + "/manage/"), link
+    patient = open_browser(PHONE, label="patient", **HTTPS)
+    patient.page.goto(link)
+    patient.page.get_by_role("link", name="Move session 4").click()
+    patient.page.get_by_role("radio").nth(1).check()
+    patient.page.get_by_role("button", name="Move my session").click()
+    patient.check("session-moved")
+    assert "Your session has moved" in patient.page.inner_text("main")
+    stack.email_to("cody@example.com", "has a new time")
