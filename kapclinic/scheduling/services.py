@@ -628,6 +628,28 @@ def _flush_past_expired_holds(change, clinician_id, now):
     return bool(release_expired_holds(now, [clinician_id])) and flush_in_savepoint(change)
 
 
+def _new_booking(consultation_type, clinician, start_dt, rules, now):
+    """(manage token, the columns every new booking has): its times and blocked span, its own UID, link and room."""
+    token, token_hash = issue_manage_token()
+    blocked = rules.blocked_interval(start_dt)
+    return token, {
+        "public_id": str(uuid.uuid4()),
+        "clinician_id": clinician.id,
+        "consultation_type_id": consultation_type.id,
+        "start_dt": start_dt,
+        "end_dt": start_dt + rules.duration,
+        "blocked_start_dt": blocked.start_dt,
+        "blocked_end_dt": blocked.end_dt,
+        "ical_uid": f"{uuid.uuid4()}@kapclinic",
+        "ical_sequence": 0,
+        "manage_token_hash": token_hash,
+        "video_room_token": secrets.token_urlsafe(VIDEO_ROOM_BYTES),
+        "created_dt": now,
+        "updated_dt": now,
+        "now": now,
+    }
+
+
 def _add_booking(now, **columns):
     """Insert a new booking and return it, or None if the database refused it: the clinician
     was just booked, or a twin request holds its idempotency key.
@@ -717,33 +739,19 @@ def book(consultation_type, clinician, start_dt, patient, now, idempotency_key=N
         _check_patient_free(record, start_dt, start_dt + rules.duration, now)
         remember_contact(record, patient.name, patient.email, patient.phone, now)
     db.session.flush()
-    blocked = rules.blocked_interval(start_dt)
     hold_minutes = current_app.config["BOOKING_CONFIRMATION_MINUTES"] if visitor is not None else 0
     for chosen in _fairness_order(free, start_dt):
-        token, token_hash = issue_manage_token()
+        token, columns = _new_booking(consultation_type, chosen, start_dt, rules, now)
         booking = _add_booking(
-            public_id=str(uuid.uuid4()),
-            clinician_id=chosen.id,
-            consultation_type_id=consultation_type.id,
-            start_dt=start_dt,
-            end_dt=start_dt + rules.duration,
-            blocked_start_dt=blocked.start_dt,
-            blocked_end_dt=blocked.end_dt,
+            **columns,
             status=BookingStatus.PENDING if hold_minutes else BookingStatus.CONFIRMED,
             confirm_by_dt=now + timedelta(minutes=hold_minutes) if hold_minutes else None,
             patient_id=record.id,
             patient_timezone=patient.timezone,
             contact_consent=patient.contact_consent,
-            ical_uid=f"{uuid.uuid4()}@kapclinic",
-            ical_sequence=0,
-            manage_token_hash=token_hash,
-            video_room_token=secrets.token_urlsafe(VIDEO_ROOM_BYTES),
             idempotency_key=idempotency_key,
             idempotency_fingerprint=fingerprint,
             client_network=visitor.client_network if visitor is not None else None,
-            created_dt=now,
-            updated_dt=now,
-            now=now,
         )
         if booking is not None:
             if booking.is_pending:
@@ -793,29 +801,15 @@ def add_course_session(consultation_type, clinician, patient, start_dt, rules, n
     Returns (booking, manage token), or (None, None) when the database refused it: the
     clinician or the patient was just booked at that time by someone else.
     """
-    token, token_hash = issue_manage_token()
-    blocked = rules.blocked_interval(start_dt)
+    token, columns = _new_booking(consultation_type, clinician, start_dt, rules, now)
     booking = _add_booking(
-        public_id=str(uuid.uuid4()),
-        clinician_id=clinician.id,
-        consultation_type_id=consultation_type.id,
-        start_dt=start_dt,
-        end_dt=start_dt + rules.duration,
-        blocked_start_dt=blocked.start_dt,
-        blocked_end_dt=blocked.end_dt,
+        **columns,
         status=BookingStatus.CONFIRMED,
         patient_id=patient.id,
         patient_timezone=booked_from.patient_timezone,
         contact_consent=booked_from.contact_consent,
-        ical_uid=f"{uuid.uuid4()}@kapclinic",
-        ical_sequence=0,
-        manage_token_hash=token_hash,
-        video_room_token=secrets.token_urlsafe(VIDEO_ROOM_BYTES),
         course_id=course.id,
         course_step=step,
-        created_dt=now,
-        updated_dt=now,
-        now=now,
     )
     return (booking, token) if booking is not None else (None, None)
 

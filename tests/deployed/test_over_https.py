@@ -16,7 +16,13 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking, BookingStatus, Clinician
 from tests.deployed.stack import CLIENT_ADDRESS, CLINICIAN_EMAIL, CONSULTATION_NAME, FRONT_DESK_EMAIL, PROXY_ADDRESS
-from tests.e2e.browser_steps import answer_steps, book_in_browser, fill_details
+from tests.e2e.browser_steps import (
+    answer_steps,
+    book_in_browser,
+    fill_details,
+    move_course_session,
+    plan_and_book_course,
+)
 from tests.e2e.conftest import PHONE
 from tests.helpers import booked_by, seed_course_template
 
@@ -203,28 +209,10 @@ def test_a_clinician_books_a_course_over_https_and_the_patient_moves_a_session_f
         db.session.commit()
 
     clinician = open_browser(label="clinician", **HTTPS)
-    page = clinician.page
     clinician.sign_in(stack, CLINICIAN_EMAIL)
-    page.goto(f"{stack.url}/staff/intakes/{intake_id}")
-    page.get_by_role("link", name="Plan a treatment course").click()
-    page.get_by_label("Course template").select_option(label="KAP sublingual, adult (8 sessions)")
-    page.get_by_label("First session’s date").fill((now_utc() + timedelta(days=10)).date().isoformat())
-    page.get_by_label("Time of day for the sessions").fill("10:00")
-    page.get_by_role("button", name="Propose every session").click()
-    page.get_by_role("button", name="Record clearance").click()
-    page.get_by_role("button", name=re.compile("Record: signed")).click()
-    clinician.check("course-plan")
-    page.get_by_role("button", name="Book all 8 sessions").click()
-    page.wait_for_url(re.compile(r"/staff/courses/"))
-    clinician.check("course-booked")
+    plan_and_book_course(clinician, stack.url, intake_id, (now_utc() + timedelta(days=10)).date())
 
     link = _link_to(stack.email_to("cody@example.com", "Session 4 of 8"), "manage")
     assert link.startswith(stack.url + "/manage/"), link
-    patient = open_browser(PHONE, label="patient", **HTTPS)
-    patient.page.goto(link)
-    patient.page.get_by_role("link", name="Move session 4").click()
-    patient.page.get_by_role("radio").nth(1).check()
-    patient.page.get_by_role("button", name="Move my session").click()
-    patient.check("session-moved")
-    assert "Your session has moved" in patient.page.inner_text("main")
+    move_course_session(open_browser(PHONE, label="patient", **HTTPS), link, 4)
     stack.email_to("cody@example.com", "has a new time")

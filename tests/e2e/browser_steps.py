@@ -117,3 +117,39 @@ def confirmation_email(mailbox, address):
             return found[-1]
         time.sleep(0.1)
     raise AssertionError(f"no confirmation email to {address}")
+
+
+def plan_and_book_course(visit, base_url, intake_id, first_day, template="KAP sublingual, adult (8 sessions)"):
+    """A clinician plans a course from the intake record at 10:00, records both gates and books every session."""
+    page = visit.page
+    page.goto(f"{base_url}/staff/intakes/{intake_id}")
+    page.get_by_role("link", name="Plan a treatment course").click()
+    visit.check("plan-empty")
+    page.get_by_label("Course template").select_option(label=template)
+    page.get_by_label("First session’s date").fill(first_day.isoformat())
+    page.get_by_label("Time of day for the sessions").fill("10:00")
+    page.get_by_role("button", name="Propose every session").click()
+    visit.check("plan-proposed")
+    assert "Still missing" in page.inner_text("main")
+    page.get_by_role("button", name="Record clearance").click()
+    page.get_by_role("button", name=re.compile("Record: signed")).click()
+    visit.check("plan-ready")
+    page.get_by_role("button", name=re.compile(r"Book all \d+ sessions")).click()
+    page.wait_for_url(re.compile(r"/staff/courses/"))
+    visit.check("course")
+
+
+def move_course_session(visit, link, number):
+    """The patient opens a session's emailed link and moves session `number` to the second time offered; returns it."""
+    page = visit.page
+    page.goto(link)
+    visit.check("manage-course")
+    page.get_by_role("link", name=f"Move session {number}").click()
+    visit.check("move-session")
+    option = page.get_by_role("radio").nth(1)
+    option.check()
+    chosen = option.get_attribute("value")
+    page.get_by_role("button", name="Move my session").click()
+    visit.check("moved")
+    assert "Your session has moved" in page.inner_text("main")
+    return chosen

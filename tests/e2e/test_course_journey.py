@@ -10,6 +10,7 @@ from kapclinic.core.timezones import now_utc
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking
+from tests.e2e.browser_steps import move_course_session, plan_and_book_course
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.helpers import seed_course_template, seed_offering
 from tests.intake_answers import submit_intake
@@ -37,26 +38,9 @@ def test_a_clinician_books_a_course_and_the_patient_moves_an_integration_session
         db.session.commit()
 
     clinician = open_browser(DESKTOP, label="clinician")
-    page = clinician.page
     clinician.sign_in(live_server, "rowan@clinic.example.org")
-    page.goto(f"{live_server.url}/staff/intakes/{intake_id}")
-    page.get_by_role("link", name="Plan a treatment course").click()
-    clinician.check("plan-empty")
-    first_day = (now_utc() + timedelta(days=10)).date()
-    page.get_by_label("Course template").select_option(label="KAP sublingual, adult (8 sessions)")
-    page.get_by_label("First session’s date").fill(first_day.isoformat())
-    page.get_by_label("Time of day for the sessions").fill("10:00")
-    page.get_by_role("button", name="Propose every session").click()
-    clinician.check("plan-proposed")
-    assert page.locator("li.course-session").count() == 8
-    assert "Still missing" in page.inner_text("main")
-    page.get_by_role("button", name="Record clearance").click()
-    page.get_by_role("button", name=re.compile("Record: signed")).click()
-    clinician.check("plan-ready")
-    page.get_by_role("button", name="Book all 8 sessions").click()
-    page.wait_for_url(re.compile(r"/staff/courses/"))
-    clinician.check("course")
-    assert "The course is booked: 8 sessions" in page.inner_text("main")
+    plan_and_book_course(clinician, live_server.url, intake_id, (now_utc() + timedelta(days=10)).date())
+    assert "The course is booked: 8 sessions" in clinician.page.inner_text("main")
     assert len(_sessions(live_server.app)) == 8
 
     # The patient, on a phone, opens the link in the email of session 4 (the first integration session).
@@ -64,19 +48,10 @@ def test_a_clinician_books_a_course_and_the_patient_moves_an_integration_session
     link = re.search(r"(http://127\.0\.0\.1:\d+/manage/\S+)", message.get_body(("plain",)).get_content()).group(1)
     patient = open_browser(PHONE, label="patient")
     patient.page.goto(link)
-    patient.check("manage-course")
     main = patient.page.inner_text("main")
     assert "Your course: 8 sessions" in main and main.count("please call us") == 3
     before = _sessions(live_server.app)[3].start_dt
-    patient.page.get_by_role("link", name="Move session 4").click()
-    patient.check("move-session")
-    options = patient.page.get_by_role("radio")
-    assert options.count() >= 2
-    options.nth(1).check()
-    chosen = options.nth(1).get_attribute("value")
-    patient.page.get_by_role("button", name="Move my session").click()
-    patient.check("moved")
-    assert "Your session has moved" in patient.page.inner_text("main")
+    chosen = move_course_session(patient, link, 4)
     moved = _sessions(live_server.app)[3].start_dt
     assert moved == datetime.fromisoformat(chosen.replace("Z", "+00:00"))
     treatment = _sessions(live_server.app)[2].start_dt

@@ -17,7 +17,7 @@ from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.courses.models import Course
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.helpers import seed_course_template, seed_offering, sign_in
+from tests.helpers import patient_json, seed_course_template, seed_offering, sign_in
 from tests.intake_answers import submit_intake
 
 pytestmark = pytest.mark.both_databases
@@ -74,6 +74,12 @@ def _hidden(page, form_action_fragment):
         1
     )
     return {name: unescape(value) for name, value in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+
+
+def _someone_else_books(client, offering, start, email):
+    """Another patient books the course's clinician at `start` (through the public API)."""
+    body = patient_json(offering, instant_param(start), email=email, tz="UTC", clinician_id=offering.clinician_id)
+    return client.post("/api/v1/bookings", json={**body, "date_of_birth": "1980-01-01"})
 
 
 def _record_gates(intake_id, prescriber, desk):
@@ -160,19 +166,7 @@ def test_a_taken_time_is_reported_on_its_own_session_with_alternatives_that_keep
     first = _first_day()
     # Someone else books the clinician at 10:00 on the day the first treatment session would be.
     taken = datetime.combine(first + timedelta(days=2), time(10), UTC)
-    other = client.post(
-        "/api/v1/bookings",
-        json={
-            "type": "first-consultation",
-            "start": instant_param(taken),
-            "name": "Other Person",
-            "email": "other.person@example.com",
-            "phone": "+1 212 555 0144",
-            "date_of_birth": "1980-01-01",
-            "tz": "UTC",
-            "clinician_id": offering.clinician_id,
-        },
-    )
+    other = _someone_else_books(client, offering, taken, "other.person@example.com")
     assert other.status_code == 201, other.json
     plan = desk.get(_plan_path(ready_intake, course_template)).text
     flagged = re.findall(r'<li class="course-session has-error" id="session-(\d+)">', plan)
@@ -193,19 +187,7 @@ def test_a_commit_whose_time_was_taken_meanwhile_names_that_session_and_books_no
     _record_gates(ready_intake, prescriber, desk)
     fields = _hidden(desk.get(_plan_path(ready_intake, course_template)).text, "/course")
     integration = datetime.combine(_first_day() + timedelta(days=9), time(10), UTC)
-    other = client.post(
-        "/api/v1/bookings",
-        json={
-            "type": "first-consultation",
-            "start": instant_param(integration),
-            "name": "Quick Person",
-            "email": "quick@example.com",
-            "phone": "+1 212 555 0145",
-            "date_of_birth": "1980-01-01",
-            "tz": "UTC",
-            "clinician_id": offering.clinician_id,
-        },
-    )
+    other = _someone_else_books(client, offering, integration, "quick@example.com")
     assert other.status_code == 201
     refused = desk.post(f"/staff/intakes/{ready_intake}/course", data=fields)
     assert refused.status_code == 409
