@@ -105,10 +105,6 @@ def active_templates():
     return [template for template in templates if template.current is not None]
 
 
-def version_by_id(version_id):
-    return db.session.get(CourseTemplateVersion, version_id)
-
-
 def course_by_public_id(public_id, for_update=False):
     query = select(Course).where(Course.public_id == public_id)
     if for_update:
