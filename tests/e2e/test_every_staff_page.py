@@ -16,11 +16,12 @@ from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.notifications.models import OutboxMessage
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
 from tests.e2e.conftest import PHONE
 from tests.helpers import seed_offering
-from tests.intake_answers import submit_intake
+from tests.intake_answers import book_for_intake, submit_intake
 
 # Files, not pages: downloads a browser saves.
 DOWNLOADS = (".ics", ".csv", ".json")
@@ -37,6 +38,8 @@ def _url_values(app, offering):
             "clinician_id": clinician_id,
             "intake_id": db.session.scalar(select(Intake.id)),
             "public_id": db.session.scalar(select(Booking.public_id).order_by(Booking.id)),
+            "patient_id": db.session.scalar(select(Patient.public_id).order_by(Patient.id)),
+            "other_patient_id": db.session.scalar(select(Patient.public_id).order_by(Patient.id.desc())),
             "user_id": db.session.scalar(select(StaffUser.id).where(StaffUser.role == Role.FRONT_DESK)),
             "clinician_user_id": db.session.scalar(select(StaffUser.id).where(StaffUser.role == Role.CLINICIAN)),
             "type_id": db.session.scalar(select(ConsultationType.id)),
@@ -78,6 +81,10 @@ def test_every_staff_page_passes_axe_on_a_phone(live_server, open_browser, mailb
     live_server.add_staff(Role.FRONT_DESK, "desk@clinic.example.org", "Dee Desk")
     live_server.add_staff(Role.ADMIN, "admin@clinic.example.org", "Ada Admin")
     live_server.add_staff(Role.CLINICIAN, "dr@clinic.example.org", "Dr Lee", clinician_id=offering.clinician_id)
+    # A second patient, whose record the merge page compares with the first's.
+    book_for_intake(
+        live_server.seeding_app.test_client(), offering, mailbox, slot=4, name="Pat Other", email="pat@example.com"
+    )
     values = _url_values(live_server.app, offering)
     pages = _staff_pages(live_server.app, values)
     assert len(pages) >= 20, pages
