@@ -81,6 +81,7 @@ def register_blueprints(app):
     app.url_map.converters["id"] = RowIdConverter
     from kapclinic.accounts.views import blueprint as accounts_blueprint
     from kapclinic.admin.brand import blueprint as brand_blueprint
+    from kapclinic.admin.course_views import blueprint as course_templates_blueprint
     from kapclinic.admin.views import blueprint as admin_blueprint
     from kapclinic.api.views import blueprint as api_blueprint
     from kapclinic.frontdesk.caller_views import blueprint as callers_blueprint
@@ -100,6 +101,7 @@ def register_blueprints(app):
     app.register_blueprint(workspace_blueprint)
     app.register_blueprint(feeds_blueprint)
     app.register_blueprint(admin_blueprint)
+    app.register_blueprint(course_templates_blueprint)
     app.register_blueprint(brand_blueprint)
     app.register_blueprint(frontdesk_blueprint)
     app.register_blueprint(callers_blueprint)

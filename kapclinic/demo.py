@@ -1,4 +1,4 @@
-"""`flask demo-data`: clinicians, consultation types, hours and a few bookings to try the app with."""
+"""`flask demo-data`: clinicians, consultation types, a course template, hours and bookings to try the app with."""
 
 from datetime import time, timedelta
 
@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from kapclinic.accounts import services as accounts
 from kapclinic.accounts.models import Role
+from kapclinic.core.clinic import clinic
 from kapclinic.core.crypto import blind_index
 from kapclinic.core.timezones import now_utc
+from kapclinic.courses.models import CourseTemplate, CourseTemplateVersion
 from kapclinic.extensions import db
 from kapclinic.intake import services as intakes
 from kapclinic.intake.sample_answers import sample_form
@@ -82,6 +84,51 @@ DEMO_TYPES = (
     ),
 )
 
+# Offered only inside a treatment course, never on the booking pages. Neutral names: patients' emails and
+# calendars show them. slug, name, description, minutes, buffer after, modality, patients may move it, change window
+DEMO_COURSE_TYPES = (
+    (
+        "course-preparation",
+        "Preparation session",
+        "A conversation with your clinician before treatment: what to expect, your intentions, and safety.",
+        50,
+        10,
+        Modality.VIDEO,
+        True,
+        None,
+    ),
+    (
+        "course-treatment",
+        "Treatment session",
+        "A longer session at the clinic with your clinician. Plan for someone to take you home afterwards.",
+        180,
+        30,
+        Modality.IN_PERSON,
+        False,  # the clinic moves it: the room and the clinician's afternoon are held for it
+        48,
+    ),
+    (
+        "course-integration",
+        "Integration session",
+        "A conversation with your clinician a few days after a treatment session.",
+        50,
+        10,
+        Modality.VIDEO,
+        True,
+        None,
+    ),
+)
+DEMO_COURSE_TEMPLATE = {
+    "slug": "kap-sublingual-adult",
+    "name": "KAP sublingual, adult",
+    "preparation_count": 2,
+    "cycles": 3,
+    "integration_min_days": 1,
+    "integration_max_days": 3,
+    "min_days_between_dosing": 6,
+    "min_days_after_preparation": 1,
+}
+
 DEMO_PASSWORD = "kapclinic-demo"
 DEMO_STAFF = (
     ("admin@example.org", "Ada Admin", Role.ADMIN),
@@ -138,6 +185,55 @@ def _ensure_types(clinicians):
                 clinicians=offered_by,
             )
         )
+
+
+def _ensure_course_types(clinicians):
+    """The course-only session types, offered by every demo clinician; return them by slug."""
+    types = {}
+    for slug, name, description, minutes, buffer_after, modality, movable, window in DEMO_COURSE_TYPES:
+        consultation_type = db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug))
+        if consultation_type is None:
+            consultation_type = ConsultationType(
+                slug=slug,
+                name=name,
+                description=description,
+                duration_minutes=minutes,
+                buffer_after_minutes=buffer_after,
+                min_notice_minutes=12 * 60,
+                horizon_days=90,
+                slot_step_minutes=30,
+                modality=modality,
+                location=(clinic().address or DEMO_TYPES[1][6]) if modality is Modality.IN_PERSON else "",
+                video_link="https://video.clinic.example.org/" if modality is Modality.VIDEO else "",
+                course_only=True,
+                patient_bookable=movable,
+                change_window_hours=window,
+                clinicians=clinicians,
+            )
+            db.session.add(consultation_type)
+        types[slug] = consultation_type
+    return types
+
+
+def _ensure_course_template(types, now):
+    """The demo course template as version 1, unless its short name is taken (an admin may have saved more since)."""
+    values = dict(DEMO_COURSE_TEMPLATE)
+    slug, name = values.pop("slug"), values.pop("name")
+    if db.session.scalar(select(CourseTemplate.id).where(CourseTemplate.slug == slug)):
+        return 0
+    template = CourseTemplate(slug=slug, name=name, created_dt=now)
+    template.versions.append(
+        CourseTemplateVersion(
+            number=1,
+            created_dt=now,
+            preparation_type=types["course-preparation"],
+            dosing_type=types["course-treatment"],
+            integration_type=types["course-integration"],
+            **values,
+        )
+    )
+    db.session.add(template)
+    return 1
 
 
 def _ensure_staff(clinicians, now):
@@ -229,6 +325,9 @@ def demo_data_command():
     clinicians = _ensure_clinicians()
     db.session.flush()
     _ensure_types(clinicians)
+    course_types = _ensure_course_types(clinicians)
+    db.session.flush()
+    templates = _ensure_course_template(course_types, now_utc())
     db.session.flush()
     made = _ensure_bookings()
     db.session.flush()
@@ -237,7 +336,8 @@ def demo_data_command():
     db.session.commit()
     deliver_committed()
     click.echo(
-        f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types, {made} new bookings, "
+        f"demo data ready: {len(clinicians)} clinicians, {len(DEMO_TYPES)} consultation types and "
+        f"{len(DEMO_COURSE_TYPES)} course session types, {templates} new course template(s), {made} new bookings, "
         f"{filled} submitted intakes"
     )
     click.echo(f"staff logins (password {DEMO_PASSWORD}): {', '.join(logins)}")

@@ -203,6 +203,7 @@ TYPE_FORM = {
     "location": "",
     "video_link": "",
     "is_active": "y",
+    "patient_bookable": "y",  # on by default: the browser sends the ticked box
 }
 
 
@@ -260,6 +261,7 @@ def give_weekly_hours(app, clinician_id, start=time(8), end=time(18)):
 class CourseTemplateSeed:
     version_id: int
     type_ids: dict  # kind -> consultation type id
+    template_id: int
 
 
 def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minutes=180, **shape):
@@ -320,14 +322,14 @@ def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minu
         )
         db.session.add_all([*types.values(), template, version])
         db.session.commit()
-        seed = CourseTemplateSeed(version.id, {kind: kind_type.id for kind, kind_type in types.items()})
+        seed = CourseTemplateSeed(version.id, {kind: kind_type.id for kind, kind_type in types.items()}, template.id)
     return seed
 
 
-def open_test_course(patient_email, version_id, actor_id, first_day_offset=10):
+def open_test_course(patient_email, version_id, actor_id, first_day_offset=10, first_time=time(10)):
     """Return a function (for an app context) that records every gate and opens a course for the patient
-    booked with this address, its first session at 10:00 UTC `first_day_offset` days ahead; it returns the
-    course's URL values."""
+    booked with this address, its first session at `first_time` UTC `first_day_offset` days ahead; it returns
+    the course's URL values."""
 
     def load():
         from datetime import UTC, datetime
@@ -354,7 +356,7 @@ def open_test_course(patient_email, version_id, actor_id, first_day_offset=10):
                 )
             )
         version = db.session.get(CourseTemplateVersion, version_id)
-        first = datetime.combine((now + timedelta(days=first_day_offset)).date(), time(10), UTC)
+        first = datetime.combine((now + timedelta(days=first_day_offset)).date(), first_time, UTC)
         plan = courses.propose(version, booking.clinician, booking.patient, first, now)
         starts = [proposal.start_dt for proposal in plan.proposals]
         course = courses.open_course(

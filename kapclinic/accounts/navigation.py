@@ -67,6 +67,7 @@ def _sections(user):
                 url_for("admin.consultation_types"),
                 ("admin.consultation_types", "admin.edit_type"),
             ),
+            ("Course templates", url_for("course_templates.index"), ("course_templates.",)),
             ("Clinic settings", url_for("admin.settings"), ("admin.settings",)),
             ("Email outbox", url_for("admin.outbox"), ("admin.outbox", "admin.retry")),
             ("Bursts", url_for("admin.bursts"), ("admin.bursts", "admin.cancel_burst")),

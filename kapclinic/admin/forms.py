@@ -5,6 +5,7 @@ import re
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     SelectChoice,
     SelectField,
@@ -87,12 +88,17 @@ def _single_line(field):
         raise ValidationError("Remove line breaks and control characters.")
 
 
-def _between(low, high):
-    """NumberRange for whole numbers of any length: NumberRange makes them floats, and a 500-digit one overflows."""
+def _between(low, high, message=None):
+    """NumberRange for whole numbers of any length: NumberRange makes them floats, and a 500-digit one overflows.
+
+    Input that is not a whole number has already been told so (the field's own message): one message is enough.
+    """
 
     def validator(form, field):
+        if field.process_errors:
+            raise StopValidation()
         if field.data is None or not low <= field.data <= high:
-            raise ValidationError(f"Enter {low} to {high}.")
+            raise ValidationError(message or f"Enter {low} to {high}.")
 
     return validator
 
@@ -132,6 +138,13 @@ class ConsultationTypeForm(BrowserForm):
         validators=[Optional(), Length(max=255), URL(require_tld=True, message="Enter a full https:// link.")],
     )
     is_active = BooleanField("Patients can book it")
+    course_only = BooleanField("Offered only as part of a treatment course")
+    patient_bookable = BooleanField("Patients may move this session themselves from their link", default=True)
+    change_window_hours = IntegerField(
+        "Patients may change it online until … hours before (empty: the clinic's setting)",
+        invalid_value_message="Enter a whole number of hours, like 48, or leave it empty.",
+        validators=[Optional(), _between(0, 168, "Enter 0 to 168 hours, or leave it empty.")],
+    )
     clinicians = CheckboxesField("Offered by", coerce=int)
 
     def validate_name(self, field):
@@ -146,6 +159,86 @@ class ConsultationTypeForm(BrowserForm):
         _single_line(field)
         if field.data and not field.data.startswith("https://"):
             raise ValidationError("Enter a full https:// link.")
+
+
+def _whole_number(label, what, low, high):
+    """A required whole number from `low` to `high`; `what` names it in each message ("the number of cycles")."""
+    return IntegerField(
+        label,
+        invalid_value_message=f"Enter {what} as a whole number, like 2.",
+        validators=[InputRequired(f"Enter {what}."), _between(low, high, f"Enter {what}: {low} to {high}.")],
+    )
+
+
+def _row_id_or_none(value):
+    """A select's value as a row id: None when none is chosen, 0 (no row's id) for anything else that is not one."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return int(text) if re.fullmatch(r"[0-9]{1,10}", text) else 0
+
+
+def _listed(form, field):
+    if field.data is not None and field.data not in {_row_id_or_none(value) for value, *_ in field.choices}:
+        raise ValidationError("Choose one of the session types listed.")
+
+
+def _session_type(label):
+    """One of the listed session types, or none (the service says when the counts need one)."""
+    return SelectField(label, coerce=_row_id_or_none, validate_choice=False, validators=[_listed])
+
+
+MAX_COURSE_SESSIONS = 10  # preparation sessions, and dosing cycles, in one course
+MAX_COURSE_DAYS = 90
+
+
+class CourseTemplateForm(BrowserForm):
+    """A course template's name and shape. The service checks the shape as the planner does, and the types."""
+
+    name = StringField("Name staff see", validators=[DataRequired("Enter a name."), Length(max=120)])
+    slug = StringField(
+        "Short name",
+        validators=[
+            DataRequired("Enter a short name."),
+            Length(max=64),
+            Regexp(r"^[a-z0-9][a-z0-9-]*\Z", message="Use lower-case letters, digits and hyphens."),
+        ],
+    )
+    is_active = BooleanField("Staff can open new courses from it", default=True)
+    preparation_count = _whole_number(
+        "Preparation sessions", "the number of preparation sessions", 0, MAX_COURSE_SESSIONS
+    )
+    preparation_type_id = _session_type("Preparation session type")
+    min_days_after_preparation = _whole_number(
+        "At least … days after a preparation session (and before the first dosing session)",
+        "the days after a preparation session",
+        0,
+        MAX_COURSE_DAYS,
+    )
+    cycles = _whole_number("Dosing cycles", "the number of dosing cycles", 0, MAX_COURSE_SESSIONS)
+    dosing_type_id = _session_type("Dosing session type")
+    integration_type_id = _session_type("Integration session type")
+    integration_min_days = _whole_number(
+        "At the earliest (days after)", "the earliest day for integration", 0, MAX_COURSE_DAYS
+    )
+    integration_max_days = _whole_number(
+        "At the latest (days after)", "the latest day for integration", 0, MAX_COURSE_DAYS
+    )
+    min_days_between_dosing = _whole_number(
+        "At least … days between dosing sessions", "the days between dosing sessions", 0, MAX_COURSE_DAYS
+    )
+    # The version the page showed: a save over someone else's newer one is refused, not made silently.
+    based_on = HiddenField()
+
+    def validate_name(self, field):
+        _single_line(field)
+
+    @property
+    def based_on_number(self):
+        """The version number the page was drawn from: None for a new template (or none sent)."""
+        return _row_id_or_none(self.based_on.data)
 
 
 def _contact_number(field):

@@ -33,6 +33,9 @@ TYPE_FIELDS = (
     "location",
     "video_link",
     "is_active",
+    "course_only",
+    "patient_bookable",
+    "change_window_hours",
 )
 
 

@@ -44,6 +44,7 @@ class AuditAction(enum.StrEnum):
     # An admin's changes to the clinic's set-up, and to staff accounts and clinician profiles
     # (subject_user names the account).
     TYPE_SAVED = "admin.type_saved"
+    COURSE_TEMPLATE_SAVED = "admin.course_template_saved"
     SETTINGS_SAVED = "admin.settings_saved"
     OUTBOX_RETRIED = "outbox.retried"
     STAFF_INVITED = "staff.invited"

@@ -6,21 +6,23 @@ it here; a route whose URL needs a value this file does not know fails, naming t
 """
 
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from sqlalchemy import func, select
 
 from kapclinic.accounts.models import Role, StaffUser
 from kapclinic.core.timezones import instant_param
+from kapclinic.courses.models import CourseTemplate
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake
 from kapclinic.intake.questionnaire import QUESTIONNAIRE_VERSION
 from kapclinic.notifications.models import OutboxMessage
+from kapclinic.patients.models import Patient
 from kapclinic.scheduling.models import Booking, Clinician, ConsultationType, TimeOff
 from kapclinic.workspace import services as workspace
 from tests.e2e.conftest import PHONE
-from tests.helpers import seed_offering
-from tests.intake_answers import submit_intake
+from tests.helpers import open_test_course, seed_course_template, seed_offering
+from tests.intake_answers import book_for_intake, submit_intake
 
 # Files, not pages: downloads a browser saves.
 DOWNLOADS = (".ics", ".csv", ".json")
@@ -37,11 +39,14 @@ def _url_values(app, offering):
             "clinician_id": clinician_id,
             "intake_id": db.session.scalar(select(Intake.id)),
             "public_id": db.session.scalar(select(Booking.public_id).order_by(Booking.id)),
+            "patient_id": db.session.scalar(select(Patient.public_id).order_by(Patient.id)),
+            "other_patient_id": db.session.scalar(select(Patient.public_id).order_by(Patient.id.desc())),
             "user_id": db.session.scalar(select(StaffUser.id).where(StaffUser.role == Role.FRONT_DESK)),
             "clinician_user_id": db.session.scalar(select(StaffUser.id).where(StaffUser.role == Role.CLINICIAN)),
             "type_id": db.session.scalar(select(ConsultationType.id)),
             "message_id": db.session.scalar(select(func.min(OutboxMessage.id))),
             "time_off_id": db.session.scalar(select(TimeOff.id)),
+            "template_id": db.session.scalar(select(func.min(CourseTemplate.id))),
             "slug": offering.slug,
             "version": QUESTIONNAIRE_VERSION,
             "day": first_day.isoformat(),
@@ -50,6 +55,13 @@ def _url_values(app, offering):
         }
         db.session.rollback()
     return values
+
+
+def _staff_id(app, email):
+    with app.app_context():
+        user_id = db.session.scalar(select(StaffUser.id).where(StaffUser.email == email))
+        db.session.rollback()
+    return user_id
 
 
 def _staff_pages(app, values):
@@ -78,7 +90,17 @@ def test_every_staff_page_passes_axe_on_a_phone(live_server, open_browser, mailb
     live_server.add_staff(Role.FRONT_DESK, "desk@clinic.example.org", "Dee Desk")
     live_server.add_staff(Role.ADMIN, "admin@clinic.example.org", "Ada Admin")
     live_server.add_staff(Role.CLINICIAN, "dr@clinic.example.org", "Dr Lee", clinician_id=offering.clinician_id)
-    values = _url_values(live_server.app, offering)
+    # A second patient, whose record the merge page compares with the first's.
+    book_for_intake(
+        live_server.seeding_app.test_client(), offering, mailbox, slot=4, name="Pat Other", email="pat@example.com"
+    )
+    template = seed_course_template(live_server.app, offering.clinician_id)
+    admin_id = _staff_id(live_server.app, "admin@clinic.example.org")
+    with live_server.seeding_app.app_context():  # the app the patients booked through (its blind index key)
+        # 16:00 UTC is within the New York clinician's hours all year.
+        course = open_test_course("una@example.com", template.version_id, admin_id, first_time=time(16))()
+        db.session.commit()
+    values = {**_url_values(live_server.app, offering), **course}
     pages = _staff_pages(live_server.app, values)
     assert len(pages) >= 20, pages
 

@@ -24,6 +24,7 @@ SAMPLE_VALUES = {
     "message_id": "1",
     "slug": "first-consultation",
     "key": "about",
+    "template_id": "1",
 }
 
 

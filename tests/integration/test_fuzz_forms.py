@@ -657,6 +657,47 @@ def test_course_forms(app, front_desk, course_world, data):
 
 
 @pytest.fixture
+def course_template(app, offering):
+    """A course template at version 1, with three course-only session types the fuzzed form may choose."""
+    return helpers.seed_course_template(app, offering.clinician_id)
+
+
+def course_template_form(seeded, based_on):
+    """The course template form's fields: a valid shape (or a strategy for one) and the seeded types."""
+    types = seeded.type_ids
+    return {
+        "name": "KAP sublingual, adult",
+        "slug": st.uuids().map(lambda key: f"course-{key.hex[:8]}"),
+        "is_active": st.sampled_from(["y", ""]),
+        "preparation_count": st.sampled_from(["0", "2", "10"]),
+        "preparation_type_id": str(types["preparation"]),
+        "min_days_after_preparation": "1",
+        "cycles": st.sampled_from(["1", "3", "10"]),
+        "dosing_type_id": str(types["dosing"]),
+        "integration_type_id": str(types["integration"]),
+        "integration_min_days": "1",
+        "integration_max_days": st.sampled_from(["1", "3", "90"]),
+        "min_days_between_dosing": "6",
+        "based_on": str(based_on),
+    }
+
+
+@FUZZ
+@given(data=st.data())
+def test_course_template_forms(app, admin, course_template, data):
+    """Adding a course template, and saving the next version of one from the version the page showed."""
+    from kapclinic.courses.models import CourseTemplate
+
+    current = run_in(app, lambda: db.session.get(CourseTemplate, course_template.template_id).current.number)
+    path = data.draw(
+        st.sampled_from(
+            ["/staff/admin/course-templates/new", f"/staff/admin/course-templates/{course_template.template_id}"]
+        )
+    )
+    submit(app, admin.client, path, data.draw(form_bodies(course_template_form(course_template, current))))
+
+
+@pytest.fixture
 def patient_booking(book):
     """A booking whose manage path follows it: a reschedule issues a new link (the one before it works once more)."""
     return SimpleNamespace(manage=book().manage)
@@ -1258,6 +1299,8 @@ FUZZED_POST_ENDPOINTS = {
     "workspace.cancel_booking": test_schedule_cancel_form,
     "workspace.mark_outcome": test_schedule_outcome_form,
     "admin.edit_type": test_consultation_type_forms,
+    "course_templates.new_template": test_course_template_forms,
+    "course_templates.edit_template": test_course_template_forms,
     "admin.new_user": test_staff_user_forms,
     "admin.edit_user": test_staff_user_forms,
     "admin.settings": test_clinic_settings_form,

@@ -201,6 +201,12 @@ ROUTE_MATRIX = {
     ("admin.retry_all_failed", "POST"): ADMIN_ONLY,
     ("admin.bursts", "GET"): ADMIN_ONLY,
     ("admin.cancel_burst", "POST"): ADMIN_ONLY,
+    # Course templates (admin).
+    ("course_templates.index", "GET"): ADMIN_ONLY,
+    ("course_templates.new_template", "GET"): ADMIN_ONLY,
+    ("course_templates.new_template", "POST"): ADMIN_ONLY,
+    ("course_templates.edit_template", "GET"): ADMIN_ONLY,
+    ("course_templates.edit_template", "POST"): ADMIN_ONLY,
 }
 
 # POSTs are sent an empty form, which allowed roles see refused; these views would instead act
@@ -350,6 +356,7 @@ def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
     app.test_cli_runner().invoke(args=["worker", "--once"])  # the worker turns a reset request into its email
     links["reset"] = _link(mailbox, staff["front_desk"].email, r"https://clinic\.example\.org/staff/reset/(\S+)")
     links["feed"] = in_app(lambda: workspace.rotate_feed_token(db.session.get(Clinician, own.clinician_id)))
+    own_template = seed_course_template(app, own.clinician_id)
 
     shared = in_app(
         lambda: {
@@ -361,11 +368,10 @@ def world(app, mailbox, create_staff, create_staff_for_clinician, in_app):
             "version": QUESTIONNAIRE_VERSION,
             "key": "about",
             "day": "2099-01-01",  # no override there: removing it changes nothing
+            "template_id": own_template.template_id,
         }
     )
-    own_course = in_app(
-        open_test_course("teen@example.com", seed_course_template(app, own.clinician_id).version_id, staff["admin"].id)
-    )
+    own_course = in_app(open_test_course("teen@example.com", own_template.version_id, staff["admin"].id))
     other_course = in_app(
         open_test_course(
             "other@example.com", seed_course_template(app, other.clinician_id).version_id, staff["admin"].id
