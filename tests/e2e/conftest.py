@@ -50,7 +50,10 @@ def live_server(make_app, sqlite_url):
     app.config["PUBLIC_BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(app, url, make_app(sqlite_url, DATA_KEYS=app.config["DATA_KEYS"]))
+    # The same keys, so what either app writes the other reads (answers) and finds (patients).
+    yield LiveServer(
+        app, url, make_app(sqlite_url, DATA_KEYS=app.config["DATA_KEYS"], INDEX_KEY=app.config["INDEX_KEY"])
+    )
     server.shutdown()
     server.server_close()
     thread.join(5)

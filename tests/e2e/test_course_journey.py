@@ -1,4 +1,4 @@
-"""A treatment course end to end: a clinician plans and books it from a ready intake, the patient moves a session."""
+"""A course end to end: an admin adds the template, a clinician books a course, the patient moves a session."""
 
 import re
 from datetime import datetime, timedelta
@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from kapclinic.accounts.models import Role
 from kapclinic.core.timezones import now_utc
+from kapclinic.courses.models import CourseTemplate
 from kapclinic.extensions import db
 from kapclinic.intake.models import Intake, ReviewStatus
 from kapclinic.scheduling.models import Booking
@@ -27,10 +28,39 @@ def _sessions(app):
     return rows
 
 
+def _admin_adds_the_template(live_server, open_browser, seeded):
+    """An admin adds "KAP sublingual, adult" from the staff navigation, with the session types already set up."""
+    live_server.add_staff(Role.ADMIN, "ada@clinic.example.org", "Ada Admin")
+    admin = open_browser(DESKTOP, label="admin")
+    page = admin.page
+    admin.sign_in(live_server, "ada@clinic.example.org")
+    page.get_by_role("navigation", name="Staff sections").get_by_role("link", name="Course templates").click()
+    page.get_by_role("link", name="Add a course template").click()
+    admin.check("new-template")
+    page.get_by_label("Name staff see").fill("KAP sublingual, adult")
+    page.get_by_label("Short name").fill("kap-sublingual-adult")
+    page.get_by_label("Preparation sessions").fill("2")
+    page.get_by_label("Preparation session type").select_option(str(seeded.type_ids["preparation"]))
+    page.get_by_label("At least … days after a preparation session").fill("1")
+    page.get_by_label("Dosing cycles").fill("3")
+    page.get_by_label("Dosing session type").select_option(str(seeded.type_ids["dosing"]))
+    page.get_by_label("Integration session type").select_option(str(seeded.type_ids["integration"]))
+    page.get_by_label("At the earliest (days after)").fill("1")
+    page.get_by_label("At the latest (days after)").fill("3")
+    page.get_by_label("At least … days between dosing sessions").fill("6")
+    page.get_by_role("button", name="Add the template").click()
+    admin.check("template-added")
+    assert "KAP sublingual, adult" in page.inner_text("main")
+
+
 def test_a_clinician_books_a_course_and_the_patient_moves_an_integration_session(live_server, open_browser, mailbox):
     app = live_server.seeding_app
     offering = seed_offering(app, "first-consultation")
-    seed_course_template(app, offering.clinician_id)
+    seeded = seed_course_template(app, offering.clinician_id)
+    with app.app_context():  # its session types stay; the admin adds the template itself
+        db.session.get(CourseTemplate, seeded.template_id).is_active = False
+        db.session.commit()
+    _admin_adds_the_template(live_server, open_browser, seeded)
     live_server.add_staff(Role.CLINICIAN, "rowan@clinic.example.org", "Rowan Hale", clinician_id=offering.clinician_id)
     intake_id = submit_intake(app, offering, mailbox, 0, "Robin Course", "robin@example.com")
     with app.app_context():

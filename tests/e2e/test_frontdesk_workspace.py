@@ -35,7 +35,7 @@ def _queue_shows_the_filtered_view(page):
     rows = page.locator("tbody tr").all_inner_texts()
     assert len(rows) == 1 and "Una Urgent" in rows[0], rows
     assert page.get_by_label("Status", exact=True).input_value() == "awaiting_review"
-    assert page.get_by_label("Name or email").input_value() == "una"
+    assert page.get_by_label("Name, email or phone").input_value() == "una"
 
 
 def test_a_filtered_queue_survives_the_record_and_back_and_the_day_sheet_prints(live_server, open_browser, mailbox):
@@ -58,7 +58,7 @@ def test_a_filtered_queue_survives_the_record_and_back_and_the_day_sheet_prints(
     assert len(page.locator("tbody tr").all_inner_texts()) == 2
 
     page.get_by_label("Status", exact=True).select_option("awaiting_review")
-    page.get_by_label("Name or email").fill("una")
+    page.get_by_label("Name, email or phone").fill("una")
     with page.expect_navigation():
         page.get_by_role("button", name="Filter").click()
     filtered_url = page.url

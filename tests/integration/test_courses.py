@@ -446,3 +446,37 @@ def test_every_session_gets_its_reminder_as_a_session(app, booked_course, mailbo
     subjects = [message["Subject"] for message in mailbox.messages if message["To"] == "robin@example.com"]
     assert len(subjects) == len(sessions)
     assert all(subject.startswith("Reminder: your session with") for subject in subjects)
+
+
+@pytest.mark.parametrize(
+    "back",
+    ["https://evil.example/steal", "javascript:alert(1)", "//evil.example/x", "/staff/intakes/1/course?x=1//evil"],
+)
+def test_the_gate_form_returns_only_to_its_own_plan_page(app, desk, ready_intake, back):
+    own = f"/staff/intakes/{ready_intake}/course"
+    answer = desk.post(
+        f"/staff/intakes/{ready_intake}/gates", data={"kind": "treatment_consent", "outcome": "signed", "back": back}
+    )
+    assert answer.status_code == 303 and answer.headers["Location"] == own
+    kept = desk.post(
+        f"/staff/intakes/{ready_intake}/gates",
+        data={"kind": "treatment_consent", "outcome": "signed", "back": f"{own}?template=1"},
+    )
+    assert kept.headers["Location"] == f"{own}?template=1"
+
+
+def test_over_long_and_marked_up_input_is_refused_with_nothing_written(app, desk, prescriber, ready_intake):
+    long_note = prescriber.post(
+        f"/staff/intakes/{ready_intake}/gates",
+        data={"kind": "medical_clearance", "outcome": "waived", "note": "x" * 501},
+    )
+    assert long_note.status_code == 303
+    marked = desk.get(
+        f"/staff/intakes/{ready_intake}/course?template=<script>alert(1)</script>&first_day=x&first_time=y"
+    )
+    assert marked.status_code == 400 and "<script>alert(1)</script>" not in marked.text
+    with app.app_context():
+        from kapclinic.courses.models import TreatmentGate
+
+        assert db.session.scalar(select(func.count(TreatmentGate.id))) == 0
+        db.session.rollback()

@@ -41,7 +41,8 @@ def test_every_form_post_without_its_csrf_token_is_refused_and_writes_nothing(ma
     offering = seed_offering(app, "first-consultation")
     intake_path = book_for_intake(app.test_client(), offering, mailbox)  # the API needs no token: it takes JSON only
     # Every step answered (through an app without the check, on the same database), so review reaches its own check.
-    complete_steps(make_app(sqlite_url, DATA_KEYS=app.config["DATA_KEYS"]).test_client(), intake_path, ADULT_STEPS)
+    same_keys = {"DATA_KEYS": app.config["DATA_KEYS"], "INDEX_KEY": app.config["INDEX_KEY"]}
+    complete_steps(make_app(sqlite_url, **same_keys).test_client(), intake_path, ADULT_STEPS)
     token = intake_path.split("/")[2]
     values = {**SAMPLE_VALUES, "token": token}
     client = app.test_client()
