@@ -397,4 +397,5 @@ def move_options(course, booking, now, by_staff):
     window = _window(booking.start_dt, version)
     calendar = _calendar(course.clinician, window, now, exclude_booking_id=booking.id)
     busy = scheduling.patient_commitments(booking.patient, window, now, exclude_booking_id=booking.id)
-    return plan.move_options(steps, calendar, _course_starts(course), booking.course_step, now, busy)
+    # The planner picks the times (the same time of day first, then the nearest); people read them in order.
+    return sorted(plan.move_options(steps, calendar, _course_starts(course), booking.course_step, now, busy))
