@@ -38,6 +38,7 @@ from kapclinic.scheduling.slots import Interval
 KIND_LABELS = {plan.PREPARATION: "Preparation", plan.DOSING: "Treatment", plan.INTEGRATION: "Integration"}
 SPACING_PROBLEMS = ("too_soon", "too_late")
 OVERRIDE_REASON_MAX = 200
+MOVE_TIMES_PER_DAY = 4
 NOTE_MAX = 500
 # The calendar a course is planned against: a little before its first session and far enough
 # past it for every gap and every alternative (the planner cuts it to each session's days).
@@ -114,6 +115,14 @@ def course_by_public_id(public_id, for_update=False):
 
 def courses_of(patient):
     return db.session.scalars(select(Course).where(Course.patient_id == patient.id).order_by(Course.id.desc())).all()
+
+
+def running_course(patient, now):
+    """The patient's open course with a session still to come, if any (a patient has one at a time)."""
+    for course in courses_of(patient):
+        if course.is_open and course.upcoming_sessions(now):
+            return course
+    return None
 
 
 def course_of(booking):
@@ -252,6 +261,11 @@ def open_course(actor, version, clinician, booked_from, starts, now, idempotency
         return earlier
     if not version.template.is_active:
         raise CourseError("This course template is no longer in use. Please choose another.")
+    if running_course(patient, now) is not None:
+        raise CourseError(
+            "This patient already has a course with sessions to come. One course at a time keeps its spacing "
+            "rules whole: move its sessions, or cancel it first."
+        )
     missing = missing_gates(patient, version, starts)
     if missing:
         raise GatesMissing(missing)
@@ -356,7 +370,9 @@ def move_session(booking, new_start, now, actor=None, override_reason=""):
         reason = " ".join((override_reason or "").split())[:OVERRIDE_REASON_MAX]
         spacing = problem.code in SPACING_PROBLEMS
         if not (actor is not None and spacing and reason):
-            raise MoveRefused(problem.message, verdict.alternatives, spacing=spacing and actor is not None)
+            staff_may_override = spacing and actor is not None
+            message = problem.message + (" To go ahead anyway, give the reason." if staff_may_override else "")
+            raise MoveRefused(message, verdict.alternatives, spacing=staff_may_override)
         overridden = True
     token = scheduling.reschedule(booking, new_start, now, by_staff=actor is not None, course_rules_checked=True)
     if actor is not None:
@@ -397,5 +413,12 @@ def move_options(course, booking, now, by_staff):
     window = _window(booking.start_dt, version)
     calendar = _calendar(course.clinician, window, now, exclude_booking_id=booking.id)
     busy = scheduling.patient_commitments(booking.patient, window, now, exclude_booking_id=booking.id)
-    # The planner picks the times (the same time of day first, then the nearest); people read them in order.
-    return sorted(plan.move_options(steps, calendar, _course_starts(course), booking.course_step, now, busy))
+    ranked = plan.move_options(steps, calendar, _course_starts(course), booking.course_step, now, busy, limit=200)
+    # A few times on each allowed day (the planner's ranking: same time of day first, then the nearest),
+    # so every day the rules allow is offered; people read them in time order.
+    per_day = {}
+    for start in ranked:
+        day = start.astimezone(booking.patient_zone).date()
+        if len(per_day.setdefault(day, [])) < MOVE_TIMES_PER_DAY:
+            per_day[day].append(start)
+    return sorted(start for starts in per_day.values() for start in starts)

@@ -107,6 +107,7 @@ def _plan_page(intake, status=200, refused=None, proposals=None):
         errors=errors,
         refused=refused,
         gates=courses.gates_of(intake.booking.patient),
+        running=courses.running_course(intake.booking.patient, now_utc()),
         idempotency_key=uuid.uuid4().hex,
         zone=intake.booking.clinician.zone,
         here=request.full_path,
@@ -252,7 +253,10 @@ def move_session(course_id, step):
                     courses.move_session(
                         session, start, now, actor=current_user, override_reason=request.form.get("reason", "")
                     )
-                flash(f"Session {step + 1} is moved. The patient gets an updated invite for it.")
+                flash(
+                    f"Session {step + 1} is moved to {format_moment(start, course.clinician.zone)}. "
+                    "The patient gets an updated invite for it."
+                )
                 return redirect(url_for("courses.course_page", course_id=course.public_id), 303)
             except courses.MoveRefused as error:
                 refused, alternatives, spacing, status = error.message, error.alternatives, error.spacing, 409

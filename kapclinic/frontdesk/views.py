@@ -32,6 +32,7 @@ from kapclinic.core.timezones import (
 )
 from kapclinic.core.unit_of_work import discard_changes, undone_if_refused
 from kapclinic.core.urls import public_url
+from kapclinic.courses import services as courses
 from kapclinic.frontdesk import forms, services
 from kapclinic.frontdesk.csv_safety import neutralise_row
 from kapclinic.intake import fhir
@@ -224,6 +225,7 @@ def _record_context(intake, posted="", errors=None, values=None, confirmation=No
         "booking": booking,
         "back": back,
         "back_to_day_sheet": back.startswith(url_for("frontdesk.day_sheet")),
+        "running_course": courses.running_course(booking.patient, now_utc()),
         "phone": _phone(booking.patient_phone),
         "summary": services.summary(intake, sections),
         "status_label": intake.status_label,

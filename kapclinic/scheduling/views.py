@@ -494,7 +494,10 @@ def move_course_session(token, step):
             try:
                 with undone_if_refused():
                     courses.move_session(session, start, now)
-                flash("Your session has moved. We have emailed you the new time and an updated invite.")
+                flash(
+                    f"Session {step + 1} has moved to {format_moment(start, booking.patient_zone)}. "
+                    "We have emailed you the new time and an updated invite."
+                )
                 return redirect(url_for("scheduling.manage", token=token), 303)
             except courses.MoveRefused as refused:
                 context["refused"], status = refused.message, 409

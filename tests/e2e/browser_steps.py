@@ -151,5 +151,5 @@ def move_course_session(visit, link, number):
     chosen = option.get_attribute("value")
     page.get_by_role("button", name="Move my session").click()
     visit.check("moved")
-    assert "Your session has moved" in page.inner_text("main")
+    assert f"Session {number} has moved to" in page.inner_text("main")
     return chosen

@@ -247,7 +247,10 @@ def test_the_patient_sees_every_session_and_moves_an_integration_session_within_
     first = _first_day()
     # Integration is 1-3 days after its treatment session (day 2): days 3, 4 or 5 only.
     allowed = {first + timedelta(days=offset) for offset in (3, 4, 5)}
-    assert {datetime.fromisoformat(option.replace("Z", "+00:00")).date() for option in options} <= allowed
+    # Every day the rule allows is offered, and nothing is chosen for the patient.
+    assert {datetime.fromisoformat(option.replace("Z", "+00:00")).date() for option in options} == allowed
+    assert "checked" not in move.text.split("<fieldset>")[1].split("</fieldset>")[0]
+    assert client.post(f"{booked_course['manage']}/sessions/3", data={}).status_code == 400
     chosen = next(
         option
         for option in options
@@ -479,4 +482,26 @@ def test_over_long_and_marked_up_input_is_refused_with_nothing_written(app, desk
         from kapclinic.courses.models import TreatmentGate
 
         assert db.session.scalar(select(func.count(TreatmentGate.id))) == 0
+        db.session.rollback()
+
+
+def test_one_course_at_a_time_the_second_is_refused_and_the_pages_point_to_the_first(
+    app, desk, ready_intake, course_template, booked_course
+):
+    plan = desk.get(_plan_path(ready_intake, course_template, first_day=_first_day() + timedelta(days=40))).text
+    assert "already has a course with sessions to come" in plan and "Book all" not in plan
+    assert f"/staff/courses/{booked_course['course_id']}" in plan
+    record = desk.get(f"/staff/intakes/{ready_intake}").text
+    assert f"/staff/courses/{booked_course['course_id']}" in record and "Plan a treatment course" not in record
+    starts = {
+        f"s{n}": instant_param(datetime.combine(_first_day() + timedelta(days=40 + 7 * n), time(10), UTC))
+        for n in range(8)
+    }
+    refused = desk.post(
+        f"/staff/intakes/{ready_intake}/course",
+        data={"template": str(course_template.version_id), "idempotency_key": uuid.uuid4().hex, **starts},
+    )
+    assert refused.status_code == 409 and "already has a course" in unescape(refused.text)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Course.id))) == 1
         db.session.rollback()
