@@ -53,6 +53,7 @@ DEMO_CLINICIANS = (
     ),
 )
 
+DEMO_VIDEO_SERVER = "https://video.clinic.example.org/"
 DEMO_TYPES = (
     # slug, name, description, minutes, buffer after, modality, where (for video: the server rooms are under)
     (
@@ -62,7 +63,7 @@ DEMO_TYPES = (
         60,
         15,
         Modality.VIDEO,
-        "https://video.clinic.example.org/",
+        DEMO_VIDEO_SERVER,
     ),
     (
         "initial-in-person",
@@ -164,27 +165,31 @@ def _ensure_clinicians():
     return clinicians
 
 
+def _demo_type(slug, name, description, minutes, buffer_after, modality, where, clinicians, horizon_days, **extra):
+    """A demo type: 12 hours' notice, starts on the half hour, `where` its address or video server."""
+    return ConsultationType(
+        slug=slug,
+        name=name,
+        description=description,
+        duration_minutes=minutes,
+        buffer_after_minutes=buffer_after,
+        min_notice_minutes=12 * 60,
+        horizon_days=horizon_days,
+        slot_step_minutes=30,
+        modality=modality,
+        location=where if modality is Modality.IN_PERSON else "",
+        video_link=where if modality is Modality.VIDEO else "",
+        clinicians=clinicians,
+        **extra,
+    )
+
+
 def _ensure_types(clinicians):
     for slug, name, description, minutes, buffer_after, modality, where in DEMO_TYPES:
         if db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug)):
             continue
         offered_by = clinicians if modality is not Modality.IN_PERSON else clinicians[:1]
-        db.session.add(
-            ConsultationType(
-                slug=slug,
-                name=name,
-                description=description,
-                duration_minutes=minutes,
-                buffer_after_minutes=buffer_after,
-                min_notice_minutes=12 * 60,
-                horizon_days=60,
-                slot_step_minutes=30,
-                modality=modality,
-                location=where if modality is Modality.IN_PERSON else "",
-                video_link=where if modality is Modality.VIDEO else "",
-                clinicians=offered_by,
-            )
-        )
+        db.session.add(_demo_type(slug, name, description, minutes, buffer_after, modality, where, offered_by, 60))
 
 
 def _ensure_course_types(clinicians):
@@ -193,22 +198,20 @@ def _ensure_course_types(clinicians):
     for slug, name, description, minutes, buffer_after, modality, movable, window in DEMO_COURSE_TYPES:
         consultation_type = db.session.scalar(select(ConsultationType).where(ConsultationType.slug == slug))
         if consultation_type is None:
-            consultation_type = ConsultationType(
-                slug=slug,
-                name=name,
-                description=description,
-                duration_minutes=minutes,
-                buffer_after_minutes=buffer_after,
-                min_notice_minutes=12 * 60,
-                horizon_days=90,
-                slot_step_minutes=30,
-                modality=modality,
-                location=(clinic().address or DEMO_TYPES[1][6]) if modality is Modality.IN_PERSON else "",
-                video_link="https://video.clinic.example.org/" if modality is Modality.VIDEO else "",
+            where = (clinic().address or DEMO_TYPES[1][6]) if modality is Modality.IN_PERSON else DEMO_VIDEO_SERVER
+            consultation_type = _demo_type(
+                slug,
+                name,
+                description,
+                minutes,
+                buffer_after,
+                modality,
+                where,
+                clinicians,
+                90,
                 course_only=True,
                 patient_bookable=movable,
                 change_window_hours=window,
-                clinicians=clinicians,
             )
             db.session.add(consultation_type)
         types[slug] = consultation_type
