@@ -264,6 +264,9 @@ class CourseTemplateSeed:
     template_id: int
 
 
+TREATMENT_NOTE = "Please arrange for someone to take you home afterwards."
+
+
 def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minutes=180, **shape):
     """Commit three course-only session types offered by the clinician and a template using them; return its ids.
 
@@ -306,6 +309,7 @@ def seed_course_template(app, clinician_id, preparation=2, cycles=3, dosing_minu
                 location="1 Clinic Way",
                 patient_bookable=False,
                 change_window_hours=48,
+                description=TREATMENT_NOTE,
             ),
             "integration": session_type("integration", 50),
         }

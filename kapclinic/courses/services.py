@@ -322,6 +322,7 @@ def _send_session(booking, token, course, count, now):
         session_number=booking.course_step + 1,
         session_count=count,
         session_name=booking.consultation_type.name,
+        session_about=booking.consultation_type.description,
     )
 
 

@@ -17,7 +17,7 @@ from kapclinic.core.timezones import instant_param, now_utc
 from kapclinic.courses.models import Course
 from kapclinic.extensions import db
 from kapclinic.scheduling.models import Booking, BookingStatus
-from tests.helpers import patient_json, seed_course_template, seed_offering, sign_in
+from tests.helpers import TREATMENT_NOTE, patient_json, seed_course_template, seed_offering, sign_in
 from tests.intake_answers import submit_intake
 
 pytestmark = pytest.mark.both_databases
@@ -148,6 +148,9 @@ def test_a_course_is_proposed_whole_gated_then_booked_whole_with_an_invite_per_s
         summary = str(event["SUMMARY"]).lower()
         assert "ketamine" not in summary and "dosing" not in summary
     assert uids == {row.ical_uid for row in sessions}
+    # What to know before a treatment session reaches the patient with it, and only with it.
+    noted = [message["Subject"] for message in invites if TREATMENT_NOTE in message.get_body(("plain",)).get_content()]
+    assert sorted(re.search(r"Session (\d) of 8", subject).group(1) for subject in noted) == ["3", "5", "7"]
     # The same form posted again (a double click) books nothing more.
     assert desk.post(f"/staff/intakes/{ready_intake}/course", data=fields).status_code == 302
     with app.app_context():
