@@ -509,6 +509,17 @@ def _check_patient_limit(email, phone, now, fields=("email", "phone")):
             )
 
 
+def _patient_sessions_within(patient, start_dt, end_dt, now, exclude_booking_id):
+    """Conditions: the patient's sessions holding their time that overlap [start_dt, end_dt), one booking left out."""
+    return (
+        Booking.patient_id == patient.id,
+        holds_its_slot(now),
+        Booking.start_dt < end_dt,
+        Booking.end_dt > start_dt,
+        Booking.id != (exclude_booking_id or 0),
+    )
+
+
 def _check_patient_free(patient, start_dt, end_dt, now, exclude_booking_id=None):
     """Refuse a time the patient already holds another session in (any clinician, any course).
 
@@ -516,17 +527,9 @@ def _check_patient_free(patient, start_dt, end_dt, now, exclude_booking_id=None)
     first, under the patient's lock (patients.services.serialise_identity). A hold past
     its deadline holds nothing.
     """
-    if patient.id is None:
-        return
     clash = db.session.scalar(
         select(Booking)
-        .where(
-            Booking.patient_id == patient.id,
-            holds_its_slot(now),
-            Booking.start_dt < end_dt,
-            Booking.end_dt > start_dt,
-            Booking.id != (exclude_booking_id or 0),
-        )
+        .where(*_patient_sessions_within(patient, start_dt, end_dt, now, exclude_booking_id))
         .order_by(Booking.start_dt)
         .limit(1)
     )
@@ -784,11 +787,7 @@ def patient_commitments(patient, window, now, exclude_booking_id=None):
     """The patient's active sessions overlapping `window`, as consultation Intervals (no buffers)."""
     rows = db.session.execute(
         select(Booking.start_dt, Booking.end_dt).where(
-            Booking.patient_id == patient.id,
-            holds_its_slot(now),
-            Booking.start_dt < window.end_dt,
-            Booking.end_dt > window.start_dt,
-            Booking.id != (exclude_booking_id or 0),
+            *_patient_sessions_within(patient, window.start_dt, window.end_dt, now, exclude_booking_id)
         )
     ).all()
     return tuple(Interval(start_dt, end_dt) for start_dt, end_dt in rows)
