@@ -104,10 +104,6 @@ class CourseTemplateVersion(db.Model):
         return [types[kind] for kind in kinds]
 
     @property
-    def has_dosing(self):
-        return self.cycles > 0
-
-    @property
     def session_count(self):
         return self.preparation_count + 2 * self.cycles
 

@@ -87,6 +87,7 @@ class CoursePlan:
     """A proposal on screen: the version, each session's proposal and type, and what still blocks booking."""
 
     version: CourseTemplateVersion
+    steps: tuple
     proposals: tuple
     session_types: list
     missing_gates: list
@@ -156,11 +157,12 @@ def _needs_guardian(patient, first_dosing_dt):
     return age_on(patient.date_of_birth, day) < current_app.config["ADULT_AGE"]
 
 
-def missing_gates(patient, version, starts):
+def missing_gates(patient, steps, starts):
     """What still blocks a course with dosing sessions: clearance, and the current consent (a guardian's too)."""
-    if not version.has_dosing:
+    dosing = [start for start, step in zip(starts, steps, strict=True) if step.kind == plan.DOSING]
+    if not dosing:
         return []
-    first_dosing = next(start for start, step in zip(starts, _steps(version), strict=True) if step.kind == plan.DOSING)
+    first_dosing = dosing[0]
     current = current_app.config["TREATMENT_CONSENT_VERSION"]
     recorded = gates_of(patient)
 
@@ -235,7 +237,7 @@ def propose(version, clinician, patient, first_start, now, starts=None):
     else:
         proposals = plan.check(steps, calendar, starts, now, busy)
     starts = [proposal.start_dt for proposal in proposals]
-    return CoursePlan(version, proposals, version.session_types(), missing_gates(patient, version, starts))
+    return CoursePlan(version, steps, proposals, version.session_types(), missing_gates(patient, steps, starts))
 
 
 def _replay(idempotency_key, patient):
@@ -266,10 +268,9 @@ def open_course(actor, version, clinician, booked_from, starts, now, idempotency
             "This patient already has a course with sessions to come. One course at a time keeps its spacing "
             "rules whole: move its sessions, or cancel it first."
         )
-    missing = missing_gates(patient, version, starts)
-    if missing:
-        raise GatesMissing(missing)
     checked = propose(version, clinician, patient, starts[0], now, starts)
+    if checked.missing_gates:
+        raise GatesMissing(checked.missing_gates)
     zone = clinician.zone
     if not checked.can_book:
         raise SessionsConflict(checked.proposals, zone)
@@ -285,10 +286,9 @@ def open_course(actor, version, clinician, booked_from, starts, now, idempotency
     )
     db.session.add(course)
     db.session.flush()
-    steps = _steps(version)
     booked = []
     for step_number, (step, session_type, start_dt) in enumerate(
-        zip(steps, checked.session_types, starts, strict=True)
+        zip(checked.steps, checked.session_types, starts, strict=True)
     ):
         booking, token = scheduling.add_course_session(
             session_type, clinician, patient, start_dt, step.rules, now, course, step_number, booked_from
@@ -333,13 +333,20 @@ def _course_starts(course):
     return [session.start_dt for session in course.sessions]
 
 
-def check_move(course, booking, new_start, now, by_staff):
-    """The planner's verdict on moving one session of `course` to new_start (spacing, hours, both calendars)."""
+def _around_session(course, booking, anchor, now, by_staff):
+    """What the planner needs to move one session: the steps (staff's reach or the types' own rules), and
+    the clinician's calendar and the patient's commitments near `anchor`, both without the session itself."""
     version = course.template_version
     steps = version.steps(scheduling.staff_rules if by_staff else (lambda kind_type: kind_type.slot_rules))
-    window = _window(min(new_start, booking.start_dt), version)
+    window = _window(anchor, version)
     calendar = _calendar(course.clinician, window, now, exclude_booking_id=booking.id)
     busy = scheduling.patient_commitments(booking.patient, window, now, exclude_booking_id=booking.id)
+    return steps, calendar, busy
+
+
+def check_move(course, booking, new_start, now, by_staff):
+    """The planner's verdict on moving one session of `course` to new_start (spacing, hours, both calendars)."""
+    steps, calendar, busy = _around_session(course, booking, min(new_start, booking.start_dt), now, by_staff)
     return plan.check_move(steps, calendar, _course_starts(course), booking.course_step, new_start, now, busy)
 
 
@@ -409,11 +416,7 @@ def session_links(course, now):
 
 def move_options(course, booking, now, by_staff):
     """Times this session may move to within the course's rules (staff: their reach; patients: the type's)."""
-    version = course.template_version
-    steps = version.steps(scheduling.staff_rules if by_staff else (lambda kind_type: kind_type.slot_rules))
-    window = _window(booking.start_dt, version)
-    calendar = _calendar(course.clinician, window, now, exclude_booking_id=booking.id)
-    busy = scheduling.patient_commitments(booking.patient, window, now, exclude_booking_id=booking.id)
+    steps, calendar, busy = _around_session(course, booking, booking.start_dt, now, by_staff)
     ranked = plan.move_options(steps, calendar, _course_starts(course), booking.course_step, now, busy, limit=200)
     # A few times on each allowed day (the planner's ranking: same time of day first, then the nearest),
     # so every day the rules allow is offered; people read them in time order.

@@ -6,6 +6,7 @@ with an idempotency key. A clinician sees the courses of their own patients only
 """
 
 import uuid
+from dataclasses import replace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -95,7 +96,7 @@ def _plan_page(intake, status=200, refused=None, proposals=None):
         now = now_utc()
         plan = courses.propose(version, intake.booking.clinician, intake.booking.patient, first_start, now, starts)
         if proposals is not None:
-            plan = courses.CoursePlan(plan.version, proposals, plan.session_types, plan.missing_gates)
+            plan = replace(plan, proposals=proposals)
     page = render_template(
         "frontdesk/course_plan.html",
         intake=intake,

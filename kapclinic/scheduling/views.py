@@ -480,7 +480,8 @@ def move_course_session(token, step):
     now = now_utc()
     context = {**_manage_context(booking, token), "session": session, "refused": None, "chosen": ""}
     status = 200
-    if not courses.patient_may_move(session, now):
+    movable = courses.patient_may_move(session, now)
+    if not movable:
         context["refused"] = f"This session cannot be moved online. To change it, please call us on {clinic().phone}."
         status = 409 if request.method == "POST" else 200
     elif request.method == "POST":
@@ -503,9 +504,7 @@ def move_course_session(token, step):
                 context["refused"], status = refused.message, 409
             except services.SchedulingError as refused:
                 context["refused"], status = refused.message, 409
-    options = (
-        courses.move_options(course, session, now, by_staff=False) if courses.patient_may_move(session, now) else ()
-    )
+    options = courses.move_options(course, session, now, by_staff=False) if movable else ()
     zone = booking.patient_zone
     context["options"] = [{"param": instant_param(option), "label": format_moment(option, zone)} for option in options]
     context["session_when"] = format_moment(session.start_dt, zone)
