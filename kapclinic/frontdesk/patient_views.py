@@ -21,7 +21,7 @@ from kapclinic.core.unit_of_work import undone_if_refused
 from kapclinic.courses import services as courses
 from kapclinic.frontdesk import patients as records
 from kapclinic.frontdesk.forms import PatientRecordForm, PatientSearchForm, SplitForm
-from kapclinic.frontdesk.services import SEARCH_MAX, viewer_zone
+from kapclinic.frontdesk.services import SEARCH_LINK_BROKEN, SEARCH_MAX, viewer_zone
 from kapclinic.patients import services as patients
 from kapclinic.patients.services import PatientError
 
@@ -52,7 +52,7 @@ def _search_from_link():
     try:
         return unseal(request.args["find"])[:SEARCH_MAX]
     except ValueError:
-        abort(400, "This link's search no longer works. Please search again.")
+        abort(400, SEARCH_LINK_BROKEN)
 
 
 def _search_page(template, action_url, **context):

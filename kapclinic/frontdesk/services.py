@@ -140,6 +140,9 @@ def _date_arg(args, name, default, errors, field):
     return day
 
 
+SEARCH_LINK_BROKEN = "This link's search no longer works. Please search again."
+
+
 def _search_text(args, errors):
     """The search typed in the form (`q`), or the one a link carries sealed (`find`)."""
     if "find" not in args:
@@ -147,7 +150,7 @@ def _search_text(args, errors):
     try:
         return unseal(args["find"])
     except ValueError:
-        errors["q"] = "This link's search no longer works. Please search again."
+        errors["q"] = SEARCH_LINK_BROKEN
         return ""
 
 
